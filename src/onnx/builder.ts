@@ -1,0 +1,143 @@
+// A small typed front-end over the ONNX protobuf: we emit graphs ourselves (no Python exporter),
+// so every node, initializer and shape of the patchable transformer is visible in TypeScript.
+import onnxProto from 'onnx-proto';
+
+const { onnx } = onnxProto;
+
+/** ONNX opset we target; LayerNormalization needs 17. */
+export const OPSET = 17;
+
+export type ElemType = 'float32' | 'int64';
+const ELEM: Record<ElemType, number> = {
+  float32: onnx.TensorProto.DataType.FLOAT,
+  int64: onnx.TensorProto.DataType.INT64,
+};
+
+/** A dimension: a fixed size or a symbolic name (batch, seq, ...). */
+export type Dim = number | string;
+
+export type AttrValue = number | string | number[] | { float: number } | { ints: number[] };
+
+/** Builds one ONNX graph. Value names are generated unique; callers pass names around as strings. */
+export class GraphBuilder {
+  private readonly nodes: onnxProto.onnx.INodeProto[] = [];
+  private readonly initializers: onnxProto.onnx.ITensorProto[] = [];
+  private readonly inputs: onnxProto.onnx.IValueInfoProto[] = [];
+  private readonly outputs: onnxProto.onnx.IValueInfoProto[] = [];
+  private readonly constCache = new Map<string, string>();
+  private counter = 0;
+
+  constructor(private readonly name: string) {}
+
+  private fresh(hint: string): string {
+    this.counter += 1;
+    return `${hint}_${this.counter}`;
+  }
+
+  input(name: string, type: ElemType, dims: readonly Dim[]): string {
+    this.inputs.push(valueInfo(name, type, dims));
+    return name;
+  }
+
+  output(value: string, name: string, type: ElemType, dims: readonly Dim[]): void {
+    if (value !== name) this.op('Identity', [value], {}, name);
+    this.outputs.push(valueInfo(name, type, dims));
+  }
+
+  /** A float32 weight stored in the model file. */
+  weight(name: string, data: Float32Array, dims: readonly number[]): string {
+    const expected = dims.reduce((a, b) => a * b, 1);
+    if (expected !== data.length) {
+      throw new Error(`initializer ${name}: shape [${dims.join(', ')}] needs ${expected} values, got ${data.length}`);
+    }
+    this.initializers.push({
+      name,
+      dataType: ELEM.float32,
+      dims: [...dims],
+      rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+    });
+    return name;
+  }
+
+  /** An int64 constant (shapes, axes, indices), deduplicated. */
+  ints(values: readonly number[]): string {
+    const key = `i:${values.join(',')}`;
+    const hit = this.constCache.get(key);
+    if (hit) return hit;
+    const name = this.fresh('const_i64');
+    const raw = new BigInt64Array(values.map((v) => BigInt(v)));
+    this.initializers.push({
+      name,
+      dataType: ELEM.int64,
+      dims: [values.length],
+      rawData: new Uint8Array(raw.buffer),
+    });
+    this.constCache.set(key, name);
+    return name;
+  }
+
+  /** A float32 scalar constant, deduplicated. */
+  scalar(value: number): string {
+    const key = `f:${value}`;
+    const hit = this.constCache.get(key);
+    if (hit) return hit;
+    const name = this.fresh('const_f32');
+    this.weight(name, new Float32Array([value]), []);
+    this.constCache.set(key, name);
+    return name;
+  }
+
+  /** Adds a node and returns the name of its (first) output. */
+  op(opType: string, inputs: readonly string[], attrs: Record<string, AttrValue> = {}, outName?: string): string {
+    const out = outName ?? this.fresh(opType.toLowerCase());
+    this.nodes.push({
+      opType,
+      input: [...inputs],
+      output: [out],
+      name: this.fresh(`n_${opType}`),
+      attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v)),
+    });
+    return out;
+  }
+
+  /** Serialises the model; weights go inline (models here are far below protobuf's 2 GiB limit). */
+  toBytes(): Uint8Array {
+    const model = onnx.ModelProto.create({
+      irVersion: 8,
+      producerName: 'patchwise',
+      opsetImport: [{ domain: '', version: OPSET }],
+      graph: {
+        name: this.name,
+        node: this.nodes,
+        initializer: this.initializers,
+        input: this.inputs,
+        output: this.outputs,
+      },
+    });
+    return onnx.ModelProto.encode(model).finish();
+  }
+}
+
+function valueInfo(name: string, type: ElemType, dims: readonly Dim[]): onnxProto.onnx.IValueInfoProto {
+  return {
+    name,
+    type: {
+      tensorType: {
+        elemType: ELEM[type],
+        shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
+      },
+    },
+  };
+}
+
+function attribute(name: string, v: AttrValue): onnxProto.onnx.IAttributeProto {
+  const T = onnx.AttributeProto.AttributeType;
+  if (typeof v === 'string') return { name, type: T.STRING, s: new TextEncoder().encode(v) };
+  if (typeof v === 'number') {
+    if (!Number.isInteger(v)) return { name, type: T.FLOAT, f: v };
+    return { name, type: T.INT, i: v };
+  }
+  if (Array.isArray(v)) return { name, type: T.INTS, ints: v };
+  if ('float' in v) return { name, type: T.FLOAT, f: v.float };
+  return { name, type: T.INTS, ints: v.ints };
+}

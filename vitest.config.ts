@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 120_000,
+    hookTimeout: 300_000,
+    // onnxruntime sessions are CPU-heavy; two cores, so run files two at a time at most.
+    maxWorkers: 2,
+    reporters: ['default'],
+  },
+});
