@@ -76,6 +76,22 @@ export class GraphBuilder {
     return name;
   }
 
+  /** An int64 scalar (rank 0) constant, deduplicated. */
+  intScalar(value: number): string {
+    const key = `is:${value}`;
+    const hit = this.constCache.get(key);
+    if (hit) return hit;
+    const name = this.fresh('const_i64s');
+    this.initializers.push({
+      name,
+      dataType: ELEM.int64,
+      dims: [],
+      rawData: new Uint8Array(new BigInt64Array([BigInt(value)]).buffer),
+    });
+    this.constCache.set(key, name);
+    return name;
+  }
+
   /** A float32 scalar constant, deduplicated. */
   scalar(value: number): string {
     const key = `f:${value}`;

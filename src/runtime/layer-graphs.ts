@@ -1,0 +1,276 @@
+// ONNX graphs of one transformer layer, of the final norm + unembedding, and of the whole plain
+// model. The patchable runtime chains one session per layer so that a patched run can start at any
+// layer (prefix reuse) and so that layers no patch reaches run the cheap shared-input form.
+//
+// Layouts: a sender stack is [S, K, B, T, d] (sender-major, so the senders feeding a layer are one
+// contiguous prefix); masks are [K, S_in, R_layer] or, per position, [K, T, S_in, R_layer].
+import { GraphBuilder } from '../onnx/builder.js';
+import { causalMask, dimOf, geluNew, norm, reshape, rope, ropeTables, silu, transpose, type NormParams } from '../onnx/ops.js';
+import type { LayerWeights, ModelConfig, ModelWeights, NormWeights } from '../model/types.js';
+import { expandKvHeads, fusedQkv } from './weight-layouts.js';
+
+export type LayerVariant = 'plain' | 'patched';
+export type MaskMode = 'all-positions' | 'per-position';
+
+interface LayerCtx {
+  readonly g: GraphBuilder;
+  readonly cfg: ModelConfig;
+  readonly w: LayerWeights;
+  /** Dynamic dims of the batch: B and T as 1-element int64 tensors. */
+  readonly B: string;
+  readonly T: string;
+  readonly rope?: { cos: string; sin: string };
+}
+
+function normOf(g: GraphBuilder, cfg: ModelConfig, nw: NormWeights, prefix: string): NormParams {
+  return {
+    kind: cfg.norm,
+    weight: g.weight(`${prefix}.weight`, nw.weight.data, [cfg.dModel]),
+    bias: nw.bias ? g.weight(`${prefix}.bias`, nw.bias.data, [cfg.dModel]) : undefined,
+    eps: cfg.normEps,
+  };
+}
+
+function ropeInit(g: GraphBuilder, cfg: ModelConfig): { cos: string; sin: string } | undefined {
+  if (cfg.positional !== 'rope') return undefined;
+  const t = ropeTables(cfg.maxPositions, cfg.dHead, cfg.ropeTheta);
+  return {
+    cos: g.weight('rope.cos', t.cos, [cfg.maxPositions, cfg.dHead]),
+    sin: g.weight('rope.sin', t.sin, [cfg.maxPositions, cfg.dHead]),
+  };
+}
+
+/** Causal attention of q, k, v [Kx, H, B, T, dh] (RoPE applied here); returns z [Kx, H, B, T, dh]. */
+function attention(c: LayerCtx, q: string, k: string, v: string): string {
+  const { g, cfg } = c;
+  let qr = q;
+  let kr = k;
+  if (c.rope) {
+    qr = rope(g, q, c.rope.cos, c.rope.sin, c.T, cfg.dHead);
+    kr = rope(g, k, c.rope.cos, c.rope.sin, c.T, cfg.dHead);
+  }
+  const scores = g.op('Mul', [g.op('MatMul', [qr, transpose(g, kr, [0, 1, 2, 4, 3])]), g.scalar(1 / Math.sqrt(cfg.dHead))]);
+  const probs = g.op('Softmax', [g.op('Add', [scores, causalMask(g, c.T)])], { axis: -1 });
+  return g.op('MatMul', [probs, v]);
+}
+
+/** Per-head sender outputs z_h @ W_O[h]: [Kx, H, B, T, d] (no output bias: that is a constant). */
+function headOutputs(c: LayerCtx, z: string, L: number): string {
+  const { g, cfg } = c;
+  const wo = g.weight(`L${L}.wo`, c.w.wo.data, [cfg.nHeads, cfg.dHead, cfg.dModel]);
+  const flat = reshape(g, z, [0, 0, -1, cfg.dHead]);
+  return reshape(g, g.op('MatMul', [flat, wo]), [0, 0, c.B, c.T, cfg.dModel]);
+}
+
+/** The MLP's sender output (no output bias) from its normalised input x [..., d]. */
+function mlp(c: LayerCtx, x: string, L: number): string {
+  const { g, cfg, w } = c;
+  const wIn = g.weight(`L${L}.w_in`, w.wIn.data, [cfg.dModel, cfg.dMlp]);
+  const wOut = g.weight(`L${L}.w_out`, w.wOut.data, [cfg.dMlp, cfg.dModel]);
+  let up = g.op('MatMul', [x, wIn]);
+  if (w.bIn) up = g.op('Add', [up, g.weight(`L${L}.b_in`, w.bIn.data, [cfg.dMlp])]);
+  let hidden: string;
+  if (cfg.mlp === 'swiglu') {
+    if (!w.wGate) throw new Error(`${cfg.name}: layer ${L} is SwiGLU but has no gate weight`);
+    const gate = g.op('MatMul', [x, g.weight(`L${L}.w_gate`, w.wGate.data, [cfg.dModel, cfg.dMlp])]);
+    hidden = g.op('Mul', [silu(g, gate), up]);
+  } else {
+    hidden = geluNew(g, up);
+  }
+  return g.op('MatMul', [hidden, wOut]);
+}
+
+function addBias(g: GraphBuilder, x: string, bias: Float32Array | undefined, name: string, dims: number[]): string {
+  return bias ? g.op('Add', [x, g.weight(name, bias, dims)]) : x;
+}
+
+/** q, k, v [Kr, H, B, T, dh] from one shared normalised input x [Kr, B, T, d] (fused projection). */
+function sharedQkv(c: LayerCtx, x: string, L: number): [string, string, string] {
+  const { g, cfg } = c;
+  const f = fusedQkv(c.w);
+  const qkv = addBias(g, g.op('MatMul', [x, g.weight(`L${L}.w_qkv`, f.weight, [cfg.dModel, f.width])]), f.bias, `L${L}.b_qkv`, [f.width]);
+  const qw = cfg.nHeads * cfg.dHead;
+  const kw = cfg.nKvHeads * cfg.dHead;
+  const split = (from: number, to: number) => g.op('Slice', [qkv, g.ints([from]), g.ints([to]), g.ints([-1])]);
+  const toHeads = (x5: string, n: number) => transpose(g, reshape(g, x5, [0, 0, 0, n, cfg.dHead]), [0, 3, 1, 2, 4]);
+  const q = toHeads(split(0, qw), cfg.nHeads);
+  let k = toHeads(split(qw, qw + kw), cfg.nKvHeads);
+  let v = toHeads(split(qw + kw, qw + 2 * kw), cfg.nKvHeads);
+  const group = cfg.nHeads / cfg.nKvHeads;
+  if (group > 1) {
+    // Repeat each kv head for the query heads of its group: [Kr, Hkv, B, T, dh] -> [Kr, H, B, T, dh].
+    const expand = (t: string) => {
+      const e = g.op('Expand', [g.op('Unsqueeze', [t, g.ints([2])]), g.ints([1, 1, group, 1, 1, 1])]);
+      const kr = dimOf(g, t, 0);
+      return reshape(g, e, [kr, cfg.nHeads, c.B, c.T, cfg.dHead]);
+    };
+    k = expand(k);
+    v = expand(v);
+  }
+  return [q, k, v];
+}
+
+/** q, k, v [K, H, B, T, dh] from per-head normalised inputs xq, xk, xv [K, H, B, T, d]. */
+function perHeadQkv(c: LayerCtx, xq: string, xk: string, xv: string, L: number): [string, string, string] {
+  const { g, cfg, w } = c;
+  const dims = [cfg.nHeads, cfg.dModel, cfg.dHead];
+  const proj = (x: string, wt: Float32Array, b: Float32Array | undefined, name: string) => {
+    const y = g.op('MatMul', [reshape(g, x, [0, 0, -1, cfg.dModel]), g.weight(`L${L}.${name}`, wt, dims)]);
+    const yb = addBias(g, y, b, `L${L}.b${name}`, [cfg.nHeads, 1, cfg.dHead]);
+    return reshape(g, yb, [0, 0, c.B, c.T, cfg.dHead]);
+  };
+  const expandBias = (b: LayerWeights['bk']) => (b ? expandKvHeads(b, cfg) : undefined);
+  return [
+    proj(xq, w.wq.data, w.bq?.data, 'wq'),
+    proj(xk, expandKvHeads(w.wk, cfg), expandBias(w.bk), 'wk'),
+    proj(xv, expandKvHeads(w.wv, cfg), expandBias(w.bv), 'wv'),
+  ];
+}
+
+/**
+ * Patch deltas sum_s M[k, s, r] (src_s - cur_s) for a group of receivers, from
+ * D = src - cur [S, Kx, B, T, d] and masks [K, S, R] (or [K, T, S, R]). Returns [K, R, B, T, d].
+ */
+function patchDelta(c: LayerCtx, D: string, mask: string, mode: MaskMode, nRecv: number): string {
+  const { g, cfg } = c;
+  if (mode === 'all-positions') {
+    const d = transpose(g, reshape(g, D, [0, 0, -1]), [1, 0, 2]); // [Kx, S, X]
+    const delta = g.op('MatMul', [transpose(g, mask, [0, 2, 1]), d]); // [K, R, X]
+    return reshape(g, delta, [0, nRecv, c.B, c.T, cfg.dModel]);
+  }
+  const d = reshape(g, transpose(g, D, [1, 3, 0, 2, 4]), [0, 0, 0, -1]); // [Kx, T, S, B*d]
+  const delta = g.op('MatMul', [transpose(g, mask, [0, 1, 3, 2]), d]); // [K, T, R, B*d]
+  return transpose(g, reshape(g, delta, [0, 0, nRecv, c.B, cfg.dModel]), [0, 2, 3, 1, 4]);
+}
+
+function layerCtx(g: GraphBuilder, cfg: ModelConfig, w: LayerWeights, resid: string): LayerCtx {
+  return { g, cfg, w, B: dimOf(g, resid, 1), T: dimOf(g, resid, 2), rope: ropeInit(g, cfg) };
+}
+
+/**
+ * One layer whose receivers all read the shared residual stream (no patch reaches them).
+ * In: resid [Kr, B, T, d]. Out: heads [H, Kr, B, T, d], mlp [1, Kr, B, T, d], resid_out [Kr, B, T, d].
+ */
+export function buildPlainLayer(cfg: ModelConfig, w: LayerWeights, L: number): Uint8Array {
+  const g = new GraphBuilder(`layer${L}_plain`);
+  const resid = g.input('resid', 'float32', ['kr', 'b', 't', cfg.dModel]);
+  const c = layerCtx(g, cfg, w, resid);
+  const x = norm(g, resid, normOf(g, cfg, w.ln1, `L${L}.ln1`));
+  const [q, k, v] = sharedQkv(c, x, L);
+  const heads = headOutputs(c, attention(c, q, k, v), L);
+  let mid = g.op('Add', [resid, g.op('ReduceSum', [heads, g.ints([1])], { keepdims: 0 })]);
+  mid = addBias(g, mid, w.bo?.data, `L${L}.bo`, [cfg.dModel]);
+  const m = mlp(c, norm(g, mid, normOf(g, cfg, w.ln2, `L${L}.ln2`)), L);
+  const out = addBias(g, g.op('Add', [mid, m]), w.bOut?.data, `L${L}.b_out`, [cfg.dModel]);
+  g.output(transpose(g, heads, [1, 0, 2, 3, 4]), 'heads', 'float32', [cfg.nHeads, 'kr', 'b', 't', cfg.dModel]);
+  g.output(g.op('Unsqueeze', [m, g.ints([0])]), 'mlp', 'float32', [1, 'kr', 'b', 't', cfg.dModel]);
+  g.output(out, 'resid_out', 'float32', ['kr', 'b', 't', cfg.dModel]);
+  return g.toBytes();
+}
+
+/**
+ * One layer whose receivers each get their own patched input. In: resid [Kr, B, T, d],
+ * cur [S_L, Kc, B, T, d] (this run's senders before the layer), src_prev [S_L, 1, B, T, d] and
+ * src_heads [H, 1, B, T, d] (the patch source's senders), mask_attn [K, S_L, 3H] and
+ * mask_mlp [K, S_L + H] (or with a T axis after K). Out as buildPlainLayer with K instead of Kr.
+ */
+export function buildPatchedLayer(cfg: ModelConfig, w: LayerWeights, L: number, mode: MaskMode): Uint8Array {
+  const g = new GraphBuilder(`layer${L}_patched_${mode}`);
+  const H = cfg.nHeads;
+  const d = cfg.dModel;
+  const resid = g.input('resid', 'float32', ['kr', 'b', 't', d]);
+  const cur = g.input('cur', 'float32', ['s', 'kc', 'b', 't', d]);
+  const srcPrev = g.input('src_prev', 'float32', ['s', 1, 'b', 't', d]);
+  const srcHeads = g.input('src_heads', 'float32', [H, 1, 'b', 't', d]);
+  const pos = mode === 'per-position' ? ['t'] : [];
+  const maskAttn = g.input('mask_attn', 'float32', ['k', ...pos, 's', 3 * H]);
+  const maskMlp = g.input('mask_mlp', 'float32', ['k', ...pos, 's_mlp']);
+  const c = layerCtx(g, cfg, w, resid);
+
+  // Head inputs: resid + delta for each of the 3H receivers, normalised one by one.
+  const dPrev = g.op('Sub', [srcPrev, cur]);
+  const delta = reshape(g, patchDelta(c, dPrev, maskAttn, mode, 3 * H), [0, H, 3, c.B, c.T, d]);
+  const x = g.op('Add', [g.op('Unsqueeze', [resid, g.ints([1, 2])]), delta]); // [K, H, 3, B, T, d]
+  const xn = norm(g, x, normOf(g, cfg, w.ln1, `L${L}.ln1`));
+  const pick = (i: number) => g.op('Squeeze', [g.op('Slice', [xn, g.ints([i]), g.ints([i + 1]), g.ints([2])]), g.ints([2])]);
+  const [q, k, v] = perHeadQkv(c, pick(0), pick(1), pick(2), L);
+  const heads = headOutputs(c, attention(c, q, k, v), L); // [K, H, B, T, d]
+  let mid = g.op('Add', [resid, g.op('ReduceSum', [heads, g.ints([1])], { keepdims: 0 })]);
+  mid = addBias(g, mid, w.bo?.data, `L${L}.bo`, [d]);
+
+  // MLP input: the delta from senders before the layer plus from this layer's heads.
+  const sIn = dimOf(g, cur, 0);
+  const sliceLast = (t: string, from: string, to: string) => g.op('Slice', [t, from, to, g.ints([-1])]);
+  const sInPlusH = g.op('Add', [sIn, g.ints([H])]);
+  const mPrev = g.op('Unsqueeze', [sliceLast(maskMlp, g.ints([0]), sIn), g.ints([-1])]);
+  const mHeads = g.op('Unsqueeze', [sliceLast(maskMlp, sIn, sInPlusH), g.ints([-1])]);
+  const dHeads = g.op('Sub', [srcHeads, transpose(g, heads, [1, 0, 2, 3, 4])]); // [H, K, B, T, d]
+  const deltaMlp = g.op('Add', [patchDelta(c, dPrev, mPrev, mode, 1), patchDelta(c, dHeads, mHeads, mode, 1)]);
+  const xm = g.op('Add', [mid, g.op('Squeeze', [deltaMlp, g.ints([1])])]);
+  const m = mlp(c, norm(g, xm, normOf(g, cfg, w.ln2, `L${L}.ln2`)), L);
+  const out = addBias(g, g.op('Add', [mid, m]), w.bOut?.data, `L${L}.b_out`, [d]);
+  g.output(transpose(g, heads, [1, 0, 2, 3, 4]), 'heads', 'float32', [H, 'k', 'b', 't', d]);
+  g.output(g.op('Unsqueeze', [m, g.ints([0])]), 'mlp', 'float32', [1, 'k', 'b', 't', d]);
+  g.output(out, 'resid_out', 'float32', ['k', 'b', 't', d]);
+  return g.toBytes();
+}
+
+function unembed(g: GraphBuilder, cfg: ModelConfig, w: ModelWeights, x: string): string {
+  const xn = norm(g, x, normOf(g, cfg, w.lnFinal, 'ln_f'));
+  const logits = g.op('MatMul', [xn, g.weight('unembed', w.unembed.data, [cfg.dModel, cfg.vocabSize])]);
+  return addBias(g, logits, w.unembedBias?.data, 'unembed.bias', [cfg.vocabSize]);
+}
+
+/**
+ * Final norm + unembedding at N gathered positions. In: resid [Kr, B, T, d], gather [N] (flat
+ * b * T + t indices). Patched form adds cur [S, Kc, B, T, d], src [S, 1, B, T, d] and
+ * mask [K, N, S] (the logits receiver's mask row at each gathered position). Out: logits [K, N, V].
+ */
+export function buildLogits(cfg: ModelConfig, w: ModelWeights, variant: LayerVariant): Uint8Array {
+  const g = new GraphBuilder(`logits_${variant}`);
+  const d = cfg.dModel;
+  const resid = g.input('resid', 'float32', ['kr', 'b', 't', d]);
+  const idx = g.input('gather', 'int64', ['n']);
+  const at = (t: string, axis: number, lead: number) => g.op('Gather', [reshape(g, t, [...Array(lead).fill(0), -1, d]), idx], { axis });
+  let x = at(resid, 1, 1); // [Kr, N, d]
+  if (variant === 'patched') {
+    const cur = g.input('cur', 'float32', ['s', 'kc', 'b', 't', d]);
+    const src = g.input('src', 'float32', ['s', 1, 'b', 't', d]);
+    const mask = g.input('mask', 'float32', ['k', 'n', 's']);
+    const D = transpose(g, g.op('Sub', [at(src, 2, 2), at(cur, 2, 2)]), [1, 2, 0, 3]); // [Kx, N, S, d]
+    const delta = g.op('MatMul', [g.op('Unsqueeze', [mask, g.ints([2])]), D]); // [K, N, 1, d]
+    x = g.op('Add', [x, g.op('Squeeze', [delta, g.ints([2])])]);
+  }
+  g.output(unembed(g, cfg, w, x), 'logits', 'float32', ['k', 'n', cfg.vocabSize]);
+  return g.toBytes();
+}
+
+/**
+ * The whole model as one ordinary graph (shared residual stream, fused projections): the baseline
+ * the patchable runtime is measured and checked against. In: embeddings [B, T, d] (the `input`
+ * sender: token + position embeddings), gather [N]. Out: logits [N, V].
+ */
+export function buildPlainForward(cfg: ModelConfig, w: ModelWeights): Uint8Array {
+  const g = new GraphBuilder('plain_forward');
+  const d = cfg.dModel;
+  const emb = g.input('input', 'float32', ['b', 't', d]);
+  const idx = g.input('gather', 'int64', ['n']);
+  const B = dimOf(g, emb, 0);
+  const T = dimOf(g, emb, 1);
+  const ropeT = ropeInit(g, cfg);
+  let resid = emb;
+  w.layers.forEach((lw, L) => {
+    const c: LayerCtx = { g, cfg, w: lw, B, T, rope: ropeT };
+    const x = g.op('Unsqueeze', [norm(g, resid, normOf(g, cfg, lw.ln1, `L${L}.ln1`)), g.ints([0])]);
+    const [q, k, v] = sharedQkv(c, x, L);
+    const z = attention(c, q, k, v); // [1, H, B, T, dh]
+    const merged = reshape(g, transpose(g, g.op('Squeeze', [z, g.ints([0])]), [1, 2, 0, 3]), [0, 0, cfg.nHeads * cfg.dHead]);
+    const attnOut = g.op('MatMul', [merged, g.weight(`L${L}.wo_fused`, lw.wo.data, [cfg.nHeads * cfg.dHead, d])]);
+    const mid = addBias(g, g.op('Add', [resid, attnOut]), lw.bo?.data, `L${L}.bo`, [d]);
+    const m = mlp(c, norm(g, mid, normOf(g, cfg, lw.ln2, `L${L}.ln2`)), L);
+    resid = addBias(g, g.op('Add', [mid, m]), lw.bOut?.data, `L${L}.b_out`, [d]);
+  });
+  const x = g.op('Gather', [reshape(g, resid, [-1, d]), idx], { axis: 0 });
+  g.output(unembed(g, cfg, w, x), 'logits', 'float32', ['n', cfg.vocabSize]);
+  return g.toBytes();
+}

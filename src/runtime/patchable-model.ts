@@ -1,0 +1,246 @@
+// The runner everything else uses: clean and corrupted runs with a sender cache, and patched runs
+// with K mask configurations in one pass, starting at the first layer any patch reaches.
+import { ComponentGraph } from '../graph/component-graph.js';
+import type { LoadedModel, ModelConfig, ModelWeights } from '../model/types.js';
+import { type SenderCache, sameShape } from './cache.js';
+import { type LogitPositions, type RunInput, batchShape, gatherIndices, inputSender } from './inputs.js';
+import { buildLogits, buildPatchedLayer, buildPlainForward, buildPlainLayer, type MaskMode } from './layer-graphs.js';
+import type { EdgeMasks } from './masks.js';
+import { type Fetches, SessionPool, type SessionOptions, f32, floats, i64 } from './sessions.js';
+import { checkAttentionShape } from './weight-layouts.js';
+
+export interface RunResult {
+  /** [B, N/B, V]: logits at the requested positions, prompt-major. */
+  readonly logits: Float32Array;
+  readonly cache: SenderCache;
+}
+
+export interface PatchOptions {
+  /** The patch source: the other run's cache (clean for denoising, corrupted for noising). */
+  readonly source: SenderCache;
+  readonly masks: EdgeMasks;
+  /** The base run's cache, if already computed for this input (saves one forward). */
+  readonly base?: SenderCache;
+  readonly positions?: LogitPositions;
+  /**
+   * Run every layer from the first patched one in its per-receiver form, even layers no mask
+   * reaches. Only for tests and benchmarks: the result is the same, just slower.
+   */
+  readonly alwaysPerReceiver?: boolean;
+  /**
+   * Recompute from this layer instead of the first layer a patch reaches (must not be later than
+   * that). Only for tests and benchmarks of prefix reuse.
+   */
+  readonly fromLayer?: number;
+}
+
+export interface PatchedResult {
+  /** [K, B, N/B, V]. */
+  readonly logits: Float32Array;
+  /** First layer that was recomputed (layers before it were taken from the base cache). */
+  readonly startLayer: number;
+}
+
+export class PatchableModel {
+  readonly config: ModelConfig;
+  readonly weights: ModelWeights;
+  readonly graph: ComponentGraph;
+  private readonly pool: SessionPool;
+
+  constructor(readonly model: LoadedModel, opts: SessionOptions = {}) {
+    this.config = model.config;
+    this.weights = model.weights;
+    checkAttentionShape(this.config);
+    this.graph = ComponentGraph.forModel(this.config);
+    this.pool = new SessionPool(opts);
+  }
+
+  /** Builds every session a run can need now, so that timings and progress exclude start-up. */
+  async warm(modes: readonly MaskMode[] = ['all-positions']): Promise<void> {
+    for (let L = 0; L < this.config.nLayers; L++) {
+      await this.pool.get(`plain:${L}`, () => buildPlainLayer(this.config, this.weights.layers[L]!, L));
+      for (const m of modes) await this.pool.get(`patched:${L}:${m}`, () => buildPatchedLayer(this.config, this.weights.layers[L]!, L, m));
+    }
+    await this.pool.get('logits:plain', () => buildLogits(this.config, this.weights, 'plain'));
+    await this.pool.get('logits:patched', () => buildLogits(this.config, this.weights, 'patched'));
+  }
+
+  /** A plain run that keeps every sender's output. */
+  async run(input: RunInput, positions: LogitPositions = 'last'): Promise<RunResult> {
+    const { batch, seqLen } = batchShape(input);
+    const { nLayers, nHeads, dModel } = this.config;
+    const X = batch * seqLen * dModel;
+    const emb = inputSender(this.config, this.weights, input);
+    const senders = new Float32Array(this.graph.nSenders * X);
+    senders.set(emb, 0);
+    const residStart: Float32Array[] = [emb];
+    let resid = emb;
+    for (let L = 0; L < nLayers; L++) {
+      const out = await this.plainLayer(L, resid, 1, batch, seqLen);
+      senders.set(floats(out.heads, 'heads'), this.graph.layerSenderStart(L) * X);
+      senders.set(floats(out.mlp, 'mlp'), this.graph.mlpSender(L) * X);
+      resid = floats(out.resid_out, 'resid_out');
+      residStart.push(resid);
+    }
+    const logits = await this.logitsPlain(resid, 1, batch, seqLen, positions);
+    return { logits, cache: { batch, seqLen, dModel, senders, residStart } };
+  }
+
+  /**
+   * input_r = sum_s cur_s + sum_s M[k, s, r] (src_s - cur_s) for every receiver r and every mask
+   * configuration k, computed on the base input (corrupted prompt for denoising, clean for noising).
+   */
+  async runPatched(input: RunInput, opts: PatchOptions): Promise<PatchedResult> {
+    const { batch, seqLen } = batchShape(input);
+    const { nLayers, nHeads, dModel } = this.config;
+    const positions = opts.positions ?? 'last';
+    const masks = opts.masks;
+    if (masks.graph.nSenders !== this.graph.nSenders || masks.graph.nReceivers !== this.graph.nReceivers) {
+      throw new Error('masks were made for another graph');
+    }
+    if (masks.seqLen !== undefined && masks.seqLen !== seqLen) {
+      throw new Error(`per-position masks are for ${masks.seqLen} positions, the prompts have ${seqLen}`);
+    }
+    const base = opts.base ?? (await this.run(input, positions)).cache;
+    const src = opts.source;
+    if (!sameShape(base, src) || base.batch !== batch || base.seqLen !== seqLen) {
+      throw new Error(`patch source is ${src.batch} x ${src.seqLen} prompts/positions, the base run ${batch} x ${seqLen}: they must match`);
+    }
+    const K = masks.k;
+    const X = batch * seqLen * dModel;
+    const g = this.graph;
+    const mode: MaskMode = masks.perPosition ? 'per-position' : 'all-positions';
+    const layerPatched = Array.from({ length: nLayers }, (_, L) => masks.touches(g.layerReceiverStart(L), 3 * nHeads + 1));
+    const logitsPatched = masks.touches(g.logitsReceiver, 1);
+    let startLayer = layerPatched.indexOf(true);
+    if (startLayer < 0) startLayer = nLayers;
+    if (opts.fromLayer !== undefined) {
+      if (opts.fromLayer > startLayer) throw new Error(`fromLayer ${opts.fromLayer} is after the first patched layer ${startLayer}`);
+      startLayer = opts.fromLayer;
+    }
+    const perReceiver = (L: number) => layerPatched[L] || (opts.alwaysPerReceiver ?? false);
+
+    let resid = base.residStart[startLayer]!;
+    let kResid = 1;
+    // This run's senders, K-wide once the first patched layer has run; before that, the base cache.
+    let cur: Float32Array | undefined;
+    for (let L = startLayer; L < nLayers; L++) {
+      const sIn = g.layerSenderStart(L);
+      let out: Fetches;
+      if (perReceiver(L)) {
+        const curView = cur ? cur.subarray(0, sIn * K * X) : base.senders.subarray(0, sIn * X);
+        const kCur = cur ? K : 1;
+        const pos = masks.perPosition ? [seqLen] : [];
+        const feeds = {
+          resid: f32(resid, [kResid, batch, seqLen, dModel]),
+          cur: f32(curView, [sIn, kCur, batch, seqLen, dModel]),
+          src_prev: f32(src.senders.subarray(0, sIn * X), [sIn, 1, batch, seqLen, dModel]),
+          src_heads: f32(src.senders.subarray(sIn * X, (sIn + nHeads) * X), [nHeads, 1, batch, seqLen, dModel]),
+          mask_attn: f32(masks.block(g.layerReceiverStart(L), 3 * nHeads, sIn), [K, ...pos, sIn, 3 * nHeads]),
+          mask_mlp: f32(masks.block(g.mlpReceiver(L), 1, sIn + nHeads), [K, ...pos, sIn + nHeads]),
+        };
+        out = await this.pool.run(`patched:${L}:${mode}`, () => buildPatchedLayer(this.config, this.weights.layers[L]!, L, mode), feeds);
+      } else {
+        out = await this.plainLayer(L, resid, kResid, batch, seqLen);
+      }
+      const heads = floats(out.heads, 'heads');
+      const mlp = floats(out.mlp, 'mlp');
+      const kOut = heads.length / (nHeads * X);
+      if (!cur) {
+        cur = new Float32Array(g.nSenders * K * X);
+        // Senders before the first recomputed layer equal the base run's in every configuration.
+        for (let s = 0; s < sIn; s++) {
+          const row = base.senders.subarray(s * X, (s + 1) * X);
+          for (let k = 0; k < K; k++) cur.set(row, (s * K + k) * X);
+        }
+      }
+      writeSenders(cur, heads, sIn, nHeads, kOut, K, X);
+      writeSenders(cur, mlp, g.mlpSender(L), 1, kOut, K, X);
+      resid = floats(out.resid_out, 'resid_out');
+      kResid = kOut;
+    }
+
+    let logits: Float32Array;
+    if (logitsPatched) {
+      const gather = gatherIndices(positions, batch, seqLen);
+      const feeds = {
+        resid: f32(resid, [kResid, batch, seqLen, dModel]),
+        gather: i64(gather, [gather.length]),
+        cur: cur ? f32(cur, [g.nSenders, K, batch, seqLen, dModel]) : f32(base.senders, [g.nSenders, 1, batch, seqLen, dModel]),
+        src: f32(src.senders, [g.nSenders, 1, batch, seqLen, dModel]),
+        mask: f32(logitsMask(masks, gather, seqLen), [K, gather.length, g.nSenders]),
+      };
+      const out = await this.pool.run('logits:patched', () => buildLogits(this.config, this.weights, 'patched'), feeds);
+      logits = floats(out.logits, 'logits');
+    } else {
+      logits = await this.logitsPlain(resid, kResid, batch, seqLen, positions);
+    }
+    if (logits.length / this.config.vocabSize !== K * gatherIndices(positions, batch, seqLen).length) {
+      // Nothing was patched anywhere: every configuration is the base run.
+      logits = repeat(logits, K);
+    }
+    return { logits, startLayer };
+  }
+
+  /** The model as one ordinary ONNX graph (no per-receiver inputs, no cache): the baseline. */
+  async plainForward(input: RunInput, positions: LogitPositions = 'last'): Promise<Float32Array> {
+    const { batch, seqLen } = batchShape(input);
+    const gather = gatherIndices(positions, batch, seqLen);
+    const feeds = {
+      input: f32(inputSender(this.config, this.weights, input), [batch, seqLen, this.config.dModel]),
+      gather: i64(gather, [gather.length]),
+    };
+    const out = await this.pool.run('plain-forward', () => buildPlainForward(this.config, this.weights), feeds);
+    return floats(out.logits, 'logits');
+  }
+
+  async release(): Promise<void> {
+    await this.pool.release();
+  }
+
+  private plainLayer(L: number, resid: Float32Array, k: number, batch: number, seqLen: number): Promise<Fetches> {
+    return this.pool.run(`plain:${L}`, () => buildPlainLayer(this.config, this.weights.layers[L]!, L), {
+      resid: f32(resid, [k, batch, seqLen, this.config.dModel]),
+    });
+  }
+
+  private async logitsPlain(resid: Float32Array, k: number, batch: number, seqLen: number, positions: LogitPositions): Promise<Float32Array> {
+    const gather = gatherIndices(positions, batch, seqLen);
+    const out = await this.pool.run('logits:plain', () => buildLogits(this.config, this.weights, 'plain'), {
+      resid: f32(resid, [k, batch, seqLen, this.config.dModel]),
+      gather: i64(gather, [gather.length]),
+    });
+    return floats(out.logits, 'logits');
+  }
+}
+
+/** Copies n senders [n, kOut, X] into rows [first, first + n) of a [S, K, X] stack (kOut is 1 or K). */
+function writeSenders(stack: Float32Array, out: Float32Array, first: number, n: number, kOut: number, K: number, X: number): void {
+  for (let i = 0; i < n; i++) {
+    for (let k = 0; k < K; k++) {
+      const from = (i * kOut + (kOut === 1 ? 0 : k)) * X;
+      stack.set(out.subarray(from, from + X), ((first + i) * K + k) * X);
+    }
+  }
+}
+
+/** The logits receiver's mask at each gathered position: [K, N, S]. */
+function logitsMask(masks: EdgeMasks, gather: BigInt64Array, seqLen: number): Float32Array {
+  const { nSenders: S } = masks.graph;
+  const r = masks.graph.logitsReceiver;
+  const N = gather.length;
+  const out = new Float32Array(masks.k * N * S);
+  for (let k = 0; k < masks.k; k++) {
+    for (let n = 0; n < N; n++) {
+      const t = Number(gather[n]!) % seqLen;
+      for (let s = 0; s < S; s++) out[(k * N + n) * S + s] = masks.get(k, s, r, masks.perPosition ? t : undefined);
+    }
+  }
+  return out;
+}
+
+function repeat(x: Float32Array, k: number): Float32Array {
+  const out = new Float32Array(x.length * k);
+  for (let i = 0; i < k; i++) out.set(x, i * x.length);
+  return out;
+}

@@ -1,0 +1,121 @@
+// The fast runtime against the float64 reference (test/reference), and the invariants of
+// DESIGN.md section 2, on random GPT-2 and Llama models.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ComponentGraph } from '../../src/graph/component-graph.js';
+import type { LoadedModel } from '../../src/model/types.js';
+import { senderOutput } from '../../src/runtime/cache.js';
+import { EdgeMasks } from '../../src/runtime/masks.js';
+import { PatchableModel } from '../../src/runtime/patchable-model.js';
+import { referenceForward, type Mask } from '../reference/patched-forward.js';
+import { maxAbsDiff, prng, randomModel, randomTokens } from '../reference/random-model.js';
+
+const TOL = 1e-4;
+
+for (const arch of ['gpt2', 'llama'] as const) {
+  describe(`patchable runtime (${arch})`, () => {
+    const { config, weights } = randomModel(arch, { dModel: 32, nLayers: 3, nHeads: 4, vocabSize: 97, maxPositions: 16 }, 7);
+    const model: LoadedModel = { config, weights, source: { path: 'random', format: 'hf-safetensors' } };
+    const graph = ComponentGraph.forModel(config);
+    const T = 6;
+    const clean = [randomTokens(T, 97, 1), randomTokens(T, 97, 2)];
+    const corrupt = [randomTokens(T, 97, 3), randomTokens(T, 97, 4)];
+    let pm: PatchableModel;
+    beforeAll(() => {
+      pm = new PatchableModel(model, { threads: 1 });
+    });
+    afterAll(async () => pm.release());
+
+    const refOf = (tokens: number[], mask?: Mask, source?: ArrayLike<number>[][], b = 0) =>
+      referenceForward({ config, weights }, { tokens }, mask && source ? { mask, source: source[b]! } : undefined);
+
+    /** Sender outputs of prompt b of a cache, as the reference expects them ([S][T*d]). */
+    const refSenders = (cache: Awaited<ReturnType<PatchableModel['run']>>['cache'], b: number) =>
+      graph.senders.map((s) => {
+        const all = senderOutput(cache, s.index);
+        const X = cache.seqLen * cache.dModel;
+        return all.subarray(b * X, (b + 1) * X);
+      });
+
+    it('plain run matches the float64 reference (logits at every position and every sender)', async () => {
+      const { logits, cache } = await pm.run({ tokens: clean }, 'all');
+      for (let b = 0; b < clean.length; b++) {
+        const ref = refOf(clean[b]!);
+        const V = config.vocabSize;
+        expect(maxAbsDiff(logits.subarray(b * T * V, (b + 1) * T * V), ref.logits)).toBeLessThan(TOL);
+        const ours = refSenders(cache, b);
+        ref.senders.forEach((s, i) => expect(maxAbsDiff(ours[i]!, s)).toBeLessThan(TOL));
+      }
+    });
+
+    it('the one-graph plain forward equals the layered run', async () => {
+      const a = await pm.plainForward({ tokens: clean }, 'all');
+      const { logits } = await pm.run({ tokens: clean }, 'all');
+      expect(maxAbsDiff(a, logits)).toBeLessThan(TOL);
+    });
+
+    it('mask 0 reproduces the base run; mask 1 on every edge reproduces the source run', async () => {
+      const base = await pm.run({ tokens: corrupt }, 'all');
+      const src = await pm.run({ tokens: clean }, 'all');
+      const zero = await pm.runPatched({ tokens: corrupt }, {
+        source: src.cache, base: base.cache, masks: EdgeMasks.zeros(graph, 1), positions: 'all', alwaysPerReceiver: true, fromLayer: 0,
+      });
+      expect(maxAbsDiff(zero.logits, base.logits)).toBeLessThan(TOL);
+      const ones = await pm.runPatched({ tokens: corrupt }, { source: src.cache, base: base.cache, masks: EdgeMasks.allEdges(graph), positions: 'all' });
+      expect(maxAbsDiff(ones.logits, src.logits)).toBeLessThan(TOL);
+    });
+
+    it('patching every sender into the logits equals patching the whole residual stream', async () => {
+      const base = await pm.run({ tokens: corrupt }, 'all');
+      const src = await pm.run({ tokens: clean }, 'all');
+      const m = EdgeMasks.zeros(graph, 1);
+      for (let s = 0; s < graph.nSenders; s++) m.set(0, s, graph.logitsReceiver, 1);
+      const r = await pm.runPatched({ tokens: corrupt }, { source: src.cache, base: base.cache, masks: m, positions: 'all' });
+      expect(maxAbsDiff(r.logits, src.logits)).toBeLessThan(TOL);
+    });
+
+    for (const perPosition of [false, true]) {
+      it(`random continuous masks (K=3${perPosition ? ', per position' : ''}) match the reference; batched = one at a time`, async () => {
+        const base = await pm.run({ tokens: corrupt }, 'all');
+        const src = await pm.run({ tokens: clean }, 'all');
+        const u = prng(perPosition ? 11 : 5);
+        const K = 3;
+        const masks = EdgeMasks.zeros(graph, K, perPosition ? T : undefined);
+        for (let k = 0; k < K; k++) {
+          for (const e of graph.edges()) {
+            if (perPosition) {
+              for (let t = 0; t < T; t++) if (u() < 0.15) masks.set(k, e.sender, e.receiver, u(), t);
+            } else if (u() < 0.15) masks.set(k, e.sender, e.receiver, u());
+          }
+        }
+        const all = await pm.runPatched({ tokens: corrupt }, { source: src.cache, base: base.cache, masks, positions: 'all' });
+        const V = config.vocabSize;
+        for (let k = 0; k < K; k++) {
+          for (let b = 0; b < corrupt.length; b++) {
+            const mask: Mask = (s, r, t) => masks.get(k, s, r, perPosition ? t : undefined);
+            const ref = refOf(corrupt[b]!, mask, [refSenders(src.cache, 0), refSenders(src.cache, 1)], b);
+            const off = (k * corrupt.length + b) * T * V;
+            expect(maxAbsDiff(all.logits.subarray(off, off + T * V), ref.logits)).toBeLessThan(TOL);
+          }
+          const one = EdgeMasks.fromData(graph, 1, masks.data.slice(k * (masks.data.length / K), (k + 1) * (masks.data.length / K)), perPosition ? T : undefined);
+          const single = await pm.runPatched({ tokens: corrupt }, { source: src.cache, base: base.cache, masks: one, positions: 'all' });
+          const n = corrupt.length * T * V;
+          expect(maxAbsDiff(single.logits, all.logits.subarray(k * n, (k + 1) * n))).toBeLessThan(TOL);
+        }
+      });
+    }
+
+    it('starting at layer l from the cached prefix equals recomputing from layer 0', async () => {
+      const base = await pm.run({ tokens: corrupt }, 'last');
+      const src = await pm.run({ tokens: clean }, 'last');
+      const m = EdgeMasks.zeros(graph, 2);
+      m.set(0, graph.headSender(0, 1), graph.headInputReceiver(2, 3, 'k'), 1);
+      m.set(1, graph.mlpSender(0), graph.mlpReceiver(2), 0.5);
+      m.set(1, graph.senderIndex('input'), graph.logitsReceiver, 1);
+      const fast = await pm.runPatched({ tokens: corrupt }, { source: src.cache, base: base.cache, masks: m });
+      expect(fast.startLayer).toBe(2);
+      const full = await pm.runPatched({ tokens: corrupt }, { source: src.cache, base: base.cache, masks: m, fromLayer: 0, alwaysPerReceiver: true });
+      expect(full.startLayer).toBe(0);
+      expect(maxAbsDiff(fast.logits, full.logits)).toBeLessThan(TOL);
+    });
+  });
+}
