@@ -128,17 +128,20 @@ function perHeadQkv(c: LayerCtx, xq: string, xk: string, xv: string, L: number):
 }
 
 /**
- * Patch deltas sum_s M[k, s, r] (src_s - cur_s) for a group of receivers, from
- * D = src - cur [S, Kx, B, T, d] and masks [K, S, R] (or [K, T, S, R]). Returns [K, R, B, T, d].
+ * Patch deltas sum_s M[k, s, r] (src_s - cur_s) for a group of receivers, from D = src - cur,
+ * laid out [S, Kx, B, T, d] (sender-major, as stacks are) or [Kx, S, B, T, d] (config-major, as a
+ * layer's own heads are), and masks [K, S, R] (or [K, T, S, R]). Returns [K, R, B, T, d].
  */
-function patchDelta(c: LayerCtx, D: string, mask: string, mode: MaskMode, nRecv: number): string {
+function patchDelta(c: LayerCtx, D: string, layout: 'sender-major' | 'config-major', mask: string, mode: MaskMode, nRecv: number): string {
   const { g, cfg } = c;
+  const senderMajor = layout === 'sender-major';
   if (mode === 'all-positions') {
-    const d = transpose(g, reshape(g, D, [0, 0, -1]), [1, 0, 2]); // [Kx, S, X]
+    const flat = reshape(g, D, [0, 0, -1]);
+    const d = senderMajor ? transpose(g, flat, [1, 0, 2]) : flat; // [Kx, S, X]
     const delta = g.op('MatMul', [transpose(g, mask, [0, 2, 1]), d]); // [K, R, X]
     return reshape(g, delta, [0, nRecv, c.B, c.T, cfg.dModel]);
   }
-  const d = reshape(g, transpose(g, D, [1, 3, 0, 2, 4]), [0, 0, 0, -1]); // [Kx, T, S, B*d]
+  const d = reshape(g, transpose(g, D, senderMajor ? [1, 3, 0, 2, 4] : [0, 3, 1, 2, 4]), [0, 0, 0, -1]); // [Kx, T, S, B*d]
   const delta = g.op('MatMul', [transpose(g, mask, [0, 1, 3, 2]), d]); // [K, T, R, B*d]
   return transpose(g, reshape(g, delta, [0, 0, nRecv, c.B, cfg.dModel]), [0, 2, 3, 1, 4]);
 }
@@ -149,7 +152,7 @@ function layerCtx(g: GraphBuilder, cfg: ModelConfig, w: LayerWeights, resid: str
 
 /**
  * One layer whose receivers all read the shared residual stream (no patch reaches them).
- * In: resid [Kr, B, T, d]. Out: heads [H, Kr, B, T, d], mlp [1, Kr, B, T, d], resid_out [Kr, B, T, d].
+ * In: resid [Kr, B, T, d]. Out: heads [Kr, H, B, T, d], mlp [Kr, B, T, d], resid_out [Kr, B, T, d].
  */
 export function buildPlainLayer(cfg: ModelConfig, w: LayerWeights, L: number): Uint8Array {
   const g = new GraphBuilder(`layer${L}_plain`);
@@ -162,8 +165,8 @@ export function buildPlainLayer(cfg: ModelConfig, w: LayerWeights, L: number): U
   mid = addBias(g, mid, w.bo?.data, `L${L}.bo`, [cfg.dModel]);
   const m = mlp(c, norm(g, mid, normOf(g, cfg, w.ln2, `L${L}.ln2`)), L);
   const out = addBias(g, g.op('Add', [mid, m]), w.bOut?.data, `L${L}.b_out`, [cfg.dModel]);
-  g.output(transpose(g, heads, [1, 0, 2, 3, 4]), 'heads', 'float32', [cfg.nHeads, 'kr', 'b', 't', cfg.dModel]);
-  g.output(g.op('Unsqueeze', [m, g.ints([0])]), 'mlp', 'float32', [1, 'kr', 'b', 't', cfg.dModel]);
+  g.output(heads, 'heads', 'float32', ['kr', cfg.nHeads, 'b', 't', cfg.dModel]);
+  g.output(m, 'mlp', 'float32', ['kr', 'b', 't', cfg.dModel]);
   g.output(out, 'resid_out', 'float32', ['kr', 'b', 't', cfg.dModel]);
   return g.toBytes();
 }
@@ -171,7 +174,7 @@ export function buildPlainLayer(cfg: ModelConfig, w: LayerWeights, L: number): U
 /**
  * One layer whose receivers each get their own patched input. In: resid [Kr, B, T, d],
  * cur [S_L, Kc, B, T, d] (this run's senders before the layer), src_prev [S_L, 1, B, T, d] and
- * src_heads [H, 1, B, T, d] (the patch source's senders), mask_attn [K, S_L, 3H] and
+ * src_heads [1, H, B, T, d] (the patch source's senders), mask_attn [K, S_L, 3H] and
  * mask_mlp [K, S_L + H] (or with a T axis after K). Out as buildPlainLayer with K instead of Kr.
  */
 export function buildPatchedLayer(cfg: ModelConfig, w: LayerWeights, L: number, mode: MaskMode): Uint8Array {
@@ -181,7 +184,7 @@ export function buildPatchedLayer(cfg: ModelConfig, w: LayerWeights, L: number, 
   const resid = g.input('resid', 'float32', ['kr', 'b', 't', d]);
   const cur = g.input('cur', 'float32', ['s', 'kc', 'b', 't', d]);
   const srcPrev = g.input('src_prev', 'float32', ['s', 1, 'b', 't', d]);
-  const srcHeads = g.input('src_heads', 'float32', [H, 1, 'b', 't', d]);
+  const srcHeads = g.input('src_heads', 'float32', [1, H, 'b', 't', d]);
   const pos = mode === 'per-position' ? ['t'] : [];
   const maskAttn = g.input('mask_attn', 'float32', ['k', ...pos, 's', 3 * H]);
   const maskMlp = g.input('mask_mlp', 'float32', ['k', ...pos, 's_mlp']);
@@ -189,7 +192,7 @@ export function buildPatchedLayer(cfg: ModelConfig, w: LayerWeights, L: number, 
 
   // Head inputs: resid + delta for each of the 3H receivers, normalised one by one.
   const dPrev = g.op('Sub', [srcPrev, cur]);
-  const delta = reshape(g, patchDelta(c, dPrev, maskAttn, mode, 3 * H), [0, H, 3, c.B, c.T, d]);
+  const delta = reshape(g, patchDelta(c, dPrev, 'sender-major', maskAttn, mode, 3 * H), [0, H, 3, c.B, c.T, d]);
   const x = g.op('Add', [g.op('Unsqueeze', [resid, g.ints([1, 2])]), delta]); // [K, H, 3, B, T, d]
   const xn = norm(g, x, normOf(g, cfg, w.ln1, `L${L}.ln1`));
   const pick = (i: number) => g.op('Squeeze', [g.op('Slice', [xn, g.ints([i]), g.ints([i + 1]), g.ints([2])]), g.ints([2])]);
@@ -204,13 +207,13 @@ export function buildPatchedLayer(cfg: ModelConfig, w: LayerWeights, L: number, 
   const sInPlusH = g.op('Add', [sIn, g.ints([H])]);
   const mPrev = g.op('Unsqueeze', [sliceLast(maskMlp, g.ints([0]), sIn), g.ints([-1])]);
   const mHeads = g.op('Unsqueeze', [sliceLast(maskMlp, sIn, sInPlusH), g.ints([-1])]);
-  const dHeads = g.op('Sub', [srcHeads, transpose(g, heads, [1, 0, 2, 3, 4])]); // [H, K, B, T, d]
-  const deltaMlp = g.op('Add', [patchDelta(c, dPrev, mPrev, mode, 1), patchDelta(c, dHeads, mHeads, mode, 1)]);
+  const dHeads = g.op('Sub', [srcHeads, heads]); // [K, H, B, T, d]
+  const deltaMlp = g.op('Add', [patchDelta(c, dPrev, 'sender-major', mPrev, mode, 1), patchDelta(c, dHeads, 'config-major', mHeads, mode, 1)]);
   const xm = g.op('Add', [mid, g.op('Squeeze', [deltaMlp, g.ints([1])])]);
   const m = mlp(c, norm(g, xm, normOf(g, cfg, w.ln2, `L${L}.ln2`)), L);
   const out = addBias(g, g.op('Add', [mid, m]), w.bOut?.data, `L${L}.b_out`, [d]);
-  g.output(transpose(g, heads, [1, 0, 2, 3, 4]), 'heads', 'float32', [H, 'k', 'b', 't', d]);
-  g.output(g.op('Unsqueeze', [m, g.ints([0])]), 'mlp', 'float32', [1, 'k', 'b', 't', d]);
+  g.output(heads, 'heads', 'float32', ['k', H, 'b', 't', d]);
+  g.output(m, 'mlp', 'float32', ['k', 'b', 't', d]);
   g.output(out, 'resid_out', 'float32', ['k', 'b', 't', d]);
   return g.toBytes();
 }

@@ -76,9 +76,14 @@ export class PatchableModel {
     const residStart: Float32Array[] = [emb];
     let resid = emb;
     for (let L = 0; L < nLayers; L++) {
-      const out = await this.plainLayer(L, resid, 1, batch, seqLen);
-      senders.set(floats(out.heads, 'heads'), this.graph.layerSenderStart(L) * X);
-      senders.set(floats(out.mlp, 'mlp'), this.graph.mlpSender(L) * X);
+      // ORT writes this layer's senders straight into their rows of the cache: no copies.
+      const s0 = this.graph.layerSenderStart(L);
+      const fetches = {
+        heads: f32(senders.subarray(s0 * X, (s0 + nHeads) * X), [1, nHeads, batch, seqLen, dModel]),
+        mlp: f32(senders.subarray(this.graph.mlpSender(L) * X, (this.graph.mlpSender(L) + 1) * X), [1, batch, seqLen, dModel]),
+        resid_out: f32(new Float32Array(X), [1, batch, seqLen, dModel]),
+      };
+      const out = await this.plainLayer(L, resid, 1, batch, seqLen, fetches);
       resid = floats(out.resid_out, 'resid_out');
       residStart.push(resid);
     }
@@ -124,6 +129,9 @@ export class PatchableModel {
     let kResid = 1;
     // This run's senders, K-wide once the first patched layer has run; before that, the base cache.
     let cur: Float32Array | undefined;
+    // Output buffers reused by every layer (K-wide outputs are re-laid into the sender-major stack).
+    const outHeads = new Float32Array(K * nHeads * X);
+    const outMlp = new Float32Array(K * X);
     for (let L = startLayer; L < nLayers; L++) {
       const sIn = g.layerSenderStart(L);
       let out: Fetches;
@@ -135,17 +143,27 @@ export class PatchableModel {
           resid: f32(resid, [kResid, batch, seqLen, dModel]),
           cur: f32(curView, [sIn, kCur, batch, seqLen, dModel]),
           src_prev: f32(src.senders.subarray(0, sIn * X), [sIn, 1, batch, seqLen, dModel]),
-          src_heads: f32(src.senders.subarray(sIn * X, (sIn + nHeads) * X), [nHeads, 1, batch, seqLen, dModel]),
+          src_heads: f32(src.senders.subarray(sIn * X, (sIn + nHeads) * X), [1, nHeads, batch, seqLen, dModel]),
           mask_attn: f32(masks.block(g.layerReceiverStart(L), 3 * nHeads, sIn), [K, ...pos, sIn, 3 * nHeads]),
           mask_mlp: f32(masks.block(g.mlpReceiver(L), 1, sIn + nHeads), [K, ...pos, sIn + nHeads]),
         };
-        out = await this.pool.run(`patched:${L}:${mode}`, () => buildPatchedLayer(this.config, this.weights.layers[L]!, L, mode), feeds);
+        const fetches = {
+          heads: f32(outHeads, [K, nHeads, batch, seqLen, dModel]),
+          mlp: f32(outMlp, [K, batch, seqLen, dModel]),
+          resid_out: f32(new Float32Array(K * X), [K, batch, seqLen, dModel]),
+        };
+        out = await this.pool.run(`patched:${L}:${mode}`, () => buildPatchedLayer(this.config, this.weights.layers[L]!, L, mode), feeds, fetches);
       } else {
-        out = await this.plainLayer(L, resid, kResid, batch, seqLen);
+        const fetches = {
+          heads: f32(outHeads.subarray(0, kResid * nHeads * X), [kResid, nHeads, batch, seqLen, dModel]),
+          mlp: f32(outMlp.subarray(0, kResid * X), [kResid, batch, seqLen, dModel]),
+          resid_out: f32(new Float32Array(kResid * X), [kResid, batch, seqLen, dModel]),
+        };
+        out = await this.plainLayer(L, resid, kResid, batch, seqLen, fetches);
       }
-      const heads = floats(out.heads, 'heads');
-      const mlp = floats(out.mlp, 'mlp');
-      const kOut = heads.length / (nHeads * X);
+      const kOut = floats(out.heads, 'heads').length / (nHeads * X);
+      const heads = outHeads.subarray(0, kOut * nHeads * X);
+      const mlp = outMlp.subarray(0, kOut * X);
       if (!cur) {
         cur = new Float32Array(g.nSenders * K * X);
         // Senders before the first recomputed layer equal the base run's in every configuration.
@@ -198,10 +216,9 @@ export class PatchableModel {
     await this.pool.release();
   }
 
-  private plainLayer(L: number, resid: Float32Array, k: number, batch: number, seqLen: number): Promise<Fetches> {
-    return this.pool.run(`plain:${L}`, () => buildPlainLayer(this.config, this.weights.layers[L]!, L), {
-      resid: f32(resid, [k, batch, seqLen, this.config.dModel]),
-    });
+  private plainLayer(L: number, resid: Float32Array, k: number, batch: number, seqLen: number, fetches: Fetches): Promise<Fetches> {
+    const feeds = { resid: f32(resid, [k, batch, seqLen, this.config.dModel]) };
+    return this.pool.run(`plain:${L}`, () => buildPlainLayer(this.config, this.weights.layers[L]!, L), feeds, fetches);
   }
 
   private async logitsPlain(resid: Float32Array, k: number, batch: number, seqLen: number, positions: LogitPositions): Promise<Float32Array> {
@@ -214,11 +231,11 @@ export class PatchableModel {
   }
 }
 
-/** Copies n senders [n, kOut, X] into rows [first, first + n) of a [S, K, X] stack (kOut is 1 or K). */
+/** Copies n senders [kOut, n, X] into rows [first, first + n) of a [S, K, X] stack (kOut is 1 or K). */
 function writeSenders(stack: Float32Array, out: Float32Array, first: number, n: number, kOut: number, K: number, X: number): void {
   for (let i = 0; i < n; i++) {
     for (let k = 0; k < K; k++) {
-      const from = (i * kOut + (kOut === 1 ? 0 : k)) * X;
+      const from = ((kOut === 1 ? 0 : k) * n + i) * X;
       stack.set(out.subarray(from, from + X), ((first + i) * K + k) * X);
     }
   }

@@ -31,9 +31,10 @@ export class SessionPool {
     return s;
   }
 
-  async run(key: string, build: () => Uint8Array, feeds: Feeds): Promise<Fetches> {
+  /** Runs a session; outputs given in `into` are written into those tensors' buffers in place. */
+  async run(key: string, build: () => Uint8Array, feeds: Feeds, into?: Fetches): Promise<Fetches> {
     const session = await this.get(key, build);
-    return session.run(feeds);
+    return into ? session.run(feeds, into) : session.run(feeds);
   }
 
   async release(): Promise<void> {
