@@ -1,6 +1,6 @@
 // Entry point of the `patchwise` command. Each command lives in its own module under commands/ and
 // is registered in the table below.
-import yargs, { type CommandModule } from 'yargs';
+import yargs from 'yargs';
 import { commands } from './commands/index.js';
 import { UserError } from '../errors.js';
 
@@ -21,7 +21,7 @@ export async function main(argv: string[]): Promise<void> {
       console.error(`\n${msg}`);
       process.exit(1);
     });
-  for (const c of commands) cli.command(c as CommandModule);
+  for (const c of commands) cli.command(c);
   try {
     await cli.parseAsync();
   } catch (e) {

@@ -1,6 +1,7 @@
 // The table of CLI commands. Add a command by writing a module that exports a CommandModule and
 // listing it here.
 import type { CommandModule } from 'yargs';
+import { generateCommand } from './generate.js';
+import { modelCommand } from './model.js';
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- yargs command modules differ in their argv types
-export const commands: CommandModule<object, any>[] = [];
+export const commands: readonly CommandModule[] = [modelCommand, generateCommand as unknown as CommandModule];
