@@ -66,7 +66,7 @@ describe('pullModel', () => {
     const out = join(dir, 'ok');
     const r = await pullModel('gpt2', out, { endpoint, progress: false });
     expect(r.map((f) => f.file)).toEqual([...PULL_FILES]);
-    for (const f of PULL_FILES) expect(readFileSync(join(out, f))).toEqual(contents[f]);
+    for (const f of PULL_FILES) expect(readFileSync(join(out, f)).equals(contents[f]!), f).toBe(true);
     expect(r.find((f) => f.file === 'model.safetensors')).toMatchObject({ verified: true, skipped: false });
     expect(r.find((f) => f.file === 'config.json')).toMatchObject({ verified: false }); // a git sha1 etag is not a sha256
     expect(readdirSync(out).sort()).toEqual([...PULL_FILES].sort());
