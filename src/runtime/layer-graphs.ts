@@ -172,10 +172,12 @@ export function buildPlainLayer(cfg: ModelConfig, w: LayerWeights, L: number): U
 }
 
 /**
- * One layer whose receivers each get their own patched input. In: resid [Kr, B, T, d],
- * cur [S_L, Kc, B, T, d] (this run's senders before the layer), src_prev [S_L, 1, B, T, d] and
- * src_heads [1, H, B, T, d] (the patch source's senders), mask_attn [K, S_L, 3H] and
- * mask_mlp [K, S_L + H] (or with a T axis after K). Out as buildPlainLayer with K instead of Kr.
+ * One layer whose receivers each get their own patched input. In: resid [Kr, B, T, d];
+ * cur [A, Kc, B, T, d] and src_prev [A, 1, B, T, d]: this run's and the patch source's outputs of
+ * the A senders before the layer that some mask entry reaches (the runtime passes only those: a
+ * sender no mask reaches adds nothing); src_heads [1, H, B, T, d]: the source's heads of this
+ * layer; mask_attn [K, A, 3H], mask_mlp_prev [K, A], mask_mlp_heads [K, H] (each with a T axis
+ * after K for per-position masks). Out as buildPlainLayer with K instead of Kr.
  */
 export function buildPatchedLayer(cfg: ModelConfig, w: LayerWeights, L: number, mode: MaskMode): Uint8Array {
   const g = new GraphBuilder(`layer${L}_patched_${mode}`);
@@ -187,7 +189,8 @@ export function buildPatchedLayer(cfg: ModelConfig, w: LayerWeights, L: number, 
   const srcHeads = g.input('src_heads', 'float32', [1, H, 'b', 't', d]);
   const pos = mode === 'per-position' ? ['t'] : [];
   const maskAttn = g.input('mask_attn', 'float32', ['k', ...pos, 's', 3 * H]);
-  const maskMlp = g.input('mask_mlp', 'float32', ['k', ...pos, 's_mlp']);
+  const maskMlpPrev = g.input('mask_mlp_prev', 'float32', ['k', ...pos, 's']);
+  const maskMlpHeads = g.input('mask_mlp_heads', 'float32', ['k', ...pos, H]);
   const c = layerCtx(g, cfg, w, resid);
 
   // Head inputs: resid + delta for each of the 3H receivers, normalised one by one.
@@ -202,11 +205,8 @@ export function buildPatchedLayer(cfg: ModelConfig, w: LayerWeights, L: number, 
   mid = addBias(g, mid, w.bo?.data, `L${L}.bo`, [d]);
 
   // MLP input: the delta from senders before the layer plus from this layer's heads.
-  const sIn = dimOf(g, cur, 0);
-  const sliceLast = (t: string, from: string, to: string) => g.op('Slice', [t, from, to, g.ints([-1])]);
-  const sInPlusH = g.op('Add', [sIn, g.ints([H])]);
-  const mPrev = g.op('Unsqueeze', [sliceLast(maskMlp, g.ints([0]), sIn), g.ints([-1])]);
-  const mHeads = g.op('Unsqueeze', [sliceLast(maskMlp, sIn, sInPlusH), g.ints([-1])]);
+  const mPrev = g.op('Unsqueeze', [maskMlpPrev, g.ints([-1])]);
+  const mHeads = g.op('Unsqueeze', [maskMlpHeads, g.ints([-1])]);
   const dHeads = g.op('Sub', [srcHeads, heads]); // [K, H, B, T, d]
   const deltaMlp = g.op('Add', [patchDelta(c, dPrev, 'sender-major', mPrev, mode, 1), patchDelta(c, dHeads, 'config-major', mHeads, mode, 1)]);
   const xm = g.op('Add', [mid, g.op('Squeeze', [deltaMlp, g.ints([1])])]);
@@ -226,8 +226,9 @@ function unembed(g: GraphBuilder, cfg: ModelConfig, w: ModelWeights, x: string):
 
 /**
  * Final norm + unembedding at N gathered positions. In: resid [Kr, B, T, d], gather [N] (flat
- * b * T + t indices). Patched form adds cur [S, Kc, B, T, d], src [S, 1, B, T, d] and
- * mask [K, N, S] (the logits receiver's mask row at each gathered position). Out: logits [K, N, V].
+ * b * T + t indices). Patched form adds cur [A, Kc, B, T, d], src [A, 1, B, T, d] for the A
+ * senders some mask entry reaches, and mask [K, N, A] (the logits receiver's mask at each
+ * gathered position). Out: logits [K, N, V].
  */
 export function buildLogits(cfg: ModelConfig, w: ModelWeights, variant: LayerVariant): Uint8Array {
   const g = new GraphBuilder(`logits_${variant}`);

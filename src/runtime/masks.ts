@@ -69,20 +69,42 @@ export class EdgeMasks {
   }
 
   /**
-   * The sub-block for receivers [r0, r0 + nR) and senders [0, nS), as [K, nS, nR] or
-   * [K, T, nS, nR]: the layout the layer graphs take.
+   * The sub-block for receivers [r0, r0 + nR) and the given senders, as [K, nS, nR] or
+   * [K, T, nS, nR]: the layout the layer graphs take. Entries on non-edges read as 0.
    */
-  block(r0: number, nR: number, nS: number): Float32Array {
+  block(r0: number, nR: number, senders: readonly number[]): Float32Array {
     const { nSenders: S, nReceivers: R } = this.graph;
+    const fan = this.graph.fanIn;
     const rows = this.k * (this.seqLen ?? 1);
+    const nS = senders.length;
     const out = new Float32Array(rows * nS * nR);
     for (let row = 0; row < rows; row++) {
-      for (let s = 0; s < nS; s++) {
+      senders.forEach((s, i) => {
         const from = (row * S + s) * R + r0;
-        out.set(this.data.subarray(from, from + nR), (row * nS + s) * nR);
-      }
+        for (let j = 0; j < nR; j++) if (s < fan[r0 + j]!) out[(row * nS + i) * nR + j] = this.data[from + j]!;
+      });
     }
     return out;
+  }
+
+  /** Senders (ascending) with a nonzero entry into any receiver of [r0, r0 + nR) in any configuration. */
+  activeSenders(r0: number, nR: number): number[] {
+    const { nSenders: S, nReceivers: R } = this.graph;
+    const rows = this.k * (this.seqLen ?? 1);
+    const active: number[] = [];
+    const maxFan = Math.max(...this.graph.fanIn.slice(r0, r0 + nR));
+    for (let s = 0; s < maxFan; s++) {
+      search: for (let row = 0; row < rows; row++) {
+        const base = (row * S + s) * R;
+        for (let r = r0; r < r0 + nR; r++) {
+          if (s < this.graph.fanIn[r]! && this.data[base + r] !== 0) {
+            active.push(s);
+            break search;
+          }
+        }
+      }
+    }
+    return active;
   }
 
   /** Whether any configuration patches any edge into receivers [r0, r0 + nR). */

@@ -136,16 +136,22 @@ export class PatchableModel {
       const sIn = g.layerSenderStart(L);
       let out: Fetches;
       if (perReceiver(L)) {
-        const curView = cur ? cur.subarray(0, sIn * K * X) : base.senders.subarray(0, sIn * X);
+        const rAttn = g.layerReceiverStart(L);
+        const rMlp = g.mlpReceiver(L);
+        // Only senders some mask entry reaches contribute a delta; a layer with none gets one zero row.
+        const reached = new Set([...masks.activeSenders(rAttn, 3 * nHeads), ...masks.activeSenders(rMlp, 1).filter((s) => s < sIn)]);
+        const rows = reached.size > 0 ? [...reached].sort((a, b) => a - b) : [0];
+        const headRows = Array.from({ length: nHeads }, (_, h) => sIn + h);
         const kCur = cur ? K : 1;
         const pos = masks.perPosition ? [seqLen] : [];
         const feeds = {
           resid: f32(resid, [kResid, batch, seqLen, dModel]),
-          cur: f32(curView, [sIn, kCur, batch, seqLen, dModel]),
-          src_prev: f32(src.senders.subarray(0, sIn * X), [sIn, 1, batch, seqLen, dModel]),
+          cur: f32(pickRows(cur ?? base.senders, kCur, rows, X), [rows.length, kCur, batch, seqLen, dModel]),
+          src_prev: f32(pickRows(src.senders, 1, rows, X), [rows.length, 1, batch, seqLen, dModel]),
           src_heads: f32(src.senders.subarray(sIn * X, (sIn + nHeads) * X), [1, nHeads, batch, seqLen, dModel]),
-          mask_attn: f32(masks.block(g.layerReceiverStart(L), 3 * nHeads, sIn), [K, ...pos, sIn, 3 * nHeads]),
-          mask_mlp: f32(masks.block(g.mlpReceiver(L), 1, sIn + nHeads), [K, ...pos, sIn + nHeads]),
+          mask_attn: f32(masks.block(rAttn, 3 * nHeads, rows), [K, ...pos, rows.length, 3 * nHeads]),
+          mask_mlp_prev: f32(masks.block(rMlp, 1, rows), [K, ...pos, rows.length]),
+          mask_mlp_heads: f32(masks.block(rMlp, 1, headRows), [K, ...pos, nHeads]),
         };
         const fetches = {
           heads: f32(outHeads, [K, nHeads, batch, seqLen, dModel]),
@@ -181,12 +187,14 @@ export class PatchableModel {
     let logits: Float32Array;
     if (logitsPatched) {
       const gather = gatherIndices(positions, batch, seqLen);
+      const rows = masks.activeSenders(g.logitsReceiver, 1);
+      const kCur = cur ? K : 1;
       const feeds = {
         resid: f32(resid, [kResid, batch, seqLen, dModel]),
         gather: i64(gather, [gather.length]),
-        cur: cur ? f32(cur, [g.nSenders, K, batch, seqLen, dModel]) : f32(base.senders, [g.nSenders, 1, batch, seqLen, dModel]),
-        src: f32(src.senders, [g.nSenders, 1, batch, seqLen, dModel]),
-        mask: f32(logitsMask(masks, gather, seqLen), [K, gather.length, g.nSenders]),
+        cur: f32(pickRows(cur ?? base.senders, kCur, rows, X), [rows.length, kCur, batch, seqLen, dModel]),
+        src: f32(pickRows(src.senders, 1, rows, X), [rows.length, 1, batch, seqLen, dModel]),
+        mask: f32(logitsMask(masks, gather, seqLen, rows), [K, gather.length, rows.length]),
       };
       const out = await this.pool.run('logits:patched', () => buildLogits(this.config, this.weights, 'patched'), feeds);
       logits = floats(out.logits, 'logits');
@@ -241,18 +249,29 @@ function writeSenders(stack: Float32Array, out: Float32Array, first: number, n: 
   }
 }
 
-/** The logits receiver's mask at each gathered position: [K, N, S]. */
-function logitsMask(masks: EdgeMasks, gather: BigInt64Array, seqLen: number): Float32Array {
-  const { nSenders: S } = masks.graph;
+/** The logits receiver's mask at each gathered position, for the given senders: [K, N, A]. */
+function logitsMask(masks: EdgeMasks, gather: BigInt64Array, seqLen: number, senders: readonly number[]): Float32Array {
   const r = masks.graph.logitsReceiver;
   const N = gather.length;
-  const out = new Float32Array(masks.k * N * S);
+  const A = senders.length;
+  const out = new Float32Array(masks.k * N * A);
   for (let k = 0; k < masks.k; k++) {
     for (let n = 0; n < N; n++) {
       const t = Number(gather[n]!) % seqLen;
-      for (let s = 0; s < S; s++) out[(k * N + n) * S + s] = masks.get(k, s, r, masks.perPosition ? t : undefined);
+      senders.forEach((s, i) => (out[(k * N + n) * A + i] = masks.get(k, s, r, masks.perPosition ? t : undefined)));
     }
   }
+  return out;
+}
+
+/** Rows `rows` of a sender-major stack [S, kc, X], as a view when they are consecutive, else a copy. */
+function pickRows(stack: Float32Array, kc: number, rows: readonly number[], X: number): Float32Array {
+  const n = rows.length;
+  const row = kc * X;
+  const first = rows[0]!;
+  if (rows[n - 1]! - first === n - 1) return stack.subarray(first * row, (first + n) * row);
+  const out = new Float32Array(n * row);
+  rows.forEach((s, i) => out.set(stack.subarray(s * row, (s + 1) * row), i * row));
   return out;
 }
 
