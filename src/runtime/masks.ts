@@ -42,6 +42,12 @@ export class EdgeMasks {
     return m;
   }
 
+  /** Configurations [k0, k1) as masks of their own (a view of the same data). */
+  slice(k0: number, k1: number): EdgeMasks {
+    const per = this.data.length / this.k;
+    return new EdgeMasks(this.graph, k1 - k0, this.seqLen, this.data.subarray(k0 * per, k1 * per));
+  }
+
   get perPosition(): boolean {
     return this.seqLen !== undefined;
   }

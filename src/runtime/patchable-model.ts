@@ -15,6 +15,9 @@ export interface RunResult {
   readonly cache: SenderCache;
 }
 
+/** Prompt-configurations (K x B) one patched pass handles at most; larger requests run in chunks of K. */
+export const DEFAULT_MAX_ROWS = 256;
+
 export interface PatchOptions {
   /** The patch source: the other run's cache (clean for denoising, corrupted for noising). */
   readonly source: SenderCache;
@@ -32,6 +35,8 @@ export interface PatchOptions {
    * that). Only for tests and benchmarks of prefix reuse.
    */
   readonly fromLayer?: number;
+  /** Bound on K x B per pass (memory grows with it); default DEFAULT_MAX_ROWS. */
+  readonly maxRows?: number;
 }
 
 export interface PatchedResult {
@@ -59,7 +64,7 @@ export class PatchableModel {
   async warm(modes: readonly MaskMode[] = ['all-positions']): Promise<void> {
     for (let L = 0; L < this.config.nLayers; L++) {
       await this.pool.get(`plain:${L}`, () => buildPlainLayer(this.config, this.weights.layers[L]!, L));
-      for (const m of modes) await this.pool.get(`patched:${L}:${m}`, () => buildPatchedLayer(this.config, this.weights.layers[L]!, L, m));
+      for (const m of modes) await this.pool.get(`patched:${L}:${m}`, () => buildPatchedLayer(this.config, this.weights.layers[L]!, L, m), true);
     }
     await this.pool.get('logits:plain', () => buildLogits(this.config, this.weights, 'plain'));
     await this.pool.get('logits:patched', () => buildLogits(this.config, this.weights, 'patched'));
@@ -107,6 +112,18 @@ export class PatchableModel {
       throw new Error(`per-position masks are for ${masks.seqLen} positions, the prompts have ${seqLen}`);
     }
     const base = opts.base ?? (await this.run(input, positions)).cache;
+    const perChunk = Math.max(1, Math.floor((opts.maxRows ?? DEFAULT_MAX_ROWS) / batch));
+    if (masks.k > perChunk) {
+      // Memory of a pass grows with K x B: run large mask batches in chunks of configurations.
+      const parts: Float32Array[] = [];
+      let startLayer = this.config.nLayers;
+      for (let k0 = 0; k0 < masks.k; k0 += perChunk) {
+        const r = await this.runPatched(input, { ...opts, base, masks: masks.slice(k0, Math.min(masks.k, k0 + perChunk)) });
+        parts.push(r.logits);
+        startLayer = Math.min(startLayer, r.startLayer);
+      }
+      return { logits: concat(parts), startLayer };
+    }
     const src = opts.source;
     if (!sameShape(base, src) || base.batch !== batch || base.seqLen !== seqLen) {
       throw new Error(`patch source is ${src.batch} x ${src.seqLen} prompts/positions, the base run ${batch} x ${seqLen}: they must match`);
@@ -158,7 +175,7 @@ export class PatchableModel {
           mlp: f32(outMlp, [K, batch, seqLen, dModel]),
           resid_out: f32(new Float32Array(K * X), [K, batch, seqLen, dModel]),
         };
-        out = await this.pool.run(`patched:${L}:${mode}`, () => buildPatchedLayer(this.config, this.weights.layers[L]!, L, mode), feeds, fetches);
+        out = await this.pool.run(`patched:${L}:${mode}`, () => buildPatchedLayer(this.config, this.weights.layers[L]!, L, mode), feeds, fetches, true);
       } else {
         const fetches = {
           heads: f32(outHeads.subarray(0, kResid * nHeads * X), [kResid, nHeads, batch, seqLen, dModel]),
@@ -272,6 +289,16 @@ function pickRows(stack: Float32Array, kc: number, rows: readonly number[], X: n
   if (rows[n - 1]! - first === n - 1) return stack.subarray(first * row, (first + n) * row);
   const out = new Float32Array(n * row);
   rows.forEach((s, i) => out.set(stack.subarray(s * row, (s + 1) * row), i * row));
+  return out;
+}
+
+function concat(parts: readonly Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
   return out;
 }
 

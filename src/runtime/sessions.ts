@@ -16,8 +16,13 @@ export class SessionPool {
 
   constructor(private readonly opts: SessionOptions = {}) {}
 
-  /** The session for `key`, building its graph with `build` the first time. */
-  get(key: string, build: () => Uint8Array): Promise<ort.InferenceSession> {
+  /**
+   * The session for `key`, building its graph with `build` the first time. `bigBuffers` marks
+   * sessions whose intermediates scale with the number of receivers or mask configurations: they
+   * return memory to the system after each run instead of keeping an arena at their peak size
+   * (one arena per layer session would multiply the peak by the number of layers).
+   */
+  get(key: string, build: () => Uint8Array, bigBuffers = false): Promise<ort.InferenceSession> {
     let s = this.sessions.get(key);
     if (!s) {
       s = ort.InferenceSession.create(build(), {
@@ -25,6 +30,7 @@ export class SessionPool {
         interOpNumThreads: 1,
         executionMode: 'sequential',
         graphOptimizationLevel: 'all',
+        enableCpuMemArena: !bigBuffers,
       });
       this.sessions.set(key, s);
     }
@@ -32,8 +38,8 @@ export class SessionPool {
   }
 
   /** Runs a session; outputs given in `into` are written into those tensors' buffers in place. */
-  async run(key: string, build: () => Uint8Array, feeds: Feeds, into?: Fetches): Promise<Fetches> {
-    const session = await this.get(key, build);
+  async run(key: string, build: () => Uint8Array, feeds: Feeds, into?: Fetches, bigBuffers = false): Promise<Fetches> {
+    const session = await this.get(key, build, bigBuffers);
     return into ? session.run(feeds, into) : session.run(feeds);
   }
 

@@ -88,6 +88,8 @@ for (const arch of ['gpt2', 'llama'] as const) {
           }
         }
         const all = await pm.runPatched({ tokens: corrupt }, { source: src.cache, base: base.cache, masks, positions: 'all' });
+        const chunked = await pm.runPatched({ tokens: corrupt }, { source: src.cache, base: base.cache, masks, positions: 'all', maxRows: 2 });
+        expect(maxAbsDiff(chunked.logits, all.logits)).toBeLessThan(TOL);
         const V = config.vocabSize;
         for (let k = 0; k < K; k++) {
           for (let b = 0; b < corrupt.length; b++) {
