@@ -1,0 +1,81 @@
+// The vocabulary of tasks: what a patching experiment needs from a dataset, whatever task made it.
+import type { Tokenizer } from '../tokenizer/types.js';
+
+/** Named token positions of a prompt (IOI: IO, S1, S2, END; greater-than: YY, END; ...). */
+export type Roles = Readonly<Record<string, number>>;
+
+/**
+ * One clean/corrupted prompt pair. Token ids include BOS where the model expects one, and both
+ * prompts have the same length: a pair that does not is an error naming the pair, never truncated.
+ */
+export interface PromptPair {
+  /** Position of this pair in its dataset (0-based), used in error messages and stored results. */
+  readonly index: number;
+  readonly clean: readonly number[];
+  /** The STR/ABC/resample corrupted prompt; for Gaussian noising, equal to `clean`. */
+  readonly corrupted: readonly number[];
+  /** Position whose next-token distribution the metrics read (usually the last). */
+  readonly metricPosition: number;
+  /** The correct next token r on the clean prompt. */
+  readonly answer: number;
+  /** The competing token r' for logit difference (IOI: the subject name). */
+  readonly wrong?: number;
+  /** Positions of the key tokens: where STR swaps tokens and where GN adds noise. */
+  readonly keyPositions: readonly number[];
+  readonly roles: Roles;
+  /**
+   * Task-specific token sets for task metrics, e.g. greater-than: `greater` = year tokens above YY,
+   * `notGreater` = year tokens at or below YY.
+   */
+  readonly tokenSets?: Readonly<Record<string, readonly number[]>>;
+  /** Human-readable prompt texts, for tables and the viewer. */
+  readonly cleanText?: string;
+  readonly corruptedText?: string;
+}
+
+/** How the corrupted run is made. */
+export type CorruptionSpec =
+  | { readonly kind: 'str'; readonly variant: string } // symmetric token replacement; variant names the task's scheme
+  | { readonly kind: 'gn'; readonly multiplier: number; readonly samples: number; readonly seed: number; readonly sigma: 'key-tokens' | 'vocabulary'; readonly roles?: readonly string[] };
+
+export interface Dataset {
+  readonly task: string;
+  /** Everything that determined the dataset (task options, seed, corruption variant), stored with results. */
+  readonly settings: Readonly<Record<string, unknown>>;
+  readonly pairs: readonly PromptPair[];
+}
+
+export interface TaskContext {
+  /**
+   * Absent for models without tokenizer files (a planted or randomly initialised model): only tasks
+   * that need no text (induction) can run then; the others throw a UserError saying so.
+   */
+  readonly tokenizer?: Tokenizer;
+  /** The model's vocabulary size (may exceed the tokenizer's: padded embeddings). */
+  readonly vocabSize: number;
+  /** Directory holding word lists (data/). */
+  readonly dataDir: string;
+  /** Directory that relative file options (paired-jsonl's `file`) are resolved against; the working directory when absent. */
+  readonly baseDir?: string;
+}
+
+/** A task: builds a dataset of prompt pairs for a model's tokenizer. Registered in tasks/registry.ts. */
+export interface Task<Options> {
+  readonly name: string;
+  readonly description: string;
+  /** The STR variants this task can make (first is the default). */
+  readonly corruptions: readonly string[];
+  /**
+   * Roles whose positions Gaussian noising corrupts when the corruption names none (see pairs.ts GN);
+   * absent where the task's key tokens are not roles (induction: the second copy; paired-jsonl: each line's keys).
+   */
+  readonly keyRoles?: readonly string[];
+  /** Parses and checks options from a pipeline (throws UserError naming the field). */
+  parseOptions(raw: unknown, where: string): Options;
+  /**
+   * `corruption` is one of `corruptions`, or `gn` / `gn:ROLE,ROLE` for Gaussian noising (clean =
+   * corrupted; keyPositions = the roles' positions). The same seed gives the same clean prompts
+   * whatever the corruption, so corruptions can be compared on identical prompts.
+   */
+  build(ctx: TaskContext, options: Options, corruption: string, seed: number, count: number): Dataset;
+}

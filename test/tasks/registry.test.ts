@@ -1,0 +1,86 @@
+// The task table, and the pieces every task shares: option errors, corruption names, seeded draws.
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { parseTaskOptions } from '../../src/tasks/options.js';
+import { GN, gnCorruption, parseCorruption } from '../../src/tasks/pairs.js';
+import { deriveSeed, Rng } from '../../src/tasks/random.js';
+import { buildDataset, getTask, taskNames } from '../../src/tasks/registry.js';
+import { gpt2Tokenizer } from '../../src/tokenizer/gpt2.js';
+
+const dataDir = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'data');
+
+describe('task registry', () => {
+  it('knows the four tasks, and lists them for an unknown name', () => {
+    expect(taskNames()).toEqual(['ioi', 'greater-than', 'paired-jsonl', 'induction']);
+    for (const name of taskNames()) expect(getTask(name).name).toBe(name);
+    expect(() => getTask('docstring')).toThrow('unknown task "docstring" (known: ioi, greater-than, paired-jsonl, induction)');
+  });
+
+  it('builds a dataset from a request, with the first STR variant by default', async () => {
+    const tokenizer = await gpt2Tokenizer();
+    const ctx = { tokenizer, vocabSize: tokenizer.vocabSize, dataDir, baseDir: dataDir };
+    const ioi = buildDataset(ctx, { task: 'ioi', seed: 1, count: 4 });
+    expect(ioi.task).toBe('ioi');
+    expect(ioi.settings.corruption).toBe('s2-io');
+    expect(ioi.pairs).toHaveLength(4);
+    expect(buildDataset(ctx, { task: 'greater-than', seed: 1, count: 2 }).settings.corruption).toBe('01');
+    expect(buildDataset(ctx, { task: 'paired-jsonl', options: { file: 'facts.example.jsonl' }, seed: 1, count: 3 }).pairs).toHaveLength(3);
+    expect(buildDataset(ctx, { task: 'induction', options: { length: 5 }, corruption: 'gn', seed: 1, count: 2 }).pairs).toHaveLength(2);
+    expect(() => buildDataset(ctx, { task: 'ioi', options: { templates: 'x' }, seed: 1, count: 1, where: 'pipelines/ioi.yaml: task.options' })).toThrow(
+      'pipelines/ioi.yaml: task.options.templates: expected one of BABA, ABBA, mixed',
+    );
+    expect(() => buildDataset(ctx, { task: 'ioi', corruption: 'resample', seed: 1, count: 1 })).toThrow('task ioi has no corruption "resample"');
+    expect(() => buildDataset(ctx, { task: 'ioi', seed: 1, count: 0 })).toThrow('task ioi: the number of prompt pairs must be a positive integer, got 0');
+  });
+});
+
+describe('task options', () => {
+  const schema = z.strictObject({ a: z.object({ b: z.array(z.number()) }).optional(), c: z.enum(['x', 'y']).default('x') });
+  it('name the field of the first problem', () => {
+    expect(parseTaskOptions(schema, undefined, 'o')).toEqual({ c: 'x' });
+    expect(() => parseTaskOptions(schema, { a: { b: [1, 'two'] } }, 'task.options')).toThrow('task.options.a.b[1]: expected number, received string');
+    expect(() => parseTaskOptions(schema, { d: 1, e: 2 }, 'task.options')).toThrow('task.options: unknown fields "d", "e"');
+    expect(() => parseTaskOptions(schema, 'x', 'task.options')).toThrow('task.options: expected object, received string');
+  });
+});
+
+describe('corruption names', () => {
+  const task = { name: 't', corruptions: ['s2-io', 'abc'] };
+  it('are an STR variant, gn, or gn with roles', () => {
+    expect(parseCorruption(task, 'abc')).toEqual({ kind: 'str', variant: 'abc' });
+    expect(parseCorruption(task, GN)).toEqual({ kind: 'gn' });
+    expect(parseCorruption(task, gnCorruption(['IO', 'S2']))).toEqual({ kind: 'gn', roles: ['IO', 'S2'] });
+    expect(gnCorruption()).toBe('gn');
+    expect(() => parseCorruption(task, 'gn:IO,')).toThrow('task t: corruption "gn:IO," names an empty role');
+    expect(() => parseCorruption(task, 'zero')).toThrow('task t has no corruption "zero" (known: s2-io, abc, gn, gn:ROLE,...)');
+  });
+});
+
+describe('Rng', () => {
+  it('is mulberry32: the same seed gives the same draws', () => {
+    const a = new Rng(42);
+    const b = new Rng(42);
+    const draws = Array.from({ length: 5 }, () => a.next());
+    expect(Array.from({ length: 5 }, () => b.next())).toEqual(draws);
+    for (const x of draws) expect(x >= 0 && x < 1).toBe(true);
+    expect(new Rng(43).next()).not.toBe(draws[0]);
+    expect(deriveSeed(1, 0)).not.toBe(deriveSeed(1, 1));
+    expect(deriveSeed(1, 0)).toBe(deriveSeed(1, 0));
+  });
+
+  it('samples distinct items outside the exclusions, from large and small pools', () => {
+    const rng = new Rng(1);
+    const big = Array.from({ length: 1000 }, (_, i) => i);
+    for (const pool of [big, big.slice(0, 12)]) {
+      for (let trial = 0; trial < 50; trial++) {
+        const sample = rng.sample(pool, 5, new Set([0, 1, 2]));
+        expect(new Set(sample).size).toBe(5);
+        for (const x of sample) expect(x).toBeGreaterThan(2);
+      }
+    }
+    expect(rng.sample([1, 2, 3], 3).sort()).toEqual([1, 2, 3]);
+    expect(() => rng.sample([1, 2, 3], 3, new Set([1]))).toThrow('Rng.sample: asked for 3 of 2 items');
+  });
+});
