@@ -1,0 +1,125 @@
+// `patchwise compare <runA> <runB>`: what two runs disagree on: their settings, and which
+// components each detected.
+import type { CommandModule } from 'yargs';
+import { canonicalJson, flattenJson, type Json } from '../../store/json.js';
+import { parseRunRef } from '../../store/run-ref.js';
+import { Store } from '../../store/store.js';
+import type { ComponentCoords, DetectionRow, MeanEffect, RunDetail } from '../../store/types.js';
+import { formatComponent, formatNumber, formatTable, formatValue, formatZ } from '../format-table.js';
+
+const coordKey = (c: ComponentCoords): string => JSON.stringify([c.component, c.layer, c.head, c.position, c.window]);
+
+/** [setting, A's value, B's value] for every setting (dotted path) that differs, plus model and dataset. */
+export function settingDifferences(a: RunDetail, b: RunDetail): [string, string, string][] {
+  const flat = (r: RunDetail): Map<string, Json> => {
+    const m = new Map(flattenJson(r.settings));
+    // Model and dataset are run identity kept outside the settings; compare them too.
+    m.set('(model)', `${r.model} ${r.modelFingerprint}`);
+    m.set('(dataset)', `${r.task} ${r.datasetFingerprint}`);
+    return m;
+  };
+  const fa = flat(a);
+  const fb = flat(b);
+  const keys = [...new Set([...fa.keys(), ...fb.keys()])].sort();
+  const show = (v: Json | undefined): string => (v === undefined ? '(absent)' : formatValue(v));
+  return keys
+    .filter((k) => {
+      const va = fa.get(k);
+      const vb = fb.get(k);
+      return (va === undefined ? undefined : canonicalJson(va)) !== (vb === undefined ? undefined : canonicalJson(vb));
+    })
+    .map((k) => [k, show(fa.get(k)), show(fb.get(k))]);
+}
+
+export interface DetectionComparison {
+  readonly both: { a: DetectionRow; b: DetectionRow }[];
+  readonly onlyA: DetectionRow[];
+  readonly onlyB: DetectionRow[];
+}
+
+export function compareDetections(a: readonly DetectionRow[], b: readonly DetectionRow[]): DetectionComparison {
+  const inB = new Map(b.map((d) => [coordKey(d), d]));
+  const inA = new Map(a.map((d) => [coordKey(d), d]));
+  const both: { a: DetectionRow; b: DetectionRow }[] = [];
+  const onlyA: DetectionRow[] = [];
+  for (const d of a) {
+    const other = inB.get(coordKey(d));
+    if (other === undefined) onlyA.push(d);
+    else both.push({ a: d, b: other });
+  }
+  const onlyB = b.filter((d) => !inA.has(coordKey(d)));
+  const byZ = (x: DetectionRow, y: DetectionRow): number => Math.abs(y.zscore) - Math.abs(x.zscore);
+  both.sort((x, y) => byZ(x.a, y.a));
+  onlyA.sort(byZ);
+  onlyB.sort(byZ);
+  return { both, onlyA, onlyB };
+}
+
+export function comparisonReport(
+  a: RunDetail,
+  b: RunDetail,
+  detA: readonly DetectionRow[],
+  detB: readonly DetectionRow[],
+  meanA: readonly MeanEffect[],
+  meanB: readonly MeanEffect[],
+): string {
+  const A = `run ${a.id}`;
+  const B = `run ${b.id}`;
+  const out: string[] = [`${A} vs ${B}`, ''];
+
+  const diffs = settingDifferences(a, b);
+  if (diffs.length === 0) out.push('settings: identical');
+  else out.push('settings that differ', formatTable(['setting', A, B], diffs));
+
+  // The side that did not detect a component still has its mean effect, which says how far off it was.
+  const means = (effects: readonly MeanEffect[]): Map<string, number> => new Map(effects.map((e) => [coordKey(e), e.mean]));
+  const mA = means(meanA);
+  const mB = means(meanB);
+  const c = compareDetections(detA, detB);
+  const headers = ['component', { header: `${A} mean`, align: 'right' as const }, { header: `${B} mean`, align: 'right' as const }];
+  const zHeaders = [{ header: `${A} z`, align: 'right' as const }, { header: `${B} z`, align: 'right' as const }];
+  const section = (title: string, n: number, table: () => string): void => {
+    out.push('', `${title} (${n})`);
+    if (n > 0) out.push(table());
+  };
+  section('detected in both', c.both.length, () =>
+    formatTable(
+      [...headers, ...zHeaders],
+      c.both.map(({ a: x, b: y }) => [formatComponent(x), formatNumber(x.mean), formatNumber(y.mean), formatZ(x.zscore), formatZ(y.zscore)]),
+    ),
+  );
+  section(`only in ${A}`, c.onlyA.length, () =>
+    formatTable(
+      [...headers, { header: `${A} z`, align: 'right' }],
+      c.onlyA.map((d) => [formatComponent(d), formatNumber(d.mean), formatNumber(mB.get(coordKey(d))), formatZ(d.zscore)]),
+    ),
+  );
+  section(`only in ${B}`, c.onlyB.length, () =>
+    formatTable(
+      [...headers, { header: `${B} z`, align: 'right' }],
+      c.onlyB.map((d) => [formatComponent(d), formatNumber(mA.get(coordKey(d))), formatNumber(d.mean), formatZ(d.zscore)]),
+    ),
+  );
+  return out.join('\n');
+}
+
+export const compareCommand: CommandModule<object, { runA: string; runB: string; db: string }> = {
+  command: 'compare <runA> <runB>',
+  describe: 'What two runs disagree on: differing settings, and components detected by both, only one or only the other',
+  builder: (y) =>
+    y
+      .positional('runA', { type: 'string', demandOption: true, describe: 'run id or key' })
+      .positional('runB', { type: 'string', demandOption: true, describe: 'run id or key' })
+      .option('db', { type: 'string', default: 'patchwise.db', describe: 'results database' }),
+  handler: async (argv) => {
+    const store = await Store.open(argv.db, { create: false });
+    try {
+      const a = await store.getRun(parseRunRef(argv.runA));
+      const b = await store.getRun(parseRunRef(argv.runB));
+      const [detA, detB, meanA, meanB] = await Promise.all([store.detections(a.id), store.detections(b.id), store.meanEffects(a.id), store.meanEffects(b.id)]);
+      console.log(comparisonReport(a, b, detA, detB, meanA, meanB));
+    } finally {
+      await store.close();
+    }
+  },
+};

@@ -1,0 +1,82 @@
+// `patchwise show <run>`: one run's settings and what it detected (or, when it detected nothing,
+// its largest effects).
+import type { CommandModule } from 'yargs';
+import { UserError } from '../../errors.js';
+import { isJsonObject } from '../../store/json.js';
+import { parseRunRef } from '../../store/run-ref.js';
+import { Store } from '../../store/store.js';
+import type { DetectionRow, MeanEffect, RunDetail } from '../../store/types.js';
+import { formatComponent, formatNumber, formatSeconds, formatTable, formatValue, formatZ } from '../format-table.js';
+
+export function runHeader(r: RunDetail): string {
+  const lines: [string, string][] = [
+    ['run', `${r.id}  (pipeline ${r.pipeline}, key ${r.key})`],
+    ['status', r.attempts > 1 ? `${r.status} after ${r.attempts} attempts` : r.status],
+    ['model', `${r.model} (${r.architecture}, ${r.modelPath}, fingerprint ${r.modelFingerprint})`],
+    ['task', `${r.task}${r.pairs === null ? '' : ` (${r.pairs} pairs)`}, dataset fingerprint ${r.datasetFingerprint}`],
+    ['code version', r.unitCodeVersions.some((v) => v !== r.codeVersion) ? `${r.codeVersion} (units by ${r.unitCodeVersions.join(', ')})` : r.codeVersion],
+    ['created', r.createdAt],
+    ['finished', r.finishedAt ?? '-'],
+    ['seconds', `${formatSeconds(r.seconds)} (${r.units} unit${r.units === 1 ? '' : 's'}, ${formatSeconds(r.unitSeconds)} s in units, ${r.effects} effects)`],
+  ];
+  if (r.error !== null) lines.push(['error', r.error]);
+  const width = Math.max(...lines.map(([k]) => k.length));
+  const out = lines.map(([k, v]) => `${k.padEnd(width)}  ${v}`);
+  out.push('', 'settings');
+  const settings = isJsonObject(r.settings) ? Object.entries(r.settings) : [['value', r.settings] as const];
+  if (settings.length === 0) out.push('  (none)');
+  const sw = Math.max(0, ...settings.map(([k]) => k.length));
+  for (const [k, v] of settings) out.push(`  ${k.padEnd(sw)}  ${formatValue(v)}`);
+  return out.join('\n');
+}
+
+export function detectionsTable(rows: readonly DetectionRow[]): string {
+  const sorted = [...rows].sort((a, b) => Math.abs(b.zscore) - Math.abs(a.zscore));
+  return formatTable(
+    ['component', { header: 'mean effect', align: 'right' }, { header: 'z-score', align: 'right' }, { header: 'sign', align: 'right' }],
+    sorted.map((d) => [formatComponent(d), formatNumber(d.mean), formatZ(d.zscore), d.sign > 0 ? '+' : '-']),
+  );
+}
+
+export function topEffectsTable(effects: readonly MeanEffect[], top: number): string {
+  const sorted = [...effects].sort((a, b) => Math.abs(b.mean) - Math.abs(a.mean)).slice(0, top);
+  return formatTable(
+    ['component', 'kind', { header: 'mean effect', align: 'right' }, { header: 'std', align: 'right' }, { header: 'prompts', align: 'right' }],
+    sorted.map((e) => [formatComponent(e), e.kind, formatNumber(e.mean), formatNumber(e.std), String(e.n)]),
+  );
+}
+
+export const showCommand: CommandModule<object, { run: string; db: string; top: number }> = {
+  command: 'show <run>',
+  describe: "One run's settings and detected components (the top components by |mean effect| when none is detected)",
+  builder: (y) =>
+    y
+      .positional('run', { type: 'string', demandOption: true, describe: 'run id, or run key (a unique prefix will do)' })
+      .option('db', { type: 'string', default: 'patchwise.db', describe: 'results database' })
+      .option('top', { type: 'number', default: 10, describe: 'components to list when nothing is detected' }),
+  handler: async (argv) => {
+    if (!Number.isInteger(argv.top) || argv.top < 1) throw new UserError(`--top must be a positive integer, got ${argv.top}`);
+    const store = await Store.open(argv.db, { create: false });
+    try {
+      const run = await store.getRun(parseRunRef(argv.run));
+      console.log(runHeader(run));
+      console.log('');
+      const detected = await store.detections(run.id);
+      if (detected.length > 0) {
+        console.log(`detected components (${detected.length})`);
+        console.log(detectionsTable(detected));
+        return;
+      }
+      const effects = await store.meanEffects(run.id);
+      if (effects.length === 0) {
+        console.log(run.status === 'done' ? 'no effects stored' : `no effects stored yet (run is ${run.status})`);
+        return;
+      }
+      const why = run.status === 'done' ? 'nothing detected' : `no detections (run is ${run.status})`;
+      console.log(`${why}; top ${Math.min(argv.top, effects.length)} of ${effects.length} components by |mean effect|`);
+      console.log(topEffectsTable(effects, argv.top));
+    } finally {
+      await store.close();
+    }
+  },
+};

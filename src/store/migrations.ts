@@ -1,0 +1,160 @@
+// The schema as an ordered list of migrations. PRAGMA user_version holds the number of the last one
+// applied (the authoritative check, read inside the write transaction so two processes opening a
+// fresh file cannot both apply a migration); schema_migrations keeps a readable log of when each
+// was applied. Never edit a released migration: append a new one.
+import { UserError } from '../errors.js';
+import type { Connection } from './sqlite.js';
+
+export interface Migration {
+  readonly version: number;
+  readonly name: string;
+  readonly sql: string;
+}
+
+const NOW = `(strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))`;
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'models, datasets, runs, units, components, effects, detections',
+    sql: `
+      CREATE TABLE IF NOT EXISTS schema_migrations (
+        version    INTEGER PRIMARY KEY,
+        name       TEXT NOT NULL,
+        applied_at TEXT NOT NULL DEFAULT ${NOW}
+      );
+
+      -- Identity rows, one per content fingerprint; config/settings/pairs are canonical JSON.
+      CREATE TABLE models (
+        id           INTEGER PRIMARY KEY,
+        fingerprint  TEXT NOT NULL UNIQUE,
+        name         TEXT NOT NULL,
+        path         TEXT NOT NULL,
+        architecture TEXT NOT NULL,
+        config       TEXT NOT NULL,
+        created_at   TEXT NOT NULL DEFAULT ${NOW}
+      );
+      CREATE TABLE datasets (
+        id          INTEGER PRIMARY KEY,
+        fingerprint TEXT NOT NULL UNIQUE,
+        task        TEXT NOT NULL,
+        settings    TEXT NOT NULL,
+        pairs       TEXT NOT NULL,
+        n_pairs     INTEGER,
+        created_at  TEXT NOT NULL DEFAULT ${NOW}
+      );
+
+      -- One point of a pipeline's grid. (pipeline, key) names it across re-runs of the pipeline.
+      CREATE TABLE runs (
+        id           INTEGER PRIMARY KEY,
+        pipeline     TEXT NOT NULL,
+        key          TEXT NOT NULL,
+        model_id     INTEGER NOT NULL REFERENCES models(id),
+        dataset_id   INTEGER NOT NULL REFERENCES datasets(id),
+        settings     TEXT NOT NULL,
+        code_version TEXT NOT NULL,
+        status       TEXT NOT NULL CHECK (status IN ('pending', 'running', 'done', 'failed')),
+        attempts     INTEGER NOT NULL DEFAULT 0,
+        error        TEXT,
+        detail       TEXT,
+        seconds      REAL,
+        created_at   TEXT NOT NULL DEFAULT ${NOW},
+        updated_at   TEXT NOT NULL DEFAULT ${NOW},
+        finished_at  TEXT,
+        UNIQUE (pipeline, key)
+      );
+      CREATE INDEX runs_model ON runs(model_id);
+      CREATE INDEX runs_dataset ON runs(dataset_id);
+
+      -- A unit's row is its completion marker: it commits in the same transaction as its effects.
+      CREATE TABLE units (
+        id           INTEGER PRIMARY KEY,
+        run_id       INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        name         TEXT NOT NULL,
+        n_rows       INTEGER NOT NULL,
+        seconds      REAL NOT NULL,
+        code_version TEXT NOT NULL,
+        saved_at     TEXT NOT NULL DEFAULT ${NOW},
+        UNIQUE (run_id, name)
+      );
+
+      -- Interned component coordinates, so the large effects table holds one integer per row.
+      -- key is the JSON array [component, kind, layer, head, position, window].
+      CREATE TABLE components (
+        id          INTEGER PRIMARY KEY,
+        key         TEXT NOT NULL UNIQUE,
+        component   TEXT NOT NULL,
+        kind        TEXT NOT NULL,
+        layer       INTEGER NOT NULL,
+        head        INTEGER,
+        position    INTEGER,
+        window_size INTEGER NOT NULL
+      );
+
+      -- Node-level effects, one per (run, component, prompt). Clustered on that key, so a run's
+      -- per-component aggregation reads contiguous rows and a prompt saved twice is an error.
+      CREATE TABLE effects (
+        run_id       INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        component_id INTEGER NOT NULL REFERENCES components(id),
+        prompt       INTEGER NOT NULL,
+        unit_id      INTEGER NOT NULL REFERENCES units(id) ON DELETE CASCADE,
+        value        REAL NOT NULL,
+        PRIMARY KEY (run_id, component_id, prompt)
+      ) WITHOUT ROWID;
+      CREATE INDEX effects_unit ON effects(unit_id);
+
+      -- Detected components of a run (few per run, so the coordinates are stored inline).
+      CREATE TABLE detections (
+        id          INTEGER PRIMARY KEY,
+        run_id      INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        component   TEXT NOT NULL,
+        layer       INTEGER NOT NULL,
+        head        INTEGER,
+        position    INTEGER,
+        window_size INTEGER NOT NULL,
+        mean        REAL NOT NULL,
+        std         REAL NOT NULL,
+        zscore      REAL NOT NULL,
+        sign        INTEGER NOT NULL CHECK (sign IN (1, -1))
+      );
+      CREATE INDEX detections_run ON detections(run_id);
+    `,
+  },
+  // Version 2 (a later issue): edge scores and circuits.
+];
+
+/** The schema version this build writes. */
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/** Brings the database up to SCHEMA_VERSION, each migration in its own write transaction. */
+export async function migrate(conn: Connection): Promise<number> {
+  MIGRATIONS.forEach((m, i) => {
+    if (m.version !== i + 1) throw new Error(`migration ${i} has version ${m.version}; versions must be 1, 2, 3, ...`);
+  });
+  const current = await userVersion(conn);
+  if (current === 0) {
+    // Refuse to add our tables to some other application's database.
+    const other = await conn.get<{ name: string }>(`SELECT name FROM sqlite_master WHERE type = 'table' AND name <> 'schema_migrations' LIMIT 1`);
+    if (other !== undefined) throw new UserError(`${conn.path} is not a patchwise database (it has a table ${other.name} but no patchwise schema version)`);
+  }
+  if (current > SCHEMA_VERSION) {
+    throw new UserError(`${conn.path} has schema version ${current}, newer than this patchwise build knows (${SCHEMA_VERSION}); upgrade patchwise`);
+  }
+  for (const m of MIGRATIONS) {
+    if (m.version <= current) continue;
+    await conn.transaction(async () => {
+      // Another process may have applied it between our read above and taking the write lock.
+      if ((await userVersion(conn)) >= m.version) return;
+      await conn.exec(m.sql);
+      await conn.run('INSERT INTO schema_migrations (version, name) VALUES (?, ?)', [m.version, m.name]);
+      // user_version lives in the database header, which the transaction covers.
+      await conn.exec(`PRAGMA user_version = ${m.version}`);
+    });
+  }
+  return userVersion(conn);
+}
+
+async function userVersion(conn: Connection): Promise<number> {
+  const row = await conn.get<{ user_version: number }>('PRAGMA user_version');
+  return row?.user_version ?? 0;
+}
