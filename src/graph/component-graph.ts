@@ -102,6 +102,11 @@ export class ComponentGraph {
     return 1 + layer * (this.nHeads + 1);
   }
 
+  /** Senders before layer `layer`; for layer = nLayers, every sender (what feeds the logits). */
+  layerSenderStartOrEnd(layer: number): number {
+    return layer >= this.nLayers ? this.nSenders : this.layerSenderStart(layer);
+  }
+
   headInputReceiver(layer: number, head: number, channel: QkvChannel): number {
     return layer * (3 * this.nHeads + 1) + 3 * head + QKV.indexOf(channel);
   }

@@ -1,0 +1,72 @@
+// `patchwise run <pipeline.yaml | folder>...`: validate every pipeline first, then run them,
+// resuming whatever a previous invocation finished, and print what each setting detected.
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { CommandModule } from 'yargs';
+import { UserError } from '../../errors.js';
+import { runPipeline, type SettingResult } from '../../pipeline/run-pipeline.js';
+import { type Pipeline, loadPipeline } from '../../pipeline/spec.js';
+import { Store } from '../../store/store.js';
+import { formatTable } from '../format-table.js';
+
+function pipelineFiles(paths: readonly string[]): string[] {
+  return paths.flatMap((p) => {
+    let st;
+    try {
+      st = statSync(p);
+    } catch {
+      throw new UserError(`${p}: no such pipeline file or folder`);
+    }
+    if (!st.isDirectory()) return [p];
+    const files = readdirSync(p).filter((f) => /\.ya?ml$/.test(f)).sort().map((f) => join(p, f));
+    if (files.length === 0) throw new UserError(`${p}: no .yaml pipelines in this folder`);
+    return files;
+  });
+}
+
+function summary(pipeline: Pipeline, results: readonly SettingResult[]): string {
+  const rows = results.map((r) => [
+    String(r.runId),
+    r.point.corruption,
+    r.point.direction,
+    r.metric,
+    r.point.granularity + (r.point.window > 1 ? ` w${r.point.window}` : ''),
+    r.detections.length === 0 ? '(none)' : r.detections.map((d) => `${d.component}${d.sign < 0 ? '(-)' : ''}`).join(' '),
+  ]);
+  return `${pipeline.name}: detected components (k = ${pipeline.patching.detect.k} SD)\n` + formatTable(['run', 'corruption', 'direction', 'metric', 'granularity', 'detected'], rows);
+}
+
+export const runCommand: CommandModule<object, { pipelines: string[]; db: string; progress: boolean }> = {
+  command: 'run <pipelines..>',
+  describe: 'Run pipeline files (or every .yaml in a folder); finished work is kept and resumed',
+  builder: (y) =>
+    y
+      .positional('pipelines', { type: 'string', array: true, demandOption: true, describe: 'pipeline .yaml files or folders of them' })
+      .option('db', { type: 'string', default: 'patchwise.db', describe: 'SQLite database for results' })
+      .option('progress', { type: 'boolean', default: true, describe: 'show a progress bar (--no-progress to hide)' }),
+  handler: async (argv) => {
+    const files = pipelineFiles(argv.pipelines);
+    // Every file is checked before anything runs, and every problem of every file is reported.
+    const problems: string[] = [];
+    const pipelines: Pipeline[] = [];
+    for (const f of files) {
+      try {
+        pipelines.push(loadPipeline(f));
+      } catch (e) {
+        if (e instanceof UserError) problems.push(e.message);
+        else throw e;
+      }
+    }
+    if (problems.length > 0) throw new UserError(`invalid pipeline${problems.length > 1 ? 's' : ''}:\n${problems.join('\n')}`);
+    const store = await Store.open(argv.db);
+    try {
+      for (const p of pipelines) {
+        console.log(`running ${p.file} (${p.name})`);
+        const results = await runPipeline(p, store, { progress: argv.progress && process.stderr.isTTY });
+        console.log(summary(p, results));
+      }
+    } finally {
+      await store.close();
+    }
+  },
+};

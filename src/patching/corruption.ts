@@ -1,0 +1,77 @@
+// How the corrupted run of a pair is made: symmetric token replacement (the dataset's corrupted
+// prompt) or Gaussian noise added to the token embeddings at the key positions.
+import type { ModelConfig, ModelWeights } from '../model/types.js';
+import type { RunInput } from '../runtime/inputs.js';
+import { tokenEmbeddings } from '../runtime/inputs.js';
+import type { Dataset, PromptPair } from '../tasks/types.js';
+
+export interface GaussianNoise {
+  readonly kind: 'gn';
+  /** Noise standard deviation is multiplier * sigma (Zhang & Nanda: 3). */
+  readonly multiplier: number;
+  /** Noise samples per prompt; effects are averaged over them. */
+  readonly samples: number;
+  readonly seed: number;
+  /** Where sigma comes from: the embeddings of the dataset's key tokens, or the whole vocabulary. */
+  readonly sigmaFrom: 'key-tokens' | 'vocabulary';
+}
+
+export type Corruption = { readonly kind: 'str' } | GaussianNoise;
+
+/** Standard deviation of token-embedding entries over the key tokens of a dataset or over the vocabulary. */
+export function embeddingSigma(cfg: ModelConfig, w: ModelWeights, from: GaussianNoise['sigmaFrom'], dataset: Dataset): number {
+  const d = cfg.dModel;
+  const ids = from === 'vocabulary' ? Array.from({ length: cfg.vocabSize }, (_, i) => i) : dataset.pairs.flatMap((p) => p.keyPositions.map((t) => p.clean[t]!));
+  let n = 0;
+  let sum = 0;
+  let sumSq = 0;
+  for (const id of ids) {
+    for (let i = 0; i < d; i++) {
+      const x = w.embed.data[id * d + i]!;
+      sum += x;
+      sumSq += x * x;
+      n++;
+    }
+  }
+  if (n === 0) throw new Error('no key tokens to take sigma from');
+  const mean = sum / n;
+  return Math.sqrt(Math.max(0, sumSq / n - mean * mean));
+}
+
+/** A seeded standard-normal stream (mulberry32 + Box-Muller), one per (seed, pair, sample). */
+function normalStream(seed: number, pair: number, sample: number): () => number {
+  let a = (seed * 0x9e3779b1) ^ (pair * 0x85ebca6b) ^ (sample * 0xc2b2ae35);
+  const uniform = () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  return () => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
+}
+
+/**
+ * The corrupted run's input for rows (pair, sample): the corrupted tokens for STR, or the clean
+ * token embeddings plus noise at the key positions for GN (same noise for a pair on every resume).
+ */
+export function corruptedInput(
+  cfg: ModelConfig,
+  w: ModelWeights,
+  corruption: Corruption,
+  rows: readonly { pair: PromptPair; sample: number }[],
+  sigma: number,
+): RunInput {
+  if (corruption.kind === 'str') return { tokens: rows.map((r) => r.pair.corrupted) };
+  const seqLen = rows[0]!.pair.clean.length;
+  const emb = tokenEmbeddings(cfg, w, rows.map((r) => r.pair.clean));
+  const d = cfg.dModel;
+  const std = corruption.multiplier * sigma;
+  rows.forEach(({ pair, sample }, b) => {
+    const normal = normalStream(corruption.seed, pair.index, sample);
+    for (const t of pair.keyPositions) {
+      for (let i = 0; i < d; i++) emb[(b * seqLen + t) * d + i]! += std * normal();
+    }
+  });
+  return { embeddings: emb, batch: rows.length, seqLen };
+}

@@ -1,0 +1,183 @@
+// Runs a pipeline: every grid point x metric becomes a stored run; work goes unit by unit (a batch
+// of prompt pairs) and each unit's effects commit with its completion marker, so a re-run after a
+// crash or kill skips finished units and redoes nothing.
+import { createHash } from 'node:crypto';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import cliProgress from 'cli-progress';
+import { UserError } from '../errors.js';
+import { getGranularity } from '../patching/components.js';
+import type { Corruption } from '../patching/corruption.js';
+import { type Detection, detect } from '../patching/detection.js';
+import { checkMetrics, type Direction, PatchingEngine } from '../patching/engine.js';
+import { getMetric } from '../patching/metrics.js';
+import { PatchableModel } from '../runtime/patchable-model.js';
+import { canonicalJson } from '../store/json.js';
+import type { Store } from '../store/store.js';
+import type { EffectRow } from '../store/types.js';
+import { buildDataset } from '../tasks/registry.js';
+import type { Dataset } from '../tasks/types.js';
+import { codeVersion } from './code-version.js';
+import { type PipelineModel, loadPipelineModel } from './model-source.js';
+import { type GridPoint, type Pipeline, expandGrid } from './spec.js';
+
+const DATA_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'data');
+
+export interface SettingResult {
+  readonly point: GridPoint;
+  readonly metric: string;
+  readonly runId: number;
+  readonly detections: readonly Detection[];
+  readonly resumedUnits: number;
+  readonly computedUnits: number;
+}
+
+export interface RunPipelineOptions {
+  readonly progress?: boolean;
+  readonly log?: (line: string) => void;
+  /** Stop after this many computed units (tests of interruption). */
+  readonly maxUnits?: number;
+}
+
+function corruptionOf(p: Pipeline, name: string): Corruption {
+  if (!name.startsWith('gn')) return { kind: 'str' };
+  const g = p.patching.gn;
+  return { kind: 'gn', multiplier: g.multiplier, samples: g.samples, seed: g.seed, sigmaFrom: g.sigma };
+}
+
+/** The dataset's corruption string for the task: STR default, a named STR variant, or gn[:roles]. */
+const datasetCorruption = (name: string): string | undefined => (name === 'str' ? undefined : name);
+
+function fingerprintDataset(d: Dataset): string {
+  return createHash('sha256').update(canonicalJson({ task: d.task, settings: d.settings, pairs: d.pairs })).digest('hex');
+}
+
+export async function runPipeline(pipeline: Pipeline, store: Store, opts: RunPipelineOptions = {}): Promise<SettingResult[]> {
+  const log = opts.log ?? ((l: string) => console.log(l));
+  const pm: PipelineModel = await loadPipelineModel(pipeline.model);
+  const runtime = new PatchableModel(pm.model);
+  const results: SettingResult[] = [];
+  let computedBudget = opts.maxUnits ?? Infinity;
+  try {
+    const modelId = await store.upsertModel({
+      fingerprint: pm.fingerprint,
+      name: pm.model.config.name,
+      path: 'path' in pipeline.model ? pipeline.model.path : JSON.stringify(pipeline.model),
+      architecture: pm.model.config.architecture,
+      config: pm.model.config,
+    });
+    const datasets = new Map<string, Dataset>();
+    const grid = expandGrid(pipeline);
+    const metrics = pipeline.patching.metric.map(getMetric);
+
+    for (const point of grid) {
+      let dataset = datasets.get(point.corruption);
+      if (!dataset) {
+        dataset = buildDataset(
+          { tokenizer: pm.tokenizer, vocabSize: pm.model.config.vocabSize, dataDir: DATA_DIR, baseDir: dirname(pipeline.file) },
+          { task: pipeline.task.name, options: pipeline.task.options, corruption: datasetCorruption(point.corruption), seed: pipeline.task.seed, count: pipeline.task.count, where: `${pipeline.file}: task.options` },
+        );
+        datasets.set(point.corruption, dataset);
+      }
+      const problems = checkMetrics(dataset, metrics);
+      if (problems.length > 0) throw new UserError(problems.map((p) => `${pipeline.file}: patching.metric: ${p}`).join('\n'));
+      const datasetId = await store.upsertDataset({ fingerprint: fingerprintDataset(dataset), task: dataset.task, settings: dataset.settings, pairs: dataset.pairs });
+      const corruption = corruptionOf(pipeline, point.corruption);
+      const engine = new PatchingEngine({
+        model: runtime,
+        dataset,
+        corruption,
+        direction: point.direction as Direction,
+        metrics,
+        granularity: getGranularity(point.granularity),
+        window: point.window,
+        batchSize: pipeline.patching.batch,
+      });
+
+      // One stored run per metric; all metrics come from the same patched logits.
+      const runs = [];
+      for (const m of metrics) {
+        const settings = {
+          task: pipeline.task.name,
+          taskOptions: pipeline.task.options ?? {},
+          corruption: point.corruption,
+          ...(corruption.kind === 'gn' ? { gn: pipeline.patching.gn } : {}),
+          direction: point.direction,
+          metric: m.name,
+          granularity: point.granularity,
+          window: point.window,
+          detectK: pipeline.patching.detect.k,
+          batch: pipeline.patching.batch,
+          model: pm.fingerprint,
+          dataset: fingerprintDataset(dataset),
+        };
+        const key = createHash('sha256').update(canonicalJson(settings)).digest('hex').slice(0, 16);
+        const opened = await store.openRun({ pipeline: pipeline.name, key, modelId, datasetId, settings, codeVersion: codeVersion() });
+        runs.push({ metric: m, opened, done: opened.status === 'done' ? null : await store.completedUnits(opened.id) });
+      }
+      const units = engine.units;
+      const label = `${point.corruption} ${point.direction} ${point.granularity}${point.window > 1 ? ` w${point.window}` : ''}`;
+      const pending = runs.filter((r) => r.done !== null);
+      let resumedUnits = 0;
+      let computedUnits = 0;
+      if (pending.length > 0) {
+        const t0 = performance.now();
+        const bar = opts.progress
+          ? new cliProgress.SingleBar({ format: `${label.padEnd(32)} [{bar}] {value}/{total} units | {eta_formatted} left`, hideCursor: true, clearOnComplete: false }, cliProgress.Presets.shades_classic)
+          : undefined;
+        bar?.start(units.length, 0);
+        const baselines = await engine.baselines();
+        for (const unit of units) {
+          const missing = pending.filter((r) => !r.done!.has(unit.key));
+          if (missing.length === 0) {
+            resumedUnits++;
+            bar?.increment();
+            continue;
+          }
+          if (computedBudget <= 0) break;
+          const res = await engine.runUnit(unit, baselines);
+          for (const r of missing) {
+            const rows: EffectRow[] = res.effects.get(r.metric.name)!.map((e) => ({
+              component: e.component.name,
+              kind: e.component.kind,
+              layer: e.component.layer,
+              head: e.component.head,
+              position: e.component.position,
+              window: e.component.window,
+              prompt: e.pair,
+              value: e.value,
+            }));
+            await store.saveUnit(r.opened.id, unit.key, rows, res.seconds);
+            r.done!.add(unit.key);
+          }
+          computedUnits++;
+          computedBudget--;
+          bar?.increment();
+        }
+        bar?.stop();
+        if (computedBudget <= 0 && pending.some((r) => units.some((u) => !r.done!.has(u.key)))) {
+          log(`stopped after the unit budget: ${label} is incomplete; run again to resume`);
+          return results;
+        }
+        for (const r of pending) {
+          const effects = await store.meanEffects(r.opened.id);
+          const detections = detect(effects, pipeline.patching.detect.k);
+          await store.saveDetections(r.opened.id, detections.map((d) => ({ component: d.component, layer: d.layer, head: d.head, position: d.position, window: d.window, mean: d.mean, std: d.std, zscore: d.zscore, sign: d.sign })));
+          await store.finishRun(r.opened.id, {
+            seconds: (performance.now() - t0) / 1000,
+            detail: { baselines: baselines.metrics[r.metric.name], sigma: baselines.sigma ?? null, units: units.length, groundTruth: pm.groundTruth ?? null },
+          });
+        }
+      }
+      for (const r of runs) {
+        const detections = (await store.detections(r.opened.id)).map((d) => ({ ...d, std: d.std }));
+        results.push({ point, metric: r.metric.name, runId: r.opened.id, detections: detections as Detection[], resumedUnits, computedUnits });
+      }
+    }
+  } finally {
+    await runtime.release();
+  }
+  return results;
+}
+
+export const dataDir = (): string => join(DATA_DIR);
