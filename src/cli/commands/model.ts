@@ -8,6 +8,7 @@ import { loadModel } from '../../model/load.js';
 import { getPreset, presetNames } from '../../model/presets.js';
 import { PULLABLE_MODELS, pullModel } from '../../model/pull.js';
 import { parameterCount } from '../../model/types.js';
+import { plant } from './plant.js';
 
 const info: CommandModule<object, { path: string; json: boolean }> = {
   command: 'info <path>',
@@ -103,6 +104,7 @@ export const modelCommand: CommandModule = {
       .command(info as unknown as CommandModule)
       .command(init as unknown as CommandModule)
       .command(pull as unknown as CommandModule)
+      .command(plant as unknown as CommandModule)
       .demandCommand(1, 'Give a model command: info, init or pull.'),
   handler: () => undefined,
 };
