@@ -8,7 +8,7 @@ import type { LogitPositions, RunInput } from '../runtime/inputs.js';
 import type { Dataset, PromptPair } from '../tasks/types.js';
 import type { Component, Granularity } from './components.js';
 import { type Corruption, corruptedInput, embeddingSigma } from './corruption.js';
-import type { Metric } from './metrics.js';
+import { CleanRow, type Metric } from './metrics.js';
 
 export type Direction = 'denoising' | 'noising';
 
@@ -129,10 +129,10 @@ export class PatchingEngine {
       const clean = await model.plainForward(inp.clean, inp.positions);
       const corrupted = await model.plainForward(inp.corrupted, inp.positions);
       rows.forEach((r, b) => {
-        const cl = clean.subarray(b * V, (b + 1) * V);
+        const cl = new CleanRow(clean.subarray(b * V, (b + 1) * V));
         const co = corrupted.subarray(b * V, (b + 1) * V);
         metrics.forEach((m, i) => {
-          sums[i]!.clean += m.score(cl, r.pair, cl);
+          sums[i]!.clean += m.score(cl.logits, r.pair, cl);
           sums[i]!.corrupted += m.score(co, r.pair, cl);
         });
         n++;
@@ -170,7 +170,8 @@ export class PatchingEngine {
     const [base, baseInput, source] = direction === 'denoising' ? [corrupted, inp.corrupted, clean] : [clean, inp.clean, corrupted];
     const B = rows.length;
     const row = (x: Float32Array, i: number) => x.subarray(i * V, (i + 1) * V);
-    const baseScores = metrics.map((m) => rows.map((r, b) => m.score(row(base.logits, b), r.pair, row(clean.logits, b))));
+    const cleanRows = rows.map((_, b) => new CleanRow(row(clean.logits, b)));
+    const baseScores = metrics.map((m) => rows.map((r, b) => m.score(row(base.logits, b), r.pair, cleanRows[b]!)));
 
     // Components that start at the same layer share a pass, so each pass reuses the longest prefix.
     const comps = this.components(seqLen).sort((a, b) => a.layer - b.layer);
@@ -188,7 +189,7 @@ export class PatchingEngine {
           // Average over noise samples: one effect per pair.
           const perPair = new Map<number, { sum: number; n: number }>();
           rows.forEach((r, b) => {
-            const pt = m.score(row(out.logits, k * B + b), r.pair, row(clean.logits, b));
+            const pt = m.score(row(out.logits, k * B + b), r.pair, cleanRows[b]!);
             const e = (pt - baseScores[mi]![b]!) / norm;
             const acc = perPair.get(r.pair.index) ?? { sum: 0, n: 0 };
             acc.sum += e;

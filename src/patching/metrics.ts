@@ -6,6 +6,15 @@
 import { UserError } from '../errors.js';
 import type { PromptPair } from '../tasks/types.js';
 
+/** The clean run's distribution for one prompt, computed once and shared by every patched row. */
+export class CleanRow {
+  private lp?: Float64Array;
+  constructor(readonly logits: Float32Array) {}
+  get logProbs(): Float64Array {
+    return (this.lp ??= logSoftmax(this.logits));
+  }
+}
+
 export interface Metric {
   readonly name: string;
   readonly description: string;
@@ -14,7 +23,16 @@ export interface Metric {
   /** Checks that a pair has what the metric reads (wrong answer, token sets). */
   check(pair: PromptPair): string | undefined;
   /** Score of one logits row [V]; `clean` is the clean run's row for the same prompt. */
-  score(row: Float32Array, pair: PromptPair, clean: Float32Array): number;
+  score(row: Float32Array, pair: PromptPair, clean: CleanRow): number;
+}
+
+/** log-sum-exp of a row, in float64. */
+export function logSumExp(row: ArrayLike<number>): number {
+  let max = -Infinity;
+  for (let i = 0; i < row.length; i++) if (row[i]! > max) max = row[i]!;
+  let sum = 0;
+  for (let i = 0; i < row.length; i++) sum += Math.exp(row[i]! - max);
+  return max + Math.log(sum);
 }
 
 /** log-softmax of a row, in float64. */
@@ -34,7 +52,7 @@ const probability: Metric = {
   description: 'probability of the answer token: effect P_pt(r) - P_*(r)',
   normalised: false,
   check: () => undefined,
-  score: (row, pair) => Math.exp(logSoftmax(row)[pair.answer]!),
+  score: (row, pair) => Math.exp(row[pair.answer]! - logSumExp(row)),
 };
 
 const logitDiff: Metric = {
@@ -51,12 +69,12 @@ const kl: Metric = {
   normalised: false,
   check: () => undefined,
   score: (row, _pair, clean) => {
-    const lp = logSoftmax(row);
-    const lc = logSoftmax(clean);
-    let klv = 0;
+    // KL(P_cl || P) = sum_i p_cl,i (log p_cl,i - row_i) + lse(row): one pass over the row.
+    const lc = clean.logProbs;
+    let klv = logSumExp(row);
     for (let i = 0; i < lc.length; i++) {
       const pc = Math.exp(lc[i]!);
-      if (pc > 0) klv += pc * (lc[i]! - lp[i]!);
+      if (pc > 0) klv += pc * (lc[i]! - row[i]!);
     }
     return -klv;
   },
@@ -68,8 +86,8 @@ const probDiff: Metric = {
   normalised: false,
   check: (p) => (p.tokenSets?.greater && p.tokenSets.notGreater ? undefined : 'needs token sets "greater" and "notGreater" (the greater-than task makes them)'),
   score: (row, pair) => {
-    const lp = logSoftmax(row);
-    const sum = (ids: readonly number[]) => ids.reduce((a, id) => a + Math.exp(lp[id]!), 0);
+    const lse = logSumExp(row);
+    const sum = (ids: readonly number[]) => ids.reduce((a, id) => a + Math.exp(row[id]! - lse), 0);
     return sum(pair.tokenSets!.greater!) - sum(pair.tokenSets!.notGreater!);
   },
 };

@@ -2,7 +2,12 @@
 // the answer is seq[k], which only copying from the first copy can predict. Token ids are drawn
 // straight from the vocabulary, so any tokenizer works, and so does none at all (a planted model:
 // ids are drawn from [0, vocabSize)). Corruption `random`: the second copy's tokens become fresh
-// random tokens not in seq, so there is nothing to copy.
+// random tokens not in seq, so there is nothing to copy. Why three corruptions: an induction head at
+// END reads the previous-token head's output at the *first* copy, so a corruption that leaves the
+// first copy alone (`random`) cannot show the previous-token head. `key-token` replaces the first
+// copy's occurrence of the last token (nothing matches any more: both heads matter, the choice for
+// detecting the circuit's nodes); `all-random` replaces every token (every edge carrying token
+// information changes: the choice for edge discovery).
 import { z } from 'zod';
 import { UserError } from '../errors.js';
 import { displayBytes } from '../tokenizer/display.js';
@@ -14,7 +19,7 @@ import { withBos } from './tokens.js';
 import type { Dataset, PromptPair, Task, TaskContext } from './types.js';
 
 const NAME = 'induction';
-export const INDUCTION_CORRUPTIONS = ['random'] as const;
+export const INDUCTION_CORRUPTIONS = ['key-token', 'random', 'all-random'] as const;
 
 const optionsSchema = z.strictObject({
   /** Tokens in the repeated sequence (its tokens are distinct, so the next token is never ambiguous). */
@@ -104,13 +109,26 @@ export const inductionTask: Task<InductionOptions> = {
       const inSeq = new Set(seq);
       const [wrong] = cleanRng.sample(pool, 1, inSeq) as [number];
       const second = seq.slice(0, k);
-      const corruptSecond = choice.kind === 'str' ? corruptRng.sample(pool, k, inSeq) : second;
       const clean = withBos(tokenizer, [...seq, ...second]);
-      const corrupted = withBos(tokenizer, [...seq, ...corruptSecond]);
-      const end = clean.length - 1;
+      let corruptedBody = [...seq, ...second];
+      let changed: number[] = [];
       const secondStart = offset + length;
-      // SOURCE: the answer's position in the first copy, where an induction head looks from END.
-      const roles = { FIRST: offset, SOURCE: offset + k, SECOND: secondStart, END: end };
+      if (choice.kind === 'str' && choice.variant === 'random') {
+        corruptedBody = [...seq, ...corruptRng.sample(pool, k, inSeq)];
+        changed = Array.from({ length: k }, (_, i) => secondStart + i);
+      } else if (choice.kind === 'str' && choice.variant === 'key-token') {
+        corruptedBody[k - 1] = corruptRng.sample(pool, 1, inSeq)[0]!;
+        changed = [offset + k - 1];
+      } else if (choice.kind === 'str' && choice.variant === 'all-random') {
+        const fresh = corruptRng.sample(pool, length, inSeq);
+        corruptedBody = [...fresh, ...fresh.slice(0, k)];
+        changed = Array.from({ length: length + k }, (_, i) => offset + i);
+      }
+      const corrupted = withBos(tokenizer, corruptedBody);
+      const end = clean.length - 1;
+      // SOURCE: the answer's position in the first copy, where an induction head looks from END;
+      // KEY: the token before it, whose match with the token at END the induction head detects.
+      const roles = { FIRST: offset, KEY: offset + k - 1, SOURCE: offset + k, SECOND: secondStart, END: end };
       const secondCopy = Array.from({ length: k }, (_, i) => secondStart + i);
       pairs.push(
         checkedPair(NAME, ctx.vocabSize, {
@@ -120,7 +138,7 @@ export const inductionTask: Task<InductionOptions> = {
           metricPosition: end,
           answer,
           wrong,
-          keyPositions: choice.kind === 'gn' && choice.roles !== undefined ? rolePositions(NAME, index, roles, choice.roles) : secondCopy,
+          keyPositions: choice.kind === 'gn' ? (choice.roles !== undefined ? rolePositions(NAME, index, roles, choice.roles) : secondCopy) : changed,
           roles,
           cleanText: text(clean),
           corruptedText: text(corrupted),

@@ -29,7 +29,7 @@ function checkPair(pair: PromptPair, length: number, bos: number | undefined): n
   expect(second).toEqual(seq.slice(0, k));
   expect(pair.answer).toBe(seq[k]);
   expect(seq).not.toContain(pair.wrong);
-  expect(pair.roles).toEqual({ FIRST: offset, SOURCE: offset + k, SECOND: offset + length, END: pair.clean.length - 1 });
+  expect(pair.roles).toEqual({ FIRST: offset, KEY: offset + k - 1, SOURCE: offset + k, SECOND: offset + length, END: pair.clean.length - 1 });
   expect(pair.metricPosition).toBe(pair.clean.length - 1);
   expect(pair.keyPositions).toEqual(Array.from({ length: k }, (_, i) => offset + length + i));
   expect(pair.corrupted).toHaveLength(pair.clean.length);
@@ -73,6 +73,20 @@ describe('induction without a tokenizer (a planted model)', () => {
       expect(pair.corrupted).toEqual(pair.clean);
     }
     for (const pair of build(planted, 'gn:SOURCE', { length: 6 }).pairs) expect(pair.keyPositions).toEqual([pair.roles.SOURCE]);
+  });
+
+  it('key-token replaces only the first copy\'s occurrence of the last token; all-random replaces every token', () => {
+    for (const pair of build(planted, 'key-token', { length: 6 }).pairs) {
+      const diff = pair.clean.map((t, i) => (t !== pair.corrupted[i] ? i : -1)).filter((i) => i >= 0);
+      expect(diff).toEqual([pair.roles.KEY]);
+      expect(pair.keyPositions).toEqual([pair.roles.KEY]);
+      expect(pair.clean.slice(0, pair.roles.SECOND)).not.toContain(pair.corrupted[pair.roles.KEY!]);
+    }
+    for (const pair of build(planted, 'all-random', { length: 6 }).pairs) {
+      expect(pair.clean.every((t, i) => t !== pair.corrupted[i])).toBe(true);
+      expect(pair.corrupted.every((t) => !pair.clean.includes(t))).toBe(true);
+      expect(pair.corrupted.length).toBe(pair.clean.length);
+    }
   });
 
   it('is deterministic by seed, with the same clean prompts for every corruption', () => {
