@@ -9,7 +9,8 @@ import { GRANULARITIES } from '../patching/components.js';
 import { METRICS } from '../patching/metrics.js';
 import { taskNames } from '../tasks/registry.js';
 
-const oneOrMany = <T extends z.ZodType>(t: T) => z.union([t, z.array(t).min(1)]).transform((v) => (Array.isArray(v) ? v : [v]) as z.output<T>[]);
+/** A value or a list of values (a grid axis); a single value is a list of one. */
+const oneOrMany = <T extends z.ZodType>(t: T) => z.preprocess((v) => (v === undefined || Array.isArray(v) ? v : [v]), z.array(t).min(1));
 
 const modelSchema = z.union([
   z.strictObject({ path: z.string().min(1) }),
