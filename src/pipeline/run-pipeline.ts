@@ -26,6 +26,8 @@ const DATA_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'd
 export interface SettingResult {
   readonly point: GridPoint;
   readonly metric: string;
+  /** Mean clean and corrupted scores of the metric over the dataset (before any patch). */
+  readonly baseline?: { readonly clean: number; readonly corrupted: number };
   readonly runId: number;
   readonly detections: readonly Detection[];
   readonly resumedUnits: number;
@@ -170,8 +172,10 @@ export async function runPipeline(pipeline: Pipeline, store: Store, opts: RunPip
         }
       }
       for (const r of runs) {
-        const detections = (await store.detections(r.opened.id)).map((d) => ({ ...d, std: d.std }));
-        results.push({ point, metric: r.metric.name, runId: r.opened.id, detections: detections as Detection[], resumedUnits, computedUnits });
+        const detections: Detection[] = await store.detections(r.opened.id);
+        const detail = (await store.getRun(r.opened.id)).detail as { baselines?: { clean: number; corrupted: number } } | null;
+        const baseline = detail?.baselines ? { clean: detail.baselines.clean, corrupted: detail.baselines.corrupted } : undefined;
+        results.push({ point, metric: r.metric.name, runId: r.opened.id, baseline, detections, resumedUnits, computedUnits });
       }
     }
   } finally {

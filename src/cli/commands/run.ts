@@ -7,7 +7,7 @@ import { UserError } from '../../errors.js';
 import { runPipeline, type SettingResult } from '../../pipeline/run-pipeline.js';
 import { type Pipeline, loadPipeline } from '../../pipeline/spec.js';
 import { Store } from '../../store/store.js';
-import { formatTable } from '../format-table.js';
+import { formatNumber, formatTable } from '../format-table.js';
 
 function pipelineFiles(paths: readonly string[]): string[] {
   return paths.flatMap((p) => {
@@ -30,10 +30,14 @@ function summary(pipeline: Pipeline, results: readonly SettingResult[]): string 
     r.point.corruption,
     r.point.direction,
     r.metric,
+    r.baseline ? `${formatNumber(r.baseline.clean)} / ${formatNumber(r.baseline.corrupted)}` : '',
     r.point.granularity + (r.point.window > 1 ? ` w${r.point.window}` : ''),
     r.detections.length === 0 ? '(none)' : r.detections.map((d) => `${d.component}${d.sign < 0 ? '(-)' : ''}`).join(' '),
   ]);
-  return `${pipeline.name}: detected components (k = ${pipeline.patching.detect.k} SD)\n` + formatTable(['run', 'corruption', 'direction', 'metric', 'granularity', 'detected'], rows);
+  return (
+    `${pipeline.name}: detected components (k = ${pipeline.patching.detect.k} SD; signed: (-) lowers the metric)\n` +
+    formatTable(['run', 'corruption', 'direction', 'metric', 'clean / corrupted', 'granularity', 'detected'], rows)
+  );
 }
 
 export const runCommand: CommandModule<object, { pipelines: string[]; db: string; progress: boolean }> = {
