@@ -1,6 +1,7 @@
 // ONNX graphs of one transformer layer, of the final norm + unembedding, and of the whole plain
 // model. The patchable runtime chains one session per layer so that a patched run can start at any
-// layer (prefix reuse) and so that layers no patch reaches run the cheap shared-input form.
+// layer (prefix reuse) and so that layers no edge patch reaches run the cheap shared-input form (node
+// patches are mixed in at the senders' outputs: see node-mixing.ts).
 //
 // Layouts: a sender stack is [S, K, B, T, d] (sender-major, so the senders feeding a layer are one
 // contiguous prefix); masks are [K, S_in, R_layer] or, per position, [K, T, S_in, R_layer].
@@ -151,23 +152,55 @@ function layerCtx(g: GraphBuilder, cfg: ModelConfig, w: LayerWeights, resid: str
 }
 
 /**
- * One layer whose receivers all read the shared residual stream (no patch reaches them).
- * In: resid [Kr, B, T, d]. Out: heads [Kr, H, B, T, d], mlp [Kr, B, T, d], resid_out [Kr, B, T, d].
+ * Node mixing (node-mixing.ts) of a layer's heads: heads + v (src - heads), v [K, T, H] per
+ * configuration, position and head. Returns the mixed heads [K, H, B, T, d] and src - heads (unmixed).
  */
-export function buildPlainLayer(cfg: ModelConfig, w: LayerWeights, L: number): Uint8Array {
-  const g = new GraphBuilder(`layer${L}_plain`);
+function mixHeads(g: GraphBuilder, heads: string, srcHeads: string, v: string): { mixed: string; diff: string } {
+  const vh = g.op('Unsqueeze', [transpose(g, v, [0, 2, 1]), g.ints([2, 4])]); // [K, H, 1, T, 1]
+  const diff = g.op('Sub', [srcHeads, heads]);
+  return { mixed: g.op('Add', [heads, g.op('Mul', [vh, diff])]), diff };
+}
+
+/** Node mixing of a layer's MLP output: m + v (src - m), v [K, T]. */
+function mixMlp(g: GraphBuilder, m: string, srcMlp: string, v: string): string {
+  const vm = g.op('Unsqueeze', [v, g.ints([1, 3])]); // [K, 1, T, 1]
+  return g.op('Add', [m, g.op('Mul', [vm, g.op('Sub', [srcMlp, m])])]);
+}
+
+/** The inputs node mixing adds to a layer: the source's MLP output and the mixing values. */
+function mixInputs(g: GraphBuilder, cfg: ModelConfig): { srcMlp: string; mixH: string; mixM: string } {
+  return {
+    srcMlp: g.input('src_mlp', 'float32', [1, 'b', 't', cfg.dModel]),
+    mixH: g.input('mix_heads', 'float32', ['k', 't', cfg.nHeads]),
+    mixM: g.input('mix_mlp', 'float32', ['k', 't']),
+  };
+}
+
+/**
+ * One layer whose receivers all read the shared residual stream (no edge patch reaches them).
+ * In: resid [Kr, B, T, d]. Out: heads [Kr, H, B, T, d], mlp [Kr, B, T, d], resid_out [Kr, B, T, d].
+ * The 'mix' form also node-mixes the layer's own senders before anything reads them: in
+ * src_heads [1, H, B, T, d], src_mlp [1, B, T, d], mix_heads [K, T, H], mix_mlp [K, T]; out K-wide.
+ * Base runs use the form without, which costs nothing extra.
+ */
+export function buildPlainLayer(cfg: ModelConfig, w: LayerWeights, L: number, mix = false): Uint8Array {
+  const g = new GraphBuilder(`layer${L}_plain${mix ? '_mix' : ''}`);
   const resid = g.input('resid', 'float32', ['kr', 'b', 't', cfg.dModel]);
+  const mi = mix ? { srcHeads: g.input('src_heads', 'float32', [1, cfg.nHeads, 'b', 't', cfg.dModel]), ...mixInputs(g, cfg) } : undefined;
   const c = layerCtx(g, cfg, w, resid);
   const x = norm(g, resid, normOf(g, cfg, w.ln1, `L${L}.ln1`));
   const [q, k, v] = sharedQkv(c, x, L);
-  const heads = headOutputs(c, attention(c, q, k, v), L);
+  let heads = headOutputs(c, attention(c, q, k, v), L);
+  if (mi) heads = mixHeads(g, heads, mi.srcHeads, mi.mixH).mixed;
   let mid = g.op('Add', [resid, g.op('ReduceSum', [heads, g.ints([1])], { keepdims: 0 })]);
   mid = addBias(g, mid, w.bo?.data, `L${L}.bo`, [cfg.dModel]);
-  const m = mlp(c, norm(g, mid, normOf(g, cfg, w.ln2, `L${L}.ln2`)), L);
+  let m = mlp(c, norm(g, mid, normOf(g, cfg, w.ln2, `L${L}.ln2`)), L);
+  if (mi) m = mixMlp(g, m, mi.srcMlp, mi.mixM);
   const out = addBias(g, g.op('Add', [mid, m]), w.bOut?.data, `L${L}.b_out`, [cfg.dModel]);
-  g.output(heads, 'heads', 'float32', ['kr', cfg.nHeads, 'b', 't', cfg.dModel]);
-  g.output(m, 'mlp', 'float32', ['kr', 'b', 't', cfg.dModel]);
-  g.output(out, 'resid_out', 'float32', ['kr', 'b', 't', cfg.dModel]);
+  const kDim = mix ? 'k' : 'kr';
+  g.output(heads, 'heads', 'float32', [kDim, cfg.nHeads, 'b', 't', cfg.dModel]);
+  g.output(m, 'mlp', 'float32', [kDim, 'b', 't', cfg.dModel]);
+  g.output(out, 'resid_out', 'float32', [kDim, 'b', 't', cfg.dModel]);
   return g.toBytes();
 }
 
@@ -177,7 +210,9 @@ export function buildPlainLayer(cfg: ModelConfig, w: LayerWeights, L: number): U
  * the A senders before the layer that some mask entry reaches (the runtime passes only those: a
  * sender no mask reaches adds nothing); src_heads [1, H, B, T, d]: the source's heads of this
  * layer; mask_attn [K, A, 3H], mask_mlp_prev [K, A], mask_mlp_heads [K, H] (each with a T axis
- * after K for per-position masks). Out as buildPlainLayer with K instead of Kr.
+ * after K for per-position masks); src_mlp, mix_heads, mix_mlp: node mixing of the layer's own
+ * senders, as in buildPlainLayer's mix form (mask_mlp_heads must be 0 wherever mix_heads is not:
+ * the runtime moves mixed senders out of the masks). Out as buildPlainLayer with K instead of Kr.
  */
 export function buildPatchedLayer(cfg: ModelConfig, w: LayerWeights, L: number, mode: MaskMode): Uint8Array {
   const g = new GraphBuilder(`layer${L}_patched_${mode}`);
@@ -191,6 +226,7 @@ export function buildPatchedLayer(cfg: ModelConfig, w: LayerWeights, L: number, 
   const maskAttn = g.input('mask_attn', 'float32', ['k', ...pos, 's', 3 * H]);
   const maskMlpPrev = g.input('mask_mlp_prev', 'float32', ['k', ...pos, 's']);
   const maskMlpHeads = g.input('mask_mlp_heads', 'float32', ['k', ...pos, H]);
+  const mi = mixInputs(g, cfg);
   const c = layerCtx(g, cfg, w, resid);
 
   // Head inputs: resid + delta for each of the 3H receivers, normalised one by one.
@@ -200,17 +236,18 @@ export function buildPatchedLayer(cfg: ModelConfig, w: LayerWeights, L: number, 
   const xn = norm(g, x, normOf(g, cfg, w.ln1, `L${L}.ln1`));
   const pick = (i: number) => g.op('Squeeze', [g.op('Slice', [xn, g.ints([i]), g.ints([i + 1]), g.ints([2])]), g.ints([2])]);
   const [q, k, v] = perHeadQkv(c, pick(0), pick(1), pick(2), L);
-  const heads = headOutputs(c, attention(c, q, k, v), L); // [K, H, B, T, d]
+  // Mixed heads feed the stream; the unmixed src - heads is exact for the MLP's delta, since its
+  // mask is 0 wherever a head is mixed (and the mixing value 0 where it is not).
+  const { mixed: heads, diff: dHeads } = mixHeads(g, headOutputs(c, attention(c, q, k, v), L), srcHeads, mi.mixH); // [K, H, B, T, d]
   let mid = g.op('Add', [resid, g.op('ReduceSum', [heads, g.ints([1])], { keepdims: 0 })]);
   mid = addBias(g, mid, w.bo?.data, `L${L}.bo`, [d]);
 
   // MLP input: the delta from senders before the layer plus from this layer's heads.
   const mPrev = g.op('Unsqueeze', [maskMlpPrev, g.ints([-1])]);
   const mHeads = g.op('Unsqueeze', [maskMlpHeads, g.ints([-1])]);
-  const dHeads = g.op('Sub', [srcHeads, heads]); // [K, H, B, T, d]
   const deltaMlp = g.op('Add', [patchDelta(c, dPrev, 'sender-major', mPrev, mode, 1), patchDelta(c, dHeads, 'config-major', mHeads, mode, 1)]);
   const xm = g.op('Add', [mid, g.op('Squeeze', [deltaMlp, g.ints([1])])]);
-  const m = mlp(c, norm(g, xm, normOf(g, cfg, w.ln2, `L${L}.ln2`)), L);
+  const m = mixMlp(g, mlp(c, norm(g, xm, normOf(g, cfg, w.ln2, `L${L}.ln2`)), L), mi.srcMlp, mi.mixM);
   const out = addBias(g, g.op('Add', [mid, m]), w.bOut?.data, `L${L}.b_out`, [d]);
   g.output(heads, 'heads', 'float32', ['k', H, 'b', 't', d]);
   g.output(m, 'mlp', 'float32', ['k', 'b', 't', d]);

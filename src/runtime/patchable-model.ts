@@ -6,6 +6,7 @@ import { type SenderCache, sameShape } from './cache.js';
 import { type LogitPositions, type RunInput, batchShape, gatherIndices, inputSender } from './inputs.js';
 import { buildLogits, buildPatchedLayer, buildPlainForward, buildPlainLayer, type MaskMode } from './layer-graphs.js';
 import type { EdgeMasks } from './masks.js';
+import { NodeMixing } from './node-mixing.js';
 import { type Fetches, SessionPool, type SessionOptions, f32, floats, i64 } from './sessions.js';
 import { checkAttentionShape } from './weight-layouts.js';
 
@@ -44,6 +45,11 @@ export interface PatchedResult {
   readonly logits: Float32Array;
   /** First layer that was recomputed (layers before it were taken from the base cache). */
   readonly startLayer: number;
+  /**
+   * Layers that ran in the per-receiver form (nLayers: the logits receiver); the others ran with a
+   * shared residual stream, node patches mixed in at the senders' outputs.
+   */
+  readonly perReceiverLayers?: readonly number[];
 }
 
 export class PatchableModel {
@@ -64,6 +70,7 @@ export class PatchableModel {
   async warm(modes: readonly MaskMode[] = ['all-positions']): Promise<void> {
     for (let L = 0; L < this.config.nLayers; L++) {
       await this.pool.get(`plain:${L}`, () => buildPlainLayer(this.config, this.weights.layers[L]!, L));
+      await this.pool.get(`plain-mix:${L}`, () => buildPlainLayer(this.config, this.weights.layers[L]!, L, true));
       for (const m of modes) await this.pool.get(`patched:${L}:${m}`, () => buildPatchedLayer(this.config, this.weights.layers[L]!, L, m), true);
     }
     await this.pool.get('logits:plain', () => buildLogits(this.config, this.weights, 'plain'));
@@ -99,6 +106,8 @@ export class PatchableModel {
   /**
    * input_r = sum_s cur_s + sum_s M[k, s, r] (src_s - cur_s) for every receiver r and every mask
    * configuration k, computed on the base input (corrupted prompt for denoising, clean for noising).
+   * Senders patched alike into every receiver (node patches) are mixed at their output instead
+   * (node-mixing.ts): only the remaining edge entries need the per-receiver form.
    */
   async runPatched(input: RunInput, opts: PatchOptions): Promise<PatchedResult> {
     const { batch, seqLen } = batchShape(input);
@@ -117,12 +126,14 @@ export class PatchableModel {
       // Memory of a pass grows with K x B: run large mask batches in chunks of configurations.
       const parts: Float32Array[] = [];
       let startLayer = this.config.nLayers;
+      const perReceiverLayers = new Set<number>();
       for (let k0 = 0; k0 < masks.k; k0 += perChunk) {
         const r = await this.runPatched(input, { ...opts, base, masks: masks.slice(k0, Math.min(masks.k, k0 + perChunk)) });
         parts.push(r.logits);
         startLayer = Math.min(startLayer, r.startLayer);
+        r.perReceiverLayers?.forEach((L) => perReceiverLayers.add(L));
       }
-      return { logits: concat(parts), startLayer };
+      return { logits: concat(parts), startLayer, perReceiverLayers: [...perReceiverLayers].sort((a, b) => a - b) };
     }
     const src = opts.source;
     if (!sameShape(base, src) || base.batch !== batch || base.seqLen !== seqLen) {
@@ -132,71 +143,99 @@ export class PatchableModel {
     const X = batch * seqLen * dModel;
     const g = this.graph;
     const mode: MaskMode = masks.perPosition ? 'per-position' : 'all-positions';
-    const layerPatched = Array.from({ length: nLayers }, (_, L) => masks.touches(g.layerReceiverStart(L), 3 * nHeads + 1));
-    const logitsPatched = masks.touches(g.logitsReceiver, 1);
-    let startLayer = layerPatched.indexOf(true);
-    if (startLayer < 0) startLayer = nLayers;
+    // The first layer any entry of M reaches, node patches included: their senders' outputs change there.
+    let startLayer = 0;
+    while (startLayer < nLayers && !masks.touches(g.layerReceiverStart(startLayer), 3 * nHeads + 1)) startLayer++;
     if (opts.fromLayer !== undefined) {
       if (opts.fromLayer > startLayer) throw new Error(`fromLayer ${opts.fromLayer} is after the first patched layer ${startLayer}`);
       startLayer = opts.fromLayer;
     }
+    // Node patches become mixing at the senders' outputs; only the rest (edges) needs per-receiver inputs.
+    const mix = NodeMixing.split(masks, startLayer);
+    const edges = mix.masks;
+    const layerPatched = Array.from({ length: nLayers }, (_, L) => edges.touches(g.layerReceiverStart(L), 3 * nHeads + 1));
+    const logitsPatched = edges.touches(g.logitsReceiver, 1);
     const perReceiver = (L: number) => layerPatched[L] || (opts.alwaysPerReceiver ?? false);
+    const perReceiverLayers = Array.from({ length: nLayers - startLayer }, (_, i) => startLayer + i).filter(perReceiver);
+    // This run's senders are read back only by per-receiver deltas: without any, keep no stack.
+    const needCur = logitsPatched || perReceiverLayers.length > 0;
+    const sStart = g.layerSenderStart(startLayer);
 
     let resid = base.residStart[startLayer]!;
     let kResid = 1;
     // This run's senders, K-wide once the first patched layer has run; before that, the base cache.
     let cur: Float32Array | undefined;
+    // Senders before the first recomputed layer equal the base run's in every configuration. Their
+    // rows stay unmixed: a stack row is only read as M' (src - cur), and M' is 0 wherever a sender
+    // is mixed, while where it is not, its output is the base run's.
+    const initCur = (): Float32Array => {
+      const stack = new Float32Array(g.nSenders * K * X);
+      for (let s = 0; s < sStart; s++) {
+        const row = base.senders.subarray(s * X, (s + 1) * X);
+        for (let k = 0; k < K; k++) stack.set(row, (s * K + k) * X);
+      }
+      return stack;
+    };
+    const premixed = Array.from({ length: sStart }, (_, s) => s).filter((s) => mix.mixes(s));
+    if (premixed.length > 0) {
+      // Mixing senders the run does not recompute changes the residual stream it starts from, per configuration.
+      const r = new Float32Array(K * X);
+      for (let k = 0; k < K; k++) {
+        r.set(resid, k * X);
+        for (const s of premixed) addMixed(r, k * X, mix, k, s, src.senders, base.senders, batch, seqLen, dModel);
+      }
+      resid = r;
+      kResid = K;
+    }
     // Output buffers reused by every layer (K-wide outputs are re-laid into the sender-major stack).
     const outHeads = new Float32Array(K * nHeads * X);
     const outMlp = new Float32Array(K * X);
     for (let L = startLayer; L < nLayers; L++) {
       const sIn = g.layerSenderStart(L);
+      const sMlp = g.mlpSender(L);
+      const headRows = Array.from({ length: nHeads }, (_, h) => sIn + h);
+      const mixFeeds = () => ({
+        src_heads: f32(src.senders.subarray(sIn * X, (sIn + nHeads) * X), [1, nHeads, batch, seqLen, dModel]),
+        src_mlp: f32(src.senders.subarray(sMlp * X, (sMlp + 1) * X), [1, batch, seqLen, dModel]),
+        mix_heads: f32(mix.block(headRows, seqLen), [K, seqLen, nHeads]),
+        mix_mlp: f32(mix.block([sMlp], seqLen), [K, seqLen]),
+      });
+      const wide = (k: number) => ({
+        heads: f32(outHeads.subarray(0, k * nHeads * X), [k, nHeads, batch, seqLen, dModel]),
+        mlp: f32(outMlp.subarray(0, k * X), [k, batch, seqLen, dModel]),
+        resid_out: f32(new Float32Array(k * X), [k, batch, seqLen, dModel]),
+      });
       let out: Fetches;
       if (perReceiver(L)) {
         const rAttn = g.layerReceiverStart(L);
         const rMlp = g.mlpReceiver(L);
         // Only senders some mask entry reaches contribute a delta; a layer with none gets one zero row.
-        const reached = new Set([...masks.activeSenders(rAttn, 3 * nHeads), ...masks.activeSenders(rMlp, 1).filter((s) => s < sIn)]);
+        const reached = new Set([...edges.activeSenders(rAttn, 3 * nHeads), ...edges.activeSenders(rMlp, 1).filter((s) => s < sIn)]);
         const rows = reached.size > 0 ? [...reached].sort((a, b) => a - b) : [0];
-        const headRows = Array.from({ length: nHeads }, (_, h) => sIn + h);
         const kCur = cur ? K : 1;
         const pos = masks.perPosition ? [seqLen] : [];
         const feeds = {
           resid: f32(resid, [kResid, batch, seqLen, dModel]),
           cur: f32(pickRows(cur ?? base.senders, kCur, rows, X), [rows.length, kCur, batch, seqLen, dModel]),
           src_prev: f32(pickRows(src.senders, 1, rows, X), [rows.length, 1, batch, seqLen, dModel]),
-          src_heads: f32(src.senders.subarray(sIn * X, (sIn + nHeads) * X), [1, nHeads, batch, seqLen, dModel]),
-          mask_attn: f32(masks.block(rAttn, 3 * nHeads, rows), [K, ...pos, rows.length, 3 * nHeads]),
-          mask_mlp_prev: f32(masks.block(rMlp, 1, rows), [K, ...pos, rows.length]),
-          mask_mlp_heads: f32(masks.block(rMlp, 1, headRows), [K, ...pos, nHeads]),
+          mask_attn: f32(edges.block(rAttn, 3 * nHeads, rows), [K, ...pos, rows.length, 3 * nHeads]),
+          mask_mlp_prev: f32(edges.block(rMlp, 1, rows), [K, ...pos, rows.length]),
+          mask_mlp_heads: f32(edges.block(rMlp, 1, headRows), [K, ...pos, nHeads]),
+          ...mixFeeds(),
         };
-        const fetches = {
-          heads: f32(outHeads, [K, nHeads, batch, seqLen, dModel]),
-          mlp: f32(outMlp, [K, batch, seqLen, dModel]),
-          resid_out: f32(new Float32Array(K * X), [K, batch, seqLen, dModel]),
-        };
-        out = await this.pool.run(`patched:${L}:${mode}`, () => buildPatchedLayer(this.config, this.weights.layers[L]!, L, mode), feeds, fetches, true);
+        out = await this.pool.run(`patched:${L}:${mode}`, () => buildPatchedLayer(this.config, this.weights.layers[L]!, L, mode), feeds, wide(K), true);
+      } else if (mix.mixesAny(sIn, sMlp + 1)) {
+        const feeds = { resid: f32(resid, [kResid, batch, seqLen, dModel]), ...mixFeeds() };
+        out = await this.pool.run(`plain-mix:${L}`, () => buildPlainLayer(this.config, this.weights.layers[L]!, L, true), feeds, wide(K));
       } else {
-        const fetches = {
-          heads: f32(outHeads.subarray(0, kResid * nHeads * X), [kResid, nHeads, batch, seqLen, dModel]),
-          mlp: f32(outMlp.subarray(0, kResid * X), [kResid, batch, seqLen, dModel]),
-          resid_out: f32(new Float32Array(kResid * X), [kResid, batch, seqLen, dModel]),
-        };
-        out = await this.plainLayer(L, resid, kResid, batch, seqLen, fetches);
+        out = await this.plainLayer(L, resid, kResid, batch, seqLen, wide(kResid));
       }
       const kOut = floats(out.heads, 'heads').length / (nHeads * X);
-      const heads = outHeads.subarray(0, kOut * nHeads * X);
-      const mlp = outMlp.subarray(0, kOut * X);
-      if (!cur) {
-        cur = new Float32Array(g.nSenders * K * X);
-        // Senders before the first recomputed layer equal the base run's in every configuration.
-        for (let s = 0; s < sIn; s++) {
-          const row = base.senders.subarray(s * X, (s + 1) * X);
-          for (let k = 0; k < K; k++) cur.set(row, (s * K + k) * X);
-        }
+      if (needCur) {
+        cur ??= initCur();
+        writeSenders(cur, outHeads.subarray(0, kOut * nHeads * X), sIn, nHeads, kOut, K, X);
+        writeSenders(cur, outMlp.subarray(0, kOut * X), sMlp, 1, kOut, K, X);
       }
-      writeSenders(cur, heads, sIn, nHeads, kOut, K, X);
-      writeSenders(cur, mlp, g.mlpSender(L), 1, kOut, K, X);
       resid = floats(out.resid_out, 'resid_out');
       kResid = kOut;
     }
@@ -204,17 +243,18 @@ export class PatchableModel {
     let logits: Float32Array;
     if (logitsPatched) {
       const gather = gatherIndices(positions, batch, seqLen);
-      const rows = masks.activeSenders(g.logitsReceiver, 1);
+      const rows = edges.activeSenders(g.logitsReceiver, 1);
       const kCur = cur ? K : 1;
       const feeds = {
         resid: f32(resid, [kResid, batch, seqLen, dModel]),
         gather: i64(gather, [gather.length]),
         cur: f32(pickRows(cur ?? base.senders, kCur, rows, X), [rows.length, kCur, batch, seqLen, dModel]),
         src: f32(pickRows(src.senders, 1, rows, X), [rows.length, 1, batch, seqLen, dModel]),
-        mask: f32(logitsMask(masks, gather, seqLen, rows), [K, gather.length, rows.length]),
+        mask: f32(logitsMask(edges, gather, seqLen, rows), [K, gather.length, rows.length]),
       };
       const out = await this.pool.run('logits:patched', () => buildLogits(this.config, this.weights, 'patched'), feeds);
       logits = floats(out.logits, 'logits');
+      perReceiverLayers.push(nLayers);
     } else {
       logits = await this.logitsPlain(resid, kResid, batch, seqLen, positions);
     }
@@ -222,7 +262,7 @@ export class PatchableModel {
       // Nothing was patched anywhere: every configuration is the base run.
       logits = repeat(logits, K);
     }
-    return { logits, startLayer };
+    return { logits, startLayer, perReceiverLayers };
   }
 
   /** The model as one ordinary ONNX graph (no per-receiver inputs, no cache): the baseline. */
@@ -253,6 +293,24 @@ export class PatchableModel {
       gather: i64(gather, [gather.length]),
     });
     return floats(out.logits, 'logits');
+  }
+}
+
+/**
+ * Adds w (src_s - base_s) to the row [B, T, d] of `out` at `at`, w = the value configuration k mixes
+ * sender s with at each position: node mixing of a sender the run does not recompute, into the
+ * residual stream the run starts from.
+ */
+function addMixed(out: Float32Array, at: number, mix: NodeMixing, k: number, s: number, src: Float32Array, base: Float32Array, batch: number, seqLen: number, d: number): void {
+  const X = batch * seqLen * d;
+  for (let t = 0; t < seqLen; t++) {
+    const w = mix.weight(k, t, s);
+    if (w === 0) continue;
+    for (let b = 0; b < batch; b++) {
+      const o = (b * seqLen + t) * d;
+      const from = s * X + o;
+      for (let i = 0; i < d; i++) out[at + o + i]! += w * (src[from + i]! - base[from + i]!);
+    }
   }
 }
 
