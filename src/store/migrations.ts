@@ -120,7 +120,68 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX detections_run ON detections(run_id);
     `,
   },
-  // Version 2 (a later issue): edge scores and circuits.
+  {
+    version: 2,
+    name: 'circuits, circuit edges, circuit curves',
+    sql: `
+      -- One discovered or imported circuit. (pipeline, key) names it; saving the same name again
+      -- replaces it in place (same id). meta holds the rest of the circuit's metadata (model
+      -- d_model, extra) as canonical JSON; settings is what the caller says produced it.
+      CREATE TABLE circuits (
+        id                INTEGER PRIMARY KEY,
+        run_id            INTEGER REFERENCES runs(id) ON DELETE CASCADE,
+        pipeline          TEXT NOT NULL,
+        key               TEXT NOT NULL,
+        method            TEXT NOT NULL,
+        metric            TEXT,
+        corruption        TEXT,
+        direction         TEXT CHECK (direction IN ('denoising', 'noising')),
+        threshold         REAL,
+        size              INTEGER NOT NULL,
+        n_scored          INTEGER NOT NULL,
+        faithfulness      REAL,
+        n_layers          INTEGER NOT NULL,
+        n_heads           INTEGER NOT NULL,
+        model_fingerprint TEXT,
+        model_name        TEXT,
+        settings          TEXT NOT NULL,
+        meta              TEXT NOT NULL,
+        created_at        TEXT NOT NULL DEFAULT ${NOW},
+        UNIQUE (pipeline, key)
+      );
+      CREATE INDEX circuits_run ON circuits(run_id);
+
+      -- Every scored or in-circuit edge (not only the circuit), so a threshold can be re-applied.
+      -- Names as in EAP-IG (sender 'a0.h1', receiver 'a3.h2<q>'); score NULL = no score.
+      CREATE TABLE circuit_edges (
+        circuit_id INTEGER NOT NULL REFERENCES circuits(id) ON DELETE CASCADE,
+        sender     TEXT NOT NULL,
+        receiver   TEXT NOT NULL,
+        score      REAL,
+        in_circuit INTEGER NOT NULL CHECK (in_circuit IN (0, 1)),
+        PRIMARY KEY (circuit_id, sender, receiver)
+      ) WITHOUT ROWID;
+
+      -- Curves over a sweep of cuts (faithfulness against size, ROC against a ground truth), one row
+      -- per point, named by (pipeline, key, kind) and optionally tied to a run and a circuit.
+      CREATE TABLE circuit_curves (
+        pipeline     TEXT NOT NULL,
+        key          TEXT NOT NULL,
+        kind         TEXT NOT NULL,
+        point        INTEGER NOT NULL,
+        run_id       INTEGER REFERENCES runs(id) ON DELETE CASCADE,
+        circuit_id   INTEGER REFERENCES circuits(id) ON DELETE SET NULL,
+        threshold    REAL,
+        size         INTEGER,
+        faithfulness REAL,
+        tpr          REAL,
+        fpr          REAL,
+        PRIMARY KEY (pipeline, key, kind, point)
+      ) WITHOUT ROWID;
+      CREATE INDEX circuit_curves_run ON circuit_curves(run_id);
+      CREATE INDEX circuit_curves_circuit ON circuit_curves(circuit_id);
+    `,
+  },
 ];
 
 /** The schema version this build writes. */

@@ -1,4 +1,5 @@
 // The rows the store reads and writes, as the rest of patchwise sees them.
+import type { Circuit } from '../circuits/circuit.js';
 import type { Json } from './json.js';
 
 export type RunStatus = 'pending' | 'running' | 'done' | 'failed';
@@ -119,4 +120,96 @@ export interface RunDetail extends RunSummary {
   readonly effects: number;
   /** Distinct code versions that wrote the completed units, oldest first. */
   readonly unitCodeVersions: readonly string[];
+}
+
+/** A circuit to save: (pipeline, key) names it; saving the same name again replaces it. */
+export interface SaveCircuitRequest {
+  readonly pipeline: string;
+  readonly key: string;
+  /** The run that produced it, when there is one (deleting the run deletes the circuit). */
+  readonly runId?: number | null;
+  readonly circuit: Circuit;
+  /** What produced it (algorithm settings, dataset, ...); stored as canonical JSON. */
+  readonly settings: unknown;
+}
+
+export interface CircuitSummary {
+  readonly id: number;
+  readonly runId: number | null;
+  readonly pipeline: string;
+  readonly key: string;
+  readonly method: string;
+  readonly metric: string | null;
+  readonly corruption: string | null;
+  readonly direction: string | null;
+  readonly threshold: number | null;
+  /** In-circuit edges. */
+  readonly size: number;
+  /** Edges with a score. */
+  readonly nScored: number;
+  readonly faithfulness: number | null;
+  readonly nLayers: number;
+  readonly nHeads: number;
+  readonly modelFingerprint: string | null;
+  readonly modelName: string | null;
+  readonly settings: Json;
+  /** ISO 8601 UTC time of the latest save under this name. */
+  readonly createdAt: string;
+}
+
+export interface CircuitFilter {
+  readonly pipeline?: string;
+  readonly runId?: number;
+  readonly method?: string;
+  readonly modelFingerprint?: string;
+}
+
+/** One point of a curve; fields a kind does not use are null. */
+export interface CurvePoint {
+  /** The cut (|score| threshold, or ACDC's tau); null for top-n cuts. */
+  readonly threshold: number | null;
+  /** In-circuit edges at this cut. */
+  readonly size: number | null;
+  readonly faithfulness: number | null;
+  /** ROC: true and false positive rates against a ground-truth circuit. */
+  readonly tpr?: number | null;
+  readonly fpr?: number | null;
+}
+
+export interface CurveRequest {
+  readonly pipeline: string;
+  readonly key: string;
+  /** 'faithfulness', 'roc', ... */
+  readonly kind: string;
+  readonly runId?: number | null;
+  readonly circuitId?: number | null;
+  /** In the order to draw them; saving replaces the curve's previous points. */
+  readonly points: readonly CurvePoint[];
+}
+
+export interface CurveRecord {
+  readonly pipeline: string;
+  readonly key: string;
+  readonly kind: string;
+  readonly runId: number | null;
+  readonly circuitId: number | null;
+  readonly points: readonly Required<CurvePoint>[];
+}
+
+export interface CurveFilter {
+  readonly pipeline?: string;
+  readonly key?: string;
+  readonly kind?: string;
+  readonly runId?: number;
+  readonly circuitId?: number;
+}
+
+/** A model row, looked up by fingerprint. */
+export interface StoredModel {
+  readonly id: number;
+  readonly fingerprint: string;
+  readonly name: string;
+  readonly path: string;
+  readonly architecture: string;
+  readonly config: Json;
 }

@@ -3,9 +3,10 @@
 import type { CommandModule } from 'yargs';
 import { generateCommand } from './generate.js';
 import { modelCommand } from './model.js';
+import { circuitCommand } from './circuit.js';
 import { compareCommand } from './compare.js';
 import { resultsCommand } from './results.js';
 import { runCommand } from './run.js';
 import { showCommand } from './show.js';
 
-export const commands: readonly CommandModule[] = [modelCommand, generateCommand as unknown as CommandModule, runCommand as unknown as CommandModule, resultsCommand as unknown as CommandModule, showCommand as unknown as CommandModule, compareCommand as unknown as CommandModule];
+export const commands: readonly CommandModule[] = [modelCommand, generateCommand as unknown as CommandModule, runCommand as unknown as CommandModule, resultsCommand as unknown as CommandModule, showCommand as unknown as CommandModule, compareCommand as unknown as CommandModule, circuitCommand];

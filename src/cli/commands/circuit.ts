@@ -1,0 +1,315 @@
+// `patchwise circuit <list|show|export|import|compare>`: circuits in the results database, and
+// their interchange with files (ours, and EAP-IG's graph JSON).
+import { existsSync } from 'node:fs';
+import { basename, extname, resolve } from 'node:path';
+import type { Argv, CommandModule } from 'yargs';
+import type { Circuit, CircuitMetaInit } from '../../circuits/circuit.js';
+import { compareCircuits, type CircuitComparison, type ComparedEdge } from '../../circuits/compare.js';
+import { readCircuitFile, writeCircuitFile, type CircuitFileFormat } from '../../circuits/files.js';
+import { UserError } from '../../errors.js';
+import type { GraphShape } from '../../graph/component-graph.js';
+import { loadModel } from '../../model/load.js';
+import { fingerprintModel } from '../../pipeline/model-source.js';
+import { isJsonObject, type Json } from '../../store/json.js';
+import { parseRunRef } from '../../store/run-ref.js';
+import { Store } from '../../store/store.js';
+import type { CircuitSummary } from '../../store/types.js';
+import { formatNumber, formatTable, formatValue, type Column } from '../format-table.js';
+
+const DB = { type: 'string', default: 'patchwise.db', describe: 'results database' } as const;
+
+async function withStore<T>(db: string, fn: (s: Store) => Promise<T>, create = false): Promise<T> {
+  const store = await Store.open(db, { create });
+  try {
+    return await fn(store);
+  } finally {
+    await store.close();
+  }
+}
+
+const nonNegativeInt = (v: number, flag: string): void => {
+  if (!Number.isInteger(v) || v < 0) throw new UserError(`${flag} must be a non-negative integer, got ${v}`);
+};
+
+const label = (c: CircuitSummary): string => `circuit ${c.id} (${c.pipeline}/${c.key})`;
+
+// ---- list ----
+
+export function circuitsTable(rows: readonly CircuitSummary[]): string {
+  const columns: Column[] = [
+    { header: 'id', align: 'right' },
+    { header: 'pipeline' },
+    { header: 'key' },
+    { header: 'method' },
+    { header: 'metric' },
+    { header: 'corruption' },
+    { header: 'direction' },
+    { header: 'threshold', align: 'right' },
+    { header: 'edges', align: 'right' },
+    { header: 'scored', align: 'right' },
+    { header: 'faithfulness', align: 'right' },
+    { header: 'model' },
+  ];
+  return formatTable(
+    columns,
+    rows.map((c) => [
+      String(c.id),
+      c.pipeline,
+      c.key,
+      c.method,
+      c.metric ?? '-',
+      c.corruption ?? '-',
+      c.direction ?? '-',
+      formatNumber(c.threshold),
+      String(c.size),
+      String(c.nScored),
+      formatNumber(c.faithfulness),
+      c.modelName ?? (c.modelFingerprint === null ? '-' : c.modelFingerprint.slice(0, 12)),
+    ]),
+  );
+}
+
+const list: CommandModule<object, { db: string; pipeline?: string }> = {
+  command: 'list',
+  describe: 'List the circuits in a results database',
+  builder: (y) => y.option('db', DB).option('pipeline', { type: 'string', describe: 'only the circuits of this pipeline' }),
+  handler: (argv) =>
+    withStore(argv.db, async (store) => {
+      const rows = await store.listCircuits(argv.pipeline === undefined ? {} : { pipeline: argv.pipeline });
+      console.log(rows.length === 0 ? `no circuits in ${argv.db}` : circuitsTable(rows));
+    }),
+};
+
+// ---- show ----
+
+export function circuitReport(s: CircuitSummary, c: Circuit, nEdges: number): string {
+  const nodes = c.nodes();
+  const dangling = c.danglingEdges();
+  const model = [c.meta.model.name, c.meta.model.fingerprint === null ? null : `fingerprint ${c.meta.model.fingerprint}`].filter((x) => x !== null);
+  const lines: [string, string][] = [
+    ['circuit', `${s.id}  (pipeline ${s.pipeline}, key ${s.key})`],
+    ['run', s.runId === null ? '-' : String(s.runId)],
+    ['method', c.meta.method],
+    ['metric', c.meta.metric ?? '-'],
+    ['corruption', c.meta.corruption ?? '-'],
+    ['direction', c.meta.direction ?? '-'],
+    ['threshold', c.meta.threshold === null ? '-' : String(c.meta.threshold)],
+    ['model', model.length === 0 ? '-' : model.join(', ')],
+    ['graph', `${c.graph.nLayers} layers x ${c.graph.nHeads} heads, ${c.graph.nEdges} edges, ${c.nScored} scored`],
+    ['size', `${c.size} edges, ${nodes.length} nodes${dangling > 0 ? `, ${dangling} dangling edges` : ''}`],
+    ['faithfulness', formatNumber(c.meta.faithfulness)],
+    ['created', s.createdAt],
+  ];
+  const width = Math.max(...lines.map(([k]) => k.length));
+  const out = lines.map(([k, v]) => `${k.padEnd(width)}  ${v}`);
+  const settings: [string, Json][] = isJsonObject(s.settings) ? Object.entries(s.settings) : [['value', s.settings]];
+  const extra = Object.entries(c.meta.extra);
+  for (const [title, entries] of [['settings', settings], ['extra', extra]] as const) {
+    if (entries.length === 0) continue;
+    out.push('', title);
+    const sw = Math.max(...entries.map(([k]) => k.length));
+    for (const [k, v] of entries) out.push(`  ${k.padEnd(sw)}  ${formatValue(v)}`);
+  }
+  out.push('', `nodes (${nodes.length})`, nodes.length === 0 ? '  (none)' : `  ${nodes.join(' ')}`);
+  if (nEdges > 0) {
+    const edges = c.edges();
+    const top = [...edges].sort((a, b) => magnitude(b.score) - magnitude(a.score)).slice(0, nEdges);
+    out.push('', `edges (${edges.length}${top.length < edges.length ? `, top ${top.length} by |score|` : ''})`);
+    if (top.length > 0) out.push(formatTable(['edge', { header: 'score', align: 'right' }], top.map((e) => [e.name, formatNumber(e.score)])));
+  }
+  return out.join('\n');
+}
+
+/** |x|, with NaN sorting last. */
+const magnitude = (x: number): number => (Number.isNaN(x) ? -1 : Math.abs(x));
+
+const show: CommandModule<object, { circuit: string; db: string; edges: number }> = {
+  command: 'show <circuit>',
+  describe: "One circuit's metadata, settings, nodes and its top edges by |score|",
+  builder: (y) =>
+    y
+      .positional('circuit', { type: 'string', demandOption: true, describe: 'circuit id, or key (a unique prefix will do)' })
+      .option('db', DB)
+      .option('edges', { type: 'number', default: 20, describe: 'in-circuit edges to list (0: none)' }),
+  handler: async (argv) => {
+    nonNegativeInt(argv.edges, '--edges');
+    await withStore(argv.db, async (store) => {
+      const ref = parseRunRef(argv.circuit);
+      const s = await store.getCircuit(ref);
+      console.log(circuitReport(s, await store.loadCircuit(s.id), argv.edges));
+    });
+  },
+};
+
+// ---- export ----
+
+const exportCmd: CommandModule<object, { circuit: string; out: string; format: CircuitFileFormat; db: string; dModel?: number }> = {
+  command: 'export <circuit>',
+  describe: 'Write a circuit to a file: our lossless JSON, or EAP-IG graph JSON',
+  builder: (y) =>
+    y
+      .positional('circuit', { type: 'string', demandOption: true, describe: 'circuit id, or key (a unique prefix will do)' })
+      .option('out', { type: 'string', demandOption: true, describe: 'file to write' })
+      .option('format', { choices: ['patchwise', 'eap'] as const, default: 'patchwise' as const, describe: 'file format' })
+      .option('d-model', { type: 'number', describe: "EAP-IG cfg.d_model when the circuit's model is not known" })
+      .option('db', DB)
+      .example('$0 circuit export ioi-eap --format eap --out ioi.json', 'for EAP-IG Graph.from_json'),
+  handler: async (argv) => {
+    await withStore(argv.db, async (store) => {
+      const s = await store.getCircuit(parseRunRef(argv.circuit));
+      const c = await store.loadCircuit(s.id);
+      let dModel = argv.dModel ?? c.meta.model.dModel ?? undefined;
+      if (argv.format === 'eap' && dModel === undefined && c.meta.model.fingerprint !== null) {
+        const m = await store.findModel(c.meta.model.fingerprint);
+        const cfg = m?.config;
+        if (isJsonObject(cfg) && typeof cfg.dModel === 'number') dModel = cfg.dModel;
+      }
+      if (argv.format === 'eap' && dModel === undefined) {
+        console.error(`patchwise: warning: d_model unknown (give --d-model); EAP-IG's Graph.from_json needs cfg.d_model`);
+      }
+      writeCircuitFile(argv.out, c, argv.format, dModel === undefined ? {} : { dModel });
+      console.log(`wrote ${label(s)}, ${c.size} edges, to ${argv.out} (${argv.format} format)`);
+    });
+  },
+};
+
+// ---- import ----
+
+interface ModelInfo {
+  readonly shape?: GraphShape;
+  readonly model: { fingerprint: string; name: string | null; dModel: number | null };
+}
+
+/** --model: a model path (loaded, fingerprinted, its shape checked) or a fingerprint (looked up in the store). */
+async function resolveModel(spec: string, store: Store): Promise<ModelInfo> {
+  if (existsSync(spec)) {
+    const m = await loadModel(spec);
+    const c = m.config;
+    return { shape: { nLayers: c.nLayers, nHeads: c.nHeads }, model: { fingerprint: fingerprintModel(m), name: c.name, dModel: c.dModel } };
+  }
+  const stored = await store.findModel(spec);
+  if (stored !== undefined) {
+    const cfg = stored.config;
+    const num = (k: string): number | undefined => (isJsonObject(cfg) && typeof cfg[k] === 'number' ? cfg[k] : undefined);
+    const nLayers = num('nLayers');
+    const nHeads = num('nHeads');
+    return {
+      ...(nLayers !== undefined && nHeads !== undefined ? { shape: { nLayers, nHeads } } : {}),
+      model: { fingerprint: stored.fingerprint, name: stored.name, dModel: num('dModel') ?? null },
+    };
+  }
+  if (/^[0-9a-f]{16,64}$/.test(spec)) return { model: { fingerprint: spec, name: null, dModel: null } };
+  throw new UserError(`--model ${spec}: no such file or directory, and no model with that fingerprint in ${store.path}`);
+}
+
+const importCmd: CommandModule<object, { file: string; model?: string; name?: string; pipeline: string; method?: string; db: string }> = {
+  command: 'import <file>',
+  describe: 'Import a circuit file (EAP-IG graph JSON or our JSON) into the results database',
+  builder: (y) =>
+    y
+      .positional('file', { type: 'string', demandOption: true, describe: 'circuit JSON file' })
+      .option('model', { type: 'string', describe: 'the model it is a circuit of: a model path (shape checked) or a stored model fingerprint' })
+      .option('name', { type: 'string', describe: 'key to store it under (default: the file name without extension)' })
+      .option('pipeline', { type: 'string', default: 'import', describe: 'pipeline name to store it under' })
+      .option('method', { type: 'string', describe: "set the discovery method (EAP-IG files without patchwise metadata say 'imported')" })
+      .option('db', DB)
+      .example('$0 circuit import ioi-eap-ig.json --model models/gpt2 --name ioi-published', 'an EAP-IG circuit for GPT-2 small'),
+  handler: async (argv) => {
+    await withStore(
+      argv.db,
+      async (store) => {
+        const info = argv.model === undefined ? undefined : await resolveModel(argv.model, store);
+        const meta: Partial<CircuitMetaInit> = {
+          ...(info === undefined ? {} : { model: info.model }),
+          ...(argv.method === undefined ? {} : { method: argv.method }),
+        };
+        const read = readCircuitFile(argv.file, { ...(info?.shape === undefined ? {} : { expectShape: info.shape }), meta });
+        for (const w of read.warnings) console.error(`patchwise: warning: ${argv.file}: ${w}`);
+        const key = argv.name ?? basename(argv.file, extname(argv.file));
+        const c = read.circuit;
+        const id = await store.saveCircuit({ pipeline: argv.pipeline, key, circuit: c, settings: { importedFrom: resolve(argv.file), format: read.format } });
+        console.log(
+          `imported ${argv.file} (${read.format} format) as circuit ${id} (${argv.pipeline}/${key}): ${c.nScored} scored edges, ${c.size} in the circuit, ${c.nodes().length} nodes`,
+        );
+      },
+      true,
+    );
+  },
+};
+
+// ---- compare ----
+
+export function comparisonText(a: CircuitSummary, b: CircuitSummary, r: CircuitComparison, limit: number): string {
+  const A = `circuit ${a.id}`;
+  const B = `circuit ${b.id}`;
+  const out: string[] = [`${label(a)} vs ${label(b)}`, ''];
+  const e = r.edges;
+  const n = r.nodes;
+  out.push(
+    formatTable(
+      ['', { header: A, align: 'right' }, { header: B, align: 'right' }, { header: 'both', align: 'right' }, { header: `only ${A}`, align: 'right' }, { header: `only ${B}`, align: 'right' }, { header: 'Jaccard', align: 'right' }],
+      [
+        ['edges', String(r.size.a), String(r.size.b), String(e.both.length), String(e.onlyA.length), String(e.onlyB.length), e.jaccard.toFixed(4)],
+        ['nodes', String(n.both.length + n.onlyA.length), String(n.both.length + n.onlyB.length), String(n.both.length), String(n.onlyA.length), String(n.onlyB.length), n.jaccard.toFixed(4)],
+        ['faithfulness', formatNumber(r.faithfulness.a), formatNumber(r.faithfulness.b), '', '', '', ''],
+      ],
+    ),
+  );
+  const show = (v: Json | undefined): string => (v === undefined ? '(absent)' : formatValue(v));
+  out.push('');
+  if (r.differences.length === 0) out.push('settings: identical');
+  else out.push('settings that differ', formatTable(['setting', A, B], r.differences.map((d) => [d.field, show(d.a), show(d.b)])));
+
+  const edgeSection = (title: string, rows: readonly ComparedEdge[]): void => {
+    out.push('', `${title} (${rows.length})`);
+    if (rows.length === 0) return;
+    const shown = rows.slice(0, limit);
+    out.push(formatTable(['edge', { header: `${A} score`, align: 'right' }, { header: `${B} score`, align: 'right' }], shown.map((x) => [x.name, formatNumber(x.scoreA), formatNumber(x.scoreB)])));
+    if (shown.length < rows.length) out.push(`... and ${rows.length - shown.length} more (--limit)`);
+  };
+  edgeSection('edges in both', e.both);
+  edgeSection(`edges only in ${A}`, e.onlyA);
+  edgeSection(`edges only in ${B}`, e.onlyB);
+  for (const [title, names] of [
+    [`nodes only in ${A}`, n.onlyA],
+    [`nodes only in ${B}`, n.onlyB],
+  ] as const) {
+    out.push('', `${title} (${names.length})`);
+    if (names.length > 0) out.push(`  ${names.slice(0, limit).join(' ')}${names.length > limit ? ` ... and ${names.length - limit} more` : ''}`);
+  }
+  return out.join('\n');
+}
+
+const compare: CommandModule<object, { a: string; b: string; db: string; limit: number }> = {
+  command: 'compare <a> <b>',
+  describe: 'Edges and nodes two circuits share or not, their Jaccard indices, faithfulness and differing settings',
+  builder: (y) =>
+    y
+      .positional('a', { type: 'string', demandOption: true, describe: 'circuit id or key' })
+      .positional('b', { type: 'string', demandOption: true, describe: 'circuit id or key' })
+      .option('limit', { type: 'number', default: 20, describe: 'rows to list per section' })
+      .option('db', DB),
+  handler: async (argv) => {
+    nonNegativeInt(argv.limit, '--limit');
+    await withStore(argv.db, async (store) => {
+      const sa = await store.getCircuit(parseRunRef(argv.a));
+      const sb = await store.getCircuit(parseRunRef(argv.b));
+      const [a, b] = [await store.loadCircuit(sa.id), await store.loadCircuit(sb.id)];
+      console.log(comparisonText(sa, sb, compareCircuits(a, b, { settingsA: sa.settings, settingsB: sb.settings }), argv.limit));
+    });
+  },
+};
+
+export const circuitCommand: CommandModule = {
+  command: 'circuit <command>',
+  describe: 'List, show, export, import and compare circuits',
+  builder: (y: Argv) =>
+    y
+      .command(list as unknown as CommandModule)
+      .command(show as unknown as CommandModule)
+      .command(exportCmd as unknown as CommandModule)
+      .command(importCmd as unknown as CommandModule)
+      .command(compare as unknown as CommandModule)
+      .demandCommand(1, 'Give a circuit command: list, show, export, import or compare.'),
+  handler: () => undefined,
+};
