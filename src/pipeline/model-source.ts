@@ -14,7 +14,7 @@ export interface PipelineModel {
   readonly tokenizer?: Tokenizer;
   readonly fingerprint: string;
   /** Ground-truth nodes of a planted model, for reports. */
-  readonly groundTruth?: { readonly nodes: readonly string[]; readonly edges: readonly string[] };
+  readonly groundTruth?: { readonly nodes: readonly string[]; readonly edges: readonly string[]; readonly positionalEdges?: readonly string[] };
 }
 
 /** sha256 over the config and every weight tensor: equal fingerprints mean identical models. */

@@ -19,7 +19,8 @@ import { buildDataset } from '../tasks/registry.js';
 import type { Dataset } from '../tasks/types.js';
 import { codeVersion } from './code-version.js';
 import { type PipelineModel, loadPipelineModel } from './model-source.js';
-import { type GridPoint, type Pipeline, expandGrid } from './spec.js';
+import { runDiscovery, type DiscoveryResult } from './run-discovery.js';
+import { type GridPoint, type PatchingSpec, type Pipeline, expandGrid } from './spec.js';
 
 const DATA_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'data');
 
@@ -34,6 +35,26 @@ export interface SettingResult {
   readonly computedUnits: number;
 }
 
+export interface PipelineResult {
+  readonly patching: SettingResult[];
+  readonly discovery: DiscoveryResult[];
+  /** False when a unit budget stopped the run early. */
+  readonly complete: boolean;
+}
+
+/** What the stages share: the model, its runtime, the store and the datasets built so far. */
+export interface StageContext {
+  readonly pipeline: Pipeline;
+  readonly store: Store;
+  readonly pm: PipelineModel;
+  readonly runtime: PatchableModel;
+  readonly modelId: number;
+  readonly log: (line: string) => void;
+  readonly progress: boolean;
+  dataset(corruption: string): Dataset;
+  datasetId(dataset: Dataset): Promise<number>;
+}
+
 export interface RunPipelineOptions {
   readonly progress?: boolean;
   readonly log?: (line: string) => void;
@@ -41,9 +62,11 @@ export interface RunPipelineOptions {
   readonly maxUnits?: number;
 }
 
+const DEFAULT_GN: PatchingSpec['gn'] = { multiplier: 3, samples: 3, sigma: 'key-tokens', seed: 0 };
+
 function corruptionOf(p: Pipeline, name: string): Corruption {
   if (!name.startsWith('gn')) return { kind: 'str' };
-  const g = p.patching.gn;
+  const g = p.patching?.gn ?? DEFAULT_GN;
   return { kind: 'gn', multiplier: g.multiplier, samples: g.samples, seed: g.seed, sigmaFrom: g.sigma };
 }
 
@@ -54,12 +77,10 @@ function fingerprintDataset(d: Dataset): string {
   return createHash('sha256').update(canonicalJson({ task: d.task, settings: d.settings, pairs: d.pairs })).digest('hex');
 }
 
-export async function runPipeline(pipeline: Pipeline, store: Store, opts: RunPipelineOptions = {}): Promise<SettingResult[]> {
+export async function runPipeline(pipeline: Pipeline, store: Store, opts: RunPipelineOptions = {}): Promise<PipelineResult> {
   const log = opts.log ?? ((l: string) => console.log(l));
   const pm: PipelineModel = await loadPipelineModel(pipeline.model);
   const runtime = new PatchableModel(pm.model);
-  const results: SettingResult[] = [];
-  let computedBudget = opts.maxUnits ?? Infinity;
   try {
     const modelId = await store.upsertModel({
       fingerprint: pm.fingerprint,
@@ -69,119 +90,136 @@ export async function runPipeline(pipeline: Pipeline, store: Store, opts: RunPip
       config: pm.model.config,
     });
     const datasets = new Map<string, Dataset>();
-    const grid = expandGrid(pipeline);
-    const metrics = pipeline.patching.metric.map(getMetric);
-
-    for (const point of grid) {
-      let dataset = datasets.get(point.corruption);
-      if (!dataset) {
-        dataset = buildDataset(
-          { tokenizer: pm.tokenizer, vocabSize: pm.model.config.vocabSize, dataDir: DATA_DIR, baseDir: dirname(pipeline.file) },
-          { task: pipeline.task.name, options: pipeline.task.options, corruption: datasetCorruption(point.corruption), seed: pipeline.task.seed, count: pipeline.task.count, where: `${pipeline.file}: task.options` },
-        );
-        datasets.set(point.corruption, dataset);
-      }
-      const problems = checkMetrics(dataset, metrics);
-      if (problems.length > 0) throw new UserError(problems.map((p) => `${pipeline.file}: patching.metric: ${p}`).join('\n'));
-      const datasetId = await store.upsertDataset({ fingerprint: fingerprintDataset(dataset), task: dataset.task, settings: dataset.settings, pairs: dataset.pairs });
-      const corruption = corruptionOf(pipeline, point.corruption);
-      const engine = new PatchingEngine({
-        model: runtime,
-        dataset,
-        corruption,
-        direction: point.direction as Direction,
-        metrics,
-        granularity: getGranularity(point.granularity),
-        window: point.window,
-        batchSize: pipeline.patching.batch,
-      });
-
-      // One stored run per metric; all metrics come from the same patched logits.
-      const runs = [];
-      for (const m of metrics) {
-        const settings = {
-          task: pipeline.task.name,
-          taskOptions: pipeline.task.options ?? {},
-          corruption: point.corruption,
-          ...(corruption.kind === 'gn' ? { gn: pipeline.patching.gn } : {}),
-          direction: point.direction,
-          metric: m.name,
-          granularity: point.granularity,
-          window: point.window,
-          detectK: pipeline.patching.detect.k,
-          batch: pipeline.patching.batch,
-          model: pm.fingerprint,
-          dataset: fingerprintDataset(dataset),
-        };
-        const key = createHash('sha256').update(canonicalJson(settings)).digest('hex').slice(0, 16);
-        const opened = await store.openRun({ pipeline: pipeline.name, key, modelId, datasetId, settings, codeVersion: codeVersion() });
-        runs.push({ metric: m, opened, done: opened.status === 'done' ? null : await store.completedUnits(opened.id) });
-      }
-      const units = engine.units;
-      const label = `${point.corruption} ${point.direction} ${point.granularity}${point.window > 1 ? ` w${point.window}` : ''}`;
-      const pending = runs.filter((r) => r.done !== null);
-      let resumedUnits = 0;
-      let computedUnits = 0;
-      if (pending.length > 0) {
-        const t0 = performance.now();
-        const bar = opts.progress
-          ? new cliProgress.SingleBar({ format: `${label.padEnd(32)} [{bar}] {value}/{total} units | {eta_formatted} left`, hideCursor: true, clearOnComplete: false }, cliProgress.Presets.shades_classic)
-          : undefined;
-        bar?.start(units.length, 0);
-        const baselines = await engine.baselines();
-        for (const unit of units) {
-          const missing = pending.filter((r) => !r.done!.has(unit.key));
-          if (missing.length === 0) {
-            resumedUnits++;
-            bar?.increment();
-            continue;
-          }
-          if (computedBudget <= 0) break;
-          const res = await engine.runUnit(unit, baselines);
-          for (const r of missing) {
-            const rows: EffectRow[] = res.effects.get(r.metric.name)!.map((e) => ({
-              component: e.component.name,
-              kind: e.component.kind,
-              layer: e.component.layer,
-              head: e.component.head,
-              position: e.component.position,
-              window: e.component.window,
-              prompt: e.pair,
-              value: e.value,
-            }));
-            await store.saveUnit(r.opened.id, unit.key, rows, res.seconds);
-            r.done!.add(unit.key);
-          }
-          computedUnits++;
-          computedBudget--;
-          bar?.increment();
+    const ctx: StageContext = {
+      pipeline, store, pm, runtime, modelId, log, progress: opts.progress ?? false,
+      dataset(corruption) {
+        let d = datasets.get(corruption);
+        if (!d) {
+          d = buildDataset(
+            { tokenizer: pm.tokenizer, vocabSize: pm.model.config.vocabSize, dataDir: DATA_DIR, baseDir: dirname(pipeline.file) },
+            { task: pipeline.task.name, options: pipeline.task.options, corruption: datasetCorruption(corruption), seed: pipeline.task.seed, count: pipeline.task.count, where: `${pipeline.file}: task.options` },
+          );
+          datasets.set(corruption, d);
         }
-        bar?.stop();
-        if (computedBudget <= 0 && pending.some((r) => units.some((u) => !r.done!.has(u.key)))) {
-          log(`stopped after the unit budget: ${label} is incomplete; run again to resume`);
-          return results;
-        }
-        for (const r of pending) {
-          const effects = await store.meanEffects(r.opened.id);
-          const detections = detect(effects, pipeline.patching.detect.k);
-          await store.saveDetections(r.opened.id, detections.map((d) => ({ component: d.component, layer: d.layer, head: d.head, position: d.position, window: d.window, mean: d.mean, std: d.std, zscore: d.zscore, sign: d.sign })));
-          await store.finishRun(r.opened.id, {
-            seconds: (performance.now() - t0) / 1000,
-            detail: { baselines: baselines.metrics[r.metric.name], sigma: baselines.sigma ?? null, units: units.length, groundTruth: pm.groundTruth ?? null },
-          });
-        }
-      }
-      for (const r of runs) {
-        const detections: Detection[] = await store.detections(r.opened.id);
-        const detail = (await store.getRun(r.opened.id)).detail as { baselines?: { clean: number; corrupted: number } } | null;
-        const baseline = detail?.baselines ? { clean: detail.baselines.clean, corrupted: detail.baselines.corrupted } : undefined;
-        results.push({ point, metric: r.metric.name, runId: r.opened.id, baseline, detections, resumedUnits, computedUnits });
-      }
-    }
+        return d;
+      },
+      datasetId: (d) => store.upsertDataset({ fingerprint: fingerprintDataset(d), task: d.task, settings: d.settings, pairs: d.pairs }),
+    };
+    const budget = { units: opts.maxUnits ?? Infinity };
+    const patching = pipeline.patching ? await runPatching(ctx, pipeline.patching, budget) : { results: [], complete: true };
+    if (!patching.complete) return { patching: patching.results, discovery: [], complete: false };
+    const discovery = pipeline.discovery ? await runDiscovery(ctx, pipeline.discovery, corruptionOf(pipeline, 'str'), (name) => corruptionOf(pipeline, name)) : [];
+    return { patching: patching.results, discovery, complete: true };
   } finally {
     await runtime.release();
   }
-  return results;
 }
 
-export const dataDir = (): string => join(DATA_DIR);
+async function runPatching(ctx: StageContext, spec: PatchingSpec, budget: { units: number }): Promise<{ results: SettingResult[]; complete: boolean }> {
+  const { pipeline, store, pm, runtime, modelId, log } = ctx;
+  const results: SettingResult[] = [];
+  const grid = expandGrid(pipeline);
+  const metrics = spec.metric.map(getMetric);
+  for (const point of grid) {
+    const dataset = ctx.dataset(point.corruption);
+    const problems = checkMetrics(dataset, metrics);
+    if (problems.length > 0) throw new UserError(problems.map((p) => `${pipeline.file}: patching.metric: ${p}`).join('\n'));
+    const datasetId = await ctx.datasetId(dataset);
+    const corruption = corruptionOf(pipeline, point.corruption);
+    const engine = new PatchingEngine({
+      model: runtime,
+      dataset,
+      corruption,
+      direction: point.direction as Direction,
+      metrics,
+      granularity: getGranularity(point.granularity),
+      window: point.window,
+      batchSize: spec.batch,
+    });
+
+    // One stored run per metric; all metrics come from the same patched logits.
+    const runs = [];
+    for (const m of metrics) {
+      const settings = {
+        task: pipeline.task.name,
+        taskOptions: pipeline.task.options ?? {},
+        corruption: point.corruption,
+        ...(corruption.kind === 'gn' ? { gn: spec.gn } : {}),
+        direction: point.direction,
+        metric: m.name,
+        granularity: point.granularity,
+        window: point.window,
+        detectK: spec.detect.k,
+        batch: spec.batch,
+        model: pm.fingerprint,
+        dataset: fingerprintDataset(dataset),
+      };
+      const key = createHash('sha256').update(canonicalJson(settings)).digest('hex').slice(0, 16);
+      const opened = await store.openRun({ pipeline: pipeline.name, key, modelId, datasetId, settings, codeVersion: codeVersion() });
+      runs.push({ metric: m, opened, done: opened.status === 'done' ? null : await store.completedUnits(opened.id) });
+    }
+    const units = engine.units;
+    const label = `${point.corruption} ${point.direction} ${point.granularity}${point.window > 1 ? ` w${point.window}` : ''}`;
+    const pending = runs.filter((r) => r.done !== null);
+    let resumedUnits = 0;
+    let computedUnits = 0;
+    if (pending.length > 0) {
+      const t0 = performance.now();
+      const bar = ctx.progress
+        ? new cliProgress.SingleBar({ format: `${label.padEnd(32)} [{bar}] {value}/{total} units | {eta_formatted} left`, hideCursor: true, clearOnComplete: false }, cliProgress.Presets.shades_classic)
+        : undefined;
+      bar?.start(units.length, 0);
+      const baselines = await engine.baselines();
+      for (const unit of units) {
+        const missing = pending.filter((r) => !r.done!.has(unit.key));
+        if (missing.length === 0) {
+          resumedUnits++;
+          bar?.increment();
+          continue;
+        }
+        if (budget.units <= 0) break;
+        const res = await engine.runUnit(unit, baselines);
+        for (const r of missing) {
+          const rows: EffectRow[] = res.effects.get(r.metric.name)!.map((e) => ({
+            component: e.component.name,
+            kind: e.component.kind,
+            layer: e.component.layer,
+            head: e.component.head,
+            position: e.component.position,
+            window: e.component.window,
+            prompt: e.pair,
+            value: e.value,
+          }));
+          await store.saveUnit(r.opened.id, unit.key, rows, res.seconds);
+          r.done!.add(unit.key);
+        }
+        computedUnits++;
+        budget.units--;
+        bar?.increment();
+      }
+      bar?.stop();
+      if (budget.units <= 0 && pending.some((r) => units.some((u) => !r.done!.has(u.key)))) {
+        log(`stopped after the unit budget: ${label} is incomplete; run again to resume`);
+        return { results, complete: false };
+      }
+      for (const r of pending) {
+        const effects = await store.meanEffects(r.opened.id);
+        const detections = detect(effects, spec.detect.k);
+        await store.saveDetections(r.opened.id, detections.map((d) => ({ component: d.component, layer: d.layer, head: d.head, position: d.position, window: d.window, mean: d.mean, std: d.std, zscore: d.zscore, sign: d.sign })));
+        await store.finishRun(r.opened.id, {
+          seconds: (performance.now() - t0) / 1000,
+          detail: { baselines: baselines.metrics[r.metric.name], sigma: baselines.sigma ?? null, units: units.length, groundTruth: pm.groundTruth ?? null },
+        });
+      }
+    }
+    for (const r of runs) {
+      const detections: Detection[] = await store.detections(r.opened.id);
+      const detail = (await store.getRun(r.opened.id)).detail as { baselines?: { clean: number; corrupted: number } } | null;
+      const baseline = detail?.baselines ? { clean: detail.baselines.clean, corrupted: detail.baselines.corrupted } : undefined;
+      results.push({ point, metric: r.metric.name, runId: r.opened.id, baseline, detections, resumedUnits, computedUnits });
+    }
+  }
+  return { results, complete: true };
+}
+
+export const fingerprintOfDataset = fingerprintDataset;

@@ -36,6 +36,21 @@ const patchingSchema = z.strictObject({
   batch: z.number().int().min(1).default(32),
 });
 
+const discoverySchema = z.strictObject({
+  /** acdc: edge-level ACDC; acdc-nodes: ACDC over whole heads and MLPs. */
+  method: oneOrMany(z.enum(['acdc', 'acdc-nodes'])).default(['acdc']),
+  corruption: oneOrMany(z.string().regex(/^(str|gn(:[A-Za-z0-9_]+(,[A-Za-z0-9_]+)*)?|[a-z0-9-]+)$/, 'a corruption: str, gn, gn:ROLE,ROLE or a task STR variant')).default(['str']),
+  direction: oneOrMany(z.enum(['denoising', 'noising'])).default(['noising']),
+  metric: oneOrMany(z.enum(Object.keys(METRICS) as [string, ...string[]])).default(['kl']),
+  /** ACDC thresholds tau, each one circuit. */
+  thresholds: oneOrMany(z.number().nonnegative()).default([0.01]),
+  /** Metric of the faithfulness score (default: logit-diff where the task has a wrong answer, else prob). */
+  faithfulnessMetric: z.enum(Object.keys(METRICS) as [string, ...string[]]).optional(),
+  /** Random circuits of the same size per threshold, for a baseline of faithfulness. */
+  randomBaselines: z.number().int().min(0).default(0),
+  batch: z.number().int().min(1).default(64),
+});
+
 const pipelineSchema = z.strictObject({
   name: z.string().min(1).optional(),
   description: z.string().optional(),
@@ -46,16 +61,35 @@ const pipelineSchema = z.strictObject({
     seed: z.number().int().default(0),
     options: z.record(z.string(), z.unknown()).optional(),
   }),
-  patching: patchingSchema,
+  patching: patchingSchema.optional(),
+  discovery: discoverySchema.optional(),
 });
 
 export type ModelSpec = z.output<typeof modelSchema>;
 export type PatchingSpec = z.output<typeof patchingSchema>;
+export type DiscoverySpec = z.output<typeof discoverySchema>;
 
 export interface Pipeline extends z.output<typeof pipelineSchema> {
   readonly name: string;
   /** The file it came from; relative paths in it resolve against its folder. */
   readonly file: string;
+}
+
+/** One point of the discovery grid: one ACDC sweep over the thresholds. */
+export interface DiscoveryPoint {
+  readonly method: 'acdc' | 'acdc-nodes';
+  readonly corruption: string;
+  readonly direction: 'denoising' | 'noising';
+  readonly metric: string;
+}
+
+/** The discovery grid: method x corruption x direction x metric (thresholds are swept inside). */
+export function expandDiscovery(p: Pipeline): DiscoveryPoint[] {
+  const d = p.discovery;
+  if (!d) return [];
+  return d.method.flatMap((method) =>
+    d.corruption.flatMap((corruption) => d.direction.flatMap((direction) => d.metric.map((metric) => ({ method, corruption, direction, metric })))),
+  );
 }
 
 /** One point of the grid: everything that determines a set of runs except the metric. */
@@ -89,9 +123,12 @@ export function loadPipeline(file: string): Pipeline {
     throw new UserError(problems.join('\n'));
   }
   const p = parsed.data;
-  const windowed = p.patching.granularity.filter((g) => GRANULARITIES[g]!.windowed);
-  if (p.patching.window.some((w) => w > 1) && windowed.length === 0) {
-    problems.push(`${file}: patching.window: windows larger than 1 need a windowed granularity (attn or mlp), got ${p.patching.granularity.join(', ')}`);
+  if (!p.patching && !p.discovery) problems.push(`${file}: (top level): a pipeline needs a patching or a discovery section (or both)`);
+  if (p.patching) {
+    const windowed = p.patching.granularity.filter((g) => GRANULARITIES[g]!.windowed);
+    if (p.patching.window.some((w) => w > 1) && windowed.length === 0) {
+      problems.push(`${file}: patching.window: windows larger than 1 need a windowed granularity (attn or mlp), got ${p.patching.granularity.join(', ')}`);
+    }
   }
   if ('path' in p.model) {
     p.model.path = resolve(dirname(file), p.model.path);
@@ -103,6 +140,7 @@ export function loadPipeline(file: string): Pipeline {
 /** The grid of settings: corruption x direction x granularity x window (windows only for windowed granularities). */
 export function expandGrid(p: Pipeline): GridPoint[] {
   const out: GridPoint[] = [];
+  if (!p.patching) return out;
   for (const corruption of p.patching.corruption) {
     for (const direction of p.patching.direction) {
       for (const granularity of p.patching.granularity) {

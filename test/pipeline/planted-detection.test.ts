@@ -27,7 +27,7 @@ patching:
     );
     const store = await Store.open(join(dir, 'planted.db'));
     try {
-      const results = await runPipeline(loadPipeline(file), store, { log: () => undefined });
+      const results = (await runPipeline(loadPipeline(file), store, { log: () => undefined })).patching;
       expect(results).toHaveLength(6);
       for (const r of results) {
         const detected = r.detections.map((d) => d.component).sort();

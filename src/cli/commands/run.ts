@@ -4,6 +4,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CommandModule } from 'yargs';
 import { UserError } from '../../errors.js';
+import type { DiscoveryResult } from '../../pipeline/run-discovery.js';
 import { runPipeline, type SettingResult } from '../../pipeline/run-pipeline.js';
 import { type Pipeline, loadPipeline } from '../../pipeline/spec.js';
 import { Store } from '../../store/store.js';
@@ -24,7 +25,26 @@ function pipelineFiles(paths: readonly string[]): string[] {
   });
 }
 
+function discoverySummary(results: readonly DiscoveryResult[]): string {
+  const rows = results.flatMap((r) =>
+    r.circuits.map((c) => [
+      String(r.runId),
+      r.point.method,
+      r.point.corruption,
+      r.point.direction,
+      r.point.metric,
+      String(c.tau),
+      String(c.size),
+      formatNumber(c.faithfulness),
+      c.randomFaithfulness === undefined ? '' : formatNumber(c.randomFaithfulness),
+      r.auc === undefined ? '' : formatNumber(r.auc),
+    ]),
+  );
+  return 'discovered circuits\n' + formatTable(['run', 'method', 'corruption', 'direction', 'metric', 'tau', 'edges', 'faithfulness', 'random', 'ROC-AUC'], rows);
+}
+
 function summary(pipeline: Pipeline, results: readonly SettingResult[]): string {
+  if (!pipeline.patching) return '';
   const rows = results.map((r) => [
     String(r.runId),
     r.point.corruption,
@@ -67,7 +87,8 @@ export const runCommand: CommandModule<object, { pipelines: string[]; db: string
       for (const p of pipelines) {
         console.log(`running ${p.file} (${p.name})`);
         const results = await runPipeline(p, store, { progress: argv.progress && process.stderr.isTTY });
-        console.log(summary(p, results));
+        if (results.patching.length > 0) console.log(summary(p, results.patching));
+        if (results.discovery.length > 0) console.log(discoverySummary(results.discovery));
       }
     } finally {
       await store.close();
