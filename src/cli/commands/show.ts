@@ -61,6 +61,19 @@ export const showCommand: CommandModule<object, { run: string; db: string; top: 
       const run = await store.getRun(parseRunRef(argv.run));
       console.log(runHeader(run));
       console.log('');
+      const circuits = await store.listCircuits({ runId: run.id });
+      if (circuits.length > 0) {
+        // A discovery run: one circuit per threshold.
+        const auc = (run.detail as { auc?: number | null } | null)?.auc;
+        console.log(`circuits (${circuits.length})${typeof auc === 'number' ? `, ROC-AUC against the ground truth ${formatNumber(auc)}` : ''}`);
+        console.log(
+          formatTable(
+            ['circuit', 'method', 'metric', 'tau', 'edges', 'faithfulness'],
+            circuits.map((c) => [String(c.id), c.method, c.metric ?? '', formatValue(c.threshold), String(c.size), formatNumber(c.faithfulness)]),
+          ),
+        );
+        return;
+      }
       const detected = await store.detections(run.id);
       if (detected.length > 0) {
         console.log(`detected components (${detected.length})`);
