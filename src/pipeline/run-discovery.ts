@@ -49,7 +49,8 @@ export async function runDiscovery(
   const { pipeline, store, pm, runtime, modelId, log } = ctx;
   const out: DiscoveryResult[] = [];
   for (const point of expandDiscovery(pipeline)) {
-    const dataset = ctx.dataset(point.corruption);
+    const full = ctx.dataset(point.corruption);
+    const dataset = spec.prompts === undefined ? full : { ...full, pairs: full.pairs.slice(0, spec.prompts) };
     const metric = getMetric(point.metric);
     const faithMetric = spec.faithfulnessMetric ? getMetric(spec.faithfulnessMetric) : undefined;
     const problems = checkMetrics(dataset, faithMetric ? [metric, faithMetric] : [metric]);
@@ -67,6 +68,7 @@ export async function runDiscovery(
       metric: point.metric,
       faithfulnessMetric: spec.faithfulnessMetric ?? null,
       thresholds: spec.thresholds,
+      prompts: dataset.pairs.length,
       model: pm.fingerprint,
       datasetId,
     };

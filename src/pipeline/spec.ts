@@ -48,6 +48,8 @@ const discoverySchema = z.strictObject({
   faithfulnessMetric: z.enum(Object.keys(METRICS) as [string, ...string[]]).optional(),
   /** Random circuits of the same size per threshold, for a baseline of faithfulness. */
   randomBaselines: z.number().int().min(0).default(0),
+  /** Use only the first N prompt pairs of the task's dataset (ACDC's cost grows with them). */
+  prompts: z.number().int().min(1).optional(),
   batch: z.number().int().min(1).default(64),
 });
 
