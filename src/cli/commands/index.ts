@@ -8,5 +8,6 @@ import { compareCommand } from './compare.js';
 import { resultsCommand } from './results.js';
 import { runCommand } from './run.js';
 import { showCommand } from './show.js';
+import { vizCommand } from './viz.js';
 
-export const commands: readonly CommandModule[] = [modelCommand, generateCommand as unknown as CommandModule, runCommand as unknown as CommandModule, resultsCommand as unknown as CommandModule, showCommand as unknown as CommandModule, compareCommand as unknown as CommandModule, circuitCommand];
+export const commands: readonly CommandModule[] = [modelCommand, generateCommand as unknown as CommandModule, runCommand as unknown as CommandModule, resultsCommand as unknown as CommandModule, showCommand as unknown as CommandModule, compareCommand as unknown as CommandModule, circuitCommand, vizCommand];

@@ -1,0 +1,147 @@
+// A results database for the viewer tests, written through the Store API: node-level runs (two
+// corruptions x two metrics on heads, a sliding-window run), detections, two small known circuits
+// with curves, and a random-score gpt2-small-shaped circuit with all 32,491 edges scored. Model names
+// and prompts carry markup, to check that the viewer shows them as text.
+import { Circuit } from '../../src/circuits/circuit.js';
+import { ComponentGraph } from '../../src/graph/component-graph.js';
+import { Store } from '../../src/store/store.js';
+import type { EffectRow } from '../../src/store/types.js';
+
+/** Mulberry32: a small seeded generator, so fixtures are the same on every run. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function gaussian(r: () => number): number {
+  return Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
+}
+
+export const HOSTILE_MODEL = 'tiny <img src=x onerror="window.__xss=1">';
+export const HOSTILE_PROMPT = 'When Mary and John went <script>window.__xss=2</script> to the store';
+export const SMALL = { nLayers: 3, nHeads: 4 } as const;
+export const GPT2 = { nLayers: 12, nHeads: 12 } as const;
+
+export interface Fixture {
+  readonly runs: { readonly id: number; readonly corruption: string; readonly metric: string; readonly granularity: string; readonly window: number }[];
+  /** The two small circuits (pipeline e2e) and the gpt2-small-shaped one (pipeline scale). */
+  readonly kl: { readonly id: number; readonly circuit: Circuit };
+  readonly ld: { readonly id: number; readonly circuit: Circuit };
+  readonly big?: { readonly id: number; readonly circuit: Circuit };
+}
+
+/** A circuit whose planted edges score far above the noise, cut at `tau` (dead ends pruned). */
+function plantedCircuit(shape: { nLayers: number; nHeads: number }, planted: readonly string[], seed: number, meta: { metric: string; corruption: string }, tau: number): Circuit {
+  const g = new ComponentGraph(shape);
+  const r = rng(seed);
+  const scores = new Float32Array(g.nSenders * g.nReceivers).fill(NaN);
+  for (const e of g.edges()) scores[e.sender * g.nReceivers + e.receiver] = 0.05 * gaussian(r);
+  planted.forEach((name, i) => {
+    const e = g.parseEdge(name);
+    scores[e.sender * g.nReceivers + e.receiver] = (i % 3 === 2 ? -1 : 1) * (1 + 0.1 * i);
+  });
+  return new Circuit(g, { scores, meta: { method: 'eap', metric: meta.metric, corruption: meta.corruption, direction: 'denoising', model: { name: HOSTILE_MODEL, fingerprint: 'fp-tiny' } } })
+    .withThreshold(tau)
+    .withMeta({ faithfulness: 0.9 });
+}
+
+export const KL_EDGES = ['input->a0.h3<v>', 'a0.h3->a1.h2<k>', 'input->a1.h2<q>', 'a1.h2->m1', 'm1->logits', 'a1.h2->a2.h0<v>', 'a2.h0->logits', 'input->a1.h2<v>'];
+export const LD_EDGES = ['input->a0.h3<v>', 'a0.h3->a1.h2<k>', 'input->a1.h2<q>', 'a1.h2->logits', 'input->m0', 'm0->a2.h1<q>', 'a2.h1->logits'];
+
+export async function writeFixture(path: string, opts: { big?: boolean } = {}): Promise<Fixture> {
+  const store = await Store.open(path);
+  try {
+    const modelId = await store.upsertModel({ fingerprint: 'fp-tiny', name: HOSTILE_MODEL, path: '/models/tiny', architecture: 'gpt2', config: SMALL });
+    const pairs = [0, 1, 2].map((i) => ({
+      index: i,
+      clean: [1, 2, 3, 4, 5, 6],
+      corrupted: [1, 2, 3, 4, 9, 6],
+      cleanText: i === 0 ? HOSTILE_PROMPT : `When Anna and Bob went to the park ${i}`,
+      corruptedText: `When Anna and Carl went to the park ${i}`,
+      roles: { IO: 2, S1: 1, S2: 4, END: 5 },
+    }));
+    const datasetId = await store.upsertDataset({ fingerprint: 'ds-e2e', task: 'ioi', settings: { count: 3 }, pairs });
+    const r = rng(7);
+    const runs: { id: number; corruption: string; metric: string; granularity: string; window: number }[] = [];
+    let key = 0;
+    const addRun = async (corruption: string, metric: string, granularity: string, window: number, rows: EffectRow[], detected: EffectRow[]): Promise<void> => {
+      const settings = { task: 'ioi', corruption, direction: 'denoising', metric, granularity, window, detectK: 2 };
+      const opened = await store.openRun({ pipeline: 'e2e', key: `run${++key}`, modelId, datasetId, settings, codeVersion: 'test' });
+      await store.saveUnit(opened.id, 'all', rows, 0.1);
+      await store.saveDetections(
+        opened.id,
+        detected.map((d) => ({ component: d.component, layer: d.layer, head: d.head, position: d.position, window: d.window, mean: d.value, std: 0.01, zscore: 3 * Math.sign(d.value), sign: d.value < 0 ? -1 : 1 })),
+      );
+      await store.finishRun(opened.id, { seconds: 1, detail: { baselines: { clean: 3.2, corrupted: 0.4 } } });
+      runs.push({ id: opened.id, corruption, metric, granularity, window });
+    };
+    // Heads: a1.h2 carries the behaviour, a0.h3 works against it; GN smears the picture.
+    for (const corruption of ['s2-io', 'gn']) {
+      for (const metric of ['logit-diff', 'kl']) {
+        const rows: EffectRow[] = [];
+        const det: EffectRow[] = [];
+        for (let L = 0; L < SMALL.nLayers; L++) {
+          for (let H = 0; H < SMALL.nHeads; H++) {
+            const base = L === 1 && H === 2 ? 0.8 : L === 0 && H === 3 ? -0.5 : 0;
+            const scale = corruption === 'gn' ? 0.6 : 1;
+            for (let p = 0; p < 3; p++) {
+              rows.push({ component: `a${L}.h${H}`, kind: 'head', layer: L, head: H, position: null, window: 1, prompt: p, value: scale * base + 0.03 * gaussian(r) });
+            }
+            if (base !== 0) det.push({ component: `a${L}.h${H}`, kind: 'head', layer: L, head: H, position: null, window: 1, prompt: 0, value: base });
+          }
+        }
+        await addRun(corruption, metric, 'heads', 1, rows, det);
+      }
+    }
+    // Attention with a window of 2 (and its single layers), per position.
+    {
+      const rows: EffectRow[] = [];
+      for (let p = 0; p < 6; p++) {
+        const single = [0.1 * p, p === 4 ? 0.6 : 0.05, p === 5 ? 0.3 : 0.02];
+        for (let L = 0; L < SMALL.nLayers; L++) {
+          for (let q = 0; q < 3; q++) rows.push({ component: `attn.L${L}@${p}`, kind: 'attn', layer: L, head: null, position: p, window: 1, prompt: q, value: single[L]! });
+        }
+        for (let L = 0; L + 1 < SMALL.nLayers; L++) {
+          // A window is not the sum of its layers: interactions make it larger here.
+          for (let q = 0; q < 3; q++) rows.push({ component: `attn.L${L}-${L + 1}@${p}`, kind: 'attn', layer: L, head: null, position: p, window: 2, prompt: q, value: 1.2 * (single[L]! + single[L + 1]!) });
+        }
+      }
+      await addRun('s2-io', 'logit-diff', 'attn', 2, rows, [{ component: 'attn.L1-2@4', kind: 'attn', layer: 1, head: null, position: 4, window: 2, prompt: 0, value: 0.78 }]);
+    }
+
+    const kl = plantedCircuit(SMALL, KL_EDGES, 11, { metric: 'kl', corruption: 's2-io' }, 0.5);
+    const ld = plantedCircuit(SMALL, LD_EDGES, 12, { metric: 'logit-diff', corruption: 's2-io' }, 0.5);
+    const klId = await store.saveCircuit({ pipeline: 'e2e', key: 'eap-kl', circuit: kl, settings: { topN: null } });
+    const ldId = await store.saveCircuit({ pipeline: 'e2e', key: 'eap-logit-diff', circuit: ld, settings: { topN: null } });
+    for (const [id, c, k] of [[klId, kl, 'eap-kl'], [ldId, ld, 'eap-logit-diff']] as const) {
+      const points = [1, 2, 4, 8, 16, 32, 64].map((n) => {
+        const cut = c.topN(n);
+        return { threshold: null, size: cut.size, faithfulness: Math.min(1, cut.size / c.size) };
+      });
+      await store.saveCurve({ pipeline: 'e2e', key: k, kind: 'faithfulness', circuitId: id, points });
+      await store.saveCurve({ pipeline: 'e2e', key: k, kind: 'roc', circuitId: id, points: [0, 0.1, 0.3, 0.6, 1].map((fpr, i) => ({ threshold: null, size: null, faithfulness: null, fpr, tpr: Math.min(1, [0, 0.6, 0.85, 0.95, 1][i]!) })) });
+    }
+
+    let big: { id: number; circuit: Circuit } | undefined;
+    if (opts.big) {
+      const g = new ComponentGraph(GPT2);
+      const rr = rng(99);
+      const scores = new Float32Array(g.nSenders * g.nReceivers).fill(NaN);
+      for (const e of g.edges()) scores[e.sender * g.nReceivers + e.receiver] = gaussian(rr) * Math.exp(gaussian(rr));
+      const circuit = new Circuit(g, { scores, meta: { method: 'eap-ig', metric: 'logit-diff', corruption: 's2-io', direction: 'denoising', model: { name: 'gpt2-small (random)', fingerprint: 'fp-gpt2' } } }).topN(4000);
+      const id = await store.saveCircuit({ pipeline: 'scale', key: 'gpt2-random', circuit, settings: {} });
+      const points = [10, 30, 100, 300, 1000, 3000, 10000, 32491].map((n) => ({ threshold: null, size: circuit.topN(n).size, faithfulness: 1 - Math.exp(-n / 800) }));
+      await store.saveCurve({ pipeline: 'scale', key: 'gpt2-random', kind: 'faithfulness', circuitId: id, points });
+      big = { id, circuit };
+    }
+    return { runs, kl: { id: klId, circuit: kl }, ld: { id: ldId, circuit: ld }, big };
+  } finally {
+    await store.close();
+  }
+}
