@@ -56,9 +56,10 @@ export interface AcdcOptions {
   /** Default 'signed' for KL, 'absolute' for other metrics. */
   readonly rule?: AcdcRule;
   /**
-   * Candidates per pass (speculative batch). The answer does not depend on it. Default: 128 rows per
-   * pass (candidates x prompts of the largest batch), at most 16 candidates: on CPU, wider passes
-   * stop paying off (gpt2-small, 50 prompts: 5 candidates in one pass took longer than 5 passes).
+   * Candidates per pass (speculative batch). The answer does not depend on it. Default: about 64
+   * rows per pass (candidates x prompts of the largest batch), 1 to 16 candidates. On CPU, wider
+   * passes stop paying off: planted model, 20 prompts: 4 candidates per pass cost 25 ms each, 1 per
+   * pass 32 ms; gpt2-small, 50 prompts: 5 per pass cost 11 s each, 1 per pass 7.4 s.
    */
   readonly batch?: number;
   /** What the batch assumes about the candidates before each one; default 'auto'. */
@@ -210,7 +211,7 @@ export async function acdc(runs: PreparedRuns, opts: AcdcOptions): Promise<AcdcR
   const level = opts.level ?? 'edge';
   const rule = opts.rule ?? (isKl ? 'signed' : 'absolute');
   const widest = Math.max(...runs.groups.map((g) => g.rows.length));
-  const K = Math.max(1, Math.floor(opts.batch ?? Math.min(16, 128 / widest)));
+  const K = Math.max(1, Math.floor(opts.batch ?? Math.min(16, 64 / widest)));
   const speculation = opts.speculation ?? 'auto';
   const tau = opts.tau;
   if (!Number.isFinite(tau)) throw new Error(`ACDC threshold must be a finite number, got ${tau}`);
