@@ -31,7 +31,7 @@ const pairs: PromptPair[] = Array.from({ length: B }, (_, index) => {
 const dataset: Dataset = { task: 'bench', settings: {}, pairs };
 
 const pm = new PatchableModel(initModel('gpt2-small', 0));
-await pm.warm(['all-positions', 'per-position']);
+await pm.warm(['all-positions']);
 const metric = getMetric('logit-diff');
 
 async function sweep(granularity: string): Promise<{ seconds: number; patches: number }> {
@@ -66,7 +66,7 @@ async function naivePerPatch(granularity: string): Promise<number> {
 console.log(`Machine: ${machine()}. Model: gpt2-small shape (random weights), ${B} prompts x ${T} tokens, metric logit difference, denoising, STR.\n`);
 console.log('| sweep | patches | patchwise (s) | naive, one forward per patch (s, extrapolated) | speed-up |');
 console.log('|---|---:|---:|---:|---:|');
-for (const granularity of ['heads', 'resid']) {
+for (const granularity of (process.argv.includes('--only') ? [process.argv[process.argv.indexOf('--only') + 1]!] : ['heads', 'resid'])) {
   const ours = await sweep(granularity);
   const perPatch = await naivePerPatch(granularity);
   const naive = perPatch * ours.patches;

@@ -17,7 +17,7 @@ export interface RunResult {
 }
 
 /** Prompt-configurations (K x B) one patched pass handles at most; larger requests run in chunks of K. */
-export const DEFAULT_MAX_ROWS = 256;
+export const DEFAULT_MAX_ROWS = 64;
 
 export interface PatchOptions {
   /** The patch source: the other run's cache (clean for denoising, corrupted for noising). */
