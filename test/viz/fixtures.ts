@@ -6,18 +6,10 @@ import { Circuit } from '../../src/circuits/circuit.js';
 import { ComponentGraph } from '../../src/graph/component-graph.js';
 import { Store } from '../../src/store/store.js';
 import type { EffectRow } from '../../src/store/types.js';
+import { prng } from '../reference/random-model.js';
 
-/** Mulberry32: a small seeded generator, so fixtures are the same on every run. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded generator, so fixtures are the same on every run: the reference's mulberry32. */
+export const rng = prng;
 
 export function gaussian(r: () => number): number {
   return Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
