@@ -9,10 +9,10 @@
 //    drifting machine load hits both alike;
 // 3. the total for all edges from the per-layer costs (linear between measured layers).
 // Usage: npx tsx scripts/bench-acdc.ts [--decisions 313] [--layers 0,4,8] [--reps 3] [--tau 1e-3] [--batch K]
-import { acdc } from '../src/discovery/acdc.js';
-import { PreparedRuns } from '../src/discovery/runs.js';
-import { initModel } from '../src/model/init.js';
-import { getMetric } from '../src/patching/metrics.js';
+import { acdc } from '../src/methods/acdc.js';
+import { PreparedRuns } from '../src/experiment/runs.js';
+import { initModel } from '../src/synthetic/init.js';
+import { getMetric } from '../src/experiment/metrics.js';
 import { EdgeMasks } from '../src/runtime/masks.js';
 import { PatchableModel } from '../src/runtime/patchable-model.js';
 import type { Dataset, PromptPair } from '../src/tasks/types.js';

@@ -3,10 +3,10 @@
 // (13 layers x 16 positions), through the engine (many patches per pass, prefix reuse) against
 // the naive way (one full forward per patch, timed on a sample of patches and extrapolated).
 // Usage: npm run bench:patching [-- --naive-sample N]
-import { initModel } from '../src/model/init.js';
-import { getGranularity } from '../src/patching/components.js';
-import { PatchingEngine } from '../src/patching/engine.js';
-import { getMetric } from '../src/patching/metrics.js';
+import { initModel } from '../src/synthetic/init.js';
+import { getGranularity } from '../src/experiment/components.js';
+import { PatchingEngine } from '../src/methods/node-patching.js';
+import { getMetric } from '../src/experiment/metrics.js';
 import { EdgeMasks } from '../src/runtime/masks.js';
 import { PatchableModel } from '../src/runtime/patchable-model.js';
 import type { Dataset, PromptPair } from '../src/tasks/types.js';

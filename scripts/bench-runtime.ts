@@ -1,6 +1,6 @@
 // Benchmark of the patchable runtime on the gpt2-small shape (random weights: same compute as the
 // real model), batch of 50 prompts x 16 tokens. Usage: npm run bench:runtime [-- --reps N]
-import { initModel } from '../src/model/init.js';
+import { initModel } from '../src/synthetic/init.js';
 import { EdgeMasks } from '../src/runtime/masks.js';
 import { PatchableModel } from '../src/runtime/patchable-model.js';
 import { machine, time } from './bench-support.js';

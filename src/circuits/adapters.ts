@@ -1,4 +1,4 @@
-// From discovery results to Circuit. Typed structurally (AcdcResult in src/discovery has these
+// From discovery results to Circuit. Typed structurally (AcdcResult in src/methods has these
 // fields) so this module does not depend on any one algorithm.
 import type { ComponentGraph } from '../graph/component-graph.js';
 import { Circuit, type CircuitDirection, type CircuitMetaInit } from './circuit.js';

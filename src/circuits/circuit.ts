@@ -8,7 +8,7 @@
 // through its sender or its receiver, input through its sender, logits through its receiver. After
 // pruneDeadEnds this equals EAP-IG's "has an in-circuit edge in and out" (input and logits excepted).
 import { z } from 'zod';
-import { UserError } from '../errors.js';
+import { UserError } from '../core/errors.js';
 import { ComponentGraph, type GraphShape } from '../graph/component-graph.js';
 import { canonicalJson } from '../store/json.js';
 

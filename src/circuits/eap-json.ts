@@ -6,7 +6,7 @@
 // node names are the same as ours, so names map one to one. Python's json writes NaN and
 // +-Infinity as bare tokens, so the reader accepts those too, and the writer emits them the same way.
 import { z } from 'zod';
-import { UserError } from '../errors.js';
+import { UserError } from '../core/errors.js';
 import { ComponentGraph, type GraphShape } from '../graph/component-graph.js';
 import { Circuit, circuitMetaSchema, zodUserError, type CircuitMetaInit } from './circuit.js';
 

@@ -1,7 +1,7 @@
 // Circuit files on disk: ours (format "patchwise-circuit") or EAP-IG's graph JSON, told apart by
 // their top-level keys so that import needs no format flag.
 import { readFileSync, writeFileSync } from 'node:fs';
-import { UserError } from '../errors.js';
+import { UserError } from '../core/errors.js';
 import { CIRCUIT_FORMAT, Circuit, type CircuitMetaInit } from './circuit.js';
 import { fromEapJson, looksLikeEapJson, parsePythonJson, toEapJson, type EapExportOptions, type EapImportOptions } from './eap-json.js';
 

@@ -2,7 +2,7 @@
 // is registered in the table below.
 import yargs from 'yargs';
 import { commands } from './commands/index.js';
-import { UserError } from '../errors.js';
+import { UserError } from '../core/errors.js';
 
 export async function main(argv: string[]): Promise<void> {
   const cli = yargs(argv)

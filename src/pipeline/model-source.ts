@@ -1,9 +1,9 @@
 // Where a pipeline's model comes from (a path, a planted model, a random preset) and the content
 // fingerprint that identifies it in the store.
 import { createHash } from 'node:crypto';
-import { loadModel } from '../model/load.js';
-import { initModel } from '../model/init.js';
-import { plantInductionModel } from '../model/planted.js';
+import { loadModel } from '../checkpoints/load.js';
+import { initModel } from '../synthetic/init.js';
+import { plantInductionModel } from '../synthetic/planted.js';
 import type { LoadedModel, ModelWeights } from '../model/types.js';
 import { loadTokenizer } from '../tokenizer/load.js';
 import type { Tokenizer } from '../tokenizer/types.js';

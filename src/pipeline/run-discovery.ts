@@ -4,13 +4,13 @@
 // unit of the stage's run: its circuit is saved before the unit is marked done, so a re-run after a
 // kill recomputes at most the threshold that was in progress.
 import { createHash } from 'node:crypto';
-import { UserError } from '../errors.js';
-import { acdc, AcdcMemo, acdcCircuit } from '../discovery/acdc.js';
-import { faithfulness, randomBaseline, sweepRoc } from '../discovery/evaluate.js';
-import { PreparedRuns } from '../discovery/runs.js';
-import type { Corruption } from '../patching/corruption.js';
-import { checkMetrics } from '../patching/engine.js';
-import { getMetric } from '../patching/metrics.js';
+import { UserError } from '../core/errors.js';
+import { acdc, AcdcMemo, acdcCircuit } from '../methods/acdc.js';
+import { faithfulness, randomBaseline, sweepRoc } from '../evaluation/evaluate.js';
+import { PreparedRuns } from '../experiment/runs.js';
+import type { Corruption } from '../experiment/corruption.js';
+import { checkMetrics } from '../methods/node-patching.js';
+import { getMetric } from '../experiment/metrics.js';
 import { canonicalJson } from '../store/json.js';
 import { codeVersion } from './code-version.js';
 import type { StageContext } from './run-pipeline.js';

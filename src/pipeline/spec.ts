@@ -4,9 +4,9 @@ import { readFileSync } from 'node:fs';
 import { basename, dirname, extname, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
-import { UserError } from '../errors.js';
-import { GRANULARITIES } from '../patching/components.js';
-import { METRICS } from '../patching/metrics.js';
+import { UserError } from '../core/errors.js';
+import { GRANULARITIES } from '../experiment/components.js';
+import { METRICS } from '../experiment/metrics.js';
 import { taskNames } from '../tasks/registry.js';
 
 /** A value or a list of values (a grid axis); a single value is a list of one. */

@@ -5,8 +5,8 @@
 //
 // Layouts: a sender stack is [S, K, B, T, d] (sender-major, so the senders feeding a layer are one
 // contiguous prefix); masks are [K, S_in, R_layer] or, per position, [K, T, S_in, R_layer].
-import { GraphBuilder } from '../onnx/builder.js';
-import { causalMask, dimOf, geluNew, norm, reshape, rope, ropeTables, silu, transpose, type NormParams } from '../onnx/ops.js';
+import { GraphBuilder } from './onnx/builder.js';
+import { causalMask, dimOf, geluNew, norm, reshape, rope, ropeTables, silu, transpose, type NormParams } from './onnx/ops.js';
 import type { LayerWeights, ModelConfig, ModelWeights, NormWeights } from '../model/types.js';
 import { expandKvHeads, fusedQkv } from './weight-layouts.js';
 

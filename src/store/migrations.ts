@@ -2,7 +2,7 @@
 // applied (the authoritative check, read inside the write transaction so two processes opening a
 // fresh file cannot both apply a migration); schema_migrations keeps a readable log of when each
 // was applied. Never edit a released migration: append a new one.
-import { UserError } from '../errors.js';
+import { UserError } from '../core/errors.js';
 import type { Connection } from './sqlite.js';
 
 export interface Migration {

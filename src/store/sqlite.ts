@@ -4,7 +4,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import sqlite3 from 'sqlite3';
-import { UserError } from '../errors.js';
+import { UserError } from '../core/errors.js';
 
 export type SqlValue = string | number | null;
 export type SqlParams = readonly SqlValue[];

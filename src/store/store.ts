@@ -3,7 +3,7 @@
 // together with its completion marker, so a process killed at any point leaves either the whole
 // unit or nothing, and re-running a pipeline redoes only the units that never committed.
 import { Circuit, forEachEdge } from '../circuits/circuit.js';
-import { UserError } from '../errors.js';
+import { UserError } from '../core/errors.js';
 import { ComponentGraph } from '../graph/component-graph.js';
 import { canonicalJson, isJsonObject, parseJson, type Json } from './json.js';
 import { migrate } from './migrations.js';

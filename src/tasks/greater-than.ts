@@ -5,7 +5,7 @@
 // tokens, given to the metric code as tokenSets `greater` and `notGreater`.
 // Corruption `01` (the paper's): YY -> 01, "... from the year 1701 to the year 17".
 import { z } from 'zod';
-import { UserError } from '../errors.js';
+import { UserError } from '../core/errors.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 import { parseTaskOptions } from './options.js';
 import { checkedPair, differingPositions, parseCorruption, rolePositions } from './pairs.js';

@@ -9,7 +9,7 @@
 // detecting the circuit's nodes); `all-random` replaces every token (every edge carrying token
 // information changes: the choice for edge discovery).
 import { z } from 'zod';
-import { UserError } from '../errors.js';
+import { UserError } from '../core/errors.js';
 import { displayBytes } from '../tokenizer/display.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 import { parseTaskOptions } from './options.js';

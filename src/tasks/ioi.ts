@@ -6,7 +6,7 @@
 //   s1-io-other  S1 and IO -> two other names: "When Alice and Bob went ..., John gave a drink to"
 //   abc          IO, S1, S2 -> three other distinct names (Wang et al.'s ABC distribution)
 import { z } from 'zod';
-import { UserError } from '../errors.js';
+import { UserError } from '../core/errors.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 import { parseTaskOptions } from './options.js';
 import { checkedPair, differingPositions, parseCorruption, rolePositions } from './pairs.js';

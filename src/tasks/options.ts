@@ -1,7 +1,7 @@
 // Task options come from pipeline files: parse them with zod and turn the first problem into a
 // UserError that names the field, e.g. `task.options.templates: expected one of BABA, ABBA, mixed`.
 import type { z } from 'zod';
-import { UserError } from '../errors.js';
+import { UserError } from '../core/errors.js';
 
 /** Parses `raw` (absent means no options) with `schema`; `where` names the options object. */
 export function parseTaskOptions<S extends z.ZodType>(schema: S, raw: unknown, where: string): z.output<S> {

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
-import { UserError } from '../errors.js';
+import { UserError } from '../core/errors.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 import { fieldPath, issueMessage, parseTaskOptions } from './options.js';
 import { checkedPair, differingPositions, parseCorruption, type CorruptionChoice } from './pairs.js';

@@ -1,6 +1,6 @@
 // What every task does with the pairs it makes: read the corruption it was asked for, and check
 // the invariants of a PromptPair before anything downstream relies on them.
-import { UserError } from '../errors.js';
+import { UserError } from '../core/errors.js';
 import type { PromptPair, Roles, Task } from './types.js';
 
 /**

@@ -1,5 +1,5 @@
 // The tasks a pipeline can name. To add one, write a module exporting a Task and list it here.
-import { UserError } from '../errors.js';
+import { UserError } from '../core/errors.js';
 import { greaterThanTask } from './greater-than.js';
 import { inductionTask } from './induction.js';
 import { ioiTask } from './ioi.js';

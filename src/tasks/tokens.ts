@@ -1,7 +1,7 @@
 // Token-level facts about prompts, found with the model's own tokenizer. A word's token depends on
 // its context (GPT-2: the leading space; SentencePiece: '▁'), so every question is asked in place:
 // what does `text` add when it follows `prefix`, and do the tokens before it stay the same?
-import { UserError } from '../errors.js';
+import { UserError } from '../core/errors.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 import type { TaskContext } from './types.js';
 

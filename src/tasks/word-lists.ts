@@ -2,7 +2,7 @@
 // lines starting with '#' are skipped, so the files can carry a short note on where they came from.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { UserError } from '../errors.js';
+import { UserError } from '../core/errors.js';
 
 /** The entries of `dataDir/file`, trimmed, without repeats, in file order. */
 export function readWordList(dataDir: string, file: string): string[] {

@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { UserError } from '../errors.js';
+import { UserError } from '../core/errors.js';
 import { displayBytes, displayText } from './display.js';
 import { hfTokenizer, isByteLevel, type TokenizerJson } from './hf.js';
 import { readJsonObject } from './json-file.js';

@@ -1,7 +1,7 @@
 // A Hugging Face `tokenizer.json` (GPT-2 byte-level BPE, or a Llama SentencePiece-BPE export) behind
 // patchwise's Tokenizer interface, using @huggingface/tokenizers for all of the actual tokenizing.
 import { Tokenizer as HfTokenizerClass } from '@huggingface/tokenizers';
-import { UserError } from '../errors.js';
+import { UserError } from '../core/errors.js';
 import { displayBytes, displayText, sentencePieceDisplay } from './display.js';
 import type { Tokenizer } from './types.js';
 

@@ -1,7 +1,7 @@
 // Tokenizer and model configuration files are JSON objects that users supply; reading one fails
 // with a UserError that names the file.
 import { readFile } from 'node:fs/promises';
-import { UserError } from '../errors.js';
+import { UserError } from '../core/errors.js';
 
 /** Reads a JSON file that must hold an object; a missing or malformed file is the user's to fix. */
 export async function readJsonObject(path: string): Promise<Record<string, unknown>> {

@@ -3,8 +3,8 @@
 import { existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { UserError } from '../errors.js';
-import { readGgufMetadata, type GgufHeader, type GgufValue } from '../formats/gguf.js';
+import { UserError } from '../core/errors.js';
+import { readGgufMetadata, type GgufHeader, type GgufValue } from '../checkpoints/formats/gguf.js';
 import { gpt2Tokenizer } from './gpt2.js';
 import { hfTokenizer } from './hf.js';
 import { readJsonObject } from './json-file.js';

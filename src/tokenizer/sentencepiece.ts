@@ -2,7 +2,7 @@
 // llm_tokenizer_spm: whitespace becomes '▁', text is split into characters, and the adjacent pair
 // whose concatenation is the highest-scoring vocabulary token is merged until none is left.
 // Characters that end up outside the vocabulary fall back to one `<0xNN>` token per UTF-8 byte.
-import { UserError } from '../errors.js';
+import { UserError } from '../core/errors.js';
 import { bytePieceValue, hexByte, sentencePieceDisplay } from './display.js';
 import { Heap } from './heap.js';
 import type { Tokenizer } from './types.js';

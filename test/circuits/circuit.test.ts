@@ -2,7 +2,7 @@
 // threshold and top-n cuts, and our JSON format's lossless round trip and its errors.
 import { describe, expect, it } from 'vitest';
 import { Circuit, circuitJsonSchema, forEachEdge, pruneDeadEnds } from '../../src/circuits/circuit.js';
-import { UserError } from '../../src/errors.js';
+import { UserError } from '../../src/core/errors.js';
 import { ComponentGraph } from '../../src/graph/component-graph.js';
 import { canonicalJson } from '../../src/store/json.js';
 import { circuitFromDense } from '../../src/circuits/adapters.js';

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { Circuit, forEachEdge } from '../../src/circuits/circuit.js';
 import { float32Text, fromEapJson, parsePythonJson, toEapJson } from '../../src/circuits/eap-json.js';
 import { parseCircuitText, readCircuitFile } from '../../src/circuits/files.js';
-import { UserError } from '../../src/errors.js';
+import { UserError } from '../../src/core/errors.js';
 import { ComponentGraph } from '../../src/graph/component-graph.js';
 import { build } from './build.js';
 

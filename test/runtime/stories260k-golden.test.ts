@@ -1,7 +1,7 @@
 // The real stories260K model against golden values from an independent float64 implementation.
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { loadModel } from '../../src/model/load.js';
+import { loadModel } from '../../src/checkpoints/load.js';
 import { greedyGenerate, topK } from '../../src/runtime/generate.js';
 import { PatchableModel } from '../../src/runtime/patchable-model.js';
 import { loadTokenizer } from '../../src/tokenizer/load.js';

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { UserError } from '../../src/errors.js';
+import { UserError } from '../../src/core/errors.js';
 import { IOI_TEMPLATES, ioiTask, singleTokenNames } from '../../src/tasks/ioi.js';
 import { checkedPair } from '../../src/tasks/pairs.js';
 import { readWordList } from '../../src/tasks/word-lists.js';

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { UserError } from '../../src/errors.js';
+import { UserError } from '../../src/core/errors.js';
 import { pairedJsonlTask, parsePairLines, tokensInSpan } from '../../src/tasks/paired-jsonl.js';
 import type { Dataset, TaskContext } from '../../src/tasks/types.js';
 import { gpt2Tokenizer } from '../../src/tokenizer/gpt2.js';

@@ -2,8 +2,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { UserError } from '../../src/errors.js';
-import { writeGguf, type GgufTyped, type GgufValue } from '../../src/formats/gguf.js';
+import { UserError } from '../../src/core/errors.js';
+import { writeGguf, type GgufTyped, type GgufValue } from '../../src/checkpoints/formats/gguf.js';
 import { loadTokenizer } from '../../src/tokenizer/load.js';
 import { syntheticVocab } from './synthetic-vocab.js';
 

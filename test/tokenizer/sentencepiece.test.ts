@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { UserError } from '../../src/errors.js';
+import { UserError } from '../../src/core/errors.js';
 import { hexByte } from '../../src/tokenizer/display.js';
 import { Heap } from '../../src/tokenizer/heap.js';
 import { sentencePieceTokenizer, TokenType, type SentencePieceVocab } from '../../src/tokenizer/sentencepiece.js';

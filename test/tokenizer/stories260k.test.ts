@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readGgufMetadata } from '../../src/formats/gguf.js';
+import { readGgufMetadata } from '../../src/checkpoints/formats/gguf.js';
 import { loadTokenizer } from '../../src/tokenizer/load.js';
 import { TokenType, type SentencePieceVocab } from '../../src/tokenizer/sentencepiece.js';
 import type { Tokenizer } from '../../src/tokenizer/types.js';

@@ -12,8 +12,8 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { serveSite } from '../../src/viz/serve.js';
-import { buildSite, type BuildResult } from '../../src/viz/site.js';
+import { serveSite } from '../../src/viz-export/serve.js';
+import { buildSite, type BuildResult } from '../../src/viz-export/site.js';
 import { HOSTILE_MODEL, HOSTILE_PROMPT, writeFixture, type Fixture } from './fixtures.js';
 
 const CHROMIUM = process.env.PATCHWISE_CHROMIUM ?? '/usr/bin/chromium';

@@ -2,7 +2,7 @@
 // graph (edges only in A, only in B, in both), Jaccard overlap and each side's faithfulness, and
 // the matrix of pairwise overlaps of every circuit of a pipeline. Circuits of different shapes (two
 // models) are matched by edge name and drawn in the frame of the larger shape.
-import type { VizCircuitInfo } from '../../src/viz/format.js';
+import type { VizCircuitInfo } from '../../src/viz-export/format.js';
 import { circuitEdgeStyle, cut, describeCircuitEdge, strength, faithfulnessAt, faithfulnessText, type Cut } from './cuts.js';
 import type { LoadedCircuit, SiteData } from './data.js';
 import { fill, h, option, select } from './dom.js';

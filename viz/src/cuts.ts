@@ -1,7 +1,7 @@
 // What a circuit looks like at a cut: its edge mask (stored, or re-cut at a threshold), how its
 // edges are drawn (colour by sign, width by |score|), what hovering them says, and the stored
 // faithfulness nearest to its size.
-import type { VizCurve, VizIndex } from '../../src/viz/format.js';
+import type { VizCurve, VizIndex } from '../../src/viz-export/format.js';
 import type { LoadedCircuit } from './data.js';
 import { countOnes, maskNodes, thresholdMask } from './edges.js';
 import type { EdgeStyle } from './graph-view.js';

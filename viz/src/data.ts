@@ -10,7 +10,7 @@ import {
   type VizCircuitInfo,
   type VizIndex,
   type VizRunEffects,
-} from '../../src/viz/format.js';
+} from '../../src/viz-export/format.js';
 import { edgeIndex, sortedMagnitudes, type EdgeIndex } from './edges.js';
 import { loadChunk } from './loader.js';
 

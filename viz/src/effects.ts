@@ -1,6 +1,6 @@
 // Node-level patching effects as the views need them: a component's effect under every stored run
 // (the circuit view's details), and runs' effects arranged as heatmap grids and window curves.
-import type { VizRunEffects, VizRunInfo } from '../../src/viz/format.js';
+import type { VizRunEffects, VizRunInfo } from '../../src/viz-export/format.js';
 import type { SiteData } from './data.js';
 
 export interface NodeEffect {

@@ -1,6 +1,6 @@
 // Loads data files by adding <script> elements: unlike fetch(), that works from file:// as well as
 // from a server. Each file calls window.__PATCHWISE__.register(name, payload).
-import { VIZ_GLOBAL, chunkFile } from '../../src/viz/format.js';
+import { VIZ_GLOBAL, chunkFile } from '../../src/viz-export/format.js';
 
 interface Registry {
   register(name: string, payload: unknown): void;

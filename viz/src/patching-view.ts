@@ -2,7 +2,7 @@
 // corruption (rows) and metric (columns) side by side, detected components outlined, in a diverging
 // palette; sliding-window effects against summed single-layer effects; and the stored
 // faithfulness-against-size and ROC curves of the pipeline.
-import type { VizRunEffects, VizRunInfo } from '../../src/viz/format.js';
+import type { VizRunEffects, VizRunInfo } from '../../src/viz-export/format.js';
 import { colorBar, heatmap, lineChart } from './charts.js';
 import type { SiteData } from './data.js';
 import { fill, h, option, select } from './dom.js';

@@ -1,5 +1,5 @@
 // Number formatting and the short labels the viewer shows for circuits and runs.
-import type { VizCircuitInfo, VizRunInfo } from '../../src/viz/format.js';
+import type { VizCircuitInfo, VizRunInfo } from '../../src/viz-export/format.js';
 
 /** Three significant digits; exponent form for very small or large magnitudes. */
 export function fmt(v: number | null | undefined, digits = 3): string {

@@ -1,7 +1,7 @@
 // `patchwise generate`: greedy continuation of a prompt, to check a model end to end.
 import type { CommandModule } from 'yargs';
-import { UserError } from '../../errors.js';
-import { loadModel } from '../../model/load.js';
+import { UserError } from '../../core/errors.js';
+import { loadModel } from '../../checkpoints/load.js';
 import { greedyGenerate } from '../../runtime/generate.js';
 import { PatchableModel } from '../../runtime/patchable-model.js';
 import { loadTokenizer } from '../../tokenizer/load.js';

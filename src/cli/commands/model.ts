@@ -1,12 +1,12 @@
 // `patchwise model <info|init|pull>`: inspect, create and download models.
 import { existsSync, readdirSync } from 'node:fs';
 import type { Argv, CommandModule } from 'yargs';
-import { UserError } from '../../errors.js';
+import { UserError } from '../../core/errors.js';
 import { ComponentGraph } from '../../graph/component-graph.js';
-import { initModel, writeGpt2Hf, writeLlamaHf } from '../../model/init.js';
-import { loadModel } from '../../model/load.js';
-import { getPreset, presetNames } from '../../model/presets.js';
-import { PULLABLE_MODELS, pullModel } from '../../model/pull.js';
+import { initModel, writeGpt2Hf, writeLlamaHf } from '../../synthetic/init.js';
+import { loadModel } from '../../checkpoints/load.js';
+import { getPreset, presetNames } from '../../synthetic/presets.js';
+import { PULLABLE_MODELS, pullModel } from '../../checkpoints/pull.js';
 import { parameterCount } from '../../model/types.js';
 import { plant } from './plant.js';
 

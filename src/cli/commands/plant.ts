@@ -3,9 +3,9 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CommandModule } from 'yargs';
-import { UserError } from '../../errors.js';
+import { UserError } from '../../core/errors.js';
 import { ComponentGraph } from '../../graph/component-graph.js';
-import { GROUND_TRUTH_FILE, PLANTED_KINDS, plantInductionModel, writePlanted } from '../../model/planted.js';
+import { GROUND_TRUTH_FILE, PLANTED_KINDS, plantInductionModel, writePlanted } from '../../synthetic/planted.js';
 import { parameterCount } from '../../model/types.js';
 import { PatchableModel } from '../../runtime/patchable-model.js';
 import { Rng } from '../../tasks/random.js';

@@ -1,7 +1,7 @@
 // `patchwise show <run>`: one run's settings and what it detected (or, when it detected nothing,
 // its largest effects).
 import type { CommandModule } from 'yargs';
-import { UserError } from '../../errors.js';
+import { UserError } from '../../core/errors.js';
 import { isJsonObject } from '../../store/json.js';
 import { parseRunRef } from '../../store/run-ref.js';
 import { Store } from '../../store/store.js';

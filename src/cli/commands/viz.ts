@@ -1,8 +1,8 @@
 // `patchwise viz build --db <db> --out <dir>` and `patchwise viz serve <dir>`: the static web viewer.
 import type { Argv, CommandModule } from 'yargs';
-import { UserError } from '../../errors.js';
-import { serveSite } from '../../viz/serve.js';
-import { buildSite } from '../../viz/site.js';
+import { UserError } from '../../core/errors.js';
+import { serveSite } from '../../viz-export/serve.js';
+import { buildSite } from '../../viz-export/site.js';
 
 const kib = (bytes: number): string => `${(bytes / 1024).toFixed(1)} KiB`;
 

@@ -1,0 +1,397 @@
+// ACDC (Conmy et al. 2023, "Towards Automated Circuit Discovery for Mechanistic Interpretability"):
+// start from the full graph, visit receivers in reverse topological order (logits, then layer L-1's
+// MLP, its heads' v/k/q inputs from the last head down, ..., layer 0) and each receiver's incoming
+// edges from the latest sender to the earliest; tentatively remove the edge on top of everything
+// removed so far, and keep it removed (prune) when the metric moves by less than tau. Exact
+// sequential semantics: every decision sees every earlier one.
+//
+// Removing an edge, by direction (DESIGN.md section 2):
+// - noising (ACDC's setting, the default): the run is on the clean prompt; a removed edge carries the
+//   corrupted run's sender output. The circuit is the set of edges NOT patched.
+// - denoising: the run is on the corrupted prompt; the circuit is the set of edges patched from the
+//   clean run, starting from every edge patched (= the clean run). Removing an edge un-patches it: it
+//   carries the corrupted-prompt run's (propagated) value again. A patched edge carries the clean
+//   cache's value whatever happens upstream, so and because later edges are visited first,
+//   denoising circuits keep the edges where clean information has to enter (mostly edges out of
+//   `input` and early senders); the mechanism's later hops are pruned as redundant. Noising is the
+//   variant that recovers whole paths.
+//
+// The metric: every registry metric is a score s (higher = closer to the clean behaviour; KL's score
+// is -KL(P_clean || P)), averaged over the dataset's rows. The damage of removing an edge is
+// s_current - s_tried. Rule 'signed' (ACDC's default for KL: damage = KL increase) prunes when
+// damage < tau; rule 'absolute' (ACDC's choice for task metrics such as logit difference) when
+// |damage| < tau. Task metrics are used raw (not normalised): tau is in the metric's units. The
+// decision log reports the ACDC metric: KL itself for KL, the mean score otherwise.
+//
+// Speed without changing the answer: prefix reuse (a pass starts at the candidate's layer: every
+// earlier layer equals the base run), prompts in batches, the current circuit's metric cached (it
+// changes only when an edge is pruned, to the value measured with that edge removed), and
+// speculative batches: K candidates of one layer are evaluated in one pass, candidate i on top of
+// the pruned set plus the candidates before it that are *predicted* to be pruned. Walking the batch
+// in order, a result is used only while every earlier decision matched its prediction; at the first
+// mismatch the later results (made under a wrong assumption) are dropped and the next batch starts
+// after it. Every used value is thus the metric of exactly the configuration sequential ACDC
+// evaluates. Predicting "pruned" suits ACDC, which removes most edges; 'auto' follows the majority
+// of decisions so far. A threshold sweep shares a memo of evaluated configurations between its
+// runs: runs whose decisions agree so far try the same configurations (keyed by a 64-bit Zobrist
+// hash of the removed-edge set).
+import { circuitFromDense } from '../circuits/adapters.js';
+import type { Circuit, CircuitMetaInit } from '../circuits/circuit.js';
+import type { ComponentGraph, Edge } from '../graph/component-graph.js';
+import { EdgeMasks } from '../runtime/masks.js';
+import type { Metric } from '../experiment/metrics.js';
+import { type Direction, type PreparedRuns, resolveMetric } from '../experiment/runs.js';
+
+export type AcdcRule = 'signed' | 'absolute';
+export type Speculation = 'pruned' | 'kept' | 'auto';
+
+export interface AcdcOptions {
+  readonly tau: number;
+  /** Default 'kl'. */
+  readonly metric?: Metric | string;
+  /** Default 'noising' (ACDC's). */
+  readonly direction?: Direction;
+  /** 'edge' (default) or 'node': a node is every edge out of one sender, visited from the last sender back to `input`. */
+  readonly level?: 'edge' | 'node';
+  /** Default 'signed' for KL, 'absolute' for other metrics. */
+  readonly rule?: AcdcRule;
+  /**
+   * Candidates per pass (speculative batch). The answer does not depend on it. Default: about 64
+   * rows per pass (candidates x prompts of the largest batch), 1 to 16 candidates. On CPU, wider
+   * passes stop paying off: planted model, 20 prompts: 4 candidates per pass cost 25 ms each, 1 per
+   * pass 32 ms; gpt2-small, 50 prompts: 5 per pass cost 11 s each, 1 per pass 7.4 s.
+   */
+  readonly batch?: number;
+  /** What the batch assumes about the candidates before each one; default 'auto'. */
+  readonly speculation?: Speculation;
+  /** Edge level: visit only the edges into these receivers (still in reverse topological order). */
+  readonly receivers?: readonly number[];
+  /** Node level: visit only these senders. */
+  readonly senders?: readonly number[];
+  /** Stop after this many decisions (a partial run: benchmarks, previews). */
+  readonly maxDecisions?: number;
+  /** [S * R]: edges already removed when the run starts (e.g. resuming); never revisited. */
+  readonly initialPruned?: Uint8Array;
+  /** Bound on configurations x rows per runtime pass. */
+  readonly maxRows?: number;
+  readonly onDecision?: (d: AcdcDecision, done: number, total: number) => void;
+  /** Metric values of configurations already evaluated on the same runs (see AcdcMemo). */
+  readonly memo?: AcdcMemo;
+}
+
+/**
+ * Mean scores of evaluated configurations, keyed by direction, metric and the removed-edge set
+ * (Zobrist hash: two 32-bit lanes of seeded random words XORed over the set). Only for runs on the
+ * same PreparedRuns. A collision (probability ~ n^2 / 2^64 for n entries) would reuse a wrong value.
+ */
+export class AcdcMemo {
+  readonly values = new Map<string, number>();
+  private lanes?: readonly [Uint32Array, Uint32Array];
+
+  /** Per-cell random words for an S * R graph (the same for every memo: seeded). */
+  words(n: number): readonly [Uint32Array, Uint32Array] {
+    if (!this.lanes || this.lanes[0].length !== n) {
+      let a = 0x2545f491;
+      const next = () => {
+        a = (a + 0x6d2b79f5) >>> 0;
+        let t = Math.imul(a ^ (a >>> 15), a | 1);
+        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+        return (t ^ (t >>> 14)) >>> 0;
+      };
+      this.lanes = [Uint32Array.from({ length: n }, next), Uint32Array.from({ length: n }, next)];
+    }
+    return this.lanes;
+  }
+}
+
+export interface AcdcDecision {
+  /** Edge name (`a0.h1->a1.h2<k>`) or, at node level, the sender's name. */
+  readonly name: string;
+  readonly sender: number;
+  /** The receiver; undefined at node level. */
+  readonly receiver?: number;
+  /** ACDC metric (KL for KL, else the mean score) of the current circuit before the try. */
+  readonly before: number;
+  /** ACDC metric with the edge (node) removed on top. */
+  readonly after: number;
+  /** Damage s_before - s_after in score units (KL: the KL increase); the edge's ACDC score. */
+  readonly score: number;
+  readonly pruned: boolean;
+}
+
+export interface AcdcStats {
+  /** Configurations evaluated (used or dropped), per dataset. */
+  readonly evaluations: number;
+  /** Evaluations dropped after a wrong speculation. */
+  readonly dropped: number;
+  /** Configurations taken from the memo instead of evaluated. */
+  readonly reused: number;
+  /** runPatched calls (one per batch of prompts per speculative batch). */
+  readonly passes: number;
+  readonly seconds: number;
+  /** Of which evaluating the starting circuit (known already when resuming). */
+  readonly initialSeconds: number;
+}
+
+/**
+ * The outcome of one ACDC run. Matrices are dense [S * R], index s * R + r (the layout of one
+ * EdgeMasks configuration and of Circuit); acdcCircuit() makes a Circuit of it.
+ */
+export interface AcdcResult {
+  readonly tau: number;
+  readonly metric: string;
+  readonly direction: Direction;
+  readonly level: 'edge' | 'node';
+  readonly rule: AcdcRule;
+  readonly graph: ComponentGraph;
+  /** Each tried edge's score (node level: its sender's); NaN where never tried or not an edge. */
+  readonly scores: Float32Array;
+  /** 1 for edges of the graph in the circuit (not removed), 0 elsewhere. */
+  readonly inCircuit: Uint8Array;
+  /** Node level: [S] each tried sender's score (NaN where not tried). */
+  readonly nodeScores?: Float32Array;
+  readonly nEdges: number;
+  readonly log: readonly AcdcDecision[];
+  /** ACDC metric of the full graph (noising: 0 for KL) and of the final circuit. */
+  readonly initialMetric: number;
+  readonly finalMetric: number;
+  /** Whether every candidate was visited (false after maxDecisions). */
+  readonly complete: boolean;
+  readonly stats: AcdcStats;
+}
+
+/** A unit of decision: one edge, or every edge out of one sender. */
+interface Unit {
+  readonly name: string;
+  readonly sender: number;
+  readonly receiver?: number;
+  /** Indices s * R + r of its edges. */
+  readonly cells: readonly number[];
+  /** Earliest layer its edges reach (a pass that tries it starts there). */
+  readonly layer: number;
+}
+
+/** Edges (edge level) or senders (node level) in ACDC's visiting order. */
+function visitOrder(graph: ComponentGraph, opts: AcdcOptions): Unit[] {
+  const R = graph.nReceivers;
+  const units: Unit[] = [];
+  if ((opts.level ?? 'edge') === 'edge') {
+    const only = opts.receivers ? new Set(opts.receivers) : undefined;
+    for (let r = R - 1; r >= 0; r--) {
+      if (only && !only.has(r)) continue;
+      for (let s = graph.fanIn[r]! - 1; s >= 0; s--) {
+        units.push({ name: graph.edgeName({ sender: s, receiver: r }), sender: s, receiver: r, cells: [s * R + r], layer: graph.receiverLayer(r) });
+      }
+    }
+  } else {
+    const only = opts.senders ? new Set(opts.senders) : undefined;
+    for (let s = graph.nSenders - 1; s >= 0; s--) {
+      if (only && !only.has(s)) continue;
+      const cells: number[] = [];
+      let layer = graph.nLayers;
+      for (let r = 0; r < R; r++) {
+        if (!graph.hasEdge(s, r)) continue;
+        cells.push(s * R + r);
+        layer = Math.min(layer, graph.receiverLayer(r));
+      }
+      units.push({ name: graph.senders[s]!.name, sender: s, cells, layer });
+    }
+  }
+  return units;
+}
+
+/** Runs ACDC at one threshold on prepared clean/corrupted runs. */
+export async function acdc(runs: PreparedRuns, opts: AcdcOptions): Promise<AcdcResult> {
+  const t0 = performance.now();
+  const graph = runs.model.graph;
+  const metric = resolveMetric(opts.metric ?? 'kl');
+  runs.checkMetric(metric);
+  const isKl = metric.name === 'kl';
+  const direction = opts.direction ?? 'noising';
+  const level = opts.level ?? 'edge';
+  const rule = opts.rule ?? (isKl ? 'signed' : 'absolute');
+  const widest = Math.max(...runs.groups.map((g) => g.rows.length));
+  const K = Math.max(1, Math.floor(opts.batch ?? Math.min(16, 64 / widest)));
+  const speculation = opts.speculation ?? 'auto';
+  const tau = opts.tau;
+  if (!Number.isFinite(tau)) throw new Error(`ACDC threshold must be a finite number, got ${tau}`);
+  const { nSenders: S, nReceivers: R, nLayers } = graph;
+  const SR = S * R;
+
+  // isEdge[s * R + r] and each cell's receiver layer, for building masks quickly.
+  const isEdge = new Uint8Array(SR);
+  const cellLayer = new Int32Array(SR);
+  for (const e of graph.edges()) {
+    isEdge[e.sender * R + e.receiver] = 1;
+    cellLayer[e.sender * R + e.receiver] = graph.receiverLayer(e.receiver);
+  }
+  const pruned = new Uint8Array(SR);
+  let minPrunedLayer = nLayers;
+  if (opts.initialPruned) {
+    if (opts.initialPruned.length !== SR) throw new Error(`initialPruned has ${opts.initialPruned.length} entries, expected ${SR} (S * R)`);
+    for (let i = 0; i < SR; i++) {
+      if (opts.initialPruned[i] && isEdge[i]) {
+        pruned[i] = 1;
+        minPrunedLayer = Math.min(minPrunedLayer, cellLayer[i]!);
+      }
+    }
+  }
+  // Units are disjoint, so after dropping edges pruned from the start, no cell is ever removed twice
+  // (the memo's XOR hash relies on that).
+  const units = visitOrder(graph, opts)
+    .map((u) => ({ ...u, cells: u.cells.filter((c) => !pruned[c]) }))
+    .filter((u) => u.cells.length > 0);
+  const total = Math.min(units.length, opts.maxDecisions ?? Infinity);
+
+  /**
+   * Masks for configurations "pruned + extra[k]". Noising patches the removed edges; denoising patches
+   * the others, only from `prefix` on (earlier layers are all patched: the runs' prefix cache).
+   */
+  const buildMasks = (extra: readonly (readonly number[])[], prefix: number): EdgeMasks => {
+    const data = new Float32Array(extra.length * SR);
+    const rStart = prefix >= nLayers ? graph.logitsReceiver : graph.layerReceiverStart(prefix);
+    const pattern = new Float32Array(SR);
+    if (direction === 'noising') {
+      for (let i = 0; i < SR; i++) pattern[i] = pruned[i]!;
+    } else {
+      for (let i = 0; i < SR; i++) pattern[i] = isEdge[i] && !pruned[i] && i % R >= rStart ? 1 : 0;
+    }
+    const on = direction === 'noising' ? 1 : 0;
+    extra.forEach((cells, k) => {
+      data.set(pattern, k * SR);
+      for (const c of cells) data[k * SR + c] = on;
+    });
+    return EdgeMasks.fromData(graph, extra.length, data);
+  };
+  let evaluations = 0;
+  let reused = 0;
+  const memo = opts.memo;
+  const [w1, w2] = memo ? memo.words(SR) : [new Uint32Array(0), new Uint32Array(0)];
+  let h1 = 0;
+  let h2 = 0;
+  if (memo) for (let c = 0; c < SR; c++) if (pruned[c]) [h1, h2] = [h1 ^ w1[c]!, h2 ^ w2[c]!];
+  const keyOf = (cells: readonly number[]): string => {
+    let a = h1;
+    let b = h2;
+    for (const c of cells) [a, b] = [a ^ w1[c]!, b ^ w2[c]!];
+    return `${direction}|${metric.name}|${a.toString(36)}.${b.toString(36)}`;
+  };
+  const evaluate = async (extra: readonly (readonly number[])[], layer: number): Promise<Float64Array> => {
+    const out = new Float64Array(extra.length);
+    const keys = memo ? extra.map(keyOf) : [];
+    const todo = extra.map((_, k) => k).filter((k) => !memo?.values.has(keys[k]!));
+    reused += extra.length - todo.length;
+    if (todo.length > 0) {
+      const prefix = Math.min(layer, minPrunedLayer);
+      evaluations += todo.length;
+      const masks = buildMasks(todo.map((k) => extra[k]!), prefix);
+      const got = await runs.meanScores(masks, { direction, metric, prefixLayer: direction === 'denoising' ? prefix : undefined, maxRows: opts.maxRows });
+      todo.forEach((k, i) => {
+        out[k] = got[i]!;
+        memo?.values.set(keys[k]!, got[i]!);
+      });
+    }
+    if (memo) extra.forEach((_, k) => (out[k] = memo.values.get(keys[k]!)!));
+    return out;
+  };
+  const value = (s: number): number => (isKl ? -s : s);
+  const passes0 = runs.passes;
+
+  let current = (await evaluate([[]], nLayers))[0]!;
+  const initialSeconds = (performance.now() - t0) / 1000;
+  const initialMetric = value(current);
+  const log: AcdcDecision[] = [];
+  const scores = new Float32Array(SR).fill(NaN);
+  const nodeScores = level === 'node' ? new Float32Array(S).fill(NaN) : undefined;
+  let nPruned = 0;
+  let dropped = 0;
+  const predict = (): boolean => (speculation === 'pruned' ? true : speculation === 'kept' ? false : 2 * (nPruned + 1) >= log.length + 2);
+
+  let i = 0;
+  while (i < total) {
+    // A batch: up to K candidates reaching the same layer (a pass starts at the earliest one).
+    const layer = units[i]!.layer;
+    const batch: Unit[] = [];
+    for (let j = i; j < total && batch.length < K && units[j]!.layer === layer; j++) batch.push(units[j]!);
+    const predicted = batch.map(() => predict());
+    const extra: number[][] = [];
+    const assumed: number[] = [];
+    batch.forEach((u, j) => {
+      extra.push([...assumed, ...u.cells]);
+      if (predicted[j]) assumed.push(...u.cells);
+    });
+    const tried = await evaluate(extra, layer);
+    let used = 0;
+    for (let j = 0; j < batch.length; j++) {
+      const u = batch[j]!;
+      const after = tried[j]!;
+      const damage = current - after;
+      const prune = rule === 'signed' ? damage < tau : Math.abs(damage) < tau;
+      const d: AcdcDecision = { name: u.name, sender: u.sender, receiver: u.receiver, before: value(current), after: value(after), score: damage, pruned: prune };
+      log.push(d);
+      for (const c of u.cells) scores[c] = damage;
+      if (nodeScores) nodeScores[u.sender] = damage;
+      if (prune) {
+        for (const c of u.cells) {
+          if (memo && !pruned[c]) [h1, h2] = [h1 ^ w1[c]!, h2 ^ w2[c]!];
+          pruned[c] = 1;
+        }
+        minPrunedLayer = Math.min(minPrunedLayer, u.layer);
+        current = after;
+        nPruned++;
+      }
+      used++;
+      opts.onDecision?.(d, i + used, total);
+      if (prune !== predicted[j]) break; // later results assumed the other outcome
+    }
+    dropped += batch.length - used;
+    i += used;
+  }
+
+  const inCircuit = new Uint8Array(SR);
+  let nEdges = 0;
+  for (let c = 0; c < SR; c++) {
+    if (isEdge[c] && !pruned[c]) {
+      inCircuit[c] = 1;
+      nEdges++;
+    }
+  }
+  return {
+    tau, metric: metric.name, direction, level, rule, graph, scores, inCircuit, nodeScores, nEdges, log,
+    initialMetric, finalMetric: value(current), complete: total === units.length,
+    stats: { evaluations, dropped, reused, passes: runs.passes - passes0, seconds: (performance.now() - t0) / 1000, initialSeconds },
+  };
+}
+
+/**
+ * Independent ACDC runs for each threshold, sharing the prepared clean and corrupted runs and a memo
+ * of evaluated configurations (`shareMemo: false` evaluates every run from scratch).
+ */
+export async function acdcSweep(
+  runs: PreparedRuns,
+  taus: readonly number[],
+  opts: Omit<AcdcOptions, 'tau'> & { readonly shareMemo?: boolean } = {},
+): Promise<AcdcResult[]> {
+  const memo = opts.memo ?? (opts.shareMemo === false ? undefined : new AcdcMemo());
+  const out: AcdcResult[] = [];
+  for (const tau of taus) out.push(await acdc(runs, { ...opts, tau, memo }));
+  return out;
+}
+
+/** The edges of a result's circuit, in the graph's edge order. */
+export function circuitEdges(result: Pick<AcdcResult, 'graph' | 'inCircuit'>): Edge[] {
+  const R = result.graph.nReceivers;
+  return [...result.graph.edges()].filter((e) => result.inCircuit[e.sender * R + e.receiver] === 1);
+}
+
+/** The result as a Circuit (method 'acdc' or 'acdc-node', threshold tau; the run's facts in meta.extra). */
+export function acdcCircuit(result: AcdcResult, meta: Partial<CircuitMetaInit> = {}): Circuit {
+  return circuitFromDense(result, {
+    method: result.level === 'node' ? 'acdc-node' : 'acdc',
+    ...meta,
+    extra: {
+      rule: result.rule, initialMetric: result.initialMetric, finalMetric: result.finalMetric,
+      decisions: result.log.length, complete: result.complete, ...meta.extra,
+    },
+  });
+}

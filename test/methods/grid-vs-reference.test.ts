@@ -1,0 +1,205 @@
+// The patching grid end to end against the slow reference path: every component's effect on every
+// pair, computed by the engine (masks, batching, prefix reuse) and independently by one float64
+// reference forward per patch with a hand-written mask and hand-written metrics, within 1e-4.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ComponentGraph } from '../../src/graph/component-graph.js';
+import type { LoadedModel } from '../../src/model/types.js';
+import { getGranularity } from '../../src/experiment/components.js';
+import { type Corruption, corruptedInput } from '../../src/experiment/corruption.js';
+import { type Direction, PatchingEngine } from '../../src/methods/node-patching.js';
+import { getMetric } from '../../src/experiment/metrics.js';
+import { PatchableModel } from '../../src/runtime/patchable-model.js';
+import { buildDataset } from '../../src/tasks/registry.js';
+import type { Dataset, PromptPair } from '../../src/tasks/types.js';
+import { type Mask, referenceForward } from '../reference/patched-forward.js';
+import { randomModel } from '../reference/random-model.js';
+import { loadModel } from '../../src/checkpoints/load.js';
+import { loadTokenizer } from '../../src/tokenizer/load.js';
+import { describeShared, stories260kPath } from '../support/shared.js';
+
+const TOL = 1e-4;
+
+/** Independent definitions of what each component patches, as reference masks. */
+function referenceMask(graph: ComponentGraph, name: string): Mask {
+  let m: RegExpMatchArray | null;
+  const at = (p: string | undefined) => (p === undefined ? () => true : (t: number) => t === Number(p));
+  if ((m = name.match(/^a(\d+)\.h(\d+)(?:@(\d+))?$/))) {
+    const s = graph.headSender(Number(m[1]), Number(m[2]));
+    const pos = at(m[3]);
+    return (sender, _r, t) => (sender === s && pos(t) ? 1 : 0);
+  }
+  if ((m = name.match(/^a(\d+)\.h(\d+)<([qkv])>$/))) {
+    const r = graph.headInputReceiver(Number(m[1]), Number(m[2]), m[3] as 'q' | 'k' | 'v');
+    return (_s, receiver) => (receiver === r ? 1 : 0);
+  }
+  if ((m = name.match(/^(?:m(\d+)|mlp\.L(\d+)-(\d+))@(\d+)$/))) {
+    const first = Number(m[1] ?? m[2]);
+    const last = Number(m[1] ?? m[3]);
+    const p = Number(m[4]);
+    return (s, _r, t) => {
+      const node = graph.senders[s]!;
+      return t === p && node.kind === 'mlp' && node.layer >= first && node.layer <= last ? 1 : 0;
+    };
+  }
+  if ((m = name.match(/^attn\.L(\d+)(?:-(\d+))?@(\d+)$/))) {
+    const first = Number(m[1]);
+    const last = Number(m[2] ?? m[1]);
+    const p = Number(m[3]);
+    return (s, _r, t) => {
+      const node = graph.senders[s]!;
+      return t === p && node.kind === 'head' && node.layer >= first && node.layer <= last ? 1 : 0;
+    };
+  }
+  if ((m = name.match(/^resid_pre\.L(\d+)@(\d+)$/))) {
+    const L = Number(m[1]);
+    const p = Number(m[2]);
+    const before = L >= graph.nLayers ? graph.nSenders : graph.layerSenderStart(L);
+    return (s, r, t) => (t === p && s < before && graph.receiverLayer(r) >= L ? 1 : 0);
+  }
+  throw new Error(`no reference mask for ${name}`);
+}
+
+function logSoftmax(row: ArrayLike<number>): number[] {
+  const max = Math.max(...Array.from(row));
+  const lse = max + Math.log(Array.from(row).reduce((a, x) => a + Math.exp(x - max), 0));
+  return Array.from(row, (x) => x - lse);
+}
+
+/** Hand-written scores of the three metrics. */
+function scores(row: ArrayLike<number>, clean: ArrayLike<number>, pair: PromptPair): Record<string, number> {
+  const lp = logSoftmax(row);
+  const lc = logSoftmax(clean);
+  let kl = 0;
+  lc.forEach((l, i) => (kl += Math.exp(l) * (l - lp[i]!)));
+  return { prob: Math.exp(lp[pair.answer]!), 'logit-diff': row[pair.answer]! - row[pair.wrong!]!, kl: -kl };
+}
+
+
+interface GridCase {
+  readonly granularity: string;
+  readonly window: number;
+  readonly corruption: Corruption;
+  readonly direction: Direction;
+}
+
+/** Runs the engine on a dataset and checks every effect against one reference forward per patch. */
+async function checkGrid(pm: PatchableModel, dataset: Dataset, c: GridCase): Promise<void> {
+  const { config, weights } = pm.model;
+  const graph = pm.graph;
+  const metrics = ['prob', 'logit-diff', 'kl'].map(getMetric);
+  const engine = new PatchingEngine({
+    model: pm, dataset, corruption: c.corruption, direction: c.direction, metrics,
+    granularity: getGranularity(c.granularity), window: c.window, batchSize: 3,
+  });
+  const baselines = await engine.baselines();
+  const ours = new Map<string, number>();
+  for (const unit of engine.units) {
+    const res = await engine.runUnit(unit, baselines, 5);
+    for (const [metric, effects] of res.effects) for (const e of effects) ours.set(`${metric}|${e.component.name}|${e.pair}`, e.value);
+  }
+
+  // Reference: one float64 forward per (pair, noise sample, component).
+  const samples = c.corruption.kind === 'gn' ? c.corruption.samples : 1;
+  const refModel = { config, weights };
+  const clean = new Map<number, ReturnType<typeof referenceForward>>();
+  const corrupted = new Map<string, ReturnType<typeof referenceForward>>();
+  for (const pair of dataset.pairs) {
+    clean.set(pair.index, referenceForward(refModel, { tokens: pair.clean }));
+    for (let s = 0; s < samples; s++) {
+      const inp = corruptedInput(config, weights, c.corruption, [{ pair, sample: s }], baselines.sigma ?? 0);
+      const ref = 'tokens' in inp ? referenceForward(refModel, { tokens: inp.tokens[0]! }) : referenceForward(refModel, { embeddings: inp.embeddings });
+      corrupted.set(`${pair.index}/${s}`, ref);
+    }
+  }
+  const V = config.vocabSize;
+  const rowAt = (logits: Float64Array, t: number) => logits.subarray(t * V, (t + 1) * V);
+  // Normaliser of logit difference: dataset mean of clean - corrupted.
+  let ldGap = 0;
+  let n = 0;
+  for (const pair of dataset.pairs) {
+    for (let s = 0; s < samples; s++) {
+      const cl = rowAt(clean.get(pair.index)!.logits, pair.metricPosition);
+      const co = rowAt(corrupted.get(`${pair.index}/${s}`)!.logits, pair.metricPosition);
+      ldGap += scores(cl, cl, pair)['logit-diff']! - scores(co, cl, pair)['logit-diff']!;
+      n++;
+    }
+  }
+  ldGap /= n;
+  expect(Math.abs(ldGap - baselines.metrics['logit-diff']!.normaliser)).toBeLessThan(TOL);
+
+  let checked = 0;
+  for (const key of ours.keys()) {
+    const [metric, name, pairIndex] = key.split('|') as [string, string, string];
+    if (metric !== 'prob') continue;
+    const pair = dataset.pairs[Number(pairIndex)]!;
+    const mask = referenceMask(graph, name);
+    const acc: Record<string, number> = { prob: 0, 'logit-diff': 0, kl: 0 };
+    for (let s = 0; s < samples; s++) {
+      const cl = clean.get(pair.index)!;
+      const co = corrupted.get(`${pair.index}/${s}`)!;
+      const [base, src] = c.direction === 'denoising' ? [co, cl] : [cl, co];
+      const baseInput = c.direction === 'denoising'
+        ? (() => {
+            const inp = corruptedInput(config, weights, c.corruption, [{ pair, sample: s }], baselines.sigma ?? 0);
+            return 'tokens' in inp ? { tokens: inp.tokens[0]! } : { embeddings: inp.embeddings };
+          })()
+        : { tokens: pair.clean };
+      const pt = referenceForward(refModel, baseInput, { mask, source: src.senders });
+      const cleanRow = rowAt(cl.logits, pair.metricPosition);
+      const sPt = scores(rowAt(pt.logits, pair.metricPosition), cleanRow, pair);
+      const sBase = scores(rowAt(base.logits, pair.metricPosition), cleanRow, pair);
+      for (const m of Object.keys(acc)) acc[m]! += (sPt[m]! - sBase[m]!) / (m === 'logit-diff' ? ldGap : 1) / samples;
+    }
+    for (const m of Object.keys(acc)) {
+      const got = ours.get(`${m}|${name}|${pairIndex}`)!;
+      expect(Math.abs(got - acc[m]!), `${m} ${name} pair ${pairIndex}`).toBeLessThan(TOL * Math.max(1, Math.abs(acc[m]!)));
+      checked++;
+    }
+  }
+  expect(checked).toBeGreaterThan(20);
+}
+
+describe('patching grid vs the float64 reference (random GPT-2)', () => {
+  const { config, weights } = randomModel('gpt2', { dModel: 32, nLayers: 3, nHeads: 4, vocabSize: 64, maxPositions: 32 }, 21);
+  const loaded: LoadedModel = { config, weights, source: { path: 'random', format: 'hf-safetensors' } };
+  const pm = new PatchableModel(loaded, { threads: 1 });
+  afterAll(async () => pm.release());
+
+  const cases: GridCase[] = [
+    { granularity: 'heads', window: 1, corruption: { kind: 'str' }, direction: 'denoising' },
+    { granularity: 'heads', window: 1, corruption: { kind: 'gn', multiplier: 3, samples: 2, seed: 5, sigmaFrom: 'key-tokens' }, direction: 'noising' },
+    { granularity: 'heads-pos', window: 1, corruption: { kind: 'str' }, direction: 'noising' },
+    { granularity: 'head-qkv', window: 1, corruption: { kind: 'str' }, direction: 'denoising' },
+    { granularity: 'resid', window: 1, corruption: { kind: 'str' }, direction: 'denoising' },
+    { granularity: 'mlp', window: 2, corruption: { kind: 'gn', multiplier: 3, samples: 1, seed: 2, sigmaFrom: 'vocabulary' }, direction: 'denoising' },
+    { granularity: 'attn', window: 2, corruption: { kind: 'str' }, direction: 'noising' },
+  ];
+
+  for (const c of cases) {
+    it(`${c.granularity} (window ${c.window}), ${c.corruption.kind}, ${c.direction}: every effect matches`, async () => {
+      const dataset: Dataset = buildDataset(
+        { vocabSize: config.vocabSize, dataDir: 'data' },
+        { task: 'induction', options: { length: 5, cut: 'random' }, corruption: c.corruption.kind === 'gn' ? 'gn' : undefined, seed: 3, count: 5 },
+      );
+      await checkGrid(pm, dataset, c);
+    });
+  }
+});
+
+describeShared('patching grid vs the float64 reference (stories260K)', () => {
+  let pm: PatchableModel;
+  let dataset: Dataset;
+  beforeAll(async () => {
+    pm = new PatchableModel(await loadModel(stories260kPath));
+    const tokenizer = await loadTokenizer(stories260kPath);
+    dataset = buildDataset({ tokenizer, vocabSize: pm.config.vocabSize, dataDir: 'data' }, { task: 'induction', options: { length: 4, cut: 'last' }, seed: 2, count: 3 });
+  });
+  afterAll(async () => pm.release());
+
+  for (const c of [
+    { granularity: 'heads', window: 1, corruption: { kind: 'str' }, direction: 'denoising' },
+    { granularity: 'resid', window: 1, corruption: { kind: 'str' }, direction: 'noising' },
+  ] as GridCase[]) {
+    it(`${c.granularity}, ${c.direction}: every effect matches`, async () => checkGrid(pm, dataset, c));
+  }
+});
