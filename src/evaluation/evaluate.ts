@@ -13,19 +13,20 @@
 import type { ComponentGraph, Edge } from '../graph/component-graph.js';
 import { EdgeMasks } from '../runtime/masks.js';
 import type { Metric } from '../experiment/metrics.js';
-import { type Direction, type PreparedRuns, resolveMetric } from '../experiment/runs.js';
+import type { Direction, MetricName } from '../core/vocabulary.js';
+import { type PreparedRuns, resolveMetric } from '../experiment/runs.js';
 
 export interface FaithfulnessOptions {
   readonly direction?: Direction;
   /** Default: 'logit-diff' when every pair has a wrong answer, else 'prob'. */
-  readonly metric?: Metric | string;
+  readonly metric?: Metric | MetricName;
   /** Configurations per pass (default 8). */
   readonly batch?: number;
   readonly maxRows?: number;
 }
 
 export interface FaithfulnessResult {
-  readonly metric: string;
+  readonly metric: MetricName;
   readonly direction: Direction;
   /** m(M): the full model. */
   readonly full: number;

@@ -5,12 +5,12 @@ import type { PatchableModel, RunResult } from '../runtime/patchable-model.js';
 import { EdgeMasks } from '../runtime/masks.js';
 import type { SenderCache } from '../runtime/cache.js';
 import type { RunInput } from '../runtime/inputs.js';
-import { type Corruption, corruptedInput, embeddingSigma } from './corruption.js';
-import { checkMetrics, type Direction } from '../methods/node-patching.js';
+import { corruptedInput, embeddingSigma } from './corruption.js';
+import { checkMetrics } from '../methods/node-patching.js';
+import { type Corruption, type Direction, type MetricName, samplesPerPair } from '../core/vocabulary.js';
 import { CleanRow, getMetric, type Metric } from './metrics.js';
 import type { Dataset, PromptPair } from '../tasks/types.js';
 
-export type { Direction } from '../methods/node-patching.js';
 
 /** One row of a batch: a pair, and for Gaussian noising one noise sample of it. */
 export interface RunRow {
@@ -55,7 +55,13 @@ export interface EvaluateOptions {
   readonly maxRows?: number;
 }
 
-export const resolveMetric = (m: Metric | string): Metric => (typeof m === 'string' ? getMetric(m) : m);
+/** The corruption of a dataset built for STR; a GN dataset needs its noise settings given. */
+function strCorruptionOf(dataset: Dataset): Corruption {
+  if (dataset.corruption.kind === 'gn') throw new Error('a dataset built for Gaussian noise needs the noise settings (PrepareOptions.corruption)');
+  return dataset.corruption;
+}
+
+export const resolveMetric = (m: Metric | MetricName): Metric => (typeof m === 'string' ? getMetric(m) : m);
 
 export class PreparedRuns {
   /** Every row, group after group. */
@@ -75,13 +81,13 @@ export class PreparedRuns {
 
   /** Runs the clean and corrupted prompts of every batch, keeping their sender caches. */
   static async prepare(model: PatchableModel, dataset: Dataset, opts: PrepareOptions = {}): Promise<PreparedRuns> {
-    const corruption = opts.corruption ?? { kind: 'str' };
+    const corruption = opts.corruption ?? strCorruptionOf(dataset);
     if (dataset.pairs.length === 0) throw new Error('discovery needs at least one prompt pair');
     for (const p of dataset.pairs) {
       if (p.clean.length !== p.corrupted.length) throw new Error(`pair ${p.index}: clean and corrupted prompts differ in length (${p.clean.length} vs ${p.corrupted.length})`);
     }
-    const sigma = corruption.kind === 'gn' ? embeddingSigma(model.config, model.weights, corruption.sigmaFrom, dataset) : 0;
-    const samples = corruption.kind === 'gn' ? corruption.samples : 1;
+    const sigma = corruption.kind === 'gn' ? embeddingSigma(model.config, model.weights, corruption.noise.sigmaFrom, dataset) : 0;
+    const samples = samplesPerPair(corruption);
     const perBatch = Math.max(1, opts.batchSize ?? 64);
     const byLength = new Map<number, RunRow[]>();
     for (const pair of dataset.pairs) {

@@ -40,7 +40,8 @@ import type { Circuit, CircuitMetaInit } from '../circuits/circuit.js';
 import type { ComponentGraph, Edge } from '../graph/component-graph.js';
 import { EdgeMasks } from '../runtime/masks.js';
 import type { Metric } from '../experiment/metrics.js';
-import { type Direction, type PreparedRuns, resolveMetric } from '../experiment/runs.js';
+import type { Direction, MetricName } from '../core/vocabulary.js';
+import { type PreparedRuns, resolveMetric } from '../experiment/runs.js';
 
 export type AcdcRule = 'signed' | 'absolute';
 export type Speculation = 'pruned' | 'kept' | 'auto';
@@ -48,7 +49,7 @@ export type Speculation = 'pruned' | 'kept' | 'auto';
 export interface AcdcOptions {
   readonly tau: number;
   /** Default 'kl'. */
-  readonly metric?: Metric | string;
+  readonly metric?: Metric | MetricName;
   /** Default 'noising' (ACDC's). */
   readonly direction?: Direction;
   /** 'edge' (default) or 'node': a node is every edge out of one sender, visited from the last sender back to `input`. */
@@ -139,7 +140,7 @@ export interface AcdcStats {
  */
 export interface AcdcResult {
   readonly tau: number;
-  readonly metric: string;
+  readonly metric: MetricName;
   readonly direction: Direction;
   readonly level: 'edge' | 'node';
   readonly rule: AcdcRule;
@@ -384,10 +385,10 @@ export function circuitEdges(result: Pick<AcdcResult, 'graph' | 'inCircuit'>): E
   return [...result.graph.edges()].filter((e) => result.inCircuit[e.sender * R + e.receiver] === 1);
 }
 
-/** The result as a Circuit (method 'acdc' or 'acdc-node', threshold tau; the run's facts in meta.extra). */
+/** The result as a Circuit (method 'acdc' or 'acdc-nodes', threshold tau; the run's facts in meta.extra). */
 export function acdcCircuit(result: AcdcResult, meta: Partial<CircuitMetaInit> = {}): Circuit {
   return circuitFromDense(result, {
-    method: result.level === 'node' ? 'acdc-node' : 'acdc',
+    method: result.level === 'node' ? 'acdc-nodes' : 'acdc',
     ...meta,
     extra: {
       rule: result.rule, initialMetric: result.initialMetric, finalMetric: result.finalMetric,

@@ -2,15 +2,15 @@
 // then every component of a granularity patched through the runtime's masks, many components per
 // pass and each pass starting at the first layer it touches. Work is cut into units (batches of
 // pairs) so a caller can store each unit as it finishes and skip finished units on a re-run.
+import { type Corruption, type Direction, samplesPerPair } from '../core/vocabulary.js';
 import type { PatchableModel } from '../runtime/patchable-model.js';
 import { EdgeMasks } from '../runtime/masks.js';
 import type { LogitPositions, RunInput } from '../runtime/inputs.js';
 import type { Dataset, PromptPair } from '../tasks/types.js';
 import type { Component, Granularity } from '../experiment/components.js';
-import { type Corruption, corruptedInput, embeddingSigma } from '../experiment/corruption.js';
+import { corruptedInput, embeddingSigma } from '../experiment/corruption.js';
 import { CleanRow, type Metric } from '../experiment/metrics.js';
 
-export type Direction = 'denoising' | 'noising';
 
 export interface PatchingJob {
   readonly model: PatchableModel;
@@ -53,7 +53,7 @@ interface Unit {
 
 /** Batches of pairs of one token length each, in a stable order: the units of work. */
 export function planUnits(job: Pick<PatchingJob, 'dataset' | 'corruption' | 'batchSize'>): Unit[] {
-  const samples = job.corruption.kind === 'gn' ? job.corruption.samples : 1;
+  const samples = samplesPerPair(job.corruption);
   const perBatch = Math.max(1, Math.floor(job.batchSize / samples));
   const byLength = new Map<number, PromptPair[]>();
   for (const p of job.dataset.pairs) {
@@ -92,7 +92,7 @@ interface Row {
 }
 
 function rowsOf(unit: Unit, corruption: Corruption): Row[] {
-  const samples = corruption.kind === 'gn' ? corruption.samples : 1;
+  const samples = samplesPerPair(corruption);
   return unit.pairs.flatMap((pair) => Array.from({ length: samples }, (_, sample) => ({ pair, sample })));
 }
 
@@ -101,7 +101,7 @@ export class PatchingEngine {
 
   constructor(readonly job: PatchingJob) {
     const c = job.corruption;
-    if (c.kind === 'gn') this.sigma = embeddingSigma(job.model.config, job.model.weights, c.sigmaFrom, job.dataset);
+    if (c.kind === 'gn') this.sigma = embeddingSigma(job.model.config, job.model.weights, c.noise.sigmaFrom, job.dataset);
   }
 
   get units(): Unit[] {

@@ -9,7 +9,8 @@
 import type { ComponentGraph } from '../graph/component-graph.js';
 import { EdgeMasks } from '../runtime/masks.js';
 import type { Metric } from '../experiment/metrics.js';
-import { type Direction, type PreparedRuns, type RunGroup, resolveMetric } from '../experiment/runs.js';
+import type { Direction, MetricName } from '../core/vocabulary.js';
+import { type PreparedRuns, type RunGroup, resolveMetric } from '../experiment/runs.js';
 
 /** Where the path is patched: every position, an absolute position, or a role of each pair (e.g. 'END'). */
 export type PathPosition = 'all' | number | { readonly role: string };
@@ -22,7 +23,7 @@ export interface PathPatchOptions {
   /** Default 'noising' (run on the clean prompt, the path carries the corrupted run's sender). */
   readonly direction?: Direction;
   /** Default 'logit-diff'. */
-  readonly metric?: Metric | string;
+  readonly metric?: Metric | MetricName;
   /** Default 'all'. */
   readonly position?: PathPosition;
   /** Senders per pass (default 16). */
@@ -42,7 +43,7 @@ export interface PathEffect {
 export interface PathPatchResult {
   readonly receivers: readonly number[];
   readonly direction: Direction;
-  readonly metric: string;
+  readonly metric: MetricName;
   readonly normaliser: number;
   /** Mean base-run score (noising: clean, denoising: corrupted). */
   readonly baseScore: number;

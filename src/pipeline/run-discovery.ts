@@ -8,7 +8,7 @@ import { UserError } from '../core/errors.js';
 import { acdc, AcdcMemo, acdcCircuit } from '../methods/acdc.js';
 import { faithfulness, randomBaseline, sweepRoc } from '../evaluation/evaluate.js';
 import { PreparedRuns } from '../experiment/runs.js';
-import type { Corruption } from '../experiment/corruption.js';
+import { corruptionName } from '../core/vocabulary.js';
 import { checkMetrics } from '../methods/node-patching.js';
 import { getMetric } from '../experiment/metrics.js';
 import { canonicalJson } from '../store/json.js';
@@ -43,8 +43,6 @@ interface StoredUnitDetail {
 export async function runDiscovery(
   ctx: StageContext,
   spec: DiscoverySpec,
-  _default: Corruption,
-  corruptionOf: (name: string) => Corruption,
 ): Promise<DiscoveryResult[]> {
   const { pipeline, store, pm, runtime, modelId, log } = ctx;
   const out: DiscoveryResult[] = [];
@@ -56,14 +54,14 @@ export async function runDiscovery(
     const problems = checkMetrics(dataset, faithMetric ? [metric, faithMetric] : [metric]);
     if (problems.length > 0) throw new UserError(problems.map((p) => `${pipeline.file}: discovery: ${p}`).join('\n'));
     const datasetId = await ctx.datasetId(dataset);
-    const corruption = corruptionOf(point.corruption);
+    const corruption = point.corruption;
     const settings = {
       stage: 'discovery',
       task: pipeline.task.name,
       taskOptions: pipeline.task.options ?? {},
       method: point.method,
-      corruption: point.corruption,
-      ...(corruption.kind === 'gn' ? { gn: corruption } : {}),
+      corruption: corruptionName(corruption),
+      ...(corruption.kind === 'gn' ? { gn: corruption.noise } : {}),
       direction: point.direction,
       metric: point.metric,
       faithfulnessMetric: spec.faithfulnessMetric ?? null,
@@ -74,7 +72,7 @@ export async function runDiscovery(
     };
     const key = createHash('sha256').update(canonicalJson(settings)).digest('hex').slice(0, 16);
     const opened = await store.openRun({ pipeline: pipeline.name, key, modelId, datasetId, settings, codeVersion: codeVersion() });
-    const label = `${point.method} ${point.corruption} ${point.direction} ${point.metric}`;
+    const label = `${point.method} ${corruptionName(point.corruption)} ${point.direction} ${point.metric}`;
     const done = new Map<number, StoredUnitDetail>();
     const detail = (await store.getRun(opened.id)).detail as unknown as { circuits?: StoredUnitDetail[] } | null;
     for (const c of detail?.circuits ?? []) done.set(c.tau, c);
@@ -99,7 +97,7 @@ export async function runDiscovery(
         const f = await faithfulness(runs, [result.inCircuit], { direction: point.direction, metric: faithMetric });
         let circuit = acdcCircuit(result, {
           metric: point.metric,
-          corruption: point.corruption,
+          corruption: corruptionName(corruption),
           direction: point.direction,
           threshold: tau,
           model: { fingerprint: pm.fingerprint, name: pm.model.config.name, dModel: pm.model.config.dModel },

@@ -6,10 +6,10 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import cliProgress from 'cli-progress';
 import { UserError } from '../core/errors.js';
+import { corruptionName, type PromptCorruption } from '../core/vocabulary.js';
 import { getGranularity } from '../experiment/components.js';
-import type { Corruption } from '../experiment/corruption.js';
 import { type Detection, detect } from '../evaluation/detection.js';
-import { checkMetrics, type Direction, PatchingEngine } from '../methods/node-patching.js';
+import { checkMetrics, PatchingEngine } from '../methods/node-patching.js';
 import { getMetric } from '../experiment/metrics.js';
 import { PatchableModel } from '../runtime/patchable-model.js';
 import { canonicalJson } from '../store/json.js';
@@ -51,7 +51,7 @@ export interface StageContext {
   readonly modelId: number;
   readonly log: (line: string) => void;
   readonly progress: boolean;
-  dataset(corruption: string): Dataset;
+  dataset(corruption: PromptCorruption): Dataset;
   datasetId(dataset: Dataset): Promise<number>;
 }
 
@@ -61,17 +61,6 @@ export interface RunPipelineOptions {
   /** Stop after this many computed units (tests of interruption). */
   readonly maxUnits?: number;
 }
-
-const DEFAULT_GN: PatchingSpec['gn'] = { multiplier: 3, samples: 3, sigma: 'key-tokens', seed: 0 };
-
-function corruptionOf(p: Pipeline, name: string): Corruption {
-  if (!name.startsWith('gn')) return { kind: 'str' };
-  const g = p.patching?.gn ?? DEFAULT_GN;
-  return { kind: 'gn', multiplier: g.multiplier, samples: g.samples, seed: g.seed, sigmaFrom: g.sigma };
-}
-
-/** The dataset's corruption string for the task: STR default, a named STR variant, or gn[:roles]. */
-const datasetCorruption = (name: string): string | undefined => (name === 'str' ? undefined : name);
 
 function fingerprintDataset(d: Dataset): string {
   return createHash('sha256').update(canonicalJson({ task: d.task, settings: d.settings, pairs: d.pairs })).digest('hex');
@@ -93,13 +82,14 @@ export async function runPipeline(pipeline: Pipeline, store: Store, opts: RunPip
     const ctx: StageContext = {
       pipeline, store, pm, runtime, modelId, log, progress: opts.progress ?? false,
       dataset(corruption) {
-        let d = datasets.get(corruption);
+        const name = corruptionName(corruption);
+        let d = datasets.get(name);
         if (!d) {
           d = buildDataset(
             { tokenizer: pm.tokenizer, vocabSize: pm.model.config.vocabSize, dataDir: DATA_DIR, baseDir: dirname(pipeline.file) },
-            { task: pipeline.task.name, options: pipeline.task.options, corruption: datasetCorruption(corruption), seed: pipeline.task.seed, count: pipeline.task.count, where: `${pipeline.file}: task.options` },
+            { task: pipeline.task.name, options: pipeline.task.options, corruption, seed: pipeline.task.seed, count: pipeline.task.count },
           );
-          datasets.set(corruption, d);
+          datasets.set(name, d);
         }
         return d;
       },
@@ -108,7 +98,7 @@ export async function runPipeline(pipeline: Pipeline, store: Store, opts: RunPip
     const budget = { units: opts.maxUnits ?? Infinity };
     const patching = pipeline.patching ? await runPatching(ctx, pipeline.patching, budget) : { results: [], complete: true };
     if (!patching.complete) return { patching: patching.results, discovery: [], complete: false };
-    const discovery = pipeline.discovery ? await runDiscovery(ctx, pipeline.discovery, corruptionOf(pipeline, 'str'), (name) => corruptionOf(pipeline, name)) : [];
+    const discovery = pipeline.discovery ? await runDiscovery(ctx, pipeline.discovery) : [];
     return { patching: patching.results, discovery, complete: true };
   } finally {
     await runtime.release();
@@ -125,12 +115,12 @@ async function runPatching(ctx: StageContext, spec: PatchingSpec, budget: { unit
     const problems = checkMetrics(dataset, metrics);
     if (problems.length > 0) throw new UserError(problems.map((p) => `${pipeline.file}: patching.metric: ${p}`).join('\n'));
     const datasetId = await ctx.datasetId(dataset);
-    const corruption = corruptionOf(pipeline, point.corruption);
+    const corruption = point.corruption;
     const engine = new PatchingEngine({
       model: runtime,
       dataset,
       corruption,
-      direction: point.direction as Direction,
+      direction: point.direction,
       metrics,
       granularity: getGranularity(point.granularity),
       window: point.window,
@@ -143,8 +133,8 @@ async function runPatching(ctx: StageContext, spec: PatchingSpec, budget: { unit
       const settings = {
         task: pipeline.task.name,
         taskOptions: pipeline.task.options ?? {},
-        corruption: point.corruption,
-        ...(corruption.kind === 'gn' ? { gn: spec.gn } : {}),
+        corruption: corruptionName(corruption),
+        ...(corruption.kind === 'gn' ? { gn: corruption.noise } : {}),
         direction: point.direction,
         metric: m.name,
         granularity: point.granularity,
@@ -159,7 +149,7 @@ async function runPatching(ctx: StageContext, spec: PatchingSpec, budget: { unit
       runs.push({ metric: m, opened, done: opened.status === 'done' ? null : await store.completedUnits(opened.id) });
     }
     const units = engine.units;
-    const label = `${point.corruption} ${point.direction} ${point.granularity}${point.window > 1 ? ` w${point.window}` : ''}`;
+    const label = `${corruptionName(point.corruption)} ${point.direction} ${point.granularity}${point.window > 1 ? ` w${point.window}` : ''}`;
     const pending = runs.filter((r) => r.done !== null);
     let resumedUnits = 0;
     let computedUnits = 0;

@@ -17,7 +17,7 @@ describe('ACDC on the planted induction model', () => {
   const { model, groundTruth } = plantInductionModel({ seed: 0 });
   const truth = { positives: groundTruth.edges, exclude: groundTruth.positionalEdges };
   // 16 pairs: a 5-token sequence and its first 4 tokens again (9 tokens), every token corrupted.
-  const dataset = inductionTask.build({ vocabSize: model.config.vocabSize, dataDir: '' }, inductionTask.parseOptions({ length: 5, cut: 'last' }, 'options'), 'all-random', 3, 16);
+  const dataset = inductionTask.build({ vocabSize: model.config.vocabSize, dataDir: '' }, inductionTask.parseOptions({ length: 5, cut: 'last' }, 'options'), { kind: 'str', variant: 'all-random' }, 3, 16);
   let pm: PatchableModel;
   let runs: PreparedRuns;
   let sweep: AcdcResult[];
