@@ -70,12 +70,15 @@ export function samplesPerPair(c: Corruption): number {
   return c.kind === 'gn' ? c.noise.samples : 1;
 }
 
-/** Where one component sits: its name and coordinates (head, position and window where they apply). */
+/** Where a component is: the coordinates shared by effects and detections. */
 export interface ComponentCoords {
+  /** e.g. 'a3.h2', 'resid_pre.L3@5', 'attn.L3', 'm3', 'a3.h2<q>' */
   readonly component: string;
   readonly layer: number;
   readonly head: number | null;
+  /** Token position, or null when every position is patched together. */
   readonly position: number | null;
+  /** Number of consecutive layers patched together (1 = a single layer). */
   readonly window: number;
 }
 
@@ -91,22 +94,27 @@ export interface Detection extends ComponentEffect {
   readonly sign: 1 | -1;
 }
 
-/** The known circuit of a model (the planted one), as edge names. */
+/** The known circuit of a model (the planted one), by ComponentGraph names. */
 export interface GroundTruth {
-  /** Edges of the circuit (`a0.h3->a1.h7<k>`). */
+  /** Nodes of the circuit (`a0.h3`), where known. */
+  readonly nodes?: readonly string[];
+  /** Edges that carry token information (`a0.h3->a1.h7<k>`): what token-replacement patching can find. */
   readonly edges: readonly string[];
   /**
-   * Edges that carry the circuit only at some positions (excluded from ROC: neither a positive nor
-   * a negative at the edge level).
+   * Edges the mechanism also uses that carry only position information: invisible to activation
+   * patching by construction, so ROC counts them neither positive nor negative.
    */
   readonly positionalEdges?: readonly string[];
 }
 
-/** One point of a stored curve: faithfulness vs size (over thresholds) or ROC. */
+/** One point of a curve (faithfulness vs size over thresholds, or ROC); fields a kind does not use are null. */
 export interface CurvePoint {
+  /** The cut (|score| threshold, or ACDC's tau); null for top-n cuts. */
   readonly threshold: number | null;
+  /** In-circuit edges at this cut. */
   readonly size: number | null;
   readonly faithfulness: number | null;
+  /** ROC: true and false positive rates against a ground-truth circuit. */
   readonly tpr?: number | null;
   readonly fpr?: number | null;
 }

@@ -123,12 +123,11 @@ export async function runDiscovery(
       let auc: number | undefined;
       if (pm.groundTruth) {
         const masks = await Promise.all(circuits.map(async (c) => ({ inCircuit: (await store.loadCircuit(c.circuitId)).mask, tau: c.tau })));
-        const truth = { positives: pm.groundTruth.edges, exclude: pm.groundTruth.positionalEdges ?? [] };
-        const roc = sweepRoc(runtime.graph, masks, truth);
+        const roc = sweepRoc(runtime.graph, masks, pm.groundTruth);
         auc = roc.auc;
         await store.saveCurve({
           pipeline: pipeline.name, key, kind: 'roc', runId: opened.id,
-          points: roc.points.map((p) => ({ threshold: p.tau ?? null, size: null, faithfulness: null, tpr: p.tpr, fpr: p.fpr })),
+          points: roc.points,
         });
       }
       await store.finishRun(opened.id, { seconds: (performance.now() - t0) / 1000, detail: { circuits, auc: auc ?? null } });
