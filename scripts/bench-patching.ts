@@ -12,6 +12,7 @@ import { PatchableModel } from '../src/runtime/patchable-model.js';
 import type { Dataset, PromptPair } from '../src/tasks/types.js';
 import { GRANULARITY_NAMES, type GranularityName, type StrCorruption } from '../src/core/vocabulary.js';
 import { machine } from './bench-support.js';
+import { Random } from '../src/core/random.js';
 
 const argAt = (name: string, fallback: number) => {
   const i = process.argv.indexOf(name);
@@ -21,8 +22,8 @@ const naiveSample = argAt('--naive-sample', 8);
 const B = 50;
 const T = 16;
 
-let seed = 7;
-const rand = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+const random = new Random(7);
+const rand = (): number => random.uniform();
 const tok = () => 1000 + Math.floor(rand() * 40000);
 const pairs: PromptPair[] = Array.from({ length: B }, (_, index) => {
   const clean = Array.from({ length: T }, tok);
