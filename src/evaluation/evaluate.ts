@@ -14,6 +14,7 @@ import type { ComponentGraph, Edge } from '../graph/component-graph.js';
 import { EdgeMasks } from '../runtime/masks.js';
 import type { Metric } from '../experiment/metrics.js';
 import { Random } from '../core/random.js';
+import { trapezoidAuc } from './measures.js';
 import type { CurvePoint, Direction, GroundTruth, MetricName } from '../core/vocabulary.js';
 import { type PreparedRuns, resolveMetric } from '../experiment/runs.js';
 
@@ -242,13 +243,6 @@ export function sweepRoc(graph: ComponentGraph, circuits: readonly { readonly in
   return { points, auc: trapezoidAuc(points) };
 }
 
-/** Area under ROC points by the trapezoid rule, with (0, 0) and (1, 1) added. */
-export function trapezoidAuc(points: readonly Pick<RocPoint, 'fpr' | 'tpr'>[]): number {
-  const pts = [{ fpr: 0, tpr: 0 }, ...points, { fpr: 1, tpr: 1 }].sort((a, b) => a.fpr - b.fpr || a.tpr - b.tpr);
-  let area = 0;
-  for (let i = 1; i < pts.length; i++) area += ((pts[i]!.fpr - pts[i - 1]!.fpr) * (pts[i]!.tpr + pts[i - 1]!.tpr)) / 2;
-  return area;
-}
 
 // ---- random baselines ---------------------------------------------------------------------------
 
