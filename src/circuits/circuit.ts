@@ -10,7 +10,7 @@
 import { z } from 'zod';
 import { UserError } from '../core/errors.js';
 import { formatZodIssues } from '../core/zod-issues.js';
-import { DIRECTIONS, type Direction } from '../core/vocabulary.js';
+import { DIRECTIONS, type Direction, isDirection } from '../core/vocabulary.js';
 import { ComponentGraph, type GraphShape } from '../graph/component-graph.js';
 import { canonicalJson } from '../store/json.js';
 
@@ -128,7 +128,7 @@ export function pruneDeadEnds(graph: ComponentGraph, mask: Uint8Array): Uint8Arr
 
 function normaliseMeta(m: CircuitMetaInit): CircuitMeta {
   if (typeof m.method !== 'string' || m.method === '') throw new Error('circuit meta.method must be a non-empty string');
-  if (m.direction != null && !(DIRECTIONS as readonly string[]).includes(m.direction)) throw new Error(`circuit meta.direction must be denoising or noising, got ${String(m.direction)}`);
+  if (m.direction != null && !isDirection(m.direction)) throw new Error(`circuit meta.direction must be denoising or noising, got ${String(m.direction)}`);
   const finiteOrNull = (v: number | null | undefined, field: string): number | null => {
     if (v == null) return null;
     if (!Number.isFinite(v)) throw new Error(`circuit meta.${field} must be a finite number or null, got ${v}`);
@@ -431,7 +431,7 @@ export const circuitMetaSchema = z
     method: z.string().min(1),
     metric: z.string().nullable(),
     corruption: z.string().nullable(),
-    direction: z.enum(['denoising', 'noising']).nullable(),
+    direction: z.enum(DIRECTIONS).nullable(),
     threshold: numberOrNull,
     faithfulness: numberOrNull,
     model: z.object({ fingerprint: z.string().nullable(), name: z.string().nullable(), dModel: z.number().int().positive().nullable() }).strict(),
