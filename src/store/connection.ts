@@ -106,7 +106,7 @@ export class Connection {
     const raw = (err as Error & { code?: unknown }).code;
     const code = typeof raw === 'string' ? raw : undefined;
     if (code !== undefined && DAMAGED_FILE_CODES.has(code)) {
-      return new UserError(`${this.path}: ${err.message.replace(/^SQLITE_\w+: /, '')}; the file is damaged or not a patchwise database`, { cause: err });
+      return new UserError(`${this.path}: the file is damaged or not a SQLite database (${err.message.replace(/^SQLITE_\w+: /, '')})`, { cause: err });
     }
     const text = sql.replace(/\s+/g, ' ').trim();
     return new SqliteError(`${err.message} (in: ${text.length > 120 ? `${text.slice(0, 117)}...` : text})`, code, { cause: err });

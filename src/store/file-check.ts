@@ -46,7 +46,11 @@ export function checkDatabaseFile(path: string, options: { readonly create: bool
  */
 export async function checkDatabaseContent(conn: Connection): Promise<void> {
   const path = conn.path;
-  const problems = (await conn.all<{ quick_check: string }>('PRAGMA quick_check')).map((r) => r.quick_check);
+  // Rows may hold several lines, headed '*** in database main ***'; one problem a line, header dropped.
+  const problems = (await conn.all<{ quick_check: string }>('PRAGMA quick_check'))
+    .flatMap((r) => r.quick_check.split('\n'))
+    .map((line) => line.trim())
+    .filter((line) => line !== '' && !/^\*\*\* in database \w+ \*\*\*$/.test(line));
   if (problems.length !== 1 || problems[0] !== 'ok') {
     const shown = problems.slice(0, PROBLEMS_SHOWN).join('; ');
     const more = problems.length > PROBLEMS_SHOWN ? ` and ${problems.length - PROBLEMS_SHOWN} more problems` : '';

@@ -122,6 +122,9 @@ describe('identity rows and runs', () => {
     expect(d2).toBe(d1);
     expect(d3).not.toBe(d1);
     expect(await s.query('SELECT count(*) AS n FROM datasets')).toEqual([{ n: 2 }]);
+    // The first content stored under a fingerprint is what reads back, pairs included.
+    expect(await s.datasets.get(d1)).toEqual({ id: d1, fingerprint: 'd1', task: 'ioi', settings: { count: 4, seed: 1 }, pairs: dataset.pairs });
+    await expect(s.datasets.get(99)).rejects.toThrow(new UserError(`no dataset 99 in ${s.path}`));
   });
 
   it('opens a run once: the same (pipeline, key) resumes it, whatever the key order of its settings', async () => {
