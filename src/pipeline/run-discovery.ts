@@ -12,6 +12,7 @@ import { corruptionName } from '../core/vocabulary.js';
 import { checkMetrics } from '../methods/node-patching.js';
 import { getMetric } from '../experiment/metrics.js';
 import { canonicalJson } from '../store/json.js';
+import type { DiscoveredCircuitDetail, DiscoveryRunDetail, StageDetail } from '../store/stage-detail.js';
 import { codeVersion } from './code-version.js';
 import type { StageContext } from './run-pipeline.js';
 import { type DiscoverySpec, expandDiscovery, type DiscoveryPoint } from './spec.js';
@@ -32,13 +33,9 @@ export interface DiscoveryResult {
   readonly auc?: number;
 }
 
-interface StoredUnitDetail {
-  tau: number;
-  circuitId: number;
-  size: number;
-  faithfulness: number;
-  randomFaithfulness?: number;
-}
+type StoredUnitDetail = DiscoveredCircuitDetail;
+
+const discoveryDetail = (d: StageDetail | null): DiscoveryRunDetail | null => (d?.stage === 'discovery' ? d : null);
 
 export async function runDiscovery(
   ctx: StageContext,
@@ -71,15 +68,15 @@ export async function runDiscovery(
       datasetId,
     };
     const key = createHash('sha256').update(canonicalJson(settings)).digest('hex').slice(0, 16);
-    const opened = await store.openRun({ pipeline: pipeline.name, key, modelId, datasetId, settings, codeVersion: codeVersion() });
+    const opened = await store.runs.open({ pipeline: pipeline.name, key, modelId, datasetId, settings, codeVersion: codeVersion() });
     const label = `${point.method} ${corruptionName(point.corruption)} ${point.direction} ${point.metric}`;
     const done = new Map<number, StoredUnitDetail>();
-    const detail = (await store.getRun(opened.id)).detail as unknown as { circuits?: StoredUnitDetail[] } | null;
+    const detail = discoveryDetail((await store.runs.get(opened.id)).detail);
     for (const c of detail?.circuits ?? []) done.set(c.tau, c);
-    const completed = opened.status === 'done' ? null : await store.completedUnits(opened.id);
+    const completed = opened.status === 'done' ? null : await store.runs.completedUnits(opened.id);
     if (completed !== null) {
       // Circuits of thresholds finished by an interrupted invocation are in the store already.
-      for (const c of await store.listCircuits({ runId: opened.id })) {
+      for (const c of await store.circuits.list({ runId: opened.id })) {
         if (c.threshold !== null && completed.has(`tau:${c.threshold}`) && c.faithfulness !== null) {
           done.set(c.threshold, { tau: c.threshold, circuitId: c.id, size: c.size, faithfulness: c.faithfulness });
         }
@@ -110,29 +107,30 @@ export async function runDiscovery(
           randomFaithfulness = rb.mean;
           circuit = circuit.withMeta({ extra: { ...circuit.meta.extra, randomBaseline: { mean: rb.mean, std: rb.std, samples: spec.randomBaselines } } });
         }
-        const circuitId = await store.saveCircuit({ pipeline: pipeline.name, key: `${key}:tau=${tau}`, runId: opened.id, circuit, settings: { ...settings, tau } });
-        await store.saveUnit(opened.id, `tau:${tau}`, [], (performance.now() - t1) / 1000);
+        const circuitId = await store.circuits.save({ pipeline: pipeline.name, key: `${key}:tau=${tau}`, runId: opened.id, circuit, settings: { ...settings, tau } });
+        await store.runs.saveUnit(opened.id, `tau:${tau}`, [], (performance.now() - t1) / 1000);
         done.set(tau, { tau, circuitId, size: result.nEdges, faithfulness: f.faithfulness[0] ?? NaN, randomFaithfulness });
         log(`${label}: tau ${tau}: ${result.nEdges} edges, faithfulness ${(f.faithfulness[0] ?? NaN).toFixed(3)} (${((performance.now() - t1) / 1000).toFixed(1)} s)`);
       }
       const circuits = spec.thresholds.map((t) => done.get(t)!);
-      await store.saveCurve({
+      await store.curves.save({
         pipeline: pipeline.name, key, kind: 'faithfulness', runId: opened.id,
         points: circuits.map((c) => ({ threshold: c.tau, size: c.size, faithfulness: c.faithfulness })),
       });
       let auc: number | undefined;
       if (pm.groundTruth) {
-        const masks = await Promise.all(circuits.map(async (c) => ({ inCircuit: (await store.loadCircuit(c.circuitId)).mask, tau: c.tau })));
+        const masks = await Promise.all(circuits.map(async (c) => ({ inCircuit: (await store.circuits.load(c.circuitId)).mask, tau: c.tau })));
         const roc = sweepRoc(runtime.graph, masks, pm.groundTruth);
         auc = roc.auc;
-        await store.saveCurve({
+        await store.curves.save({
           pipeline: pipeline.name, key, kind: 'roc', runId: opened.id,
           points: roc.points,
         });
       }
-      await store.finishRun(opened.id, { seconds: (performance.now() - t0) / 1000, detail: { circuits, auc: auc ?? null } });
+      await store.runs.finish(opened.id, { seconds: (performance.now() - t0) / 1000, detail: { stage: 'discovery', circuits, auc: auc ?? null } });
     }
-    const final = (await store.getRun(opened.id)).detail as unknown as { circuits: StoredUnitDetail[]; auc: number | null };
+    const final = discoveryDetail((await store.runs.get(opened.id)).detail);
+    if (final === null) throw new Error(`discovery run ${opened.id} finished without a discovery detail`);
     out.push({ point, runId: opened.id, circuits: final.circuits, auc: final.auc ?? undefined });
   }
   return out;

@@ -71,7 +71,7 @@ export async function runPipeline(pipeline: Pipeline, store: Store, opts: RunPip
   const pm: PipelineModel = await loadPipelineModel(pipeline.model);
   const runtime = new PatchableModel(pm.model);
   try {
-    const modelId = await store.upsertModel({
+    const modelId = await store.models.upsert({
       fingerprint: pm.fingerprint,
       name: pm.model.config.name,
       path: 'path' in pipeline.model ? pipeline.model.path : JSON.stringify(pipeline.model),
@@ -93,7 +93,7 @@ export async function runPipeline(pipeline: Pipeline, store: Store, opts: RunPip
         }
         return d;
       },
-      datasetId: (d) => store.upsertDataset({ fingerprint: fingerprintDataset(d), task: d.task, settings: d.settings, pairs: d.pairs }),
+      datasetId: (d) => store.datasets.upsert({ fingerprint: fingerprintDataset(d), task: d.task, settings: d.settings, pairs: d.pairs }),
     };
     const budget = { units: opts.maxUnits ?? Infinity };
     const patching = pipeline.patching ? await runPatching(ctx, pipeline.patching, budget) : { results: [], complete: true };
@@ -145,8 +145,8 @@ async function runPatching(ctx: StageContext, spec: PatchingSpec, budget: { unit
         dataset: fingerprintDataset(dataset),
       };
       const key = createHash('sha256').update(canonicalJson(settings)).digest('hex').slice(0, 16);
-      const opened = await store.openRun({ pipeline: pipeline.name, key, modelId, datasetId, settings, codeVersion: codeVersion() });
-      runs.push({ metric: m, opened, done: opened.status === 'done' ? null : await store.completedUnits(opened.id) });
+      const opened = await store.runs.open({ pipeline: pipeline.name, key, modelId, datasetId, settings, codeVersion: codeVersion() });
+      runs.push({ metric: m, opened, done: opened.status === 'done' ? null : await store.runs.completedUnits(opened.id) });
     }
     const units = engine.units;
     const label = `${corruptionName(point.corruption)} ${point.direction} ${point.granularity}${point.window > 1 ? ` w${point.window}` : ''}`;
@@ -180,7 +180,7 @@ async function runPatching(ctx: StageContext, spec: PatchingSpec, budget: { unit
             prompt: e.pair,
             value: e.value,
           }));
-          await store.saveUnit(r.opened.id, unit.key, rows, res.seconds);
+          await store.runs.saveUnit(r.opened.id, unit.key, rows, res.seconds);
           r.done!.add(unit.key);
         }
         computedUnits++;
@@ -193,19 +193,19 @@ async function runPatching(ctx: StageContext, spec: PatchingSpec, budget: { unit
         return { results, complete: false };
       }
       for (const r of pending) {
-        const effects = await store.meanEffects(r.opened.id);
+        const effects = await store.runs.meanEffects(r.opened.id);
         const detections = detect(effects, spec.detect.k);
-        await store.saveDetections(r.opened.id, detections.map((d) => ({ component: d.component, layer: d.layer, head: d.head, position: d.position, window: d.window, mean: d.mean, std: d.std, zscore: d.zscore, sign: d.sign })));
-        await store.finishRun(r.opened.id, {
+        await store.runs.saveDetections(r.opened.id, detections.map((d) => ({ component: d.component, layer: d.layer, head: d.head, position: d.position, window: d.window, mean: d.mean, std: d.std, zscore: d.zscore, sign: d.sign })));
+        await store.runs.finish(r.opened.id, {
           seconds: (performance.now() - t0) / 1000,
-          detail: { baselines: baselines.metrics[r.metric.name], sigma: baselines.sigma ?? null, units: units.length, groundTruth: pm.groundTruth ?? null },
+          detail: { stage: 'patching', baselines: baselines.metrics[r.metric.name]!, sigma: baselines.sigma ?? null, units: units.length, groundTruth: pm.groundTruth ?? null },
         });
       }
     }
     for (const r of runs) {
-      const detections: Detection[] = await store.detections(r.opened.id);
-      const detail = (await store.getRun(r.opened.id)).detail as { baselines?: { clean: number; corrupted: number } } | null;
-      const baseline = detail?.baselines ? { clean: detail.baselines.clean, corrupted: detail.baselines.corrupted } : undefined;
+      const detections: Detection[] = await store.runs.detections(r.opened.id);
+      const detail = (await store.runs.get(r.opened.id)).detail;
+      const baseline = detail?.stage === 'patching' ? { clean: detail.baselines.clean, corrupted: detail.baselines.corrupted } : undefined;
       results.push({ point, metric: r.metric.name, runId: r.opened.id, baseline, detections, resumedUnits, computedUnits });
     }
   }

@@ -2,14 +2,16 @@
 // applied (the authoritative check, read inside the write transaction so two processes opening a
 // fresh file cannot both apply a migration); schema_migrations keeps a readable log of when each
 // was applied. Never edit a released migration: append a new one.
-import { UserError } from '../core/errors.js';
-import type { Connection } from './sqlite.js';
+import type { Connection } from './connection.js';
 
 export interface Migration {
   readonly version: number;
   readonly name: string;
   readonly sql: string;
 }
+
+/** Written to the header of every database patchwise migrates ('PWDB'), so other programs can tell it is ours. */
+export const PATCHWISE_APPLICATION_ID = 0x50574442;
 
 const NOW = `(strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))`;
 
@@ -192,15 +194,8 @@ export async function migrate(conn: Connection): Promise<number> {
   MIGRATIONS.forEach((m, i) => {
     if (m.version !== i + 1) throw new Error(`migration ${i} has version ${m.version}; versions must be 1, 2, 3, ...`);
   });
+  // Connection.open has refused other applications' databases and newer schemas (file-check.ts) before this runs.
   const current = await userVersion(conn);
-  if (current === 0) {
-    // Refuse to add our tables to some other application's database.
-    const other = await conn.get<{ name: string }>(`SELECT name FROM sqlite_master WHERE type = 'table' AND name <> 'schema_migrations' LIMIT 1`);
-    if (other !== undefined) throw new UserError(`${conn.path} is not a patchwise database (it has a table ${other.name} but no patchwise schema version)`);
-  }
-  if (current > SCHEMA_VERSION) {
-    throw new UserError(`${conn.path} has schema version ${current}, newer than this patchwise build knows (${SCHEMA_VERSION}); upgrade patchwise`);
-  }
   for (const m of MIGRATIONS) {
     if (m.version <= current) continue;
     await conn.transaction(async () => {
@@ -210,12 +205,14 @@ export async function migrate(conn: Connection): Promise<number> {
       await conn.run('INSERT INTO schema_migrations (version, name) VALUES (?, ?)', [m.version, m.name]);
       // user_version lives in the database header, which the transaction covers.
       await conn.exec(`PRAGMA user_version = ${m.version}`);
+      // Marks the file as patchwise's for other programs (and for files made before it was set).
+      await conn.exec(`PRAGMA application_id = ${PATCHWISE_APPLICATION_ID}`);
     });
   }
   return userVersion(conn);
 }
 
-async function userVersion(conn: Connection): Promise<number> {
+export async function userVersion(conn: Connection): Promise<number> {
   const row = await conn.get<{ user_version: number }>('PRAGMA user_version');
   return row?.user_version ?? 0;
 }

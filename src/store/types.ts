@@ -2,6 +2,7 @@
 import type { Circuit } from '../circuits/circuit.js';
 import type { ComponentCoords, CurvePoint } from '../core/vocabulary.js';
 import type { Json } from './json.js';
+import type { StageDetail } from './stage-detail.js';
 
 export type RunStatus = 'pending' | 'running' | 'done' | 'failed';
 
@@ -58,6 +59,12 @@ export interface MeanEffect extends ComponentCoords {
   readonly n: number;
 }
 
+/** What runs.finish records: the finishing invocation's wall-clock seconds and the stage's detail. */
+export interface RunFinish {
+  readonly seconds: number;
+  readonly detail?: StageDetail;
+}
+
 export interface RunSummary {
   readonly id: number;
   readonly pipeline: string;
@@ -73,7 +80,7 @@ export interface RunSummary {
   /** ISO 8601 UTC times. */
   readonly createdAt: string;
   readonly finishedAt: string | null;
-  /** Wall-clock seconds of the invocation that finished the run, from finishRun. */
+  /** Wall-clock seconds of the invocation that finished the run, from runs.finish. */
   readonly seconds: number | null;
   /** Completed units. */
   readonly units: number;
@@ -93,8 +100,8 @@ export interface RunDetail extends RunSummary {
   /** Times the run was opened without being done (1 = never resumed). */
   readonly attempts: number;
   readonly error: string | null;
-  /** The `detail` given to finishRun. */
-  readonly detail: Json | null;
+  /** What the run recorded when it finished (runs.finish), by stage; null until then. */
+  readonly detail: StageDetail | null;
   readonly updatedAt: string;
   /** Sum of the completed units' seconds, across all attempts. */
   readonly unitSeconds: number;
@@ -172,6 +179,16 @@ export interface CurveFilter {
   readonly kind?: string;
   readonly runId?: number;
   readonly circuitId?: number;
+}
+
+/** A dataset row, with its stored prompt pairs. */
+export interface StoredDataset {
+  readonly id: number;
+  readonly fingerprint: string;
+  readonly task: string;
+  readonly settings: Json;
+  /** The prompt pairs as stored (an array for every dataset patchwise builds). */
+  readonly pairs: Json;
 }
 
 /** A model row, looked up by fingerprint. */

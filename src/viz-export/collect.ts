@@ -44,24 +44,17 @@ interface DatasetInfo {
 }
 
 /** Example prompt texts and the shared role positions of a dataset's stored pairs. */
-function datasetInfo(pairsText: string): DatasetInfo {
-  let pairs: unknown;
-  try {
-    pairs = JSON.parse(pairsText);
-  } catch {
-    return { prompts: [], roles: {} };
-  }
+function datasetInfo(pairs: Json): DatasetInfo {
   if (!Array.isArray(pairs)) return { prompts: [], roles: {} };
   const prompts: { clean: string; corrupted: string }[] = [];
   let roles: Record<string, number> | null = null;
-  for (const p of pairs as unknown[]) {
-    if (typeof p !== 'object' || p === null) continue;
-    const pair = p as { cleanText?: unknown; corruptedText?: unknown; roles?: unknown };
+  for (const pair of pairs) {
+    if (!isJsonObject(pair)) continue;
     if (prompts.length < PROMPT_EXAMPLES && typeof pair.cleanText === 'string') {
       prompts.push({ clean: pair.cleanText, corrupted: typeof pair.corruptedText === 'string' ? pair.corruptedText : '' });
     }
     // Role positions label heatmap columns only when every pair puts each role at the same position.
-    const r = typeof pair.roles === 'object' && pair.roles !== null ? (pair.roles as Record<string, unknown>) : {};
+    const r = isJsonObject(pair.roles) ? pair.roles : {};
     if (roles === null) {
       roles = {};
       for (const [k, v] of Object.entries(r)) if (typeof v === 'number') roles[k] = v;
@@ -78,20 +71,16 @@ export async function collectSite(store: Store, opts: CollectOptions = {}): Prom
 
   const runs: VizRunInfo[] = [];
   const datasets = new Map<number, DatasetInfo>();
-  for (const summary of await store.listRuns(filter)) {
-    const run = await store.getRun(summary.id);
+  for (const summary of await store.runs.list(filter)) {
+    const run = await store.runs.get(summary.id);
     let ds = datasets.get(run.datasetId);
     if (ds === undefined) {
-      // The store has no reader for a dataset's pairs yet; this read-only query is the one place we reach past its API.
-      const rows = await store.query<{ pairs: string }>('SELECT pairs FROM datasets WHERE id = ?', [run.datasetId]);
-      ds = datasetInfo(rows[0]?.pairs ?? '[]');
+      ds = datasetInfo((await store.datasets.get(run.datasetId)).pairs);
       datasets.set(run.datasetId, ds);
     }
-    const [effects, detections] = await Promise.all([store.meanEffects(run.id), store.detections(run.id)]);
+    const [effects, detections] = await Promise.all([store.runs.meanEffects(run.id), store.runs.detections(run.id)]);
     const s = isJsonObject(run.settings) ? run.settings : {};
-    const detail = isJsonObject(run.detail ?? undefined) ? (run.detail as { [k: string]: Json }) : {};
-    const b = detail.baselines;
-    const baselines = isJsonObject(b) && typeof b.clean === 'number' && typeof b.corrupted === 'number' ? { clean: b.clean, corrupted: b.corrupted } : null;
+    const baselines = run.detail?.stage === 'patching' ? { clean: run.detail.baselines.clean, corrupted: run.detail.baselines.corrupted } : null;
     runs.push({
       id: run.id,
       pipeline: run.pipeline,
@@ -128,8 +117,8 @@ export async function collectSite(store: Store, opts: CollectOptions = {}): Prom
   }
 
   const circuits: VizCircuitInfo[] = [];
-  for (const info of await store.listCircuits(filter)) {
-    const c = await store.loadCircuit(info.id);
+  for (const info of await store.circuits.list(filter)) {
+    const c = await store.circuits.load(info.id);
     const g = c.graph;
     const R = g.nReceivers;
     // Edge order drops the [sender x receiver] padding: 32,491 entries for gpt2-small, not 69,865.
@@ -164,7 +153,7 @@ export async function collectSite(store: Store, opts: CollectOptions = {}): Prom
     });
   }
 
-  const curves: VizCurve[] = (await store.listCurves(filter)).map((cv) => ({
+  const curves: VizCurve[] = (await store.curves.list(filter)).map((cv) => ({
     pipeline: cv.pipeline,
     key: cv.key,
     kind: cv.kind,

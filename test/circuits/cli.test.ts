@@ -40,10 +40,10 @@ const b = build(
 
 beforeAll(async () => {
   const s = await Store.open(db);
-  await s.upsertModel({ fingerprint: model.fingerprint, name: model.name, path: '/m', architecture: 'gpt2', config: { nLayers: 2, nHeads: 2, dModel: model.dModel } });
-  await s.upsertModel({ fingerprint: 'bb22', name: 'tiny-1x2', path: '/m2', architecture: 'gpt2', config: { nLayers: 1, nHeads: 2, dModel: 8 } });
-  await s.saveCircuit({ pipeline: 'ioi', key: 'ioi-eap-ig', circuit: a, settings: { steps: 5 } });
-  await s.saveCircuit({ pipeline: 'ioi', key: 'ioi-acdc', circuit: b, settings: { steps: 1 } });
+  await s.models.upsert({ fingerprint: model.fingerprint, name: model.name, path: '/m', architecture: 'gpt2', config: { nLayers: 2, nHeads: 2, dModel: model.dModel } });
+  await s.models.upsert({ fingerprint: 'bb22', name: 'tiny-1x2', path: '/m2', architecture: 'gpt2', config: { nLayers: 1, nHeads: 2, dModel: 8 } });
+  await s.circuits.save({ pipeline: 'ioi', key: 'ioi-eap-ig', circuit: a, settings: { steps: 5 } });
+  await s.circuits.save({ pipeline: 'ioi', key: 'ioi-acdc', circuit: b, settings: { steps: 1 } });
   await s.close();
 });
 
@@ -101,8 +101,8 @@ describe('patchwise circuit list --method', () => {
       const circuit = acdcCircuit(await acdc(runs, { tau: 0.1, metric: 'kl', level: 'node' }), { metric: 'kl' });
       expect(circuit.meta.method).toBe('acdc-nodes');
       const s = await Store.open(nodesDb);
-      await s.saveCircuit({ pipeline: 'p', key: 'nodes', circuit, settings: {} });
-      await s.saveCircuit({ pipeline: 'p', key: 'edges', circuit: b, settings: {} });
+      await s.circuits.save({ pipeline: 'p', key: 'nodes', circuit, settings: {} });
+      await s.circuits.save({ pipeline: 'p', key: 'edges', circuit: b, settings: {} });
       await s.close();
     } finally {
       await pm.release();
@@ -138,8 +138,8 @@ describe('patchwise circuit export / import', () => {
     expect(out).toMatch(/^imported .*a\.json \(patchwise format\) as circuit 3 \(import\/a-again\): 6 scored edges, 5 in the circuit, 5 nodes$/);
     const s = await Store.open(db, { create: false });
     try {
-      expect((await s.loadCircuit('a-again')).equals(a)).toBe(true);
-      expect((await s.getCircuit(3)).settings).toEqual({ format: 'patchwise', importedFrom: file });
+      expect((await s.circuits.load('a-again')).equals(a)).toBe(true);
+      expect((await s.circuits.get(3)).settings).toEqual({ format: 'patchwise', importedFrom: file });
     } finally {
       await s.close();
     }
@@ -154,7 +154,7 @@ describe('patchwise circuit export / import', () => {
     expect(out).toContain('(eap format) as circuit 4 (import/a-eap)');
     const s = await Store.open(db, { create: false });
     try {
-      const back = await s.loadCircuit(4);
+      const back = await s.circuits.load(4);
       expect(back.equals(a.withMeta({ model: { ...a.meta.model, dModel: 16 } }))).toBe(true);
     } finally {
       await s.close();
@@ -168,7 +168,7 @@ describe('patchwise circuit export / import', () => {
     expect(err).toContain('1 in-circuit edge(s) lie on no input->logits path');
     const s = await Store.open(db, { create: false });
     try {
-      const c = await s.loadCircuit('old');
+      const c = await s.circuits.load('old');
       expect(c.meta.method).toBe('eap');
       expect(c.meta.model).toEqual({ fingerprint: 'bb22', name: 'tiny-1x2', dModel: 8 });
     } finally {

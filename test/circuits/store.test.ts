@@ -64,9 +64,9 @@ describe('circuits in the store', () => {
     let id: number;
     try {
       const t0 = performance.now();
-      id = await s.saveCircuit({ pipeline: 'ioi', key: 'eap-ig-kl', circuit: c, settings: { steps: 5, corruption: { kind: 'str', variant: 'abc' } } });
+      id = await s.circuits.save({ pipeline: 'ioi', key: 'eap-ig-kl', circuit: c, settings: { steps: 5, corruption: { kind: 'str', variant: 'abc' } } });
       const t1 = performance.now();
-      const back = await s.loadCircuit(id);
+      const back = await s.circuits.load(id);
       const t2 = performance.now();
       console.log(`store, gpt2-small shape: save ${(t1 - t0).toFixed(0)} ms, load ${(t2 - t1).toFixed(0)} ms (${c.nScored} scored, ${c.size} in circuit)`);
       expect(t1 - t0 + (t2 - t1)).toBeLessThan(3000);
@@ -88,7 +88,7 @@ describe('circuits in the store', () => {
     // And from a fresh connection (nothing cached).
     const again = await Store.open(path, { create: false });
     try {
-      expect((await again.loadCircuit('eap-ig-kl')).equals(c)).toBe(true);
+      expect((await again.circuits.load('eap-ig-kl')).equals(c)).toBe(true);
     } finally {
       await again.close();
     }
@@ -99,17 +99,17 @@ describe('circuits in the store', () => {
     try {
       const a = build({ nLayers: 1, nHeads: 1 }, ['input->logits'], { 'input->logits': 1, 'm0->logits': 0.5 });
       const b = build({ nLayers: 2, nHeads: 1 }, ['input->m1', 'm1->logits'], { 'input->m1': 2 }, { method: 'acdc', threshold: 0.1 });
-      const id = await s.saveCircuit({ pipeline: 'p', key: 'k', circuit: a, settings: {} });
-      const other = await s.saveCircuit({ pipeline: 'q', key: 'k2', circuit: a, settings: {} });
-      expect(await s.saveCircuit({ pipeline: 'p', key: 'k', circuit: b, settings: { tau: 0.1 } })).toBe(id);
-      expect((await s.loadCircuit(id)).equals(b)).toBe(true);
-      expect((await s.loadCircuit(other)).equals(a)).toBe(true);
+      const id = await s.circuits.save({ pipeline: 'p', key: 'k', circuit: a, settings: {} });
+      const other = await s.circuits.save({ pipeline: 'q', key: 'k2', circuit: a, settings: {} });
+      expect(await s.circuits.save({ pipeline: 'p', key: 'k', circuit: b, settings: { tau: 0.1 } })).toBe(id);
+      expect((await s.circuits.load(id)).equals(b)).toBe(true);
+      expect((await s.circuits.load(other)).equals(a)).toBe(true);
       expect(await s.query('SELECT count(*) AS n FROM circuit_edges WHERE circuit_id = ?', [id])).toEqual([{ n: 2 }]);
-      const summary = await s.getCircuit('k');
+      const summary = await s.circuits.get('k');
       expect(summary).toMatchObject({ id, pipeline: 'p', key: 'k', method: 'acdc', threshold: 0.1, size: 2, nScored: 1, nLayers: 2, nHeads: 1, settings: { tau: 0.1 } });
       // A failed save (no such run) changes nothing.
-      await expect(s.saveCircuit({ pipeline: 'p', key: 'k', runId: 99, circuit: a, settings: {} })).rejects.toThrow(/no run 99/);
-      expect((await s.loadCircuit(id)).equals(b)).toBe(true);
+      await expect(s.circuits.save({ pipeline: 'p', key: 'k', runId: 99, circuit: a, settings: {} })).rejects.toThrow(/no run 99/);
+      expect((await s.circuits.load(id)).equals(b)).toBe(true);
     } finally {
       await s.close();
     }
@@ -119,17 +119,17 @@ describe('circuits in the store', () => {
     const s = await Store.open(fresh());
     try {
       const c = build({ nLayers: 1, nHeads: 1 }, ['input->logits'], { 'input->logits': 1 }, { method: 'eap', model: { fingerprint: 'm1' } });
-      await s.saveCircuit({ pipeline: 'p', key: 'ioi-eap', circuit: c, settings: {} });
-      await s.saveCircuit({ pipeline: 'p', key: 'ioi-acdc', circuit: c.withMeta({ method: 'acdc' }), settings: {} });
-      await s.saveCircuit({ pipeline: 'other', key: 'gt-eap', circuit: c, settings: {} });
-      expect((await s.listCircuits()).map((x) => x.key)).toEqual(['ioi-eap', 'ioi-acdc', 'gt-eap']);
-      expect((await s.listCircuits({ pipeline: 'p', method: 'acdc' })).map((x) => x.key)).toEqual(['ioi-acdc']);
-      expect((await s.listCircuits({ modelFingerprint: 'm1' })).length).toBe(3);
-      expect((await s.getCircuit('gt')).key).toBe('gt-eap');
-      await expect(s.getCircuit('ioi')).rejects.toThrow(UserError);
-      await expect(s.getCircuit('ioi')).rejects.toThrow(/matches circuits 1 \(p\/ioi-eap\), 2 \(p\/ioi-acdc\)/);
-      await expect(s.loadCircuit(42)).rejects.toThrow(/no circuit 42 in/);
-      await expect(s.loadCircuit('nope')).rejects.toThrow(/no circuit with key "nope"/);
+      await s.circuits.save({ pipeline: 'p', key: 'ioi-eap', circuit: c, settings: {} });
+      await s.circuits.save({ pipeline: 'p', key: 'ioi-acdc', circuit: c.withMeta({ method: 'acdc' }), settings: {} });
+      await s.circuits.save({ pipeline: 'other', key: 'gt-eap', circuit: c, settings: {} });
+      expect((await s.circuits.list()).map((x) => x.key)).toEqual(['ioi-eap', 'ioi-acdc', 'gt-eap']);
+      expect((await s.circuits.list({ pipeline: 'p', method: 'acdc' })).map((x) => x.key)).toEqual(['ioi-acdc']);
+      expect((await s.circuits.list({ modelFingerprint: 'm1' })).length).toBe(3);
+      expect((await s.circuits.get('gt')).key).toBe('gt-eap');
+      await expect(s.circuits.get('ioi')).rejects.toThrow(UserError);
+      await expect(s.circuits.get('ioi')).rejects.toThrow(/matches circuits 1 \(p\/ioi-eap\), 2 \(p\/ioi-acdc\)/);
+      await expect(s.circuits.load(42)).rejects.toThrow(/no circuit 42 in/);
+      await expect(s.circuits.load('nope')).rejects.toThrow(/no circuit with key "nope"/);
     } finally {
       await s.close();
     }
@@ -138,13 +138,13 @@ describe('circuits in the store', () => {
   it('ties a circuit to its run; deleting the run deletes it', async () => {
     const s = await Store.open(fresh());
     try {
-      const modelId = await s.upsertModel({ fingerprint: 'm', name: 'tiny', path: '/m', architecture: 'gpt2', config: { dModel: 8 } });
-      const datasetId = await s.upsertDataset({ fingerprint: 'd', task: 'ioi', settings: {}, pairs: [] });
-      const run = await s.openRun({ pipeline: 'p', key: 'r', modelId, datasetId, settings: {}, codeVersion: 'v' });
-      const id = await s.saveCircuit({ pipeline: 'p', key: 'r', runId: run.id, circuit: build({ nLayers: 1, nHeads: 1 }, ['input->logits']), settings: {} });
-      expect((await s.listCircuits({ runId: run.id })).map((c) => c.id)).toEqual([id]);
-      expect(await s.findModel('m')).toMatchObject({ id: modelId, name: 'tiny', config: { dModel: 8 } });
-      expect(await s.findModel('zz')).toBeUndefined();
+      const modelId = await s.models.upsert({ fingerprint: 'm', name: 'tiny', path: '/m', architecture: 'gpt2', config: { dModel: 8 } });
+      const datasetId = await s.datasets.upsert({ fingerprint: 'd', task: 'ioi', settings: {}, pairs: [] });
+      const run = await s.runs.open({ pipeline: 'p', key: 'r', modelId, datasetId, settings: {}, codeVersion: 'v' });
+      const id = await s.circuits.save({ pipeline: 'p', key: 'r', runId: run.id, circuit: build({ nLayers: 1, nHeads: 1 }, ['input->logits']), settings: {} });
+      expect((await s.circuits.list({ runId: run.id })).map((c) => c.id)).toEqual([id]);
+      expect(await s.models.find('m')).toMatchObject({ id: modelId, name: 'tiny', config: { dModel: 8 } });
+      expect(await s.models.find('zz')).toBeUndefined();
     } finally {
       await s.close();
     }
@@ -155,23 +155,23 @@ describe('curves', () => {
   it('saves points in order, replaces them by (pipeline, key, kind), and lists them', async () => {
     const s = await Store.open(fresh());
     try {
-      const cid = await s.saveCircuit({ pipeline: 'p', key: 'c', circuit: build({ nLayers: 1, nHeads: 1 }, []), settings: {} });
+      const cid = await s.circuits.save({ pipeline: 'p', key: 'c', circuit: build({ nLayers: 1, nHeads: 1 }, []), settings: {} });
       const faith = [
         { threshold: 0.1, size: 10, faithfulness: 0.95 },
         { threshold: 0.2, size: 5, faithfulness: 0.7 },
         { threshold: 0.4, size: 1, faithfulness: null },
       ];
-      await s.saveCurve({ pipeline: 'p', key: 'eap', kind: 'faithfulness', circuitId: cid, points: faith });
-      await s.saveCurve({ pipeline: 'p', key: 'eap', kind: 'roc', points: [{ threshold: null, size: 3, faithfulness: null, tpr: 0.5, fpr: 0.01 }] });
-      await s.saveCurve({ pipeline: 'p', key: 'eap', kind: 'faithfulness', circuitId: cid, points: faith.slice(0, 2) });
-      const curves = await s.listCurves({ pipeline: 'p' });
+      await s.curves.save({ pipeline: 'p', key: 'eap', kind: 'faithfulness', circuitId: cid, points: faith });
+      await s.curves.save({ pipeline: 'p', key: 'eap', kind: 'roc', points: [{ threshold: null, size: 3, faithfulness: null, tpr: 0.5, fpr: 0.01 }] });
+      await s.curves.save({ pipeline: 'p', key: 'eap', kind: 'faithfulness', circuitId: cid, points: faith.slice(0, 2) });
+      const curves = await s.curves.list({ pipeline: 'p' });
       expect(curves).toEqual([
         { pipeline: 'p', key: 'eap', kind: 'faithfulness', runId: null, circuitId: cid, points: faith.slice(0, 2).map((p) => ({ ...p, tpr: null, fpr: null })) },
         { pipeline: 'p', key: 'eap', kind: 'roc', runId: null, circuitId: null, points: [{ threshold: null, size: 3, faithfulness: null, tpr: 0.5, fpr: 0.01 }] },
       ]);
-      expect((await s.listCurves({ kind: 'roc' })).length).toBe(1);
-      expect((await s.listCurves({ circuitId: cid })).length).toBe(1);
-      await expect(s.saveCurve({ pipeline: 'p', key: 'eap', kind: 'x', points: [{ threshold: NaN, size: 1, faithfulness: 1 }] })).rejects.toThrow(/point 0: threshold must be a finite number/);
+      expect((await s.curves.list({ kind: 'roc' })).length).toBe(1);
+      expect((await s.curves.list({ circuitId: cid })).length).toBe(1);
+      await expect(s.curves.save({ pipeline: 'p', key: 'eap', kind: 'x', points: [{ threshold: NaN, size: 1, faithfulness: 1 }] })).rejects.toThrow(/point 0: threshold must be a finite number/);
     } finally {
       await s.close();
     }

@@ -32,11 +32,11 @@ const head = (layer: number, h: number, prompt: number, value: number): EffectRo
 
 beforeAll(async () => {
   const s = await Store.open(db);
-  const modelId = await s.upsertModel({ fingerprint: 'fp-gpt2', name: 'gpt2-small', path: '/m', architecture: 'gpt2', config: {} });
-  const datasetId = await s.upsertDataset({ fingerprint: 'fp-ioi', task: 'ioi', settings: {}, pairs: [1, 2] });
+  const modelId = await s.models.upsert({ fingerprint: 'fp-gpt2', name: 'gpt2-small', path: '/m', architecture: 'gpt2', config: {} });
+  const datasetId = await s.datasets.upsert({ fingerprint: 'fp-ioi', task: 'ioi', settings: {}, pairs: [1, 2] });
   const base = { corruption: { kind: 'str', variant: 'abc' }, direction: 'denoising', granularity: 'head', window: 1 };
   const open = (key: string, metric: string) =>
-    s.openRun({ pipeline: 'ioi-grid', key, modelId, datasetId, settings: { ...base, metric }, codeVersion: 'v1' });
+    s.runs.open({ pipeline: 'ioi-grid', key, modelId, datasetId, settings: { ...base, metric }, codeVersion: 'v1' });
   const ld = await open('ioi-ld', 'logit-diff');
   const kl = await open('ioi-kl', 'kl');
   const empty = await open('ioi-prob', 'probability');
@@ -50,20 +50,20 @@ beforeAll(async () => {
         [1, 1],
       ].map(([l, h]) => head(l as number, h as number, p, (strong[`a${l}.h${h}`] ?? 0.01) + p * 0.002)),
     );
-  await s.saveUnit(ld.id, 'batch:0', effects({ 'a9.h9': 0.5, 'a10.h7': -0.3 }), 1.25);
-  await s.saveUnit(kl.id, 'batch:0', effects({ 'a9.h9': 0.4, 'a3.h0': 0.2 }), 2);
-  await s.saveUnit(empty.id, 'batch:0', effects({ 'a1.h1': -0.05 }), 0.5);
-  await s.saveDetections(ld.id, [
+  await s.runs.saveUnit(ld.id, 'batch:0', effects({ 'a9.h9': 0.5, 'a10.h7': -0.3 }), 1.25);
+  await s.runs.saveUnit(kl.id, 'batch:0', effects({ 'a9.h9': 0.4, 'a3.h0': 0.2 }), 2);
+  await s.runs.saveUnit(empty.id, 'batch:0', effects({ 'a1.h1': -0.05 }), 0.5);
+  await s.runs.saveDetections(ld.id, [
     { component: 'a9.h9', layer: 9, head: 9, position: null, window: 1, mean: 0.501, std: 0.001, zscore: 3.2, sign: 1 },
     { component: 'a10.h7', layer: 10, head: 7, position: null, window: 1, mean: -0.299, std: 0.001, zscore: -2.4, sign: -1 },
   ]);
-  await s.saveDetections(kl.id, [
+  await s.runs.saveDetections(kl.id, [
     { component: 'a9.h9', layer: 9, head: 9, position: null, window: 1, mean: 0.401, std: 0.001, zscore: 2.9, sign: 1 },
     { component: 'a3.h0', layer: 3, head: 0, position: null, window: 1, mean: 0.201, std: 0.001, zscore: 2.1, sign: 1 },
   ]);
-  await s.finishRun(ld.id, { seconds: 3.5 });
-  await s.finishRun(kl.id, { seconds: 4 });
-  await s.finishRun(empty.id, { seconds: 1 });
+  await s.runs.finish(ld.id, { seconds: 3.5 });
+  await s.runs.finish(kl.id, { seconds: 4 });
+  await s.runs.finish(empty.id, { seconds: 1 });
   await s.close();
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -63,7 +63,7 @@ async function checkConsistent(db: string): Promise<Set<string>> {
   try {
     expect(await store.query<{ integrity_check: string }>('PRAGMA integrity_check')).toEqual([{ integrity_check: 'ok' }]);
     expect(await store.query('PRAGMA foreign_key_check')).toEqual([]);
-    const runs = await store.listRuns({ pipeline: RUN.pipeline });
+    const runs = await store.runs.list({ pipeline: RUN.pipeline });
     if (runs.length === 0) return new Set();
     expect(runs).toHaveLength(1);
     const runId = (runs[0] as { id: number }).id;
@@ -81,7 +81,7 @@ async function checkConsistent(db: string): Promise<Set<string>> {
     expect(total?.n).toBe(perUnit.length * ROWS_PER_UNIT);
     const [orphans] = await store.query<{ n: number }>('SELECT count(*) AS n FROM effects WHERE unit_id NOT IN (SELECT id FROM units)');
     expect(orphans?.n).toBe(0);
-    return await store.completedUnits(runId);
+    return await store.runs.completedUnits(runId);
   } finally {
     await store.close();
   }
@@ -142,10 +142,10 @@ describe('kill -9', () => {
     expect(done.size).toBe(UNITS);
     const store = await Store.open(db);
     try {
-      const run = await store.getRun(1);
+      const run = await store.runs.get(1);
       expect(run).toMatchObject({ status: 'done', attempts: opened + 1, units: UNITS, effects: UNITS * ROWS_PER_UNIT });
       // Values are exact, and each (component, prompt) appears once: n is the prompt count everywhere.
-      const means = await store.meanEffects(1);
+      const means = await store.runs.meanEffects(1);
       expect(means).toHaveLength(LAYERS * HEADS * POSITIONS);
       expect(means.every((m) => m.n === UNITS * PROMPTS_PER_UNIT)).toBe(true);
       const sample = await store.query<{ layer: number; head: number; position: number; prompt: number; value: number }>(

@@ -34,9 +34,9 @@ function rawGet<T>(path: string, sql: string): Promise<T> {
 }
 
 async function withRun(store: Store, key = 'k1', pipeline = 'p'): Promise<number> {
-  const modelId = await store.upsertModel(model);
-  const datasetId = await store.upsertDataset(dataset);
-  return (await store.openRun({ pipeline, key, modelId, datasetId, settings, codeVersion: 'abc123' })).id;
+  const modelId = await store.models.upsert(model);
+  const datasetId = await store.datasets.upsert(dataset);
+  return (await store.runs.open({ pipeline, key, modelId, datasetId, settings, codeVersion: 'abc123' })).id;
 }
 
 describe('opening and migrations', () => {
@@ -87,7 +87,7 @@ describe('opening and migrations', () => {
         db.run('CREATE TABLE notes (t TEXT)', (e) => db.close(() => (e ? reject(e) : resolve())));
       });
     });
-    await expect(Store.open(foreign)).rejects.toThrow(/is not a patchwise database/);
+    await expect(Store.open(foreign)).rejects.toThrow(/: not a patchwise database/);
   });
 
   it('migrates one file opened by two processes at once without applying anything twice', async () => {
@@ -108,77 +108,81 @@ describe('identity rows and runs', () => {
   });
 
   it('deduplicates models and datasets by fingerprint', async () => {
-    const m1 = await s.upsertModel(model);
-    const m2 = await s.upsertModel({ ...model, path: '/moved/gpt2' });
-    const m3 = await s.upsertModel({ ...model, fingerprint: 'm2' });
+    const m1 = await s.models.upsert(model);
+    const m2 = await s.models.upsert({ ...model, path: '/moved/gpt2' });
+    const m3 = await s.models.upsert({ ...model, fingerprint: 'm2' });
     expect(m2).toBe(m1);
     expect(m3).not.toBe(m1);
     expect(await s.query('SELECT path FROM models WHERE id = ?', [m1])).toEqual([{ path: '/moved/gpt2' }]);
     // Config is stored as canonical JSON.
     expect(await s.query('SELECT config FROM models WHERE id = ?', [m1])).toEqual([{ config: '{"heads":12,"layers":12}' }]);
 
-    const d1 = await s.upsertDataset(dataset);
-    const d2 = await s.upsertDataset({ ...dataset, settings: { count: 4, seed: 1 } });
-    const d3 = await s.upsertDataset({ ...dataset, fingerprint: 'd2' });
+    const d1 = await s.datasets.upsert(dataset);
+    const d2 = await s.datasets.upsert({ ...dataset, settings: { count: 4, seed: 1 } });
+    const d3 = await s.datasets.upsert({ ...dataset, fingerprint: 'd2' });
     expect(d2).toBe(d1);
     expect(d3).not.toBe(d1);
     expect(await s.query('SELECT count(*) AS n FROM datasets')).toEqual([{ n: 2 }]);
+    // The first content stored under a fingerprint is what reads back, pairs included.
+    expect(await s.datasets.get(d1)).toEqual({ id: d1, fingerprint: 'd1', task: 'ioi', settings: { count: 4, seed: 1 }, pairs: dataset.pairs });
+    await expect(s.datasets.get(99)).rejects.toThrow(new UserError(`no dataset 99 in ${s.path}`));
   });
 
   it('opens a run once: the same (pipeline, key) resumes it, whatever the key order of its settings', async () => {
-    const modelId = await s.upsertModel(model);
-    const datasetId = await s.upsertDataset(dataset);
+    const modelId = await s.models.upsert(model);
+    const datasetId = await s.datasets.upsert(dataset);
     const req = { pipeline: 'p', key: 'k1', modelId, datasetId, settings, codeVersion: 'abc123' };
-    const first = await s.openRun(req);
+    const first = await s.runs.open(req);
     expect(first).toEqual({ id: first.id, status: 'running', resumed: false });
     const reordered = Object.fromEntries(Object.entries(settings).reverse());
-    expect(await s.openRun({ ...req, settings: reordered })).toEqual({ id: first.id, status: 'running', resumed: true });
+    expect(await s.runs.open({ ...req, settings: reordered })).toEqual({ id: first.id, status: 'running', resumed: true });
     // Another pipeline, or another key, is another run.
-    expect((await s.openRun({ ...req, pipeline: 'q' })).id).not.toBe(first.id);
-    expect((await s.openRun({ ...req, key: 'k2' })).resumed).toBe(false);
+    expect((await s.runs.open({ ...req, pipeline: 'q' })).id).not.toBe(first.id);
+    expect((await s.runs.open({ ...req, key: 'k2' })).resumed).toBe(false);
     // A key reused for other settings would mix experiments.
-    await expect(s.openRun({ ...req, settings: { ...settings, metric: 'kl' } })).rejects.toThrow(/already names run/);
+    await expect(s.runs.open({ ...req, settings: { ...settings, metric: 'kl' } })).rejects.toThrow(/already names run/);
   });
 
   it('tracks failure, resumption and completion', async () => {
     const id = await withRun(s);
-    await s.failRun(id, 'out of memory at batch:3');
-    expect(await s.getRun(id)).toMatchObject({ status: 'failed', error: 'out of memory at batch:3', attempts: 1 });
+    await s.runs.fail(id, 'out of memory at batch:3');
+    expect(await s.runs.get(id)).toMatchObject({ status: 'failed', error: 'out of memory at batch:3', attempts: 1 });
     const again = await withRun(s);
     expect(again).toBe(id);
-    expect(await s.getRun(id)).toMatchObject({ status: 'running', error: null, attempts: 2 });
+    expect(await s.runs.get(id)).toMatchObject({ status: 'running', error: null, attempts: 2 });
     // Units record the code version of the process that wrote them.
-    await s.saveUnit(id, 'batch:0', [head(0, 0, 0, 1)], 1);
+    await s.runs.saveUnit(id, 'batch:0', [head(0, 0, 0, 1)], 1);
     const other = await Store.open(s.path);
-    const modelId0 = await other.upsertModel(model);
-    const datasetId0 = await other.upsertDataset(dataset);
-    await other.openRun({ pipeline: 'p', key: 'k1', modelId: modelId0, datasetId: datasetId0, settings, codeVersion: 'def456' });
-    await other.saveUnit(id, 'batch:1', [head(0, 0, 1, 1)], 1);
+    const modelId0 = await other.models.upsert(model);
+    const datasetId0 = await other.datasets.upsert(dataset);
+    await other.runs.open({ pipeline: 'p', key: 'k1', modelId: modelId0, datasetId: datasetId0, settings, codeVersion: 'def456' });
+    await other.runs.saveUnit(id, 'batch:1', [head(0, 0, 1, 1)], 1);
     await other.close();
-    expect(await s.getRun(id)).toMatchObject({ codeVersion: 'abc123', unitCodeVersions: ['abc123', 'def456'], attempts: 3 });
-    await s.finishRun(id, { seconds: 12.5, detail: { invariants: 'ok' } });
-    const done = await s.getRun(id);
-    expect(done).toMatchObject({ status: 'done', seconds: 12.5, detail: { invariants: 'ok' } });
+    expect(await s.runs.get(id)).toMatchObject({ codeVersion: 'abc123', unitCodeVersions: ['abc123', 'def456'], attempts: 3 });
+    const detail = { stage: 'patching', baselines: { clean: 2.5, corrupted: 0.25, normaliser: 2.25 }, sigma: null, units: 2, groundTruth: null } as const;
+    await s.runs.finish(id, { seconds: 12.5, detail });
+    const done = await s.runs.get(id);
+    expect(done).toMatchObject({ status: 'done', seconds: 12.5, detail });
     expect(done.finishedAt).toMatch(/^\d{4}-\d\d-\d\dT/);
     // A done run stays done: the engine skips it.
-    const modelId = await s.upsertModel(model);
-    const datasetId = await s.upsertDataset(dataset);
-    expect(await s.openRun({ pipeline: 'p', key: 'k1', modelId, datasetId, settings, codeVersion: 'new' })).toEqual({ id, status: 'done', resumed: true });
-    await expect(s.finishRun(999, { seconds: 1 })).rejects.toThrow(/no run 999/);
+    const modelId = await s.models.upsert(model);
+    const datasetId = await s.datasets.upsert(dataset);
+    expect(await s.runs.open({ pipeline: 'p', key: 'k1', modelId, datasetId, settings, codeVersion: 'new' })).toEqual({ id, status: 'done', resumed: true });
+    await expect(s.runs.finish(999, { seconds: 1 })).rejects.toThrow(/no run 999/);
   });
 
   it('finds runs by id, key and unique key prefix, and says what is missing', async () => {
     const a = await withRun(s, 'ioi-ld-abcdef');
     const b = await withRun(s, 'ioi-ld-abxyz');
-    expect((await s.getRun(a)).key).toBe('ioi-ld-abcdef');
-    expect((await s.getRun('ioi-ld-abxyz')).id).toBe(b);
-    expect((await s.getRun('ioi-ld-abc')).id).toBe(a);
-    await expect(s.getRun('ioi-ld-ab')).rejects.toThrow(/matches runs 1 \(p\), 2 \(p\)/);
-    await expect(s.getRun(12)).rejects.toThrow(new UserError(`no run 12 in ${s.path}`));
-    await expect(s.getRun('zzz')).rejects.toBeInstanceOf(UserError);
+    expect((await s.runs.get(a)).key).toBe('ioi-ld-abcdef');
+    expect((await s.runs.get('ioi-ld-abxyz')).id).toBe(b);
+    expect((await s.runs.get('ioi-ld-abc')).id).toBe(a);
+    await expect(s.runs.get('ioi-ld-ab')).rejects.toThrow(/matches runs 1 \(p\), 2 \(p\)/);
+    await expect(s.runs.get(12)).rejects.toThrow(new UserError(`no run 12 in ${s.path}`));
+    await expect(s.runs.get('zzz')).rejects.toBeInstanceOf(UserError);
     const other = await withRun(s, 'k9', 'other');
-    expect((await s.listRuns()).map((r) => r.id)).toEqual([a, b, other]);
-    const listed = await s.listRuns({ pipeline: 'other' });
+    expect((await s.runs.list()).map((r) => r.id)).toEqual([a, b, other]);
+    const listed = await s.runs.list({ pipeline: 'other' });
     expect(listed).toEqual([
       expect.objectContaining({ id: other, pipeline: 'other', key: 'k9', status: 'running', model: 'gpt2-small', task: 'ioi', settings, units: 0, detections: 0 }),
     ]);
@@ -196,12 +200,12 @@ describe('units and effects', () => {
 
   it('saves a unit with its marker, and saving it again writes nothing', async () => {
     const id = await withRun(s);
-    expect(await s.completedUnits(id)).toEqual(new Set());
-    expect(await s.saveUnit(id, 'batch:0', [head(0, 0, 0, 0.5), head(0, 1, 0, -0.25)], 1.5)).toBe(true);
-    expect(await s.saveUnit(id, 'batch:0', [head(0, 0, 0, 0.5), head(0, 1, 0, -0.25)], 1.5)).toBe(false);
-    expect(await s.completedUnits(id)).toEqual(new Set(['batch:0']));
+    expect(await s.runs.completedUnits(id)).toEqual(new Set());
+    expect(await s.runs.saveUnit(id, 'batch:0', [head(0, 0, 0, 0.5), head(0, 1, 0, -0.25)], 1.5)).toBe(true);
+    expect(await s.runs.saveUnit(id, 'batch:0', [head(0, 0, 0, 0.5), head(0, 1, 0, -0.25)], 1.5)).toBe(false);
+    expect(await s.runs.completedUnits(id)).toEqual(new Set(['batch:0']));
     expect(await s.query('SELECT count(*) AS n FROM effects')).toEqual([{ n: 2 }]);
-    expect(await s.getRun(id)).toMatchObject({ units: 1, effects: 2, unitSeconds: 1.5, unitCodeVersions: ['abc123'] });
+    expect(await s.runs.get(id)).toMatchObject({ units: 1, effects: 2, unitSeconds: 1.5, unitCodeVersions: ['abc123'] });
   });
 
   it('rolls back the whole unit when a row late in it is invalid, leaving no marker and no interned ids behind', async () => {
@@ -211,25 +215,25 @@ describe('units and effects', () => {
     rows.push({ component: 'mlp@L0', kind: 'mlp', layer: 0, head: null, position: 3, window: 2, prompt: 0, value: 1 });
     for (let p = 0; p < 10_000; p++) rows.push(head(p % 4, p % 3, p, p / 10_000));
     rows[7_001] = { ...(rows[7_001] as EffectRow), value: Number.NaN };
-    await expect(s.saveUnit(id, 'batch:0', rows, 1)).rejects.toThrow(/effect row 7001 \(a0\.h1\): value must be a finite number, got NaN/);
-    expect(await s.completedUnits(id)).toEqual(new Set());
+    await expect(s.runs.saveUnit(id, 'batch:0', rows, 1)).rejects.toThrow(/effect row 7001 \(a0\.h1\): value must be a finite number, got NaN/);
+    expect(await s.runs.completedUnits(id)).toEqual(new Set());
     expect(await s.query('SELECT count(*) AS n FROM effects')).toEqual([{ n: 0 }]);
     expect(await s.query('SELECT count(*) AS n FROM components')).toEqual([{ n: 0 }]);
 
     rows[7_001] = { ...(rows[7_001] as EffectRow), value: 0.5 };
-    expect(await s.saveUnit(id, 'batch:0', rows, 1)).toBe(true);
+    expect(await s.runs.saveUnit(id, 'batch:0', rows, 1)).toBe(true);
     expect(await s.query('SELECT count(*) AS n FROM effects')).toEqual([{ n: 10_001 }]);
     expect(await s.query('PRAGMA foreign_key_check')).toEqual([]);
   });
 
   it('rolls back a unit that repeats a (component, prompt) another unit saved', async () => {
     const id = await withRun(s);
-    await s.saveUnit(id, 'batch:0', [head(0, 0, 0, 1), head(0, 0, 1, 2)], 1);
+    await s.runs.saveUnit(id, 'batch:0', [head(0, 0, 0, 1), head(0, 0, 1, 2)], 1);
     const clash = [head(1, 1, 2, 3), head(0, 0, 1, 9)];
-    await expect(s.saveUnit(id, 'batch:1', clash, 1)).rejects.toThrow(/already stored for this run/);
-    expect(await s.completedUnits(id)).toEqual(new Set(['batch:0']));
+    await expect(s.runs.saveUnit(id, 'batch:1', clash, 1)).rejects.toThrow(/already stored for this run/);
+    expect(await s.runs.completedUnits(id)).toEqual(new Set(['batch:0']));
     expect(await s.query('SELECT count(*) AS n FROM effects')).toEqual([{ n: 2 }]);
-    await expect(s.saveUnit(999, 'batch:0', [], 1)).rejects.toThrow(/no run 999/);
+    await expect(s.runs.saveUnit(999, 'batch:0', [], 1)).rejects.toThrow(/no run 999/);
   });
 
   it('serialises concurrent calls on one store, and concurrent writers on two connections', async () => {
@@ -238,16 +242,16 @@ describe('units and effects', () => {
     const other = await Store.open(path);
     try {
       const writes = Array.from({ length: 8 }, (_, u) =>
-        (u % 2 === 0 ? s : other).saveUnit(
+        (u % 2 === 0 ? s : other).runs.saveUnit(
           id,
           `batch:${u}`,
           Array.from({ length: 500 }, (_, i) => head(i % 12, i % 5, u * 1000 + i, i)),
           0.1,
         ),
       );
-      const reads = Array.from({ length: 8 }, () => s.completedUnits(id));
+      const reads = Array.from({ length: 8 }, () => s.runs.completedUnits(id));
       await Promise.all([...writes, ...reads]);
-      expect((await s.completedUnits(id)).size).toBe(8);
+      expect((await s.runs.completedUnits(id)).size).toBe(8);
       expect(await other.query('SELECT count(*) AS n FROM effects')).toEqual([{ n: 4000 }]);
     } finally {
       await other.close();
@@ -257,13 +261,13 @@ describe('units and effects', () => {
   it('aggregates mean effects over prompts in SQL (mean, sample std, n)', async () => {
     const id = await withRun(s);
     const values = [0.1, 0.4, -0.2, 0.7];
-    await s.saveUnit(id, 'batch:0', [head(2, 1, 0, values[0] as number), head(2, 1, 1, values[1] as number), head(0, 0, 0, 5)], 1);
-    await s.saveUnit(id, 'batch:1', [head(2, 1, 2, values[2] as number), head(2, 1, 3, values[3] as number)], 1);
+    await s.runs.saveUnit(id, 'batch:0', [head(2, 1, 0, values[0] as number), head(2, 1, 1, values[1] as number), head(0, 0, 0, 5)], 1);
+    await s.runs.saveUnit(id, 'batch:1', [head(2, 1, 2, values[2] as number), head(2, 1, 3, values[3] as number)], 1);
     const resid: EffectRow = { component: 'resid_pre@L1', kind: 'resid', layer: 1, head: null, position: 4, window: 1, prompt: 0, value: 0.25 };
-    await s.saveUnit(id, 'batch:2', [resid, { ...resid, prompt: 1, value: 0.75 }], 1);
+    await s.runs.saveUnit(id, 'batch:2', [resid, { ...resid, prompt: 1, value: 0.75 }], 1);
     const mean = values.reduce((a, b) => a + b, 0) / values.length;
     const std = Math.sqrt(values.reduce((a, v) => a + (v - mean) ** 2, 0) / (values.length - 1));
-    const got = await s.meanEffects(id);
+    const got = await s.runs.meanEffects(id);
     expect(got.map((g) => g.component)).toEqual(['a0.h0', 'resid_pre@L1', 'a2.h1']);
     expect(got[0]).toEqual({ component: 'a0.h0', kind: 'head', layer: 0, head: 0, position: null, window: 1, mean: 5, std: 0, n: 1 });
     expect(got[1]).toMatchObject({ kind: 'resid', head: null, position: 4, mean: 0.5, n: 2 });
@@ -273,8 +277,8 @@ describe('units and effects', () => {
     expect(got[2]?.n).toBe(4);
     // Another run's effects are not mixed in.
     const id2 = await withRun(s, 'k2');
-    await s.saveUnit(id2, 'batch:0', [head(2, 1, 0, 100)], 1);
-    expect((await s.meanEffects(id)).find((g) => g.component === 'a2.h1')?.n).toBe(4);
+    await s.runs.saveUnit(id2, 'batch:0', [head(2, 1, 0, 100)], 1);
+    expect((await s.runs.meanEffects(id)).find((g) => g.component === 'a2.h1')?.n).toBe(4);
   });
 
   it('saves tens of thousands of rows in one unit quickly', async () => {
@@ -282,7 +286,7 @@ describe('units and effects', () => {
     const rows: EffectRow[] = [];
     for (let L = 0; L < 12; L++) for (let h = 0; h < 12; h++) for (let p = 0; p < 350; p++) rows.push(head(L, h, p, Math.sin(L * h + p)));
     const t0 = performance.now();
-    await s.saveUnit(id, 'batch:0', rows, 1);
+    await s.runs.saveUnit(id, 'batch:0', rows, 1);
     const ms = performance.now() - t0;
     console.log(`saveUnit: ${rows.length} rows in ${ms.toFixed(0)} ms`);
     // Typically ~0.2 s on a laptop core; the bound leaves room for a loaded CI machine.
@@ -300,14 +304,14 @@ describe('detections', () => {
         { component: 'a9.h9', layer: 9, head: 9, position: null, window: 1, mean: 0.3, std: 0.05, zscore: 4.2, sign: 1 },
         { component: 'a10.h7', layer: 10, head: 7, position: 14, window: 1, mean: -0.2, std: 0.04, zscore: -3.1, sign: -1 },
       ];
-      await s.saveDetections(id, d);
-      expect(await s.detections(id)).toEqual(d);
-      await s.saveDetections(id, [d[1] as Detection]);
-      expect(await s.detections(id)).toEqual([d[1]]);
+      await s.runs.saveDetections(id, d);
+      expect(await s.runs.detections(id)).toEqual(d);
+      await s.runs.saveDetections(id, [d[1] as Detection]);
+      expect(await s.runs.detections(id)).toEqual([d[1]]);
       // An invalid row leaves the previous detections in place.
-      await expect(s.saveDetections(id, [d[0] as Detection, { ...(d[0] as Detection), sign: 0 as unknown as 1 }])).rejects.toThrow(/row 1 \(a9\.h9\): sign/);
-      expect(await s.detections(id)).toEqual([d[1]]);
-      expect((await s.listRuns())[0]?.detections).toBe(1);
+      await expect(s.runs.saveDetections(id, [d[0] as Detection, { ...(d[0] as Detection), sign: 0 as unknown as 1 }])).rejects.toThrow(/row 1 \(a9\.h9\): sign/);
+      expect(await s.runs.detections(id)).toEqual([d[1]]);
+      expect((await s.runs.list())[0]?.detections).toBe(1);
     } finally {
       await s.close();
     }

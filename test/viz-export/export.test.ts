@@ -106,7 +106,7 @@ describe('viz build: what goes in comes out', () => {
         expect(run.prompts[0]).toEqual({ clean: HOSTILE_PROMPT, corrupted: 'When Anna and Carl went to the park 0' });
         expect(run.roles).toEqual({ IO: 2, S1: 1, S2: 4, END: 5 });
         const e = readChunk(out, runChunk(run.id)) as VizRunEffects;
-        const means = await store.meanEffects(run.id);
+        const means = await store.runs.meanEffects(run.id);
         expect(e.component.length).toBe(means.length);
         expect(run.nComponents).toBe(means.length);
         means.forEach((m, i) => {
@@ -114,12 +114,12 @@ describe('viz build: what goes in comes out', () => {
           expect(e.mean[i]).toBe(m.mean);
           expect(e.std[i]).toBe(m.std);
         });
-        const det = await store.detections(run.id);
+        const det = await store.runs.detections(run.id);
         expect(e.detections).toEqual(det.map((d) => ({ component: d.component, layer: d.layer, head: d.head, position: d.position, window: d.window, mean: d.mean, zscore: d.zscore, sign: d.sign })));
         expect(run.nDetections).toBe(det.length);
       }
-      expect(index.curves).toHaveLength((await store.listCurves()).length);
-      for (const cv of await store.listCurves()) {
+      expect(index.curves).toHaveLength((await store.curves.list()).length);
+      for (const cv of await store.curves.list()) {
         const got = index.curves.find((c) => c.pipeline === cv.pipeline && c.key === cv.key && c.kind === cv.kind)!;
         expect(got.circuitId).toBe(cv.circuitId);
         expect(got.size).toEqual(cv.points.map((p) => p.size));

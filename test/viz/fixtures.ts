@@ -42,7 +42,7 @@ export const LD_EDGES = ['input->a0.h3<v>', 'a0.h3->a1.h2<k>', 'input->a1.h2<q>'
 export async function writeFixture(path: string, opts: { big?: boolean } = {}): Promise<Fixture> {
   const store = await Store.open(path);
   try {
-    const modelId = await store.upsertModel({ fingerprint: 'fp-tiny', name: HOSTILE_MODEL, path: '/models/tiny', architecture: 'gpt2', config: SMALL });
+    const modelId = await store.models.upsert({ fingerprint: 'fp-tiny', name: HOSTILE_MODEL, path: '/models/tiny', architecture: 'gpt2', config: SMALL });
     const pairs = [0, 1, 2].map((i) => ({
       index: i,
       clean: [1, 2, 3, 4, 5, 6],
@@ -51,19 +51,19 @@ export async function writeFixture(path: string, opts: { big?: boolean } = {}): 
       corruptedText: `When Anna and Carl went to the park ${i}`,
       roles: { IO: 2, S1: 1, S2: 4, END: 5 },
     }));
-    const datasetId = await store.upsertDataset({ fingerprint: 'ds-e2e', task: 'ioi', settings: { count: 3 }, pairs });
+    const datasetId = await store.datasets.upsert({ fingerprint: 'ds-e2e', task: 'ioi', settings: { count: 3 }, pairs });
     const r = new Random(7);
     const runs: { id: number; corruption: string; metric: string; granularity: string; window: number }[] = [];
     let key = 0;
     const addRun = async (corruption: string, metric: string, granularity: string, window: number, rows: EffectRow[], detected: EffectRow[]): Promise<void> => {
       const settings = { task: 'ioi', corruption, direction: 'denoising', metric, granularity, window, detectK: 2 };
-      const opened = await store.openRun({ pipeline: 'e2e', key: `run${++key}`, modelId, datasetId, settings, codeVersion: 'test' });
-      await store.saveUnit(opened.id, 'all', rows, 0.1);
-      await store.saveDetections(
+      const opened = await store.runs.open({ pipeline: 'e2e', key: `run${++key}`, modelId, datasetId, settings, codeVersion: 'test' });
+      await store.runs.saveUnit(opened.id, 'all', rows, 0.1);
+      await store.runs.saveDetections(
         opened.id,
         detected.map((d) => ({ component: d.component, layer: d.layer, head: d.head, position: d.position, window: d.window, mean: d.value, std: 0.01, zscore: 3 * Math.sign(d.value), sign: d.value < 0 ? -1 : 1 })),
       );
-      await store.finishRun(opened.id, { seconds: 1, detail: { baselines: { clean: 3.2, corrupted: 0.4 } } });
+      await store.runs.finish(opened.id, { seconds: 1, detail: { stage: 'patching', baselines: { clean: 3.2, corrupted: 0.4, normaliser: 2.8 }, sigma: null, units: 1, groundTruth: null } });
       runs.push({ id: opened.id, corruption, metric, granularity, window });
     };
     // Heads: a1.h2 carries the behaviour, a0.h3 works against it; GN smears the picture.
@@ -102,15 +102,15 @@ export async function writeFixture(path: string, opts: { big?: boolean } = {}): 
 
     const kl = plantedCircuit(SMALL, KL_EDGES, 11, { metric: 'kl', corruption: 's2-io' }, 0.5);
     const ld = plantedCircuit(SMALL, LD_EDGES, 12, { metric: 'logit-diff', corruption: 's2-io' }, 0.5);
-    const klId = await store.saveCircuit({ pipeline: 'e2e', key: 'eap-kl', circuit: kl, settings: { topN: null } });
-    const ldId = await store.saveCircuit({ pipeline: 'e2e', key: 'eap-logit-diff', circuit: ld, settings: { topN: null } });
+    const klId = await store.circuits.save({ pipeline: 'e2e', key: 'eap-kl', circuit: kl, settings: { topN: null } });
+    const ldId = await store.circuits.save({ pipeline: 'e2e', key: 'eap-logit-diff', circuit: ld, settings: { topN: null } });
     for (const [id, c, k] of [[klId, kl, 'eap-kl'], [ldId, ld, 'eap-logit-diff']] as const) {
       const points = [1, 2, 4, 8, 16, 32, 64].map((n) => {
         const cut = c.topN(n);
         return { threshold: null, size: cut.size, faithfulness: Math.min(1, cut.size / c.size) };
       });
-      await store.saveCurve({ pipeline: 'e2e', key: k, kind: 'faithfulness', circuitId: id, points });
-      await store.saveCurve({ pipeline: 'e2e', key: k, kind: 'roc', circuitId: id, points: [0, 0.1, 0.3, 0.6, 1].map((fpr, i) => ({ threshold: null, size: null, faithfulness: null, fpr, tpr: Math.min(1, [0, 0.6, 0.85, 0.95, 1][i]!) })) });
+      await store.curves.save({ pipeline: 'e2e', key: k, kind: 'faithfulness', circuitId: id, points });
+      await store.curves.save({ pipeline: 'e2e', key: k, kind: 'roc', circuitId: id, points: [0, 0.1, 0.3, 0.6, 1].map((fpr, i) => ({ threshold: null, size: null, faithfulness: null, fpr, tpr: Math.min(1, [0, 0.6, 0.85, 0.95, 1][i]!) })) });
     }
 
     let big: { id: number; circuit: Circuit } | undefined;
@@ -120,9 +120,9 @@ export async function writeFixture(path: string, opts: { big?: boolean } = {}): 
       const scores = new Float32Array(g.nSenders * g.nReceivers).fill(NaN);
       for (const e of g.edges()) scores[e.sender * g.nReceivers + e.receiver] = rr.normal() * Math.exp(rr.normal());
       const circuit = new Circuit(g, { scores, meta: { method: 'eap-ig', metric: 'logit-diff', corruption: 's2-io', direction: 'denoising', model: { name: 'gpt2-small (random)', fingerprint: 'fp-gpt2' } } }).topN(4000);
-      const id = await store.saveCircuit({ pipeline: 'scale', key: 'gpt2-random', circuit, settings: {} });
+      const id = await store.circuits.save({ pipeline: 'scale', key: 'gpt2-random', circuit, settings: {} });
       const points = [10, 30, 100, 300, 1000, 3000, 10000, 32491].map((n) => ({ threshold: null, size: circuit.topN(n).size, faithfulness: 1 - Math.exp(-n / 800) }));
-      await store.saveCurve({ pipeline: 'scale', key: 'gpt2-random', kind: 'faithfulness', circuitId: id, points });
+      await store.curves.save({ pipeline: 'scale', key: 'gpt2-random', kind: 'faithfulness', circuitId: id, points });
       big = { id, circuit };
     }
     return { runs, kl: { id: klId, circuit: kl }, ld: { id: ldId, circuit: ld }, big };

@@ -79,7 +79,7 @@ const list: CommandModule<object, { db: string; pipeline?: string; method?: stri
       .option('method', { type: 'string', describe: 'only the circuits of this method (acdc, acdc-nodes, or an imported one such as eap-ig)' }),
   handler: (argv) =>
     withStore(argv.db, async (store) => {
-      const rows = await store.listCircuits({
+      const rows = await store.circuits.list({
         ...(argv.pipeline === undefined ? {} : { pipeline: argv.pipeline }),
         ...(argv.method === undefined ? {} : { method: argv.method }),
       });
@@ -142,8 +142,8 @@ const show: CommandModule<object, { circuit: string; db: string; edges: number }
     nonNegativeInt(argv.edges, '--edges');
     await withStore(argv.db, async (store) => {
       const ref = parseRunRef(argv.circuit);
-      const s = await store.getCircuit(ref);
-      console.log(circuitReport(s, await store.loadCircuit(s.id), argv.edges));
+      const s = await store.circuits.get(ref);
+      console.log(circuitReport(s, await store.circuits.load(s.id), argv.edges));
     });
   },
 };
@@ -163,11 +163,11 @@ const exportCmd: CommandModule<object, { circuit: string; out: string; format: C
       .example('$0 circuit export ioi-eap --format eap --out ioi.json', 'for EAP-IG Graph.from_json'),
   handler: async (argv) => {
     await withStore(argv.db, async (store) => {
-      const s = await store.getCircuit(parseRunRef(argv.circuit));
-      const c = await store.loadCircuit(s.id);
+      const s = await store.circuits.get(parseRunRef(argv.circuit));
+      const c = await store.circuits.load(s.id);
       let dModel = argv.dModel ?? c.meta.model.dModel ?? undefined;
       if (argv.format === 'eap' && dModel === undefined && c.meta.model.fingerprint !== null) {
-        const m = await store.findModel(c.meta.model.fingerprint);
+        const m = await store.models.find(c.meta.model.fingerprint);
         const cfg = m?.config;
         if (isJsonObject(cfg) && typeof cfg.dModel === 'number') dModel = cfg.dModel;
       }
@@ -194,7 +194,7 @@ async function resolveModel(spec: string, store: Store): Promise<ModelInfo> {
     const c = m.config;
     return { shape: { nLayers: c.nLayers, nHeads: c.nHeads }, model: { fingerprint: fingerprintModel(m), name: c.name, dModel: c.dModel } };
   }
-  const stored = await store.findModel(spec);
+  const stored = await store.models.find(spec);
   if (stored !== undefined) {
     const cfg = stored.config;
     const num = (k: string): number | undefined => (isJsonObject(cfg) && typeof cfg[k] === 'number' ? cfg[k] : undefined);
@@ -234,7 +234,7 @@ const importCmd: CommandModule<object, { file: string; model?: string; name?: st
         for (const w of read.warnings) console.error(`patchwise: warning: ${argv.file}: ${w}`);
         const key = argv.name ?? basename(argv.file, extname(argv.file));
         const c = read.circuit;
-        const id = await store.saveCircuit({ pipeline: argv.pipeline, key, circuit: c, settings: { importedFrom: resolve(argv.file), format: read.format } });
+        const id = await store.circuits.save({ pipeline: argv.pipeline, key, circuit: c, settings: { importedFrom: resolve(argv.file), format: read.format } });
         console.log(
           `imported ${argv.file} (${read.format} format) as circuit ${id} (${argv.pipeline}/${key}): ${c.nScored} scored edges, ${c.size} in the circuit, ${c.nodes().length} nodes`,
         );
@@ -299,9 +299,9 @@ const compare: CommandModule<object, { a: string; b: string; db: string; limit: 
   handler: async (argv) => {
     nonNegativeInt(argv.limit, '--limit');
     await withStore(argv.db, async (store) => {
-      const sa = await store.getCircuit(parseRunRef(argv.a));
-      const sb = await store.getCircuit(parseRunRef(argv.b));
-      const [a, b] = [await store.loadCircuit(sa.id), await store.loadCircuit(sb.id)];
+      const sa = await store.circuits.get(parseRunRef(argv.a));
+      const sb = await store.circuits.get(parseRunRef(argv.b));
+      const [a, b] = [await store.circuits.load(sa.id), await store.circuits.load(sb.id)];
       console.log(comparisonText(sa, sb, compareCircuits(a, b, { settingsA: sa.settings, settingsB: sb.settings }), argv.limit));
     });
   },

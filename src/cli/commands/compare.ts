@@ -107,9 +107,9 @@ export const compareCommand: CommandModule<object, { runA: string; runB: string;
   handler: async (argv) => {
     const store = await Store.open(argv.db, { create: false });
     try {
-      const a = await store.getRun(parseRunRef(argv.runA));
-      const b = await store.getRun(parseRunRef(argv.runB));
-      const [detA, detB, meanA, meanB] = await Promise.all([store.detections(a.id), store.detections(b.id), store.meanEffects(a.id), store.meanEffects(b.id)]);
+      const a = await store.runs.get(parseRunRef(argv.runA));
+      const b = await store.runs.get(parseRunRef(argv.runB));
+      const [detA, detB, meanA, meanB] = await Promise.all([store.runs.detections(a.id), store.runs.detections(b.id), store.runs.meanEffects(a.id), store.runs.meanEffects(b.id)]);
       console.log(comparisonReport(a, b, detA, detB, meanA, meanB));
     } finally {
       await store.close();

@@ -47,7 +47,7 @@ export const resultsCommand: CommandModule<object, { db: string; pipeline?: stri
   handler: async (argv) => {
     const store = await Store.open(argv.db, { create: false });
     try {
-      const runs = await store.listRuns(argv.pipeline === undefined ? {} : { pipeline: argv.pipeline });
+      const runs = await store.runs.list(argv.pipeline === undefined ? {} : { pipeline: argv.pipeline });
       if (runs.length === 0) {
         console.log(argv.pipeline === undefined ? `no runs in ${argv.db}` : `no runs of pipeline ${argv.pipeline} in ${argv.db}`);
         return;

@@ -59,13 +59,13 @@ export const showCommand: CommandModule<object, { run: string; db: string; top: 
     if (!Number.isInteger(argv.top) || argv.top < 1) throw new UserError(`--top must be a positive integer, got ${argv.top}`);
     const store = await Store.open(argv.db, { create: false });
     try {
-      const run = await store.getRun(parseRunRef(argv.run));
+      const run = await store.runs.get(parseRunRef(argv.run));
       console.log(runHeader(run));
       console.log('');
-      const circuits = await store.listCircuits({ runId: run.id });
+      const circuits = await store.circuits.list({ runId: run.id });
       if (circuits.length > 0) {
         // A discovery run: one circuit per threshold.
-        const auc = (run.detail as { auc?: number | null } | null)?.auc;
+        const auc = run.detail?.stage === 'discovery' ? run.detail.auc : null;
         console.log(`circuits (${circuits.length})${typeof auc === 'number' ? `, ROC-AUC against the ground truth ${formatNumber(auc)}` : ''}`);
         console.log(
           formatTable(
@@ -75,13 +75,13 @@ export const showCommand: CommandModule<object, { run: string; db: string; top: 
         );
         return;
       }
-      const detected = await store.detections(run.id);
+      const detected = await store.runs.detections(run.id);
       if (detected.length > 0) {
         console.log(`detected components (${detected.length})`);
         console.log(detectionsTable(detected));
         return;
       }
-      const effects = await store.meanEffects(run.id);
+      const effects = await store.runs.meanEffects(run.id);
       if (effects.length === 0) {
         console.log(run.status === 'done' ? 'no effects stored' : `no effects stored yet (run is ${run.status})`);
         return;

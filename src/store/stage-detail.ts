@@ -1,0 +1,77 @@
+// What a finished run records about itself beyond its effects (the runs.detail column), one schema
+// per stage kind. Written and read only through these schemas, so a reader gets a typed value (or
+// a clear error naming the run) and never casts stored JSON.
+import { z } from 'zod';
+
+const baselines = z.object({
+  /** Mean metric on the clean and corrupted prompts, before any patch. */
+  clean: z.number(),
+  corrupted: z.number(),
+  /** The denominator of the normalised metric (logit difference: the mean clean-corrupted gap). */
+  normaliser: z.number(),
+});
+
+const names = z.array(z.string()).readonly();
+
+const groundTruth = z.object({
+  nodes: names.optional(),
+  edges: names,
+  positionalEdges: names.optional(),
+});
+
+/** A patching run (one metric of one grid point). */
+export const PatchingRunDetailSchema = z.object({
+  stage: z.literal('patching'),
+  baselines,
+  /** Gaussian noise's standard deviation; null for token replacement. */
+  sigma: z.number().nullable(),
+  /** Units of work the run was split into. */
+  units: z.number().int().nonnegative(),
+  /** The planted model's circuit, where the model has one. */
+  groundTruth: groundTruth.nullable(),
+});
+
+/** One threshold of a discovery run: the circuit it stored and how good it is. */
+export const DiscoveredCircuitSchema = z.object({
+  tau: z.number(),
+  circuitId: z.number().int().positive(),
+  size: z.number().int().nonnegative(),
+  faithfulness: z.number(),
+  /** Mean faithfulness of random circuits of the same size. */
+  randomFaithfulness: z.number().optional(),
+});
+
+/** A discovery run (one method x corruption x direction x metric, swept over thresholds). */
+export const DiscoveryRunDetailSchema = z.object({
+  stage: z.literal('discovery'),
+  circuits: z.array(DiscoveredCircuitSchema).readonly(),
+  /** ROC-AUC of the sweep against the ground truth; null where none is known. */
+  auc: z.number().nullable(),
+});
+
+export const StageDetailSchema = z.discriminatedUnion('stage', [PatchingRunDetailSchema, DiscoveryRunDetailSchema]);
+
+export type PatchingRunDetail = z.infer<typeof PatchingRunDetailSchema>;
+export type DiscoveredCircuitDetail = z.infer<typeof DiscoveredCircuitSchema>;
+export type DiscoveryRunDetail = z.infer<typeof DiscoveryRunDetailSchema>;
+export type StageDetail = z.infer<typeof StageDetailSchema>;
+
+/** The one-line reason a detail does not fit its schema: the first problem, where it is, and how many more. */
+export function detailProblem(error: z.ZodError): string {
+  const issue = error.issues[0];
+  if (issue === undefined) return 'invalid';
+  const where = issue.path.length > 0 ? `${issue.path.map(String).join('.')}: ` : '';
+  const more = error.issues.length > 1 ? ` (and ${error.issues.length - 1} more problems)` : '';
+  return `${where}${issue.message}${more}`;
+}
+
+/**
+ * Details stored before they carried their stage have none; the stage is implied by their fields
+ * (discovery details list circuits, patching details have baselines).
+ */
+export function withStage(stored: unknown): unknown {
+  if (typeof stored !== 'object' || stored === null || Array.isArray(stored) || 'stage' in stored) return stored;
+  if ('circuits' in stored) return { stage: 'discovery', ...stored };
+  if ('baselines' in stored) return { stage: 'patching', ...stored };
+  return stored;
+}
