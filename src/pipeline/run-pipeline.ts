@@ -2,10 +2,10 @@
 // of prompt pairs) and each unit's effects commit with its completion marker, so a re-run after a
 // crash or kill skips finished units and redoes nothing.
 import { createHash } from 'node:crypto';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
 import cliProgress from 'cli-progress';
 import { UserError } from '../core/errors.js';
+import { packagePath } from '../core/package-root.js';
 import { getGranularity } from '../experiment/components.js';
 import type { Corruption } from '../experiment/corruption.js';
 import { type Detection, detect } from '../evaluation/detection.js';
@@ -22,7 +22,7 @@ import { type PipelineModel, loadPipelineModel } from './model-source.js';
 import { runDiscovery, type DiscoveryResult } from './run-discovery.js';
 import { type GridPoint, type PatchingSpec, type Pipeline, expandGrid } from './spec.js';
 
-const DATA_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'data');
+const DATA_DIR = packagePath('data');
 
 export interface SettingResult {
   readonly point: GridPoint;
