@@ -2,7 +2,7 @@
 // of prompt pairs) and each unit's effects commit with its completion marker, so a re-run after a
 // crash or kill skips finished units and redoes nothing.
 import { createHash } from 'node:crypto';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import cliProgress from 'cli-progress';
 import { UserError } from '../core/errors.js';
 import { packagePath } from '../core/package-root.js';
