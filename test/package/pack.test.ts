@@ -57,7 +57,19 @@ afterAll(() => {
 describe('npm package', () => {
   it('ships the build, its declarations, the data, the viewer sources and the README, and no tests', () => {
     const paths = new Set(packed.files.map((f) => f.path));
-    for (const p of ['package.json', 'README.md', 'bin/patchwise.js', 'dist/index.js', 'dist/index.d.ts', 'dist/cli/main.js', 'data/names.txt', 'viz/index.html', 'viz/style.css', 'viz/src/main.ts', 'src/graph/component-graph.ts']) {
+    for (const p of [
+      'package.json',
+      'README.md',
+      'bin/patchwise.js',
+      'dist/index.js',
+      'dist/index.d.ts',
+      'dist/cli/main.js',
+      'data/names.txt',
+      'viz/index.html',
+      'viz/style.css',
+      'viz/src/main.ts',
+      'src/graph/component-graph.ts',
+    ]) {
       expect(paths, p).toContain(p);
     }
     const unwanted = [...paths].filter((p) => p.startsWith('test/') || p.startsWith('scripts/') || p.startsWith('viz/screenshots/') || p.endsWith('.tsbuildinfo') || p.endsWith('.db'));
