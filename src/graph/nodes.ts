@@ -1,4 +1,4 @@
-// The vocabulary of the component graph (shared/DESIGN.md section 1), as small immutable types.
+// The vocabulary of the component graph (docs/design.md section 1), as small immutable types.
 // Names follow EAP-IG's JSON so circuits interoperate: `a0.h1->a3.h2<q>`, `input->m0`, `m11->logits`.
 
 export type QkvChannel = 'q' | 'k' | 'v';

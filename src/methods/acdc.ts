@@ -5,7 +5,7 @@
 // removed so far, and keep it removed (prune) when the metric moves by less than tau. Exact
 // sequential semantics: every decision sees every earlier one.
 //
-// Removing an edge, by direction (DESIGN.md section 2):
+// Removing an edge, by direction (docs/design.md section 2):
 // - noising (ACDC's setting, the default): the run is on the clean prompt; a removed edge carries the
 //   corrupted run's sender output. The circuit is the set of edges NOT patched.
 // - denoising: the run is on the corrupted prompt; the circuit is the set of edges patched from the

@@ -2,11 +2,11 @@
 // of prompt pairs) and each unit's effects commit with its completion marker, so a re-run after a
 // crash or kill skips finished units and redoes nothing.
 import { createHash } from 'node:crypto';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dirname } from 'node:path';
 import cliProgress from 'cli-progress';
 import { UserError } from '../core/errors.js';
 import { corruptionName, type Detection, type PromptCorruption } from '../core/vocabulary.js';
+import { packagePath } from '../core/package-root.js';
 import { getGranularity } from '../experiment/components.js';
 import { detect } from '../evaluation/detection.js';
 import { checkMetrics, PatchingEngine } from '../methods/node-patching.js';
@@ -22,7 +22,7 @@ import { type PipelineModel, loadPipelineModel } from './model-source.js';
 import { runDiscovery, type DiscoveryResult } from './run-discovery.js';
 import { type GridPoint, type PatchingSpec, type Pipeline, expandGrid } from './spec.js';
 
-const DATA_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'data');
+const DATA_DIR = packagePath('data');
 
 export interface SettingResult {
   readonly point: GridPoint;

@@ -35,7 +35,7 @@ export class EdgeMasks {
     return m;
   }
 
-  /** Every edge patched in every configuration: the source run, by the invariant of DESIGN.md section 2. */
+  /** Every edge patched in every configuration: the source run, by the invariant of docs/design.md section 2. */
   static allEdges(graph: ComponentGraph, k = 1): EdgeMasks {
     const m = new EdgeMasks(graph, k, undefined);
     for (let kk = 0; kk < k; kk++) for (const e of graph.edges()) m.set(kk, e.sender, e.receiver, 1);

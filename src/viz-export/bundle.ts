@@ -2,11 +2,11 @@
 // naming) into one script with esbuild, at `viz build` time, so installing patchwise needs no build
 // step and the site needs no CDN.
 import { readFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { packagePath } from '../core/package-root.js';
 
 /** The viewer's source folder (viz/ at the package root). */
-export const VIZ_DIR = fileURLToPath(new URL('../../viz/', import.meta.url));
+export const VIZ_DIR = `${packagePath('viz')}/`;
 
 export interface ViewerFiles {
   readonly 'index.html': string;

@@ -1,4 +1,4 @@
-// The slow, obviously-correct float64 reference of the patched forward pass (shared/DESIGN.md
+// The slow, obviously-correct float64 reference of the patched forward pass (docs/design.md
 // sections 1 and 2), for ONE prompt. Every receiver builds its own residual input from the sender
 // outputs by the patching formula, one position at a time, so nothing here shares a code path with
 // the fast runtime. It imports only the model types and the graph's indexing: keep it that way.

@@ -1,5 +1,5 @@
 // The fast runtime against the float64 reference (test/reference), and the invariants of
-// DESIGN.md section 2, on random GPT-2 and Llama models.
+// docs/design.md section 2, on random GPT-2 and Llama models.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ComponentGraph } from '../../src/graph/component-graph.js';
 import type { LoadedModel } from '../../src/model/types.js';
