@@ -6,7 +6,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UserError } from '../core/errors.js';
 import { Store } from '../store/store.js';
-import { bundleViewer } from './bundle.js';
+import { VIEWER_FILES, bundleViewer } from './bundle.js';
 import { collectSite, type CollectOptions } from './collect.js';
 import { INDEX_CHUNK, chunkFile, circuitChunk, dataScript, type VizIndex } from './format.js';
 
@@ -67,7 +67,7 @@ export async function buildSite(opts: BuildOptions): Promise<BuildResult> {
   for (const [chunk, payload] of site.chunks) bytesByChunk.set(chunk, await write(chunkFile(chunk), dataScript(chunk, payload)));
   const index: VizIndex = { ...site.index, circuits: site.index.circuits.map((c) => ({ ...c, bytes: bytesByChunk.get(circuitChunk(c.id)) ?? 0 })) };
   await write(chunkFile(INDEX_CHUNK), dataScript(INDEX_CHUNK, index));
-  for (const name of ['index.html', 'app.js', 'style.css'] as const) await write(name, viewer[name]);
+  for (const name of VIEWER_FILES) await write(name, viewer[name]);
   await write(SITE_MARKER, 'Built by `patchwise viz build`; rebuilding replaces the files in this folder.\n');
   return { out: opts.out, index, files, seconds: (performance.now() - t0) / 1000 };
 }

@@ -9,7 +9,7 @@ import { fill, h, option, select } from './dom.js';
 import { cellKey, familiesOf, familyGrid, familyPositions, hasSingles, windowCurve, type Family } from './effects.js';
 import { series } from './palette.js';
 import type { StateStore, ViewState } from './state.js';
-import { fmt, runLabel } from './text.js';
+import { curveLabel, fmt, runLabel } from './text.js';
 import type { View } from './view.js';
 
 const distinct = <T>(xs: readonly T[]): T[] => [...new Set(xs)];
@@ -20,6 +20,21 @@ function positionLabel(run: VizRunInfo, p: number): string {
     .filter(([, v]) => v === p)
     .map(([k]) => k);
   return roles.length > 0 ? `${p} ${roles.join('/')}` : String(p);
+}
+
+/** What a metric's effects are measured in (colour bars say it). */
+export function metricUnit(metric: string | null): string {
+  switch (metric) {
+    case 'prob':
+    case 'prob-diff':
+      return 'effect: Δ probability';
+    case 'logit-diff':
+      return 'effect: normalised logit difference (1 = clean, 0 = corrupted)';
+    case 'kl':
+      return 'effect: Δ KL divergence (nats)';
+    default:
+      return metric === null ? 'effect (metric not recorded)' : `effect: Δ ${metric}`;
+  }
 }
 
 /** Trapezoidal area under an ROC curve given as (fpr, tpr) points. */
@@ -114,25 +129,46 @@ export class PatchingView implements View {
         }, { id: 'patching-position' })),
       );
     }
-    // One run per (corruption, metric): a run whose own window matches the family first.
+    // One run per (metric, corruption): a run whose own window matches the family first.
     const corruptions = distinct(withFam.map((r) => r.corruption ?? '-'));
     const metrics = distinct(withFam.map((r) => r.metric ?? '-'));
     const pickRun = (c: string, m: string): VizRunInfo | undefined => {
       const cands = withFam.filter((r) => (r.corruption ?? '-') === c && (r.metric ?? '-') === m);
       return cands.find((r) => (r.window ?? 1) === fam.window) ?? cands[0];
     };
+    const st = this.state.get();
+    const shared = st.scale === 'row';
+    const showValues = st.vals === true;
+    const scaleBox = h('input', { id: 'shared-scale', attrs: { type: 'checkbox', checked: shared } });
+    scaleBox.addEventListener('change', () => {
+      this.state.update({ scale: scaleBox.checked ? 'row' : undefined });
+      this.remount();
+    });
+    const valuesBox = h('input', { id: 'show-values', attrs: { type: 'checkbox', checked: showValues } });
+    valuesBox.addEventListener('change', () => {
+      this.state.update({ vals: valuesBox.checked || undefined });
+      this.remount();
+    });
+    // Rows are metrics (one unit per row), columns corruptions: a shared row scale compares like with like.
+    const grids = new Map<string, { run: VizRunInfo; g: ReturnType<typeof familyGrid> }>();
+    for (const m of metrics) for (const c of corruptions) {
+      const run = pickRun(c, m);
+      if (run) grids.set(`${m}|${c}`, { run, g: familyGrid(effects.get(run.id)!, fam, position) });
+    }
+    const rowMax = new Map(metrics.map((m) => [m, Math.max(0, ...corruptions.map((c) => grids.get(`${m}|${c}`)?.g.maxAbs ?? 0))]));
     const grid = h('div', { class: 'heat-grid' });
-    grid.style.gridTemplateColumns = `max-content repeat(${metrics.length}, max-content)`;
-    grid.append(h('div', {}), ...metrics.map((m) => h('div', { class: 'grid-head' }, `metric: ${m}`)));
-    for (const c of corruptions) {
-      grid.append(h('div', { class: 'grid-head row-head' }, `corruption: ${c}`));
-      for (const m of metrics) {
-        const run = pickRun(c, m);
-        if (!run) {
+    grid.style.gridTemplateColumns = `max-content repeat(${corruptions.length}, max-content)`;
+    grid.append(h('div', {}), ...corruptions.map((c) => h('div', { class: 'grid-head' }, `corruption: ${c}`)));
+    for (const m of metrics) {
+      grid.append(h('div', { class: 'grid-head row-head' }, `metric: ${m}`));
+      for (const c of corruptions) {
+        const entry = grids.get(`${m}|${c}`);
+        if (!entry) {
           grid.append(h('div', { class: 'card empty-card' }, 'no run'));
           continue;
         }
-        const g = familyGrid(effects.get(run.id)!, fam, position);
+        const { run, g } = entry;
+        const max = shared ? rowMax.get(m)! : g.maxAbs;
         const cell = (r: number, col: number) => g.values.get(cellKey(r, col));
         const svg = heatmap({
           rows: g.rows,
@@ -147,21 +183,28 @@ export class PatchingView implements View {
             const v = cell(r, col);
             return v === undefined ? `layer ${r}, ${fam.byHead ? 'head' : 'position'} ${col}: no value` : `${v.component}: ${fmt(v.mean, 4)} ± ${fmt(v.std)} (n = ${v.n})`;
           },
-          max: g.maxAbs,
+          max,
+          showValues,
         });
         grid.append(
           h(
             'div',
-            { class: 'card', data: { testid: 'heatmap', run: run.id, detected: g.detected.size } },
+            { class: 'card', data: { testid: 'heatmap', run: run.id, detected: g.detected.size, max } },
             h('div', { class: 'card-title' }, runLabel(run)),
             h('div', { class: 'card-sub' }, run.baselines ? `clean ${fmt(run.baselines.clean)} · corrupted ${fmt(run.baselines.corrupted)} · ${g.detected.size} detected` : `${g.detected.size} detected`),
             svg,
-            colorBar(g.maxAbs),
+            colorBar(max, metricUnit(run.metric)),
           ),
         );
       }
     }
-    fill(box, h('h3', {}, `Node-level effects: ${fam.label}${position !== undefined ? ` at position ${position}` : ''}`), h('p', { class: 'hint' }, 'Blue raises the metric, red lowers it (each map on its own symmetric scale); outlined cells are detected components.'), grid);
+    fill(
+      box,
+      h('h3', {}, `Node-level effects: ${fam.label}${position !== undefined ? ` at position ${position}` : ''}`),
+      h('div', { class: 'toolbar' }, h('label', {}, scaleBox, ' one colour scale per row (metric)'), h('label', {}, valuesBox, ' print values in cells')),
+      h('p', { class: 'hint' }, `Blue raises the metric, red lowers it (${shared ? 'one symmetric scale per row' : 'each map on its own symmetric scale'}); outlined cells are detected components.`),
+      h('div', { class: 'heat-scroll' }, grid),
+    );
   }
 
   private async drawWindows(box: HTMLElement, runs: readonly VizRunInfo[], siblings: readonly VizRunInfo[], effects: ReadonlyMap<number, VizRunEffects>, wpos: number | undefined, gen: number): Promise<void> {
@@ -251,7 +294,7 @@ export class PatchingView implements View {
             xLabel: 'edges in circuit',
             yLabel: 'faithfulness',
             logX: true,
-            series: faith.map((cv, i) => ({ label: cv.key, color: series(i), points: cv.size.flatMap((sz, j) => (sz !== null && cv.faithfulness[j] != null ? [[sz, cv.faithfulness[j]!] as const] : [])) })),
+            series: faith.map((cv, i) => ({ label: curveLabel(this.data.index, cv), color: series(i), points: cv.size.flatMap((sz, j) => (sz !== null && cv.faithfulness[j] != null ? [[sz, cv.faithfulness[j]!] as const] : [])) })),
           }),
         ),
       );
@@ -272,7 +315,7 @@ export class PatchingView implements View {
             diagonal: true,
             series: roc.map((cv, i) => {
               const points = cv.fpr.flatMap((x, j) => (x != null && cv.tpr[j] != null ? [[x, cv.tpr[j]!] as const] : [])).sort((p, q) => p[0] - q[0] || p[1] - q[1]);
-              return { label: `${cv.key} (AUC ${fmt(rocAuc(points))})`, color: series(i), points };
+              return { label: `${curveLabel(this.data.index, cv)} (AUC ${fmt(rocAuc(points))})`, color: series(i), points };
             }),
           }),
         ),
