@@ -167,15 +167,19 @@ export class CircuitTable {
     for (const r of this.refreshers) r();
     const sc = c.scores;
     const q = this.search.value.trim();
-    const edges = q === '' ? [...this.edges] : this.edges.filter((k) => this.matches(edgeName(c, k)));
+    let edges = q === '' ? [...this.edges] : this.edges.filter((k) => this.matches(edgeName(c, k)));
     const cmp: Record<EdgeSort, (a: number, b: number) => number> = {
       abs: (a, b) => Math.abs(sc[b]!) - Math.abs(sc[a]!) || a - b,
       score: (a, b) => sc[b]! - sc[a]! || a - b,
       name: (a, b) => edgeName(c, a).localeCompare(edgeName(c, b)),
     };
-    // Rank is always by |score|, whatever the sort.
-    const rank = new Map([...this.edges].sort(cmp.abs).map((k, i) => [k, i + 1]));
-    edges.sort((a, b) => (Number.isNaN(sc[a]!) ? 1 : 0) - (Number.isNaN(sc[b]!) ? 1 : 0) || cmp[this.edgeSort](a, b));
+    // Rank is always by |score| (unscored last), whatever the sort: one sort serves both when sorting by |score|.
+    const nanLast = (a: number, b: number): number => (Number.isNaN(sc[a]!) ? 1 : 0) - (Number.isNaN(sc[b]!) ? 1 : 0);
+    const byAbs = [...this.edges].sort((a, b) => nanLast(a, b) || cmp.abs(a, b));
+    const rank = new Map<number, number>();
+    byAbs.forEach((k, i) => rank.set(k, i + 1));
+    if (this.edgeSort === 'abs') edges = q === '' ? byAbs : byAbs.filter((k) => this.matches(edgeName(c, k)));
+    else edges.sort((a, b) => nanLast(a, b) || cmp[this.edgeSort](a, b));
     this.edgeBody.replaceChildren(
       ...edges.slice(0, MAX_ROWS).map((k) => {
         const [from, to] = endpoints(c, k);

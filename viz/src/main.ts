@@ -19,6 +19,8 @@ interface TestHooks {
   camera(view: string): { x: number; y: number; ratio: number; angle: number } | null;
   /** Node keys whose labels a canvas drew in its last frame. */
   labels(view: string): string[] | null;
+  /** A canvas as the SVG download would save it. */
+  svg(view: string): string | null;
 }
 
 declare global {
@@ -47,6 +49,7 @@ async function start(): Promise<void> {
     nodePosition: (view, node) => liveView(view)?.nodePosition(node) ?? null,
     camera: (view) => liveView(view)?.sigma.getCamera().getState() ?? null,
     labels: (view) => liveView(view)?.drawnLabels() ?? null,
+    svg: (view) => liveView(view)?.toSvg() ?? null,
   };
   let data: SiteData;
   try {
