@@ -121,25 +121,28 @@ export class CircuitTable {
   setCut(c: LoadedCircuit, mask: Uint8Array): void {
     this.circuit = c;
     this.edges = [];
-    const byNode = new Map<string, NodeRow>();
-    const row = (name: string): NodeRow => {
-      let r = byNode.get(name);
-      if (!r) byNode.set(name, (r = { name, nIn: 0, nOut: 0, total: 0 }));
-      return r;
-    };
+    // Per node by index (senders, then logits): no strings per edge, so 32k-edge cuts stay cheap.
+    const g = c.ix.graph;
+    const S = g.nSenders;
+    const nIn = new Int32Array(S + 1);
+    const nOut = new Int32Array(S + 1);
+    const total = new Float64Array(S + 1);
     for (let k = 0; k < c.ix.nEdges; k++) {
       if (mask[k] !== 1) continue;
       this.edges.push(k);
-      const [from, to] = endpoints(c, k);
+      const from = c.ix.sender[k]!;
+      const f = c.ix.feeds[c.ix.receiver[k]!]!;
+      const to = f >= 0 ? f : S;
       const a = Math.abs(c.scores[k]!) || 0;
-      const f = row(from);
-      f.nOut++;
-      f.total += a;
-      const t = row(to);
-      t.nIn++;
-      t.total += a;
+      nOut[from]!++;
+      total[from]! += a;
+      nIn[to]!++;
+      total[to]! += a;
     }
-    this.nodes = [...byNode.values()];
+    this.nodes = [];
+    for (let i = 0; i <= S; i++) {
+      if (nIn[i]! + nOut[i]! > 0) this.nodes.push({ name: i === S ? 'logits' : g.senders[i]!.name, nIn: nIn[i]!, nOut: nOut[i]!, total: total[i]! });
+    }
     this.render();
   }
 

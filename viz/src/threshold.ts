@@ -58,11 +58,12 @@ export function thresholdControl(
     slider.value = String(sliderFromK(rank));
     show(tau);
   };
+  // The view re-cuts first, so the label reads the count of the cut it just drew (one cut, not two).
   const go = (k: number): void => {
     rank = k;
     const tau = tauOf(k);
-    show(tau);
     onChange(tau);
+    show(tau);
   };
   slider.addEventListener('input', () => {
     const k = kFromSlider(Number(slider.value));
