@@ -568,6 +568,84 @@ describeBrowser('the viewer in Chromium', () => {
     expect(await page.locator('.tab[aria-selected=true]').textContent()).toBe('Compare');
   });
 
+  it('compare resets the shared zoom and downloads its three drawings', async () => {
+    await open(url(`tab=compare&a=${fx.kl.id}&b=${fx.ld.id}`));
+    const box = (await page.locator('#graph-a').boundingBox())!;
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    await page.mouse.wheel(0, -400);
+    await page.waitForTimeout(600);
+    expect((await page.evaluate(() => window.__patchwise!.camera('compare-b')))!.ratio).toBeLessThan(1);
+    await page.locator('#reset-zoom').click();
+    await page.waitForTimeout(600);
+    for (const v of ['compare-a', 'compare-b', 'compare-diff']) expect((await page.evaluate((n) => window.__patchwise!.camera(n), v))!.ratio).toBeCloseTo(1, 6);
+    const names: string[] = [];
+    const got = new Promise<void>((done) => {
+      page.on('download', (d) => {
+        names.push(d.suggestedFilename());
+        if (names.length === 3) done();
+      });
+    });
+    await page.locator('#download-svg').click();
+    await got;
+    page.removeAllListeners('download');
+    expect(names.sort()).toEqual(['A', 'B', 'diff'].map((w) => `compare-${fx.kl.id}-${fx.ld.id}-${w}.svg`).sort());
+  });
+
+  it('hint text reads at 4.5:1 or more against its background', async () => {
+    const ratios = async (): Promise<{ text: string; ratio: number }[]> =>
+      page.evaluate(() => {
+        const rgb = (c: string): number[] => (c.match(/[\d.]+/g) ?? []).map(Number);
+        const lum = (c: number[]): number => {
+          const [r, g, b] = c.slice(0, 3).map((v) => {
+            const x = v / 255;
+            return x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4;
+          });
+          return 0.2126 * r! + 0.7152 * g! + 0.0722 * b!;
+        };
+        const bg = (e: Element | null): number[] => {
+          for (let x = e; x; x = x.parentElement) {
+            const c = rgb(getComputedStyle(x).backgroundColor);
+            if (c.length === 3 || (c.length === 4 && c[3]! > 0.9)) return c;
+          }
+          return [255, 255, 255];
+        };
+        return [...document.querySelectorAll('.hint, .card-sub, .meta dt, .source')].map((e) => {
+          const a = lum(rgb(getComputedStyle(e).color));
+          const b = lum(bg(e));
+          return { text: e.textContent!.slice(0, 40), ratio: (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05) };
+        });
+      });
+    for (const hash of [`tab=circuit&c=${fx.kl.id}`, 'tab=patching&pipeline=e2e', `tab=compare&a=${fx.kl.id}&b=${fx.ld.id}`]) {
+      await open(url(hash));
+      const r = await ratios();
+      expect(r.length).toBeGreaterThan(0);
+      expect(r.filter((x) => x.ratio < 4.5)).toEqual([]);
+    }
+  });
+
+  it('faithfulness curves are named by their circuits settings, coloured by method, with CPR and CMD', async () => {
+    await open(url('tab=patching&pipeline=e2e'));
+    const legend = await page.locator('[data-testid=faithfulness-chart] .legend').textContent();
+    const c = fx.kl.circuit;
+    const pts = [1, 2, 4, 8, 16, 32, 64].map((n) => [c.topN(n).size, Math.min(1, c.topN(n).size / c.size)] as const).sort((p, q) => p[0] - q[0]);
+    const nEdges = c.graph.nEdges;
+    let cpr = 0;
+    let cmd = 0;
+    for (let i = 1; i < pts.length; i++) {
+      const dx = (pts[i]![0] - pts[i - 1]![0]) / nEdges;
+      cpr += (dx * (pts[i]![1] + pts[i - 1]![1])) / 2;
+      cmd += (dx * (Math.abs(1 - pts[i]![1]) + Math.abs(1 - pts[i - 1]![1]))) / 2;
+    }
+    const { fmt } = await import('../../viz/src/text.js');
+    expect(legend).toContain(`#${fx.kl.id} eap · kl · s2-io · denoising · τ 0.5 (CPR ${fmt(cpr)}, CMD ${fmt(cmd)})`);
+    expect(legend).toContain(`#${fx.ld.id} eap · logit-diff`);
+    // Same method, one colour: the second curve of a method is dashed instead.
+    const strokes = await page.locator('[data-testid=faithfulness-chart] svg path').evaluateAll((ps) => ps.map((p) => [p.getAttribute('stroke'), p.getAttribute('stroke-dasharray')]));
+    expect(strokes).toHaveLength(2);
+    expect(strokes[0]![0]).toBe(strokes[1]![0]);
+    expect(strokes[0]![1]).not.toBe(strokes[1]![1]);
+  });
+
   it('an empty database gives a site that says so', async () => {
     const emptyDb = join(dir, 'empty.db');
     const { Store } = await import('../../src/store/store.js');

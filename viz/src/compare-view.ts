@@ -7,6 +7,7 @@ import { circuitEdgeStyle, cut, describeCircuitEdge, strength, faithfulnessAt, f
 import type { LoadedCircuit, SiteData } from './data.js';
 import { fill, h, option, select } from './dom.js';
 import { edgeIndex, jaccard, type EdgeIndex } from './edges.js';
+import { saveBlob } from './downloads.js';
 import { GraphView } from './graph-view.js';
 import { DIFF_COLORS } from './palette.js';
 import type { StateStore } from './state.js';
@@ -123,7 +124,7 @@ export class CompareView implements View {
         : compareWarning(infoA, infoB);
     fill(
       this.root,
-      h('div', { class: 'toolbar' }, h('label', { class: 'picker' }, 'A ', pick('a', infoA)), h('label', { class: 'picker' }, 'B ', pick('b', infoB)), swap),
+      h('div', { class: 'toolbar' }, h('label', { class: 'picker' }, 'A ', pick('a', infoA)), h('label', { class: 'picker' }, 'B ', pick('b', infoB)), swap, this.tools()),
       warning ? h('p', { class: 'warning', attrs: { role: 'alert' }, data: { testid: 'compare-warning' } }, warning) : null,
       this.summary,
       h('div', { class: 'pair' }, panelA, panelB),
@@ -182,6 +183,37 @@ export class CompareView implements View {
     va.syncCameras([vb, this.diff]);
     this.refresh();
     void this.drawMatrix(matrixBox, a.info, gen);
+  }
+
+  /** Reset zoom (the cameras move together) and downloads of the three drawings. */
+  private tools(): HTMLElement {
+    const button = (id: string, text: string, title: string, run: () => void | Promise<void>): HTMLButtonElement => {
+      const b = h('button', { id, attrs: { type: 'button' }, title }, text);
+      b.addEventListener('click', () => void run());
+      return b;
+    };
+    const views = (): [string, GraphView | undefined][] => [
+      ['A', this.sides.get('a')?.view],
+      ['B', this.sides.get('b')?.view],
+      ['diff', this.diff],
+    ];
+    const name = (which: string, ext: string): string => {
+      const a = this.sides.get('a')?.circuit.info.id;
+      const b = this.sides.get('b')?.circuit.info.id;
+      return `compare-${a}-${b}-${which}.${ext}`;
+    };
+    return h(
+      'div',
+      { class: 'tools' },
+      button('reset-zoom', 'reset zoom', 'show the whole graphs again', () => this.sides.get('a')?.view.resetZoom()),
+      h('span', { class: 'hint' }, 'download A, B, diff:'),
+      button('download-png', 'PNG', 'the three drawings as PNG images', async () => {
+        for (const [which, v] of views()) if (v) saveBlob(name(which, 'png'), await v.toPng());
+      }),
+      button('download-svg', 'SVG', 'the three drawings as SVG', () => {
+        for (const [which, v] of views()) if (v) saveBlob(name(which, 'svg'), new Blob([v.toSvg()], { type: 'image/svg+xml' }));
+      }),
+    );
   }
 
   /** Hovering a node in one canvas highlights it in the other two. */
@@ -285,7 +317,7 @@ export class CompareView implements View {
       const row = h('tr', {}, h('th', { title: circuitLabel(ci) }, circuitShortLabel(ci)));
       members.forEach((cj, j) => {
         const v = jaccard(sets[i]!, sets[j]!);
-        const td = h('td', { class: 'num', title: `${circuitShortLabel(ci)} vs ${circuitShortLabel(cj)}: Jaccard ${fmt(v)}` }, fmt(v, 2));
+        const td = h('td', { class: 'num', title: `${circuitLabel(ci)} vs ${circuitLabel(cj)}: Jaccard ${fmt(v)}` }, fmt(v, 2));
         const shade = Math.round(255 - 175 * v);
         td.style.background = `rgb(${shade},${shade},255)`;
         if (v > 0.6) td.style.color = '#fff';

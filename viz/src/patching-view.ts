@@ -2,14 +2,14 @@
 // corruption (rows) and metric (columns) side by side, detected components outlined, in a diverging
 // palette; sliding-window effects against summed single-layer effects; and the stored
 // faithfulness-against-size and ROC curves of the pipeline.
-import type { VizRunEffects, VizRunInfo } from '../../src/viz-export/format.js';
+import type { VizCurve, VizIndex, VizRunEffects, VizRunInfo } from '../../src/viz-export/format.js';
 import { colorBar, heatmap, lineChart } from './charts.js';
 import type { SiteData } from './data.js';
 import { fill, h, option, select } from './dom.js';
 import { cellKey, familiesOf, familyGrid, familyPositions, hasSingles, windowCurve, type Family } from './effects.js';
 import { series } from './palette.js';
 import type { StateStore, ViewState } from './state.js';
-import { curveLabel, fmt, runLabel } from './text.js';
+import { curveCircuit, curveLabel, fmt, runLabel } from './text.js';
 import type { View } from './view.js';
 
 const distinct = <T>(xs: readonly T[]): T[] => [...new Set(xs)];
@@ -35,6 +35,28 @@ export function metricUnit(metric: string | null): string {
     default:
       return metric === null ? 'effect (metric not recorded)' : `effect: Δ ${metric}`;
   }
+}
+
+function curveMethod(index: VizIndex, cv: VizCurve): string {
+  return curveCircuit(index, cv, true)?.method ?? 'method not recorded';
+}
+
+/**
+ * CPR and CMD of a faithfulness curve (MIB's circuit performance ratio and circuit-model
+ * difference): areas under f and under |1 - f| over the fraction of the graph's edges kept, by
+ * trapezoids between the stored points. Undefined with fewer than two distinct sizes.
+ */
+export function faithfulnessAreas(points: readonly (readonly [number, number])[], nEdges: number): { cpr: number; cmd: number } | undefined {
+  const pts = [...points].filter((p) => Number.isFinite(p[0]) && Number.isFinite(p[1])).sort((a, b) => a[0] - b[0]);
+  if (pts.length < 2 || pts[0]![0] === pts[pts.length - 1]![0] || nEdges <= 0) return undefined;
+  let cpr = 0;
+  let cmd = 0;
+  for (let i = 1; i < pts.length; i++) {
+    const dx = (pts[i]![0] - pts[i - 1]![0]) / nEdges;
+    cpr += (dx * (pts[i]![1] + pts[i - 1]![1])) / 2;
+    cmd += (dx * (Math.abs(1 - pts[i]![1]) + Math.abs(1 - pts[i - 1]![1]))) / 2;
+  }
+  return { cpr, cmd };
 }
 
 /** Trapezoidal area under an ROC curve given as (fpr, tpr) points. */
@@ -282,6 +304,7 @@ export class PatchingView implements View {
       return;
     }
     const cards: HTMLElement[] = [];
+    const methods = distinct(faith.map((cv) => curveMethod(this.data.index, cv)));
     if (faith.length > 0) {
       cards.push(
         h(
@@ -294,8 +317,21 @@ export class PatchingView implements View {
             xLabel: 'edges in circuit',
             yLabel: 'faithfulness',
             logX: true,
-            series: faith.map((cv, i) => ({ label: curveLabel(this.data.index, cv), color: series(i), points: cv.size.flatMap((sz, j) => (sz !== null && cv.faithfulness[j] != null ? [[sz, cv.faithfulness[j]!] as const] : [])) })),
+            // One colour per method, so methods compare at a glance; the legend names each curve.
+            series: faith.map((cv) => {
+              const points = cv.size.flatMap((sz, j) => (sz !== null && cv.faithfulness[j] != null ? [[sz, cv.faithfulness[j]!] as const] : []));
+              const nEdges = curveCircuit(this.data.index, cv, true)?.nEdges;
+              const areas = nEdges !== undefined ? faithfulnessAreas(points, nEdges) : undefined;
+              const method = curveMethod(this.data.index, cv);
+              return {
+                label: `${curveLabel(this.data.index, cv)}${areas ? ` (CPR ${fmt(areas.cpr)}, CMD ${fmt(areas.cmd)})` : ''}`,
+                color: series(methods.indexOf(method)),
+                dashed: faith.filter((o) => curveMethod(this.data.index, o) === method).indexOf(cv) % 2 === 1,
+                points,
+              };
+            }),
           }),
+          h('p', { class: 'hint' }, 'CPR: area under faithfulness, CMD: area under |1 − faithfulness|, both over the fraction of edges kept (trapezoids between the stored points; higher CPR and lower CMD are better).'),
         ),
       );
     }

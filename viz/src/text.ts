@@ -54,12 +54,22 @@ export function circuitMeta(c: VizCircuitInfo): [string, string][] {
   ];
 }
 
+/**
+ * The circuit a curve belongs to: by id, else by pipeline and key; with `sameRun`, else a circuit
+ * of the run that made the curve (a sweep over thresholds: same method and graph, another cut).
+ */
+export function curveCircuit(index: VizIndex, cv: VizCurve, sameRun = false): VizCircuitInfo | undefined {
+  const own = index.circuits.find((x) => (cv.circuitId !== null ? x.id === cv.circuitId : x.pipeline === cv.pipeline && x.key === cv.key));
+  if (own || !sameRun || cv.runId === null) return own;
+  return index.circuits.find((x) => x.runId === cv.runId);
+}
+
 /** A curve's legend text: the settings of the circuit it belongs to, else of its run, else its key. */
 export function curveLabel(index: VizIndex, cv: VizCurve): string {
-  const c = index.circuits.find((x) => (cv.circuitId !== null ? x.id === cv.circuitId : x.pipeline === cv.pipeline && x.key === cv.key));
+  const c = curveCircuit(index, cv);
   if (c) return `#${c.id} ${circuitSettings(c)}`;
   const r = cv.runId !== null ? index.runs.find((x) => x.id === cv.runId) : undefined;
-  if (r) return `${parts([r.corruption, r.direction, r.metric])} (run ${r.id})`;
+  if (r) return `${parts([curveCircuit(index, cv, true)?.method, r.metric, r.corruption, r.direction])} (run ${r.id})`;
   return cv.key;
 }
 
