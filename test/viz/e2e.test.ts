@@ -240,6 +240,14 @@ describeBrowser('the viewer in Chromium', () => {
     await page.locator('#patching-family').selectOption('attn:1');
     await page.waitForFunction(() => document.querySelectorAll('[data-testid=heatmap]').length === 1);
     expect(page.url()).toContain('fam=attn%3A1');
+    // Per-position layout: x = position (labelled with its roles; this prompt does not split into
+    // one piece per token), y = layer going up.
+    const cols = await page.locator('[data-testid=heatmap] text.col-label').allTextContents();
+    expect(cols).toEqual(['0', '1 S1', '2 IO', '3', '4 S2', '5 END']);
+    const rows = await page.locator('[data-testid=heatmap] svg > text[text-anchor=end]:not(.col-label)').evaluateAll((ts) =>
+      ts.map((t) => ({ label: t.textContent, y: Number(t.getAttribute('y')) })).sort((a, b) => b.y - a.y).map((r) => r.label),
+    );
+    expect(rows).toEqual(['0', '1', '2']);
   });
 
   it('renders the gpt2-small-shaped graph with all 32,491 edges scored, interactively', async () => {

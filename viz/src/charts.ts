@@ -153,13 +153,19 @@ export interface HeatmapOptions {
   readonly cell?: number;
   /** Print each cell's value in it (values readable without hovering). */
   readonly showValues?: boolean;
+  /** Row 0 at the bottom (layers going up, as in per-position views); default: at the top. */
+  readonly layersUp?: boolean;
+  /** Column labels slanted (tokens); default: horizontal. */
+  readonly slantColLabels?: boolean;
 }
 
 export function heatmap(o: HeatmapOptions): SVGSVGElement {
   const cell = o.cell ?? Math.max(o.showValues ? 30 : 9, Math.min(34, Math.floor(320 / Math.max(o.cols, o.rows, 1))));
   // The row title sits above the row labels, horizontally, so no map is too short for it.
-  const m = { l: 34, t: 20, r: 8, b: 34 };
+  const longest = o.slantColLabels ? Math.max(0, ...Array.from({ length: o.cols }, (_, c) => o.colLabel(c).length)) : 0;
+  const m = { l: Math.max(34, Math.ceil(longest * 4.4)), t: 20, r: o.slantColLabels ? 30 : 8, b: o.slantColLabels ? 26 + Math.ceil(longest * 4.6) : 34 };
   const W = Math.max(m.l + o.cols * cell + m.r, 8 + 6.2 * o.rowTitle.length);
+  const rowY = (r: number): number => m.t + (o.layersUp ? o.rows - 1 - r : r) * cell;
   const H = m.t + o.rows * cell + m.b;
   const svg = s('svg', { width: W, height: H, viewBox: `0 0 ${W} ${H}`, class: 'heatmap', role: 'img' });
   const cells = s('g');
@@ -169,7 +175,7 @@ export function heatmap(o: HeatmapOptions): SVGSVGElement {
     for (let c = 0; c < o.cols; c++) {
       const v = o.value(r, c);
       const x = m.l + c * cell;
-      const y = m.t + r * cell;
+      const y = rowY(r);
       cells.append(s('rect', { x, y, width: cell, height: cell, fill: v === undefined ? '#eeeeee' : diverging(v, o.max), class: 'cell' }, s('title', {}, o.cellTitle(r, c))));
       if (o.outlined(r, c)) outlines.append(s('rect', { x: x + 1, y: y + 1, width: cell - 2, height: cell - 2, class: 'outline' }, s('title', {}, `detected: ${o.cellTitle(r, c)}`)));
       if (o.showValues && v !== undefined) {
@@ -181,11 +187,19 @@ export function heatmap(o: HeatmapOptions): SVGSVGElement {
   }
   svg.append(cells, outlines, values);
   const every = (n: number): number => Math.max(1, Math.ceil(n / Math.floor(300 / 14)));
-  for (let r = 0; r < o.rows; r += every(o.rows)) svg.append(s('text', { x: m.l - 3, y: m.t + r * cell + cell / 2 + 4, 'text-anchor': 'end' }, o.rowLabel(r)));
-  for (let c = 0; c < o.cols; c += every(o.cols)) svg.append(s('text', { x: m.l + c * cell + cell / 2, y: m.t + o.rows * cell + 12, 'text-anchor': 'middle' }, o.colLabel(c)));
+  for (let r = 0; r < o.rows; r += every(o.rows)) svg.append(s('text', { x: m.l - 3, y: rowY(r) + cell / 2 + 4, 'text-anchor': 'end' }, o.rowLabel(r)));
+  for (let c = 0; c < o.cols; c += o.slantColLabels ? 1 : every(o.cols)) {
+    const x = m.l + c * cell + cell / 2;
+    const y = m.t + o.rows * cell + 12;
+    svg.append(
+      o.slantColLabels
+        ? s('text', { x, y, 'text-anchor': 'end', class: 'col-label', transform: `rotate(-45 ${x} ${y})` }, o.colLabel(c))
+        : s('text', { x, y, 'text-anchor': 'middle', class: 'col-label' }, o.colLabel(c)),
+    );
+  }
   svg.append(
     s('text', { x: m.l + (o.cols * cell) / 2, y: H - 4, 'text-anchor': 'middle', class: 'axis-label' }, o.colTitle),
-    s('text', { x: 2, y: 12, 'text-anchor': 'start', class: 'axis-label' }, `${o.rowTitle} ↓`),
+    s('text', { x: 2, y: 12, 'text-anchor': 'start', class: 'axis-label' }, `${o.rowTitle} ${o.layersUp ? '↑' : '↓'}`),
   );
   return svg;
 }

@@ -8,6 +8,7 @@ import type { SiteData } from './data.js';
 import { fill, h, option, select } from './dom.js';
 import { cellKey, familiesOf, familyGrid, familyPositions, hasSingles, windowCurve, type Family } from './effects.js';
 import { series } from './palette.js';
+import { promptTokens, tokenLabel } from './tokens.js';
 import type { StateStore, ViewState } from './state.js';
 import { curveCircuit, curveLabel, fmt, runLabel } from './text.js';
 import type { View } from './view.js';
@@ -15,6 +16,15 @@ import type { View } from './view.js';
 const distinct = <T>(xs: readonly T[]): T[] => [...new Set(xs)];
 
 /** Column label of a position: the index, and the roles (IO, S2, ...) that sit there. */
+/** Column label of a position in a per-position map: its token (when known) and roles. */
+function tokenColumnLabel(run: VizRunInfo, p: number, tokens: readonly string[] | null): string {
+  const roles = Object.entries(run.roles)
+    .filter(([, v]) => v === p)
+    .map(([k]) => k);
+  const tok = tokens?.[p];
+  return [tok !== undefined ? tokenLabel(tok) : String(p), roles.length > 0 ? roles.join('/') : null].filter(Boolean).join(' ');
+}
+
 function positionLabel(run: VizRunInfo, p: number): string {
   const roles = Object.entries(run.roles)
     .filter(([, v]) => v === p)
@@ -191,15 +201,19 @@ export class PatchingView implements View {
         }
         const { run, g } = entry;
         const max = shared ? rowMax.get(m)! : g.maxAbs;
+        // Per-position maps: x = token position labelled with the first prompt's tokens, y = layer upwards.
+        const tokens = fam.byHead ? null : promptTokens(run.prompts[0]?.clean ?? '', g.cols);
         const cell = (r: number, col: number) => g.values.get(cellKey(r, col));
         const svg = heatmap({
           rows: g.rows,
           cols: g.cols,
           value: (r, col) => cell(r, col)?.mean,
           rowLabel: (r) => String(r),
-          colLabel: (col) => (fam.byHead ? String(col) : positionLabel(run, col)),
+          colLabel: (col) => (fam.byHead ? String(col) : tokenColumnLabel(run, col, tokens)),
           rowTitle: fam.window > 1 ? `first layer (window ${fam.window})` : 'layer',
-          colTitle: fam.byHead ? 'head' : 'position',
+          layersUp: !fam.byHead,
+          slantColLabels: !fam.byHead,
+          colTitle: fam.byHead ? 'head' : tokens ? 'token (first prompt)' : 'position',
           outlined: (r, col) => g.detected.has(cellKey(r, col)),
           cellTitle: (r, col) => {
             const v = cell(r, col);
