@@ -312,9 +312,12 @@ export class CompareView implements View {
     if (gen !== this.generation) return;
     const sets = loaded.map((c) => edgeNames(c, c.mask));
     const table = h('table', { class: 'matrix', data: { testid: 'overlap-matrix' } });
-    table.append(h('tr', {}, h('th', {}), ...members.map((c) => h('th', { title: circuitLabel(c) }, circuitShortLabel(c)))));
+    // The model joins the headers when the pipeline's circuits come from more than one.
+    const manyModels = new Set(members.map((c) => c.modelFingerprint)).size > 1;
+    const head = (c: VizCircuitInfo): string => `${circuitShortLabel(c)}${manyModels ? ` · ${c.modelName ?? 'model ?'}` : ''}`;
+    table.append(h('tr', {}, h('th', {}), ...members.map((c) => h('th', { title: circuitLabel(c) }, head(c)))));
     members.forEach((ci, i) => {
-      const row = h('tr', {}, h('th', { title: circuitLabel(ci) }, circuitShortLabel(ci)));
+      const row = h('tr', {}, h('th', { title: circuitLabel(ci) }, head(ci)));
       members.forEach((cj, j) => {
         const v = jaccard(sets[i]!, sets[j]!);
         const td = h('td', { class: 'num', title: `${circuitLabel(ci)} vs ${circuitLabel(cj)}: Jaccard ${fmt(v)}` }, fmt(v, 2));
