@@ -182,3 +182,17 @@ export async function collectSite(store: Store, opts: CollectOptions = {}): Prom
     chunks,
   };
 }
+
+/**
+ * The stored pairs of a dataset, parsed (the node-writes export needs their token ids and metric
+ * positions); like datasetInfo's query above, a read the store has no reader for yet.
+ */
+export async function datasetPairs(store: Store, datasetId: number): Promise<unknown[]> {
+  const rows = await store.query<{ pairs: string }>('SELECT pairs FROM datasets WHERE id = ?', [datasetId]);
+  try {
+    const pairs: unknown = JSON.parse(rows[0]?.pairs ?? '[]');
+    return Array.isArray(pairs) ? pairs : [];
+  } catch {
+    return [];
+  }
+}

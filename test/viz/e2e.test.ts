@@ -14,7 +14,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { serveSite } from '../../src/viz-export/serve.js';
 import { buildSite, type BuildResult } from '../../src/viz-export/site.js';
-import { HOSTILE_MODEL, HOSTILE_PROMPT, KL_EDGES, SMALL, writeFixture, type Fixture } from './fixtures.js';
+import { HOSTILE_MODEL, HOSTILE_PROMPT, KL_EDGES, SMALL, writeFixture, writePlantedFixture, type Fixture } from './fixtures.js';
 
 const CHROMIUM = process.env.PATCHWISE_CHROMIUM ?? '/usr/bin/chromium';
 const available = existsSync(CHROMIUM);
@@ -652,6 +652,30 @@ describeBrowser('the viewer in Chromium', () => {
     expect(strokes).toHaveLength(2);
     expect(strokes[0]![0]).toBe(strokes[1]![0]);
     expect(strokes[0]![1]).not.toBe(strokes[1]![1]);
+  });
+
+  it("a node's details show what it writes: the tokens its mean output promotes and suppresses", async () => {
+    const plantedDb = join(dir, 'planted.db');
+    const pf = await writePlantedFixture(plantedDb);
+    const plantedSite = join(dir, 'planted-site');
+    await buildSite({ db: plantedDb, out: plantedSite });
+    await open(`${pathToFileURL(join(plantedSite, 'index.html')).href}#tab=circuit&c=${pf.circuitId}`);
+    const box = (await page.locator('#circuit-graph').boundingBox())!;
+    const at = (await page.evaluate(() => window.__patchwise!.nodePosition('circuit', 'a1.h7')))!;
+    await page.mouse.move(box.x + at.x, box.y + at.y);
+    await page.locator('#circuit-graph .tooltip:not([hidden])').waitFor();
+    expect(await page.locator('#circuit-graph .tooltip').textContent()).toMatch(/promotes "#\d+"/);
+    await page.mouse.click(box.x + at.x, box.y + at.y);
+    const writes = page.locator('[data-testid=node-writes]');
+    await writes.waitFor();
+    expect(await writes.locator('table.writes').count()).toBe(2);
+    expect(await writes.locator('table.writes tr').count()).toBe(2 * (1 + 5));
+    expect(await writes.textContent()).toContain(`over ${pf.prompts.length} prompts`);
+    await page.screenshot({ path: join(SHOTS, 'node-writes.png') });
+    // Without the model (the main fixture's is not on disk) the details say why.
+    await open(url(`tab=circuit&c=${fx.kl.id}&node=a1.h2`));
+    await page.locator('.details h4:text("What it writes")').waitFor();
+    expect(await page.locator('.details').textContent()).toContain('not available: the model could not be loaded');
   });
 
   it('an empty database gives a site that says so', async () => {

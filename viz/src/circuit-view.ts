@@ -3,6 +3,7 @@
 // (its strongest edges and its patching effects under every stored run of the model).
 import { lineChart } from './charts.js';
 import { circuitCurves, circuitEdgeStyle, cut, describeCircuitEdge, edgeName, faithfulnessAt, faithfulnessText, nodeEdges, type Cut } from './cuts.js';
+import type { VizTokenPush, VizWrites } from '../../src/viz-export/format.js';
 import type { LoadedCircuit, SiteData } from './data.js';
 import { fill, h, option, select } from './dom.js';
 import { nodeEffects } from './effects.js';
@@ -60,6 +61,8 @@ export class CircuitView implements View {
   private circuit: LoadedCircuit | undefined;
   private current: Cut | undefined;
   private table: CircuitTable | undefined;
+  /** What the model's nodes write (a note when the site could not compute it). */
+  private writes: VizWrites | string | undefined;
   private readonly stats = h('span', { class: 'stats', data: { testid: 'circuit-stats' } });
   private readonly details = h('div', { class: 'details' });
   private readonly curveBox = h('div', { class: 'curve-box' });
@@ -133,9 +136,10 @@ export class CircuitView implements View {
       ),
     );
     fill(this.stats, `loading circuit ${info.id} (${fmtInt(Math.round(info.bytes / 1024))} KiB)…`);
-    const c = await this.data.circuit(info.id);
+    const [c, writes] = await Promise.all([this.data.circuit(info.id), this.data.writes(info.modelFingerprint).catch(() => undefined)]);
     if (gen !== this.generation) return;
     this.circuit = c;
+    this.writes = writes;
     fill(meta, ...circuitMeta(c.info).flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]));
     this.root.querySelector('.legend-slot')!.replaceWith(legend(c.maxAbs));
 
@@ -238,6 +242,11 @@ export class CircuitView implements View {
     const { incoming, outgoing } = nodeEdges(c, this.current.mask, node);
     const lines = [name, `${incoming.length} edges in, ${outgoing.length} out (in the circuit)`];
     if (owner) lines.push(`the ${name.slice(-2, -1) === 'q' ? 'query' : name.slice(-2, -1) === 'k' ? 'key' : 'value'} input of ${node}`);
+    const w = typeof this.writes === 'object' ? this.writes.nodes[node] : undefined;
+    if (w && !owner) {
+      lines.push(`promotes ${w.promoted.slice(0, 3).map((t) => JSON.stringify(t.token)).join(', ')}`);
+      lines.push(`suppresses ${w.suppressed.slice(0, 3).map((t) => JSON.stringify(t.token)).join(', ')}`);
+    }
     lines.push('click (or Enter) for scores and patching effects');
     return lines;
   }
@@ -277,6 +286,7 @@ export class CircuitView implements View {
       drawn ? null : h('p', { class: 'hint' }, 'not in the circuit at this threshold'),
       edgeList('incoming edges', incoming),
       edgeList('outgoing edges', outgoing),
+      this.writesBox(node),
       h('h4', {}, 'Patching effects'),
       effectsBox,
     );
@@ -304,6 +314,25 @@ export class CircuitView implements View {
         ),
       ),
       h('p', { class: 'hint' }, 'Bold rows: detected (more than k SD from the mean effect).'),
+    );
+  }
+
+  /** The tokens a node's mean output promotes and suppresses through the unembedding. */
+  private writesBox(node: string): HTMLElement | null {
+    const w = this.writes;
+    if (node === 'logits') return null;
+    if (w === undefined) return null;
+    if (typeof w === 'string') return h('div', {}, h('h4', {}, 'What it writes'), h('p', { class: 'hint' }, `not available: ${w}`));
+    const n = w.nodes[node];
+    if (!n) return null;
+    const col = (title: string, ts: readonly VizTokenPush[]): HTMLElement =>
+      h('table', { class: 'writes' }, h('tr', {}, h('th', {}, title), h('th', { class: 'num' }, 'logit')), ...ts.map((t) => h('tr', {}, h('td', { class: 'mono' }, JSON.stringify(t.token)), h('td', { class: 'num' }, fmt(t.logit)))));
+    return h(
+      'div',
+      { data: { testid: 'node-writes' } },
+      h('h4', {}, 'What it writes'),
+      h('div', { class: 'writes-pair' }, col('promotes', n.promoted), col('suppresses', n.suppressed)),
+      h('p', { class: 'hint' }, `Its mean output over ${w.nPrompts} prompts of run ${w.runId} (at the metric position), through the final norm's gain and the unembedding.`),
     );
   }
 
