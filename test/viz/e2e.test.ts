@@ -401,6 +401,8 @@ describeBrowser('the viewer in Chromium', () => {
         const c = Circuit.empty({ nLayers: 2, nHeads: 2 }, { method: 'acdc', metric, corruption: 's2-io', direction: 'noising', model: { name: 'tiny', fingerprint: 'fp-e' } });
         const id = await store.saveCircuit({ pipeline: 'p', key: `acdc-${metric}`, circuit: c, settings: {} });
         await store.saveCurve({ pipeline: 'p', key: `acdc-${metric}`, kind: 'faithfulness', circuitId: id, points: [{ threshold: 0.1, size: 0, faithfulness: 0 }] });
+        // A sweep whose faithfulness hardly moves: rounded tick labels must not repeat ("1", "1").
+        await store.saveCurve({ pipeline: 'p', key: `sweep-${metric}`, kind: 'faithfulness', circuitId: null, runId: run.id, points: [3, 5, 8].map((size, i) => ({ threshold: null, size, faithfulness: [0.99991, 0.99995, 1.00002][i]! })) });
       }
     } finally {
       await store.close();
@@ -412,6 +414,9 @@ describeBrowser('the viewer in Chromium', () => {
       expect(await page.locator('.error').count()).toBe(0);
     }
     expect(await page.locator('[data-testid=heatmap]').count()).toBe(1);
+    const ticks = await page.locator('[data-testid=faithfulness-chart] svg .axis text:not(.axis-label)').allTextContents();
+    expect(ticks.length).toBeGreaterThan(2);
+    expect(new Set(ticks).size).toBe(ticks.length);
     await open(`${pathToFileURL(join(emptySite, 'index.html')).href}#tab=circuit`);
     expect(await page.locator('[data-testid=circuit-stats]').textContent()).toContain('empty circuit');
   });
@@ -665,6 +670,7 @@ describeBrowser('the viewer in Chromium', () => {
     await page.mouse.move(box.x + at.x, box.y + at.y);
     await page.locator('#circuit-graph .tooltip:not([hidden])').waitFor();
     expect(await page.locator('#circuit-graph .tooltip').textContent()).toMatch(/promotes "#\d+"/);
+    expect(await page.locator('header .source').textContent()).toBe('planted.db: 1 run, 1 circuit');
     await page.mouse.click(box.x + at.x, box.y + at.y);
     const writes = page.locator('[data-testid=node-writes]');
     await writes.waitFor();
