@@ -45,6 +45,7 @@ export class CircuitTable {
   private edges: number[] = [];
   private nodes: NodeRow[] = [];
   private circuit: LoadedCircuit | undefined;
+  private mask: Uint8Array = new Uint8Array(0);
   private marked: string | null = null;
 
   constructor(private readonly links: TableLinks) {
@@ -120,6 +121,7 @@ export class CircuitTable {
   /** New cut: the drawn edges of `mask`. */
   setCut(c: LoadedCircuit, mask: Uint8Array): void {
     this.circuit = c;
+    this.mask = mask;
     this.edges = [];
     // Per node by index (senders, then logits): no strings per edge, so 32k-edge cuts stay cheap.
     const g = c.ix.graph;
@@ -164,6 +166,24 @@ export class CircuitTable {
     return this.nodes.filter((n) => this.matches(n.name));
   }
 
+  /** Every edge of a circuit by |score| descending (unscored last), computed once per circuit. */
+  private absOrder: { circuit: LoadedCircuit; order: Int32Array } | undefined;
+
+  /** The current cut's edges in |score| order. */
+  private inAbsOrder(c: LoadedCircuit): number[] {
+    if (this.absOrder?.circuit !== c) {
+      const sc = c.scores;
+      const order = Int32Array.from({ length: c.ix.nEdges }, (_, k) => k);
+      const key = (k: number): number => (Number.isNaN(sc[k]!) ? -1 : Math.abs(sc[k]!));
+      order.sort((a, b) => key(b) - key(a) || a - b);
+      this.absOrder = { circuit: c, order };
+    }
+    const mask = this.mask;
+    const out: number[] = [];
+    for (const k of this.absOrder.order) if (mask[k] === 1) out.push(k);
+    return out;
+  }
+
   private render(): void {
     const c = this.circuit;
     if (!c) return;
@@ -171,25 +191,28 @@ export class CircuitTable {
     const sc = c.scores;
     const q = this.search.value.trim();
     let edges = q === '' ? [...this.edges] : this.edges.filter((k) => this.matches(edgeName(c, k)));
-    const cmp: Record<EdgeSort, (a: number, b: number) => number> = {
-      abs: (a, b) => Math.abs(sc[b]!) - Math.abs(sc[a]!) || a - b,
+    const cmp: Record<Exclude<EdgeSort, 'abs'>, (a: number, b: number) => number> = {
       score: (a, b) => sc[b]! - sc[a]! || a - b,
       name: (a, b) => edgeName(c, a).localeCompare(edgeName(c, b)),
     };
-    // Rank is always by |score| (unscored last), whatever the sort: one sort serves both when sorting by |score|.
-    const nanLast = (a: number, b: number): number => (Number.isNaN(sc[a]!) ? 1 : 0) - (Number.isNaN(sc[b]!) ? 1 : 0);
-    const byAbs = [...this.edges].sort((a, b) => nanLast(a, b) || cmp.abs(a, b));
-    const rank = new Map<number, number>();
-    byAbs.forEach((k, i) => rank.set(k, i + 1));
-    if (this.edgeSort === 'abs') edges = q === '' ? byAbs : byAbs.filter((k) => this.matches(edgeName(c, k)));
-    else edges.sort((a, b) => nanLast(a, b) || cmp[this.edgeSort](a, b));
+    // Rank is always by |score| (unscored last), whatever the sort: the cut's edges in the
+    // circuit's |score| order (sorted once per circuit), so a re-cut of 32k edges needs no sort.
+    const byAbs = this.edges.length === 0 ? [] : this.inAbsOrder(c);
+    const rank = new Int32Array(c.ix.nEdges);
+    byAbs.forEach((k, i) => (rank[k] = i + 1));
+    const sort = this.edgeSort;
+    if (sort === 'abs') edges = q === '' ? byAbs : byAbs.filter((k) => this.matches(edgeName(c, k)));
+    else {
+      const nanLast = (a: number, b: number): number => (Number.isNaN(sc[a]!) ? 1 : 0) - (Number.isNaN(sc[b]!) ? 1 : 0);
+      edges.sort((a, b) => nanLast(a, b) || cmp[sort](a, b));
+    }
     this.edgeBody.replaceChildren(
       ...edges.slice(0, MAX_ROWS).map((k) => {
         const [from, to] = endpoints(c, k);
         const tr = h(
           'tr',
           { data: { edge: k, nodes: `${from} ${to}` } },
-          h('td', { class: 'num' }, String(rank.get(k))),
+          h('td', { class: 'num' }, String(rank[k])),
           h('td', { class: 'mono' }, edgeName(c, k)),
           h('td', { class: 'num' }, fmt(sc[k]!, 3)),
           h('td', { class: 'num' }, fmt(Math.abs(sc[k]!), 3)),
