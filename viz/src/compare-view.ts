@@ -87,7 +87,7 @@ export class CompareView implements View {
           this.state.update(side === 'a' ? { a: Number(v), ta: undefined } : { b: Number(v), tb: undefined }, true);
           this.remount();
         },
-        { id: `compare-${side}`, attrs: { 'aria-label': `circuit ${side.toUpperCase()}` } },
+        { id: `compare-${side}`, title: circuitLabel(chosen), attrs: { 'aria-label': `circuit ${side.toUpperCase()}` } },
       );
     const panel = (side: Side): HTMLElement =>
       h(
