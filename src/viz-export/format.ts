@@ -11,6 +11,8 @@ export const VIZ_GLOBAL = '__PATCHWISE__';
 export const INDEX_CHUNK = 'index';
 
 export const runChunk = (id: number): string => `run-${id}`;
+/** What the nodes of a model write (one chunk per model, by fingerprint prefix). */
+export const writesChunk = (fingerprint: string): string => `writes-${fingerprint.replace(/[^A-Za-z0-9]/g, '').slice(0, 24)}`;
 export const circuitChunk = (id: number): string => `circuit-${id}`;
 /** File of a chunk, relative to the site root. */
 export const chunkFile = (chunk: string): string => `data/${chunk}.js`;
@@ -108,6 +110,33 @@ export interface VizCurve {
   readonly fpr: readonly (number | null)[];
 }
 
+/** A token a node's mean output pushes up or down, and by how much (logit units, before softmax). */
+export interface VizTokenPush {
+  readonly token: string;
+  readonly id: number;
+  readonly logit: number;
+}
+
+/**
+ * What each node of a model writes: its mean output (over a run's prompts, at each prompt's metric
+ * position) through the final norm's gain (centred for LayerNorm) and the unembedding, as the
+ * tokens it promotes and suppresses most. Computed by `viz build` when the model can be loaded.
+ */
+export interface VizWrites {
+  readonly modelFingerprint: string;
+  /** The run whose prompts were used. */
+  readonly runId: number;
+  readonly nPrompts: number;
+  readonly nodes: Readonly<Record<string, { readonly promoted: readonly VizTokenPush[]; readonly suppressed: readonly VizTokenPush[] }>>;
+}
+
+/** Per model: the writes chunk, or why there is none. */
+export interface VizWritesEntry {
+  readonly modelFingerprint: string;
+  readonly chunk: string | null;
+  readonly note: string | null;
+}
+
 export interface VizIndex {
   readonly version: typeof VIZ_FORMAT_VERSION;
   /** Base name of the database the site was built from. */
@@ -116,6 +145,8 @@ export interface VizIndex {
   readonly runs: readonly VizRunInfo[];
   readonly circuits: readonly VizCircuitInfo[];
   readonly curves: readonly VizCurve[];
+  /** What nodes write, per model of a circuit (absent in sites built before it existed). */
+  readonly writes?: readonly VizWritesEntry[];
 }
 
 // ---- binary packing ----

@@ -6,9 +6,10 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UserError } from '../core/errors.js';
 import { Store } from '../store/store.js';
-import { bundleViewer } from './bundle.js';
+import { VIEWER_FILES, bundleViewer } from './bundle.js';
 import { collectSite, type CollectOptions } from './collect.js';
 import { INDEX_CHUNK, chunkFile, circuitChunk, dataScript, type VizIndex } from './format.js';
+import { collectWrites } from './writes.js';
 
 /** Marks a folder as ours, so a rebuild may replace its contents and nothing else is overwritten. */
 export const SITE_MARKER = '.patchwise-viz';
@@ -17,6 +18,8 @@ export interface BuildOptions extends CollectOptions {
   readonly db: string;
   readonly out: string;
   readonly minify?: boolean;
+  /** Compute what each node writes (loads each circuit's model and runs it once); default true. */
+  readonly writes?: boolean;
 }
 
 export interface BuiltFile {
@@ -48,8 +51,10 @@ export async function buildSite(opts: BuildOptions): Promise<BuildResult> {
   if (!existsSync(opts.db)) throw new UserError(`no database at ${opts.db}`);
   const store = await Store.open(opts.db, { create: false });
   let site;
+  let writes: Awaited<ReturnType<typeof collectWrites>> | undefined;
   try {
     site = await collectSite(store, opts);
+    if (opts.writes ?? true) writes = await collectWrites(store, site.index);
   } finally {
     await store.close();
   }
@@ -65,9 +70,14 @@ export async function buildSite(opts: BuildOptions): Promise<BuildResult> {
   };
   const bytesByChunk = new Map<string, number>();
   for (const [chunk, payload] of site.chunks) bytesByChunk.set(chunk, await write(chunkFile(chunk), dataScript(chunk, payload)));
-  const index: VizIndex = { ...site.index, circuits: site.index.circuits.map((c) => ({ ...c, bytes: bytesByChunk.get(circuitChunk(c.id)) ?? 0 })) };
+  for (const [chunk, payload] of writes?.chunks ?? []) await write(chunkFile(chunk), dataScript(chunk, payload));
+  const index: VizIndex = {
+    ...site.index,
+    circuits: site.index.circuits.map((c) => ({ ...c, bytes: bytesByChunk.get(circuitChunk(c.id)) ?? 0 })),
+    ...(writes ? { writes: writes.entries } : {}),
+  };
   await write(chunkFile(INDEX_CHUNK), dataScript(INDEX_CHUNK, index));
-  for (const name of ['index.html', 'app.js', 'style.css'] as const) await write(name, viewer[name]);
+  for (const name of VIEWER_FILES) await write(name, viewer[name]);
   await write(SITE_MARKER, 'Built by `patchwise viz build`; rebuilding replaces the files in this folder.\n');
   return { out: opts.out, index, files, seconds: (performance.now() - t0) / 1000 };
 }

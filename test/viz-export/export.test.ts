@@ -79,6 +79,7 @@ describe('viz build: what goes in comes out', () => {
       [
         '.patchwise-viz',
         'app.js',
+        'eap-json.js',
         'index.html',
         'style.css',
         chunkFile(INDEX_CHUNK),

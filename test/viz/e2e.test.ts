@@ -6,7 +6,7 @@
 //
 // Skips, saying why, where /usr/bin/chromium is missing; PATCHWISE_REQUIRE_CHROMIUM=1 (CI) makes
 // that a failure instead.
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -14,7 +14,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { serveSite } from '../../src/viz-export/serve.js';
 import { buildSite, type BuildResult } from '../../src/viz-export/site.js';
-import { HOSTILE_MODEL, HOSTILE_PROMPT, writeFixture, type Fixture } from './fixtures.js';
+import { HOSTILE_MODEL, HOSTILE_PROMPT, KL_EDGES, SMALL, writeFixture, writePlantedFixture, type Fixture } from './fixtures.js';
 
 const CHROMIUM = process.env.PATCHWISE_CHROMIUM ?? '/usr/bin/chromium';
 const available = existsSync(CHROMIUM);
@@ -240,6 +240,14 @@ describeBrowser('the viewer in Chromium', () => {
     await page.locator('#patching-family').selectOption('attn:1');
     await page.waitForFunction(() => document.querySelectorAll('[data-testid=heatmap]').length === 1);
     expect(page.url()).toContain('fam=attn%3A1');
+    // Per-position layout: x = position (labelled with its roles; this prompt does not split into
+    // one piece per token), y = layer going up.
+    const cols = await page.locator('[data-testid=heatmap] text.col-label').allTextContents();
+    expect(cols).toEqual(['0', '1 S1', '2 IO', '3', '4 S2', '5 END']);
+    const rows = await page.locator('[data-testid=heatmap] svg > text[text-anchor=end]:not(.col-label)').evaluateAll((ts) =>
+      ts.map((t) => ({ label: t.textContent, y: Number(t.getAttribute('y')) })).sort((a, b) => b.y - a.y).map((r) => r.label),
+    );
+    expect(rows).toEqual(['0', '1', '2']);
   });
 
   it('renders the gpt2-small-shaped graph with all 32,491 edges scored, interactively', async () => {
@@ -279,6 +287,401 @@ describeBrowser('the viewer in Chromium', () => {
     // Generous bounds: SwiftShader on a small CI machine; the numbers themselves go to bench.json.
     expect(bench.gpt2AllEdgesLoadMs).toBeLessThan(30_000);
     expect(bench.gpt2RecutToAllEdgesMs).toBeLessThan(10_000);
+  });
+
+  /** The SVG a canvas would download, and its edge lines' colours. */
+  async function svgOf(name: string): Promise<{ text: string; edgeColors: string[] }> {
+    const text = (await page.evaluate((v) => window.__patchwise!.svg(v), name))!;
+    const edgeColors = [...text.matchAll(/<line [^>]*class="edge"[^>]*>/g)].map((m) => /stroke="([^"]+)"/.exec(m[0])![1]!);
+    return { text, edgeColors };
+  }
+  const GREY = '#ececec';
+
+  it('labels every drawn node at the default zoom, under layer headings', async () => {
+    await open(url(`tab=circuit&c=${fx.kl.id}`));
+    const labels = await page.evaluate(() => window.__patchwise!.labels('circuit')!);
+    expect(new Set(labels)).toEqual(new Set(fx.kl.circuit.nodes()));
+    expect(await page.locator('#circuit-graph .layer-heading').allTextContents()).toEqual(['L0', 'L1', 'L2']);
+    // The 12 x 12 graph: every node of the stored 4,000-edge cut keeps its label.
+    await open(url(`tab=circuit&c=${fx.big!.id}`));
+    const big = await page.evaluate(() => window.__patchwise!.labels('circuit')!);
+    expect(new Set(big)).toEqual(new Set(fx.big!.circuit.nodes()));
+    expect(await page.locator('#circuit-graph .layer-heading').count()).toBe(12);
+    await page.screenshot({ path: join(SHOTS, 'gpt2-labels.png') });
+  });
+
+  it('a selection clears by clicking the node again, the empty canvas, Escape or the clear button; a node cut away greys nothing', async () => {
+    await open(url(`tab=circuit&c=${fx.kl.id}`));
+    const box = (await page.locator('#circuit-graph').boundingBox())!;
+    const clickNode = async (n: string): Promise<void> => {
+      // Apart by more than sigma's double-click window (a double click zooms instead).
+      await page.waitForTimeout(400);
+      const at = (await page.evaluate((node) => window.__patchwise!.nodePosition('circuit', node), n))!;
+      await page.mouse.click(box.x + at.x, box.y + at.y);
+    };
+    await clickNode('a1.h2');
+    await page.locator('.node-name').waitFor();
+    expect(page.url()).toContain('node=a1.h2');
+    await clickNode('a1.h2');
+    await page.waitForFunction(() => !location.hash.includes('node='));
+    expect(await page.locator('.node-name').count()).toBe(0);
+    await clickNode('a1.h2');
+    await page.locator('.node-name').waitFor();
+    await page.waitForTimeout(400);
+    await page.mouse.click(box.x + 8, box.y + box.height - 8);
+    await page.waitForFunction(() => !location.hash.includes('node='));
+    await clickNode('a0.h3');
+    await page.locator('.node-name').waitFor();
+    await page.keyboard.press('Escape');
+    await page.waitForFunction(() => !location.hash.includes('node='));
+    await clickNode('a0.h3');
+    await page.locator('#clear-selection').click();
+    await page.waitForFunction(() => !location.hash.includes('node='));
+    // Select m1, then cut it away (the top three edges run through a2.h0): the rest keep their colours.
+    await clickNode('m1');
+    await page.locator('.node-name').waitFor();
+    expect((await svgOf('circuit')).edgeColors.filter((c) => c === GREY).length).toBeGreaterThan(0);
+    await page.locator('#threshold').focus();
+    await page.keyboard.press('Home');
+    await page.keyboard.press('ArrowRight');
+    await painted();
+    const cut = await svgOf('circuit');
+    expect(await page.evaluate(() => window.__patchwise!.nodePosition('circuit', 'm1'))).toBeNull();
+    expect(cut.edgeColors.length).toBeGreaterThan(0);
+    expect(cut.edgeColors.filter((c) => c === GREY)).toEqual([]);
+    expect(await page.locator('.details').textContent()).toContain('not in the circuit at this threshold');
+  });
+
+  it('the slider label counts the edges drawn, arrows step by drawn edge, and no far stored point stands for the cut', async () => {
+    await open(url(`tab=circuit&c=${fx.kl.id}`));
+    const label = page.locator('[data-testid=threshold-label]');
+    const stat = page.locator('[data-testid=circuit-stats]');
+    const agree = async (): Promise<number> => {
+      const drawn = (await view('circuit')).edges;
+      expect(Number(await label.getAttribute('data-edges'))).toBe(drawn);
+      expect(Number(await stat.getAttribute('data-edges'))).toBe(drawn);
+      expect(await label.textContent()).toContain(`${drawn.toLocaleString('en-US')} edges`);
+      return drawn;
+    };
+    expect(await agree()).toBe(8);
+    for (const v of ['0', '150', '300', '450', '600', '800', '1000']) {
+      await page.locator('#threshold').fill(v);
+      await agree();
+    }
+    // From the top edge, each arrow press changes the drawn edges.
+    await page.locator('#threshold').focus();
+    await page.keyboard.press('Home');
+    let last = await agree();
+    for (let i = 0; i < 4; i++) {
+      await page.keyboard.press('ArrowRight');
+      const now = await agree();
+      expect(now).not.toBe(last);
+      last = now;
+    }
+    await page.keyboard.press('ArrowLeft');
+    expect(await agree()).toBeLessThan(last);
+    // An empty cut claims no faithfulness.
+    await page.keyboard.press('Home');
+    if ((await view('circuit')).edges === 0) expect(await stat.textContent()).toContain('empty circuit');
+    expect(await stat.textContent()).not.toMatch(/^0 nodes · 0 edges · faithfulness/);
+  });
+
+  it('a database whose circuits are all empty renders every tab', async () => {
+    const emptyDb = join(dir, 'empty-circuits.db');
+    const { Store } = await import('../../src/store/store.js');
+    const { Circuit } = await import('../../src/circuits/circuit.js');
+    const store = await Store.open(emptyDb);
+    try {
+      const modelId = await store.models.upsert({ fingerprint: 'fp-e', name: 'tiny', path: '/m', architecture: 'gpt2', config: { nLayers: 2, nHeads: 2 } });
+      const datasetId = await store.datasets.upsert({ fingerprint: 'ds-e', task: 'ioi', settings: {}, pairs: [{ index: 0, clean: [1, 2], corrupted: [1, 3], cleanText: 'a b', corruptedText: 'a c', roles: {} }] });
+      const run = await store.runs.open({ pipeline: 'p', key: 'r', modelId, datasetId, settings: { corruption: 's2-io', metric: 'kl', direction: 'denoising', granularity: 'heads', window: 1 }, codeVersion: 't' });
+      await store.runs.saveUnit(run.id, 'all', [0, 1].flatMap((L) => [0, 1].map((H) => ({ component: `a${L}.h${H}`, kind: 'head', layer: L, head: H, position: null, window: 1, prompt: 0, value: 0.1 * (L + H) }))), 0.1);
+      await store.runs.finish(run.id, { seconds: 1 });
+      for (const metric of ['kl', 'logit-diff']) {
+        const c = Circuit.empty({ nLayers: 2, nHeads: 2 }, { method: 'acdc', metric, corruption: 's2-io', direction: 'noising', model: { name: 'tiny', fingerprint: 'fp-e' } });
+        const id = await store.circuits.save({ pipeline: 'p', key: `acdc-${metric}`, circuit: c, settings: {} });
+        await store.curves.save({ pipeline: 'p', key: `acdc-${metric}`, kind: 'faithfulness', circuitId: id, points: [{ threshold: 0.1, size: 0, faithfulness: 0 }] });
+        // A sweep whose faithfulness hardly moves: rounded tick labels must not repeat ("1", "1").
+        await store.curves.save({ pipeline: 'p', key: `sweep-${metric}`, kind: 'faithfulness', circuitId: null, runId: run.id, points: [3, 5, 8].map((size, i) => ({ threshold: null, size, faithfulness: [0.99991, 0.99995, 1.00002][i]! })) });
+      }
+    } finally {
+      await store.close();
+    }
+    const emptySite = join(dir, 'empty-circuits-site');
+    await buildSite({ db: emptyDb, out: emptySite });
+    for (const tab of ['circuit', 'compare', 'patching']) {
+      await open(`${pathToFileURL(join(emptySite, 'index.html')).href}#tab=${tab}`);
+      expect(await page.locator('.error').count()).toBe(0);
+    }
+    expect(await page.locator('[data-testid=heatmap]').count()).toBe(1);
+    const ticks = await page.locator('[data-testid=faithfulness-chart] svg .axis text:not(.axis-label)').allTextContents();
+    expect(ticks.length).toBeGreaterThan(2);
+    expect(new Set(ticks).size).toBe(ticks.length);
+    await open(`${pathToFileURL(join(emptySite, 'index.html')).href}#tab=circuit`);
+    expect(await page.locator('[data-testid=circuit-stats]').textContent()).toContain('empty circuit');
+  });
+
+  it('compare names each side by its settings, warns across models, swaps A and B, and links hover', async () => {
+    await open(url(`tab=compare&a=${fx.kl.id}&b=${fx.ld.id}`));
+    const a = await page.locator('[data-testid=compare-a-settings]').textContent();
+    const b = await page.locator('[data-testid=compare-b-settings]').textContent();
+    for (const want of ['eap', 's2-io', 'denoising', 'τ 0.5', HOSTILE_MODEL]) {
+      expect(a).toContain(want);
+      expect(b).toContain(want);
+    }
+    expect(a).toContain('kl');
+    expect(b).toContain('logit-diff');
+    expect(await page.locator('[data-testid=compare-warning]').count()).toBe(0);
+    await page.locator('[data-testid=overlap-matrix]').waitFor();
+    const heads = await page.locator('[data-testid=overlap-matrix] th').allTextContents();
+    expect(heads.filter((t) => t.includes('τ 0.5'))).toHaveLength(4);
+    expect(new Set(heads.filter((t) => t !== '')).size).toBe(2);
+    // Linked hover: a1.h2 hovered in A greys B's edges that do not touch it.
+    const box = (await page.locator('#graph-a').boundingBox())!;
+    const at = (await page.evaluate(() => window.__patchwise!.nodePosition('compare-a', 'm0')))!;
+    expect(at).toBeNull();
+    const at2 = (await page.evaluate(() => window.__patchwise!.nodePosition('compare-a', 'a1.h2')))!;
+    await page.mouse.move(box.x + at2.x, box.y + at2.y);
+    await page.locator('#graph-a .tooltip:not([hidden])').waitFor();
+    await painted();
+    const bColors = (await svgOf('compare-b')).edgeColors;
+    expect(bColors.filter((c) => c === GREY).length).toBeGreaterThan(0);
+    expect(bColors.filter((c) => c !== GREY).length).toBeGreaterThan(0);
+    await page.mouse.move(box.x + 4, box.y + 4);
+    // Swap.
+    await page.locator('#compare-swap').click();
+    await page.waitForFunction(() => document.documentElement.dataset.state === 'ready');
+    expect(page.url()).toContain(`a=${fx.ld.id}`);
+    expect(page.url()).toContain(`b=${fx.kl.id}`);
+    expect(await view('compare-a')).toMatchObject({ edges: 7 });
+    // Different models, and one circuit compared with itself, are said out loud.
+    await open(url(`tab=compare&a=${fx.kl.id}&b=${fx.big!.id}`));
+    expect(await page.locator('[data-testid=compare-warning]').textContent()).toMatch(/different models.*different graphs/);
+    await open(url(`tab=compare&a=${fx.kl.id}&b=${fx.kl.id}`));
+    expect(await page.locator('[data-testid=compare-warning]').textContent()).toContain('same circuit');
+  });
+
+  it('at 800 px nothing overlaps or leaves the page', async () => {
+    await page.setViewportSize({ width: 800, height: 900 });
+    try {
+      await open(url(`tab=compare&a=${fx.kl.id}&b=${fx.ld.id}`));
+      const rect = (sel: string) => page.locator(sel).boundingBox().then((r) => r!);
+      const storedA = await rect('.side-a button.stored');
+      const sliderB = await rect('#threshold-b');
+      const overlap = (p: typeof storedA, q: typeof storedA): boolean => p.x < q.x + q.width && q.x < p.x + p.width && p.y < q.y + q.height && q.y < p.y + p.height;
+      expect(overlap(storedA, sliderB)).toBe(false);
+      for (const sel of ['.side-a button.stored', '.side-b button.stored', '#threshold-a', '#threshold-b', '#compare-swap']) {
+        const r = await rect(sel);
+        expect(r.x).toBeGreaterThanOrEqual(0);
+        expect(r.x + r.width).toBeLessThanOrEqual(800);
+      }
+      await page.screenshot({ path: join(SHOTS, 'compare-800.png'), fullPage: true });
+      for (const hash of [`tab=compare&a=${fx.kl.id}&b=${fx.ld.id}`, `tab=circuit&c=${fx.kl.id}`, 'tab=patching&pipeline=e2e']) {
+        await open(url(hash));
+        expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(800);
+      }
+      await page.screenshot({ path: join(SHOTS, 'patching-800.png'), fullPage: true });
+    } finally {
+      await page.setViewportSize({ width: 1400, height: 900 });
+    }
+  });
+
+  it('heatmaps state their units, can share one scale per row, and print their values', async () => {
+    await open(url('tab=patching&pipeline=e2e'));
+    const units = await page.locator('[data-testid=colorbar-unit]').allTextContents();
+    expect(units).toHaveLength(4);
+    expect(units.filter((u) => u.includes('KL divergence (nats)'))).toHaveLength(2);
+    expect(units.filter((u) => u.includes('logit difference'))).toHaveLength(2);
+    const maxes = async (): Promise<number[]> => (await page.locator('[data-testid=heatmap]').evaluateAll((els) => els.map((e) => Number((e as HTMLElement).dataset.max))));
+    const own = await maxes();
+    // Rows are metrics, columns corruptions: s2-io and gn side by side, on their own scales at first.
+    expect(own[0]).not.toBe(own[1]);
+    await page.locator('#shared-scale').check();
+    await page.waitForFunction(() => location.hash.includes('scale=row'));
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid=heatmap]').length === 4);
+    const shared = await maxes();
+    expect(shared[0]).toBe(shared[1]);
+    expect(shared[2]).toBe(shared[3]);
+    expect(shared[0]).toBe(Math.max(own[0]!, own[1]!));
+    expect(await page.locator('.heatmap text.value').count()).toBe(0);
+    await page.locator('#show-values').check();
+    await page.waitForFunction(() => document.querySelectorAll('.heatmap text.value').length === 4 * 12);
+  });
+
+  it('the edge and node tables rank, sort, search and link to the graph', async () => {
+    await open(url(`tab=circuit&c=${fx.kl.id}`));
+    const rows = page.locator('[data-testid=edge-table] tbody tr');
+    expect(await rows.count()).toBe(8);
+    const scores = await rows.evaluateAll((trs) => trs.map((tr) => Math.abs(Number(tr.children[2]!.textContent))));
+    expect(scores).toEqual([...scores].sort((x, y) => y - x));
+    expect(await page.locator('[data-testid=node-table] tbody tr').count()).toBe(6);
+    await page.locator('[data-testid=edge-table] button[data-sort=name]').click();
+    const names = await rows.evaluateAll((trs) => trs.map((tr) => tr.children[1]!.textContent!));
+    expect(names).toEqual([...KL_EDGES].sort((x, y) => x.localeCompare(y)));
+    await page.locator('#search').fill('a1.h2');
+    expect(await rows.count()).toBe(KL_EDGES.filter((e) => e.includes('a1.h2')).length);
+    await page.locator('#search').press('Enter');
+    await page.waitForFunction(() => location.hash.includes('node=a1.h2'));
+    await page.locator('#search').fill('');
+    // Hovering a row leaves only its edge coloured.
+    await rows.first().hover();
+    await painted();
+    const colors = (await svgOf('circuit')).edgeColors;
+    expect(colors.filter((c) => c !== GREY)).toHaveLength(1);
+    // Hovering a node marks its rows.
+    await page.keyboard.press('Escape');
+    const box = (await page.locator('#circuit-graph').boundingBox())!;
+    const at = (await page.evaluate(() => window.__patchwise!.nodePosition('circuit', 'a0.h3')))!;
+    await page.mouse.move(box.x + at.x, box.y + at.y);
+    await page.locator('#circuit-graph .tooltip:not([hidden])').waitFor();
+    expect(await page.locator('[data-testid=edge-table] tr.linked').count()).toBe(KL_EDGES.filter((e) => e.includes('a0.h3')).length);
+  });
+
+  it('downloads the view as PNG and SVG and the circuit as EAP-IG JSON that circuit import reads back', async () => {
+    await open(url(`tab=circuit&c=${fx.kl.id}`));
+    const save = async (id: string): Promise<Buffer> => {
+      const [dl] = await Promise.all([page.waitForEvent('download'), page.locator(id).click()]);
+      const file = join(dir, dl.suggestedFilename());
+      await dl.saveAs(file);
+      return readFileSync(file);
+    };
+    const png = await save('#download-png');
+    expect([...png.subarray(0, 8)]).toEqual([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+    expect(png.length).toBeGreaterThan(8000);
+    const svg = (await save('#download-svg')).toString('utf8');
+    expect(svg).toMatch(/^<\?xml[^>]*>\s*<svg[^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/);
+    expect(svg.match(/class="edge"/g)).toHaveLength(8);
+    for (const n of fx.kl.circuit.nodes()) expect(svg).toContain(`>${n}</text>`);
+    const jsonPath = join(dir, 'kl.json');
+    writeFileSync(jsonPath, await save('#download-json'));
+    const { readCircuitFile } = await import('../../src/circuits/files.js');
+    const back = readCircuitFile(jsonPath, { expectShape: SMALL });
+    expect(back.format).toBe('eap');
+    expect(back.circuit.edges().map((e) => e.name).sort()).toEqual([...KL_EDGES].sort());
+    expect(back.circuit.meta.metric).toBe('kl');
+    // Scores round-trip bit for bit.
+    expect([...back.circuit.scores]).toEqual([...fx.kl.circuit.scores]);
+  });
+
+  it('the keyboard reaches everything: tabs by arrows, graph nodes by arrows and Enter', async () => {
+    await open(url(`tab=circuit&c=${fx.kl.id}`));
+    await page.locator('#circuit-graph').focus();
+    await page.keyboard.press('ArrowRight');
+    await page.locator('#circuit-graph .tooltip:not([hidden])').waitFor();
+    expect(await page.locator('#circuit-graph .tooltip .tt-title').textContent()).toBe('input');
+    await page.keyboard.press('ArrowRight');
+    expect(await page.locator('#circuit-graph .tooltip .tt-title').textContent()).toBe('a0.h3');
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => location.hash.includes('node=a0.h3'));
+    await page.keyboard.press('Escape');
+    await page.waitForFunction(() => !location.hash.includes('node='));
+    await page.locator('.tab[aria-selected=true]').focus();
+    await page.keyboard.press('ArrowRight');
+    await page.waitForFunction(() => location.hash.includes('tab=compare'));
+    expect(await page.locator('.tab[aria-selected=true]').textContent()).toBe('Compare');
+  });
+
+  it('compare resets the shared zoom and downloads its three drawings', async () => {
+    await open(url(`tab=compare&a=${fx.kl.id}&b=${fx.ld.id}`));
+    const box = (await page.locator('#graph-a').boundingBox())!;
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    await page.mouse.wheel(0, -400);
+    await page.waitForTimeout(600);
+    expect((await page.evaluate(() => window.__patchwise!.camera('compare-b')))!.ratio).toBeLessThan(1);
+    await page.locator('#reset-zoom').click();
+    await page.waitForTimeout(600);
+    for (const v of ['compare-a', 'compare-b', 'compare-diff']) expect((await page.evaluate((n) => window.__patchwise!.camera(n), v))!.ratio).toBeCloseTo(1, 6);
+    const names: string[] = [];
+    const got = new Promise<void>((done) => {
+      page.on('download', (d) => {
+        names.push(d.suggestedFilename());
+        if (names.length === 3) done();
+      });
+    });
+    await page.locator('#download-svg').click();
+    await got;
+    page.removeAllListeners('download');
+    expect(names.sort()).toEqual(['A', 'B', 'diff'].map((w) => `compare-${fx.kl.id}-${fx.ld.id}-${w}.svg`).sort());
+  });
+
+  it('hint text reads at 4.5:1 or more against its background', async () => {
+    const ratios = async (): Promise<{ text: string; ratio: number }[]> =>
+      page.evaluate(() => {
+        const rgb = (c: string): number[] => (c.match(/[\d.]+/g) ?? []).map(Number);
+        const lum = (c: number[]): number => {
+          const [r, g, b] = c.slice(0, 3).map((v) => {
+            const x = v / 255;
+            return x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4;
+          });
+          return 0.2126 * r! + 0.7152 * g! + 0.0722 * b!;
+        };
+        const bg = (e: Element | null): number[] => {
+          for (let x = e; x; x = x.parentElement) {
+            const c = rgb(getComputedStyle(x).backgroundColor);
+            if (c.length === 3 || (c.length === 4 && c[3]! > 0.9)) return c;
+          }
+          return [255, 255, 255];
+        };
+        return [...document.querySelectorAll('.hint, .card-sub, .meta dt, .source')].map((e) => {
+          const a = lum(rgb(getComputedStyle(e).color));
+          const b = lum(bg(e));
+          return { text: e.textContent!.slice(0, 40), ratio: (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05) };
+        });
+      });
+    for (const hash of [`tab=circuit&c=${fx.kl.id}`, 'tab=patching&pipeline=e2e', `tab=compare&a=${fx.kl.id}&b=${fx.ld.id}`]) {
+      await open(url(hash));
+      const r = await ratios();
+      expect(r.length).toBeGreaterThan(0);
+      expect(r.filter((x) => x.ratio < 4.5)).toEqual([]);
+    }
+  });
+
+  it('faithfulness curves are named by their circuits settings, coloured by method, with CPR and CMD', async () => {
+    await open(url('tab=patching&pipeline=e2e'));
+    const legend = await page.locator('[data-testid=faithfulness-chart] .legend').textContent();
+    const c = fx.kl.circuit;
+    const pts = [1, 2, 4, 8, 16, 32, 64].map((n) => [c.topN(n).size, Math.min(1, c.topN(n).size / c.size)] as const).sort((p, q) => p[0] - q[0]);
+    const nEdges = c.graph.nEdges;
+    let cpr = 0;
+    let cmd = 0;
+    for (let i = 1; i < pts.length; i++) {
+      const dx = (pts[i]![0] - pts[i - 1]![0]) / nEdges;
+      cpr += (dx * (pts[i]![1] + pts[i - 1]![1])) / 2;
+      cmd += (dx * (Math.abs(1 - pts[i]![1]) + Math.abs(1 - pts[i - 1]![1]))) / 2;
+    }
+    const { fmt } = await import('../../viz/src/text.js');
+    expect(legend).toContain(`#${fx.kl.id} eap · kl · s2-io · denoising · τ 0.5 (CPR ${fmt(cpr)}, CMD ${fmt(cmd)})`);
+    expect(legend).toContain(`#${fx.ld.id} eap · logit-diff`);
+    // Same method, one colour: the second curve of a method is dashed instead.
+    const strokes = await page.locator('[data-testid=faithfulness-chart] svg path').evaluateAll((ps) => ps.map((p) => [p.getAttribute('stroke'), p.getAttribute('stroke-dasharray')]));
+    expect(strokes).toHaveLength(2);
+    expect(strokes[0]![0]).toBe(strokes[1]![0]);
+    expect(strokes[0]![1]).not.toBe(strokes[1]![1]);
+  });
+
+  it("a node's details show what it writes: the tokens its mean output promotes and suppresses", async () => {
+    const plantedDb = join(dir, 'planted.db');
+    const pf = await writePlantedFixture(plantedDb);
+    const plantedSite = join(dir, 'planted-site');
+    await buildSite({ db: plantedDb, out: plantedSite });
+    await open(`${pathToFileURL(join(plantedSite, 'index.html')).href}#tab=circuit&c=${pf.circuitId}`);
+    const box = (await page.locator('#circuit-graph').boundingBox())!;
+    const at = (await page.evaluate(() => window.__patchwise!.nodePosition('circuit', 'a1.h7')))!;
+    await page.mouse.move(box.x + at.x, box.y + at.y);
+    await page.locator('#circuit-graph .tooltip:not([hidden])').waitFor();
+    expect(await page.locator('#circuit-graph .tooltip').textContent()).toMatch(/promotes "#\d+"/);
+    expect(await page.locator('header .source').textContent()).toBe('planted.db: 1 run, 1 circuit');
+    await page.mouse.click(box.x + at.x, box.y + at.y);
+    const writes = page.locator('[data-testid=node-writes]');
+    await writes.waitFor();
+    expect(await writes.locator('table.writes').count()).toBe(2);
+    expect(await writes.locator('table.writes tr').count()).toBe(2 * (1 + 5));
+    expect(await writes.textContent()).toContain(`over ${pf.prompts.length} prompts`);
+    await page.screenshot({ path: join(SHOTS, 'node-writes.png') });
+    // Without the model (the main fixture's is not on disk) the details say why.
+    await open(url(`tab=circuit&c=${fx.kl.id}&node=a1.h2`));
+    await page.locator('.details h4:text("What it writes")').waitFor();
+    expect(await page.locator('.details').textContent()).toContain('not available: the model could not be loaded');
   });
 
   it('an empty database gives a site that says so', async () => {

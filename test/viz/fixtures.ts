@@ -130,3 +130,44 @@ export async function writeFixture(path: string, opts: { big?: boolean } = {}): 
     await store.close();
   }
 }
+
+/**
+ * A database whose circuit's model can be rebuilt at `viz build` (the planted induction model,
+ * stored by its spec as the quickstart stores it), with one run over repeated-sequence prompts: for
+ * the node-writes export.
+ */
+export async function writePlantedFixture(path: string): Promise<{ circuitId: number; fingerprint: string; prompts: number[][]; metricPosition: number }> {
+  const { plantInductionModel } = await import('../../src/synthetic/planted.js');
+  const { fingerprintModel } = await import('../../src/pipeline/model-source.js');
+  const { model } = plantInductionModel({ seed: 0 });
+  const fingerprint = fingerprintModel(model);
+  const rand = new Random(5);
+  const r = () => rand.uniform();
+  const V = model.config.vocabSize;
+  const prompts = [0, 1, 2, 3].map(() => {
+    const half = Array.from({ length: 5 }, () => Math.floor(r() * V));
+    return [...half, ...half];
+  });
+  const metricPosition = 8;
+  const store = await Store.open(path);
+  try {
+    const modelId = await store.models.upsert({ fingerprint, name: model.config.name, path: JSON.stringify({ plant: 'induction', seed: 0 }), architecture: 'gpt2', config: { nLayers: model.config.nLayers, nHeads: model.config.nHeads } });
+    const pairs = prompts.map((clean, index) => ({ index, clean, corrupted: clean, metricPosition, cleanText: clean.join(' '), corruptedText: clean.join(' '), roles: {} }));
+    const datasetId = await store.datasets.upsert({ fingerprint: 'ds-planted', task: 'induction', settings: {}, pairs });
+    const run = await store.runs.open({ pipeline: 'planted', key: 'heads', modelId, datasetId, settings: { corruption: 'key-token', metric: 'prob', direction: 'denoising', granularity: 'heads', window: 1 }, codeVersion: 'test' });
+    await store.runs.saveUnit(run.id, 'all', [{ component: 'a1.h7', kind: 'head', layer: 1, head: 7, position: null, window: 1, prompt: 0, value: 0.5 }], 0.1);
+    await store.runs.finish(run.id, { seconds: 1 });
+    const g = new ComponentGraph({ nLayers: model.config.nLayers, nHeads: model.config.nHeads });
+    const scores = new Float32Array(g.nSenders * g.nReceivers).fill(NaN);
+    for (const e of g.edges()) scores[e.sender * g.nReceivers + e.receiver] = 0.01;
+    for (const name of ['input->a0.h3<v>', 'a0.h3->a1.h7<k>', 'input->a1.h7<v>', 'a1.h7->logits']) {
+      const e = g.parseEdge(name);
+      scores[e.sender * g.nReceivers + e.receiver] = 1;
+    }
+    const circuit = new Circuit(g, { scores, meta: { method: 'acdc', metric: 'kl', corruption: 'all-random', direction: 'noising', model: { name: model.config.name, fingerprint } } }).withThreshold(0.5);
+    const circuitId = await store.circuits.save({ pipeline: 'planted', key: 'acdc', circuit, settings: {} });
+    return { circuitId, fingerprint, prompts, metricPosition };
+  } finally {
+    await store.close();
+  }
+}

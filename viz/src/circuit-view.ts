@@ -3,32 +3,56 @@
 // (its strongest edges and its patching effects under every stored run of the model).
 import { lineChart } from './charts.js';
 import { circuitCurves, circuitEdgeStyle, cut, describeCircuitEdge, edgeName, faithfulnessAt, faithfulnessText, nodeEdges, type Cut } from './cuts.js';
+import type { VizTokenPush, VizWrites } from '../../src/viz-export/format.js';
 import type { LoadedCircuit, SiteData } from './data.js';
 import { fill, h, option, select } from './dom.js';
 import { nodeEffects } from './effects.js';
-import { GraphView } from './graph-view.js';
+import { CircuitTable } from './circuit-table.js';
+import { circuitEapJson, fileName, saveBlob } from './downloads.js';
+import { DENSE_EDGES, GraphView } from './graph-view.js';
 import { NEGATIVE, NODE_COLORS, POSITIVE, series } from './palette.js';
 import type { StateStore } from './state.js';
-import { circuitLabel, fmt, fmtInt, runLabel } from './text.js';
+import { circuitLabel, circuitMeta, curveLabel, fmt, fmtInt, runLabel } from './text.js';
 import { thresholdControl } from './threshold.js';
 import type { View } from './view.js';
 
-export function legend(): HTMLElement {
+/** Colours of edges and nodes, and what an edge's width says (|score| relative to the largest). */
+export function legend(maxAbs?: number): HTMLElement {
   const item = (color: string, text: string, line = false): HTMLElement => {
     const sw = h('span', { class: line ? 'swatch line' : 'swatch dot' });
     sw.style.background = color;
     return h('span', { class: 'legend-item' }, sw, text);
   };
+  const widths =
+    maxAbs === undefined
+      ? null
+      : h(
+          'div',
+          { class: 'legend width-legend', data: { testid: 'width-legend' } },
+          h('span', { class: 'legend-title' }, 'width = |score|:'),
+          ...[1, 1 / 4, 1 / 16].map((f) => {
+            const sw = h('span', { class: 'swatch line' });
+            sw.style.background = '#555';
+            sw.style.height = `${(0.6 + 4.4 * Math.sqrt(f)).toFixed(1)}px`;
+            return h('span', { class: 'legend-item' }, sw, fmt(maxAbs * f));
+          }),
+          h('span', { class: 'hint' }, `(above ${fmtInt(DENSE_EDGES)} edges: paler = smaller)`),
+        );
   return h(
     'div',
-    { class: 'legend' },
-    item(POSITIVE, 'positive score', true),
-    item(NEGATIVE, 'negative score', true),
-    item(NODE_COLORS.head, 'head'),
-    item(NODE_COLORS.mlp, 'MLP'),
-    item(NODE_COLORS.q, 'query input'),
-    item(NODE_COLORS.k, 'key input'),
-    item(NODE_COLORS.v, 'value input'),
+    { class: 'legends' },
+    h(
+      'div',
+      { class: 'legend', data: { testid: 'color-legend' } },
+      item(POSITIVE, 'positive score', true),
+      item(NEGATIVE, 'negative score', true),
+      item(NODE_COLORS.head, 'head'),
+      item(NODE_COLORS.mlp, 'MLP'),
+      item(NODE_COLORS.q, 'query input'),
+      item(NODE_COLORS.k, 'key input'),
+      item(NODE_COLORS.v, 'value input'),
+    ),
+    widths,
   );
 }
 
@@ -36,6 +60,9 @@ export class CircuitView implements View {
   private graph: GraphView | undefined;
   private circuit: LoadedCircuit | undefined;
   private current: Cut | undefined;
+  private table: CircuitTable | undefined;
+  /** What the model's nodes write (a note when the site could not compute it). */
+  private writes: VizWrites | string | undefined;
   private readonly stats = h('span', { class: 'stats', data: { testid: 'circuit-stats' } });
   private readonly details = h('div', { class: 'details' });
   private readonly curveBox = h('div', { class: 'curve-box' });
@@ -65,48 +92,76 @@ export class CircuitView implements View {
       },
       { id: 'circuit-select', attrs: { 'aria-label': 'circuit' } },
     );
+    picker.title = circuitLabel(info);
     const graphBox = h('div', { class: 'graph', id: 'circuit-graph' });
     const showAll = h('input', { id: 'show-all', attrs: { type: 'checkbox', checked: st.all === true } });
-    const toolbar = h('div', { class: 'toolbar' }, h('label', {}, 'circuit ', picker), h('span', { class: 'slot' }), h('label', {}, showAll, ' all components'), this.stats);
+    const button = (id: string, text: string, title: string, run: () => void): HTMLButtonElement => {
+      const b = h('button', { id, attrs: { type: 'button' }, title }, text);
+      b.addEventListener('click', run);
+      return b;
+    };
+    const tools = h(
+      'div',
+      { class: 'tools' },
+      button('reset-zoom', 'reset zoom', 'show the whole graph again', () => this.graph?.resetZoom()),
+      h('span', { class: 'hint' }, 'download:'),
+      button('download-png', 'PNG', 'the graph as drawn, as a PNG image', () => void this.download('png')),
+      button('download-svg', 'SVG', 'the graph as drawn, as an SVG drawing', () => void this.download('svg')),
+      button('download-json', 'JSON', 'the circuit at this cut as EAP-IG graph JSON (patchwise circuit import reads it)', () => void this.download('json')),
+    );
+    const toolbar = h('div', { class: 'toolbar' }, h('label', { class: 'picker' }, 'circuit ', picker), h('span', { class: 'slot' }), h('label', {}, showAll, ' all components'), this.stats, tools);
     const meta = h('dl', { class: 'meta' });
+    this.table = new CircuitTable({
+      highlight: (node, edge) => this.graph?.highlight(node, edge),
+      select: (node) => this.choose(node),
+    });
     fill(
       this.root,
       toolbar,
-      h('div', { class: 'main' }, graphBox, h('aside', { class: 'side' }, h('h3', {}, 'Circuit'), meta, legend(), this.curveBox, h('h3', {}, 'Selection'), this.details)),
+      h(
+        'div',
+        { class: 'main' },
+        graphBox,
+        h(
+          'aside',
+          { class: 'side' },
+          h('h3', {}, 'Selection'),
+          this.details,
+          this.table.element,
+          h('h3', {}, 'Circuit'),
+          meta,
+          h('div', { class: 'legend-slot' }),
+          this.curveBox,
+        ),
+      ),
     );
     fill(this.stats, `loading circuit ${info.id} (${fmtInt(Math.round(info.bytes / 1024))} KiB)…`);
-    const c = await this.data.circuit(info.id);
+    const [c, writes] = await Promise.all([this.data.circuit(info.id), this.data.writes(info.modelFingerprint).catch(() => undefined)]);
     if (gen !== this.generation) return;
     this.circuit = c;
-    const metaRows: [string, string][] = [
-      ['pipeline', c.info.pipeline],
-      ['key', c.info.key],
-      ['method', c.info.method],
-      ['metric', c.info.metric ?? '-'],
-      ['corruption', c.info.corruption ?? '-'],
-      ['direction', c.info.direction ?? '-'],
-      ['model', c.info.modelName ?? '-'],
-      ['graph', `${c.info.nLayers} layers × ${c.info.nHeads} heads, ${fmtInt(c.info.nEdges)} edges (${fmtInt(c.info.nScored)} scored)`],
-      ['stored', `${fmtInt(c.info.size)} edges${c.info.threshold !== null ? ` at |score| ≥ ${fmt(c.info.threshold)}` : ''}${c.info.faithfulness !== null ? `, faithfulness ${fmt(c.info.faithfulness)}` : ''}`],
-    ];
-    fill(meta, ...metaRows.flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]));
+    this.writes = writes;
+    fill(meta, ...circuitMeta(c.info).flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]));
+    this.root.querySelector('.legend-slot')!.replaceWith(legend(c.maxAbs));
 
-    const control = thresholdControl('threshold', c.magnitudes, c.info.size, (tau) => {
-      this.state.update({ t: tau });
-      this.apply(tau);
-    });
+    const control = thresholdControl(
+      'threshold',
+      c.magnitudes,
+      c.info.size,
+      (tau) => (tau === this.current?.tau && this.current ? this.current.edges : cut(c, tau).edges),
+      (tau) => {
+        this.state.update({ t: tau });
+        this.apply(tau);
+      },
+    );
     toolbar.querySelector('.slot')!.replaceWith(control.element);
-    control.set(st.t);
 
     this.graph = new GraphView(graphBox, {
       name: 'circuit',
       ix: c.ix,
       describeNode: (n) => this.describeNode(n),
       describeEdge: (k) => describeCircuitEdge(c, this.current?.mask ?? c.mask, k),
-      onNodeClick: (n) => {
-        this.state.update({ node: n });
-        this.select(n);
-      },
+      onSelect: (n) => this.choose(n),
+      onHover: (n) => this.table?.mark(n),
     });
     this.graph.setShowAll(st.all === true);
     showAll.addEventListener('change', () => {
@@ -115,11 +170,18 @@ export class CircuitView implements View {
     });
     this.select(st.node ?? null);
     this.apply(st.t);
+    control.set(st.t);
   }
 
   private remount(): void {
     this.dispose();
     void this.mount();
+  }
+
+  /** Selects a node (null clears), recording it in the URL. */
+  private choose(node: string | null): void {
+    this.state.update({ node: node ?? undefined });
+    this.select(node);
   }
 
   private apply(tau: number | undefined): void {
@@ -131,11 +193,21 @@ export class CircuitView implements View {
     this.stats.dataset.nodes = String(nodes);
     this.stats.dataset.edges = String(this.current.edges);
     // Text first, canvas second: the text can change the toolbar's height and so the canvas's size.
-    fill(this.stats, `${fmtInt(nodes)} nodes · ${fmtInt(this.current.edges)} edges · ${faithfulnessText(f)}`);
+    fill(this.stats, `${fmtInt(nodes)} nodes · ${fmtInt(this.current.edges)} edges · ${faithfulnessText(f, this.current.edges)}`);
     this.graph.setEdges(circuitEdgeStyle(c, this.current.mask));
+    this.table?.setCut(c, this.current.mask);
     this.drawCurves();
     const sel = this.state.get().node;
     if (sel) void this.renderDetails(sel);
+  }
+
+  private async download(kind: 'png' | 'svg' | 'json'): Promise<void> {
+    const c = this.circuit;
+    const g = this.graph;
+    if (!c || !g || !this.current) return;
+    if (kind === 'png') saveBlob(fileName(c, '.png'), await g.toPng());
+    else if (kind === 'svg') saveBlob(fileName(c, '.svg'), new Blob([g.toSvg()], { type: 'image/svg+xml' }));
+    else saveBlob(fileName(c, '.json'), new Blob([await circuitEapJson(c, this.current.mask, this.current.tau)], { type: 'application/json' }));
   }
 
   private drawCurves(): void {
@@ -153,7 +225,7 @@ export class CircuitView implements View {
       yLabel: 'faithfulness',
       logX: true,
       series: curves.map((cv, i) => ({
-        label: cv.key,
+        label: curveLabel(this.data.index, cv),
         color: series(i),
         points: cv.size.flatMap((sz, j) => (sz !== null && cv.faithfulness[j] !== null && cv.faithfulness[j] !== undefined ? [[sz, cv.faithfulness[j]!] as const] : [])),
       })),
@@ -170,14 +242,19 @@ export class CircuitView implements View {
     const { incoming, outgoing } = nodeEdges(c, this.current.mask, node);
     const lines = [name, `${incoming.length} edges in, ${outgoing.length} out (in the circuit)`];
     if (owner) lines.push(`the ${name.slice(-2, -1) === 'q' ? 'query' : name.slice(-2, -1) === 'k' ? 'key' : 'value'} input of ${node}`);
-    lines.push('click for scores and patching effects');
+    const w = typeof this.writes === 'object' ? this.writes.nodes[node] : undefined;
+    if (w && !owner) {
+      lines.push(`promotes ${w.promoted.slice(0, 3).map((t) => JSON.stringify(t.token)).join(', ')}`);
+      lines.push(`suppresses ${w.suppressed.slice(0, 3).map((t) => JSON.stringify(t.token)).join(', ')}`);
+    }
+    lines.push('click (or Enter) for scores and patching effects');
     return lines;
   }
 
   private select(node: string | null): void {
     this.graph?.select(node);
     if (node === null) {
-      fill(this.details, h('p', { class: 'hint' }, 'Hover a node or an edge for its name and score; click a node for its edges and its patching effects.'));
+      fill(this.details, h('p', { class: 'hint' }, 'Hover a node or an edge for its name and score; click a node (or focus the graph and use the arrow keys and Enter) for its edges and its patching effects. Click it again, the empty canvas, or press Escape to clear.'));
       return;
     }
     void this.renderDetails(node);
@@ -200,7 +277,19 @@ export class CircuitView implements View {
       );
     const gen = this.generation;
     const effectsBox = h('div', {}, h('p', { class: 'hint' }, 'loading patching effects…'));
-    fill(this.details, h('h4', { class: 'node-name' }, node), edgeList('incoming edges', incoming), edgeList('outgoing edges', outgoing), h('h4', {}, 'Patching effects'), effectsBox);
+    const clear = h('button', { id: 'clear-selection', attrs: { type: 'button' }, title: 'clear the selection (Escape)' }, 'clear');
+    clear.addEventListener('click', () => this.choose(null));
+    const drawn = this.current.nodes.includes(node);
+    fill(
+      this.details,
+      h('div', { class: 'selection-head' }, h('h4', { class: 'node-name' }, node), clear),
+      drawn ? null : h('p', { class: 'hint' }, 'not in the circuit at this threshold'),
+      edgeList('incoming edges', incoming),
+      edgeList('outgoing edges', outgoing),
+      this.writesBox(node),
+      h('h4', {}, 'Patching effects'),
+      effectsBox,
+    );
     const rows = await nodeEffects(this.data, c.info.modelFingerprint, node);
     if (gen !== this.generation || !effectsBox.isConnected) return;
     if (rows.length === 0) {
@@ -225,6 +314,25 @@ export class CircuitView implements View {
         ),
       ),
       h('p', { class: 'hint' }, 'Bold rows: detected (more than k SD from the mean effect).'),
+    );
+  }
+
+  /** The tokens a node's mean output promotes and suppresses through the unembedding. */
+  private writesBox(node: string): HTMLElement | null {
+    const w = this.writes;
+    if (node === 'logits') return null;
+    if (w === undefined) return null;
+    if (typeof w === 'string') return h('div', {}, h('h4', {}, 'What it writes'), h('p', { class: 'hint' }, `not available: ${w}`));
+    const n = w.nodes[node];
+    if (!n) return null;
+    const col = (title: string, ts: readonly VizTokenPush[]): HTMLElement =>
+      h('table', { class: 'writes' }, h('tr', {}, h('th', {}, title), h('th', { class: 'num' }, 'logit')), ...ts.map((t) => h('tr', {}, h('td', { class: 'mono' }, JSON.stringify(t.token)), h('td', { class: 'num' }, fmt(t.logit)))));
+    return h(
+      'div',
+      { data: { testid: 'node-writes' } },
+      h('h4', {}, 'What it writes'),
+      h('div', { class: 'writes-pair' }, col('promotes', n.promoted), col('suppresses', n.suppressed)),
+      h('p', { class: 'hint' }, `Its mean output over ${w.nPrompts} prompts of run ${w.runId} (at the metric position), through the final norm's gain and the unembedding.`),
     );
   }
 

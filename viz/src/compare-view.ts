@@ -8,10 +8,11 @@ import { circuitEdgeStyle, cut, describeCircuitEdge, strength, faithfulnessAt, f
 import type { LoadedCircuit, SiteData } from './data.js';
 import { fill, h, option, select } from './dom.js';
 import { edgeIndex, type EdgeIndex } from './edges.js';
+import { saveBlob } from './downloads.js';
 import { GraphView } from './graph-view.js';
 import { DIFF_COLORS } from './palette.js';
 import type { StateStore } from './state.js';
-import { circuitLabel, circuitShortLabel, fmt, fmtInt } from './text.js';
+import { circuitLabel, circuitSettings, circuitShortLabel, fmt, fmtInt } from './text.js';
 import { thresholdControl } from './threshold.js';
 import type { View } from './view.js';
 
@@ -47,6 +48,15 @@ function edgeNames(c: LoadedCircuit, mask: Uint8Array): Set<string> {
   return out;
 }
 
+/** Why a comparison may mislead: the two circuits come from different models or graph shapes. */
+export function compareWarning(a: VizCircuitInfo, b: VizCircuitInfo): string | null {
+  const shapes = a.nLayers !== b.nLayers || a.nHeads !== b.nHeads;
+  const models = a.modelFingerprint !== null && b.modelFingerprint !== null && a.modelFingerprint !== b.modelFingerprint;
+  if (!shapes && !models) return null;
+  const what = [models ? `different models (A: ${a.modelName ?? '?'}, B: ${b.modelName ?? '?'})` : null, shapes ? `different graphs (A: ${a.nLayers}×${a.nHeads}, B: ${b.nLayers}×${b.nHeads}; matched by edge name)` : null].filter(Boolean).join(' and ');
+  return `Warning: these circuits come from ${what}; shared edge names need not mean shared mechanisms.`;
+}
+
 export class CompareView implements View {
   private generation = 0;
   private readonly sides = new Map<Side, SidePanel>();
@@ -78,13 +88,14 @@ export class CompareView implements View {
           this.state.update(side === 'a' ? { a: Number(v), ta: undefined } : { b: Number(v), tb: undefined }, true);
           this.remount();
         },
-        { id: `compare-${side}`, attrs: { 'aria-label': `circuit ${side.toUpperCase()}` } },
+        { id: `compare-${side}`, title: circuitLabel(chosen), attrs: { 'aria-label': `circuit ${side.toUpperCase()}` } },
       );
     const panel = (side: Side): HTMLElement =>
       h(
         'div',
         { class: `panel side-${side}` },
-        h('div', { class: 'panel-head' }, h('span', { class: `badge badge-${side}` }, side.toUpperCase()), h('span', { class: 'slot' }), h('span', { class: 'stats', data: { testid: `compare-${side}-stats` } })),
+        h('div', { class: 'panel-head' }, h('span', { class: `badge badge-${side}` }, side.toUpperCase()), h('span', { class: 'settings', data: { testid: `compare-${side}-settings` } }, circuitLabel(side === 'a' ? infoA : infoB))),
+        h('div', { class: 'panel-head' }, h('span', { class: 'slot' }), h('span', { class: 'stats', data: { testid: `compare-${side}-stats` } })),
         h('div', { class: 'graph', id: `graph-${side}` }),
       );
     const panelA = panel('a');
@@ -100,9 +111,22 @@ export class CompareView implements View {
         return h('span', { class: 'legend-item' }, sw, k === 'both' ? 'in both' : `only in ${k.toUpperCase()}`);
       }),
     );
+    const swap = h('button', { id: 'compare-swap', attrs: { type: 'button' }, title: 'swap A and B' }, 'swap A ⇄ B');
+    swap.addEventListener('click', () => {
+      const cur = this.state.get();
+      this.state.update({ a: infoB.id, b: infoA.id, ta: cur.tb, tb: cur.ta }, true);
+      this.remount();
+    });
+    const warning =
+      infoA.id === infoB.id
+        ? circuits.length === 1
+          ? 'This database has one circuit: A and B are that circuit, to compare two of its thresholds (move either slider).'
+          : 'A and B are the same circuit: pick another for B, or compare two thresholds of this one.'
+        : compareWarning(infoA, infoB);
     fill(
       this.root,
-      h('div', { class: 'toolbar' }, h('label', {}, 'A ', pick('a', infoA)), h('label', {}, 'B ', pick('b', infoB))),
+      h('div', { class: 'toolbar' }, h('label', { class: 'picker' }, 'A ', pick('a', infoA)), h('label', { class: 'picker' }, 'B ', pick('b', infoB)), swap, this.tools()),
+      warning ? h('p', { class: 'warning', attrs: { role: 'alert' }, data: { testid: 'compare-warning' } }, warning) : null,
       this.summary,
       h('div', { class: 'pair' }, panelA, panelB),
       h(
@@ -129,11 +153,21 @@ export class CompareView implements View {
         frame,
         describeNode: (n) => [n],
         describeEdge: (k) => describeCircuitEdge(c, this.sides.get(side)?.cut.mask ?? c.mask, k),
+        onHover: (n) => this.linkHover(`compare-${side}`, n),
       });
-      const control = thresholdControl(`threshold-${side}`, c.magnitudes, c.info.size, (t) => {
-        this.state.update(side === 'a' ? { ta: t } : { tb: t });
-        this.recut(side, t);
-      });
+      const control = thresholdControl(
+        `threshold-${side}`,
+        c.magnitudes,
+        c.info.size,
+        (t) => {
+          const p = this.sides.get(side);
+          return p && p.cut.tau === t ? p.cut.edges : cut(c, t).edges;
+        },
+        (t) => {
+          this.state.update(side === 'a' ? { ta: t } : { tb: t });
+          this.recut(side, t);
+        },
+      );
       control.set(tau);
       box.querySelector('.slot')!.replaceWith(control.element);
       this.sides.set(side, { circuit: c, cut: sideCut, view, stats: box.querySelector<HTMLElement>('.stats')!, toUnion: unionMap(c.ix, union) });
@@ -144,11 +178,49 @@ export class CompareView implements View {
       frame,
       describeNode: (n) => [n],
       describeEdge: (k) => this.describeDiffEdge(k),
+      onHover: (n) => this.linkHover('compare-diff', n),
     });
     const [va, vb] = [this.sides.get('a')!.view, this.sides.get('b')!.view];
     va.syncCameras([vb, this.diff]);
     this.refresh();
     void this.drawMatrix(matrixBox, a.info, gen);
+  }
+
+  /** Reset zoom (the cameras move together) and downloads of the three drawings. */
+  private tools(): HTMLElement {
+    const button = (id: string, text: string, title: string, run: () => void | Promise<void>): HTMLButtonElement => {
+      const b = h('button', { id, attrs: { type: 'button' }, title }, text);
+      b.addEventListener('click', () => void run());
+      return b;
+    };
+    const views = (): [string, GraphView | undefined][] => [
+      ['A', this.sides.get('a')?.view],
+      ['B', this.sides.get('b')?.view],
+      ['diff', this.diff],
+    ];
+    const name = (which: string, ext: string): string => {
+      const a = this.sides.get('a')?.circuit.info.id;
+      const b = this.sides.get('b')?.circuit.info.id;
+      return `compare-${a}-${b}-${which}.${ext}`;
+    };
+    return h(
+      'div',
+      { class: 'tools' },
+      button('reset-zoom', 'reset zoom', 'show the whole graphs again', () => this.sides.get('a')?.view.resetZoom()),
+      h('span', { class: 'hint' }, 'download A, B, diff:'),
+      button('download-png', 'PNG', 'the three drawings as PNG images', async () => {
+        for (const [which, v] of views()) if (v) saveBlob(name(which, 'png'), await v.toPng());
+      }),
+      button('download-svg', 'SVG', 'the three drawings as SVG', () => {
+        for (const [which, v] of views()) if (v) saveBlob(name(which, 'svg'), new Blob([v.toSvg()], { type: 'image/svg+xml' }));
+      }),
+    );
+  }
+
+  /** Hovering a node in one canvas highlights it in the other two. */
+  private linkHover(from: string, node: string | null): void {
+    const views = [this.sides.get('a')?.view, this.sides.get('b')?.view, this.diff];
+    for (const v of views) if (v && v.name !== from) v.highlight(node);
   }
 
   private recut(side: Side, tau: number | undefined): void {
@@ -177,7 +249,7 @@ export class CompareView implements View {
       p.view.setEdges(circuitEdgeStyle(p.circuit, p.cut.mask));
       p.stats.dataset.nodes = String(p.cut.nodes.length);
       p.stats.dataset.edges = String(p.cut.edges);
-      fill(p.stats, `${fmtInt(p.cut.nodes.length)} nodes · ${fmtInt(p.cut.edges)} edges · ${faithfulnessText(faithfulnessAt(this.data.index, p.circuit, p.cut.edges, p.cut.tau))}`);
+      fill(p.stats, `${fmtInt(p.cut.nodes.length)} nodes · ${fmtInt(p.cut.edges)} edges · ${faithfulnessText(faithfulnessAt(this.data.index, p.circuit, p.cut.edges, p.cut.tau), p.cut.edges)}`);
     }
     const m = this.unionMasks();
     const visible = new Uint8Array(this.union.nEdges);
@@ -213,9 +285,9 @@ export class CompareView implements View {
       h('span', { class: 'big' }, `Jaccard ${fmt(jEdges)}`),
       ` over edges (${fmtInt(both)} shared of ${fmtInt(both + onlyA + onlyB)}), ${fmt(jNodes)} over nodes · `,
       h('span', { class: 'badge badge-a' }, 'A'),
-      ` ${fmtInt(a.cut.edges)} edges, ${faithfulnessText(faithfulnessAt(this.data.index, a.circuit, a.cut.edges, a.cut.tau))} · `,
+      ` ${circuitSettings(a.circuit.info)}: ${fmtInt(a.cut.edges)} edges${a.cut.tau !== undefined ? ` at |score| ≥ ${fmt(a.cut.tau)}` : ''}, ${faithfulnessText(faithfulnessAt(this.data.index, a.circuit, a.cut.edges, a.cut.tau), a.cut.edges)} · `,
       h('span', { class: 'badge badge-b' }, 'B'),
-      ` ${fmtInt(b.cut.edges)} edges, ${faithfulnessText(faithfulnessAt(this.data.index, b.circuit, b.cut.edges, b.cut.tau))}`,
+      ` ${circuitSettings(b.circuit.info)}: ${fmtInt(b.cut.edges)} edges${b.cut.tau !== undefined ? ` at |score| ≥ ${fmt(b.cut.tau)}` : ''}, ${faithfulnessText(faithfulnessAt(this.data.index, b.circuit, b.cut.edges, b.cut.tau), b.cut.edges)}`,
     );
     fill(this.diffStats, `${fmtInt(onlyA)} only A · ${fmtInt(onlyB)} only B · ${fmtInt(both)} both`);
   }
@@ -240,12 +312,15 @@ export class CompareView implements View {
     if (gen !== this.generation) return;
     const sets = loaded.map((c) => edgeNames(c, c.mask));
     const table = h('table', { class: 'matrix', data: { testid: 'overlap-matrix' } });
-    table.append(h('tr', {}, h('th', {}), ...members.map((c) => h('th', { title: circuitLabel(c) }, circuitShortLabel(c)))));
+    // The model joins the headers when the pipeline's circuits come from more than one.
+    const manyModels = new Set(members.map((c) => c.modelFingerprint)).size > 1;
+    const head = (c: VizCircuitInfo): string => `${circuitShortLabel(c)}${manyModels ? ` · ${c.modelName ?? 'model ?'}` : ''}`;
+    table.append(h('tr', {}, h('th', {}), ...members.map((c) => h('th', { title: circuitLabel(c) }, head(c)))));
     members.forEach((ci, i) => {
-      const row = h('tr', {}, h('th', { title: circuitLabel(ci) }, circuitShortLabel(ci)));
+      const row = h('tr', {}, h('th', { title: circuitLabel(ci) }, head(ci)));
       members.forEach((cj, j) => {
         const v = setJaccard(sets[i]!, sets[j]!);
-        const td = h('td', { class: 'num', title: `${circuitShortLabel(ci)} vs ${circuitShortLabel(cj)}: Jaccard ${fmt(v)}` }, fmt(v, 2));
+        const td = h('td', { class: 'num', title: `${circuitLabel(ci)} vs ${circuitLabel(cj)}: Jaccard ${fmt(v)}` }, fmt(v, 2));
         const shade = Math.round(255 - 175 * v);
         td.style.background = `rgb(${shade},${shade},255)`;
         if (v > 0.6) td.style.color = '#fff';

@@ -79,9 +79,17 @@ export interface FaithfulnessAt {
   readonly exact: boolean;
 }
 
-/** The stored faithfulness at the stored point nearest in size, if any. */
+/** A stored point this much larger or smaller (relative) still stands for a cut's faithfulness. */
+export const NEAR_SIZE = 0.1;
+
+/**
+ * The stored faithfulness at a cut of `size` edges: the stored circuit's own value, else the stored
+ * point of exactly that size, else one within NEAR_SIZE of it (marked approximate). Nothing for an
+ * empty cut or when the nearest point is further away: a far point says nothing about this cut.
+ */
 export function faithfulnessAt(index: VizIndex, c: LoadedCircuit, size: number, tau: number | undefined): FaithfulnessAt | undefined {
   if (tau === undefined && c.info.faithfulness !== null) return { value: c.info.faithfulness, size: c.info.size, exact: true };
+  if (size === 0) return undefined;
   let best: FaithfulnessAt | undefined;
   for (const cv of circuitCurves(index, c.info, 'faithfulness')) {
     cv.size.forEach((sz, i) => {
@@ -90,10 +98,11 @@ export function faithfulnessAt(index: VizIndex, c: LoadedCircuit, size: number, 
       if (best === undefined || Math.abs(sz - size) < Math.abs(best.size - size)) best = { value: f, size: sz, exact: sz === size };
     });
   }
-  return best;
+  return best !== undefined && Math.abs(best.size - size) <= NEAR_SIZE * size ? best : undefined;
 }
 
-export function faithfulnessText(f: FaithfulnessAt | undefined): string {
-  if (f === undefined) return 'faithfulness: not stored';
+export function faithfulnessText(f: FaithfulnessAt | undefined, size?: number): string {
+  if (size === 0) return 'empty circuit';
+  if (f === undefined) return 'faithfulness: not stored at this size';
   return f.exact ? `faithfulness ${fmt(f.value)}` : `faithfulness ≈ ${fmt(f.value)} (stored point at ${fmtInt(f.size)} edges)`;
 }

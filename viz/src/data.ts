@@ -10,6 +10,7 @@ import {
   type VizCircuitInfo,
   type VizIndex,
   type VizRunEffects,
+  type VizWrites,
 } from '../../src/viz-export/format.js';
 import { edgeIndex, sortedMagnitudes, type EdgeIndex } from './edges.js';
 import { loadChunk } from './loader.js';
@@ -62,6 +63,14 @@ export class SiteData {
       this.circuits.set(id, p);
     }
     return p;
+  }
+
+  /** What a model's nodes write, or why the site has it not (a note), or undefined for an unknown model. */
+  async writes(fingerprint: string | null): Promise<VizWrites | string | undefined> {
+    const entry = this.index.writes?.find((w) => w.modelFingerprint === fingerprint);
+    if (!entry) return undefined;
+    if (entry.chunk === null) return entry.note ?? 'not computed';
+    return (await loadChunk(entry.chunk)) as VizWrites;
   }
 
   runEffects(runId: number): Promise<VizRunEffects> {

@@ -65,5 +65,5 @@ export function receiverNode(g: ComponentGraph, r: number): string {
 }
 
 export function bbox(shape: Shape, p: LayoutParams): { x: [number, number]; y: [number, number] } {
-  return { x: [-0.5, p.layerWidth * (shape.nLayers + 0.6) + 0.5], y: [-(shape.nHeads - 1) - 0.8, 0.8] };
+  return { x: [-0.5, p.layerWidth * (shape.nLayers + 0.6) + 0.5], y: [-(shape.nHeads - 1) - 0.8, 1.3] };
 }

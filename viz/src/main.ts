@@ -17,6 +17,10 @@ interface TestHooks {
   nodePosition(view: string, node: string): { x: number; y: number } | null;
   /** A canvas's camera (x, y, ratio, angle). */
   camera(view: string): { x: number; y: number; ratio: number; angle: number } | null;
+  /** Node keys whose labels a canvas drew in its last frame. */
+  labels(view: string): string[] | null;
+  /** A canvas as the SVG download would save it. */
+  svg(view: string): string | null;
 }
 
 declare global {
@@ -24,6 +28,8 @@ declare global {
     __patchwise?: TestHooks;
   }
 }
+
+const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
 
 const TABS: readonly { readonly tab: Tab; readonly label: string }[] = [
   { tab: 'circuit', label: 'Circuit' },
@@ -42,6 +48,8 @@ async function start(): Promise<void> {
     stats: liveStats,
     nodePosition: (view, node) => liveView(view)?.nodePosition(node) ?? null,
     camera: (view) => liveView(view)?.sigma.getCamera().getState() ?? null,
+    labels: (view) => liveView(view)?.drawnLabels() ?? null,
+    svg: (view) => liveView(view)?.toSvg() ?? null,
   };
   let data: SiteData;
   try {
@@ -64,7 +72,7 @@ async function start(): Promise<void> {
       {},
       h('span', { class: 'brand' }, 'patchwise'),
       h('nav', { attrs: { role: 'tablist' } }, ...tabButtons),
-      h('span', { class: 'source', title: `built ${idx.builtAt}` }, `${idx.source}: ${idx.runs.length} runs, ${idx.circuits.length} circuits`),
+      h('span', { class: 'source', title: `built ${idx.builtAt}` }, `${idx.source}: ${plural(idx.runs.length, 'run')}, ${plural(idx.circuits.length, 'circuit')}`),
     ),
     root,
   );
@@ -73,7 +81,10 @@ async function start(): Promise<void> {
   const show = (): void => {
     view?.dispose();
     const tab = state.get().tab;
-    for (const b of tabButtons) b.setAttribute('aria-selected', String(b.dataset.tab === tab));
+    for (const b of tabButtons) {
+      b.setAttribute('aria-selected', String(b.dataset.tab === tab));
+      b.tabIndex = b.dataset.tab === tab ? 0 : -1;
+    }
     root.replaceChildren();
     root.className = `tab-${tab}`;
     view = tab === 'compare' ? new CompareView(root, data, state) : tab === 'patching' ? new PatchingView(root, data, state) : new CircuitView(root, data, state);
@@ -86,12 +97,23 @@ async function start(): Promise<void> {
       },
     );
   };
-  for (const b of tabButtons) {
-    b.addEventListener('click', () => {
-      state.update({ tab: b.dataset.tab as Tab }, true);
-      show();
+  const go = (b: HTMLButtonElement): void => {
+    state.update({ tab: b.dataset.tab as Tab }, true);
+    show();
+  };
+  tabButtons.forEach((b, i) => {
+    b.addEventListener('click', () => go(b));
+    // Arrow keys move between tabs (WAI-ARIA tabs pattern); only the current tab is in the Tab order.
+    b.addEventListener('keydown', (e) => {
+      const d = e.key === 'ArrowRight' ? 1 : e.key === 'ArrowLeft' ? -1 : 0;
+      const target = e.key === 'Home' ? 0 : e.key === 'End' ? tabButtons.length - 1 : d !== 0 ? (i + d + tabButtons.length) % tabButtons.length : -1;
+      if (target < 0) return;
+      e.preventDefault();
+      const next = tabButtons[target]!;
+      next.focus();
+      go(next);
     });
-  }
+  });
   state.onExternalChange(show);
   show();
 }

@@ -5,19 +5,24 @@ export const POSITIVE = '#2166ac';
 export const NEGATIVE = '#c0392b';
 export const UNSCORED = '#9e9e9e';
 
+// Node kinds and the compare view's diff share no hue: MLPs brown, q/k/v ports cyan, pink and green;
+// "only in A" orange and "only in B" purple appear nowhere else (nor do the edges' blue and red).
 export const NODE_COLORS = {
   input: '#333333',
   head: '#4a4a4a',
-  mlp: '#6a3d9a',
+  mlp: '#8c6d31',
   logits: '#333333',
-  q: '#1b9e77',
-  k: '#d95f02',
-  v: '#7570b3',
+  q: '#17a2b8',
+  k: '#e7298a',
+  v: '#66a61e',
   inactive: '#d9d9d9',
 } as const;
 
 /** Compare view: edges only in A, only in B, in both. */
 export const DIFF_COLORS = { a: '#e66101', b: '#5e3c99', both: '#555555' } as const;
+
+/** Text on white or near-white at >= 4.5:1 (hints, secondary labels). */
+export const HINT_TEXT = '#595959';
 
 // RdBu (ColorBrewer, 11 classes), red (negative) to blue (positive).
 const RDBU = ['#67001f', '#b2182b', '#d6604d', '#f4a582', '#fddbc7', '#f7f7f7', '#d1e5f0', '#92c5de', '#4393c3', '#2166ac', '#053061'];

@@ -3,24 +3,71 @@
 // palette; sliding-window effects against summed single-layer effects; and the stored
 // faithfulness-against-size and ROC curves of the pipeline.
 import { trapezoidAuc } from '../../src/evaluation/measures.js';
-import type { VizRunEffects, VizRunInfo } from '../../src/viz-export/format.js';
+import type { VizCurve, VizIndex, VizRunEffects, VizRunInfo } from '../../src/viz-export/format.js';
 import { colorBar, heatmap, lineChart } from './charts.js';
 import type { SiteData } from './data.js';
 import { fill, h, option, select } from './dom.js';
 import { cellKey, familiesOf, familyGrid, familyPositions, hasSingles, windowCurve, type Family } from './effects.js';
 import { series } from './palette.js';
+import { promptTokens, tokenLabel } from './tokens.js';
 import type { StateStore, ViewState } from './state.js';
-import { fmt, runLabel } from './text.js';
+import { curveCircuit, curveLabel, fmt, runLabel } from './text.js';
 import type { View } from './view.js';
 
 const distinct = <T>(xs: readonly T[]): T[] => [...new Set(xs)];
 
 /** Column label of a position: the index, and the roles (IO, S2, ...) that sit there. */
+/** Column label of a position in a per-position map: its token (when known) and roles. */
+function tokenColumnLabel(run: VizRunInfo, p: number, tokens: readonly string[] | null): string {
+  const roles = Object.entries(run.roles)
+    .filter(([, v]) => v === p)
+    .map(([k]) => k);
+  const tok = tokens?.[p];
+  return [tok !== undefined ? tokenLabel(tok) : String(p), roles.length > 0 ? roles.join('/') : null].filter(Boolean).join(' ');
+}
+
 function positionLabel(run: VizRunInfo, p: number): string {
   const roles = Object.entries(run.roles)
     .filter(([, v]) => v === p)
     .map(([k]) => k);
   return roles.length > 0 ? `${p} ${roles.join('/')}` : String(p);
+}
+
+/** What a metric's effects are measured in (colour bars say it). */
+export function metricUnit(metric: string | null): string {
+  switch (metric) {
+    case 'prob':
+    case 'prob-diff':
+      return 'effect: Δ probability';
+    case 'logit-diff':
+      return 'effect: normalised logit difference (1 = clean, 0 = corrupted)';
+    case 'kl':
+      return 'effect: Δ KL divergence (nats)';
+    default:
+      return metric === null ? 'effect (metric not recorded)' : `effect: Δ ${metric}`;
+  }
+}
+
+function curveMethod(index: VizIndex, cv: VizCurve): string {
+  return curveCircuit(index, cv, true)?.method ?? 'method not recorded';
+}
+
+/**
+ * CPR and CMD of a faithfulness curve (MIB's circuit performance ratio and circuit-model
+ * difference): areas under f and under |1 - f| over the fraction of the graph's edges kept, by
+ * trapezoids between the stored points. Undefined with fewer than two distinct sizes.
+ */
+export function faithfulnessAreas(points: readonly (readonly [number, number])[], nEdges: number): { cpr: number; cmd: number } | undefined {
+  const pts = [...points].filter((p) => Number.isFinite(p[0]) && Number.isFinite(p[1])).sort((a, b) => a[0] - b[0]);
+  if (pts.length < 2 || pts[0]![0] === pts[pts.length - 1]![0] || nEdges <= 0) return undefined;
+  let cpr = 0;
+  let cmd = 0;
+  for (let i = 1; i < pts.length; i++) {
+    const dx = (pts[i]![0] - pts[i - 1]![0]) / nEdges;
+    cpr += (dx * (pts[i]![1] + pts[i - 1]![1])) / 2;
+    cmd += (dx * (Math.abs(1 - pts[i]![1]) + Math.abs(1 - pts[i - 1]![1]))) / 2;
+  }
+  return { cpr, cmd };
 }
 
 export class PatchingView implements View {
@@ -107,54 +154,86 @@ export class PatchingView implements View {
         }, { id: 'patching-position' })),
       );
     }
-    // One run per (corruption, metric): a run whose own window matches the family first.
+    // One run per (metric, corruption): a run whose own window matches the family first.
     const corruptions = distinct(withFam.map((r) => r.corruption ?? '-'));
     const metrics = distinct(withFam.map((r) => r.metric ?? '-'));
     const pickRun = (c: string, m: string): VizRunInfo | undefined => {
       const cands = withFam.filter((r) => (r.corruption ?? '-') === c && (r.metric ?? '-') === m);
       return cands.find((r) => (r.window ?? 1) === fam.window) ?? cands[0];
     };
+    const st = this.state.get();
+    const shared = st.scale === 'row';
+    const showValues = st.vals === true;
+    const scaleBox = h('input', { id: 'shared-scale', attrs: { type: 'checkbox', checked: shared } });
+    scaleBox.addEventListener('change', () => {
+      this.state.update({ scale: scaleBox.checked ? 'row' : undefined });
+      this.remount();
+    });
+    const valuesBox = h('input', { id: 'show-values', attrs: { type: 'checkbox', checked: showValues } });
+    valuesBox.addEventListener('change', () => {
+      this.state.update({ vals: valuesBox.checked || undefined });
+      this.remount();
+    });
+    // Rows are metrics (one unit per row), columns corruptions: a shared row scale compares like with like.
+    const grids = new Map<string, { run: VizRunInfo; g: ReturnType<typeof familyGrid> }>();
+    for (const m of metrics) for (const c of corruptions) {
+      const run = pickRun(c, m);
+      if (run) grids.set(`${m}|${c}`, { run, g: familyGrid(effects.get(run.id)!, fam, position) });
+    }
+    const rowMax = new Map(metrics.map((m) => [m, Math.max(0, ...corruptions.map((c) => grids.get(`${m}|${c}`)?.g.maxAbs ?? 0))]));
     const grid = h('div', { class: 'heat-grid' });
-    grid.style.gridTemplateColumns = `max-content repeat(${metrics.length}, max-content)`;
-    grid.append(h('div', {}), ...metrics.map((m) => h('div', { class: 'grid-head' }, `metric: ${m}`)));
-    for (const c of corruptions) {
-      grid.append(h('div', { class: 'grid-head row-head' }, `corruption: ${c}`));
-      for (const m of metrics) {
-        const run = pickRun(c, m);
-        if (!run) {
+    grid.style.gridTemplateColumns = `max-content repeat(${corruptions.length}, max-content)`;
+    grid.append(h('div', {}), ...corruptions.map((c) => h('div', { class: 'grid-head' }, `corruption: ${c}`)));
+    for (const m of metrics) {
+      grid.append(h('div', { class: 'grid-head row-head' }, `metric: ${m}`));
+      for (const c of corruptions) {
+        const entry = grids.get(`${m}|${c}`);
+        if (!entry) {
           grid.append(h('div', { class: 'card empty-card' }, 'no run'));
           continue;
         }
-        const g = familyGrid(effects.get(run.id)!, fam, position);
+        const { run, g } = entry;
+        const max = shared ? rowMax.get(m)! : g.maxAbs;
+        // Per-position maps: x = token position labelled with the first prompt's tokens, y = layer upwards.
+        const tokens = fam.byHead ? null : promptTokens(run.prompts[0]?.clean ?? '', g.cols);
         const cell = (r: number, col: number) => g.values.get(cellKey(r, col));
         const svg = heatmap({
           rows: g.rows,
           cols: g.cols,
           value: (r, col) => cell(r, col)?.mean,
           rowLabel: (r) => String(r),
-          colLabel: (col) => (fam.byHead ? String(col) : positionLabel(run, col)),
+          colLabel: (col) => (fam.byHead ? String(col) : tokenColumnLabel(run, col, tokens)),
           rowTitle: fam.window > 1 ? `first layer (window ${fam.window})` : 'layer',
-          colTitle: fam.byHead ? 'head' : 'position',
+          layersUp: !fam.byHead,
+          slantColLabels: !fam.byHead,
+          colTitle: fam.byHead ? 'head' : tokens ? 'token (first prompt)' : 'position',
           outlined: (r, col) => g.detected.has(cellKey(r, col)),
           cellTitle: (r, col) => {
             const v = cell(r, col);
             return v === undefined ? `layer ${r}, ${fam.byHead ? 'head' : 'position'} ${col}: no value` : `${v.component}: ${fmt(v.mean, 4)} ± ${fmt(v.std)} (n = ${v.n})`;
           },
-          max: g.maxAbs,
+          max,
+          showValues,
         });
         grid.append(
           h(
             'div',
-            { class: 'card', data: { testid: 'heatmap', run: run.id, detected: g.detected.size } },
+            { class: 'card', data: { testid: 'heatmap', run: run.id, detected: g.detected.size, max } },
             h('div', { class: 'card-title' }, runLabel(run)),
             h('div', { class: 'card-sub' }, run.baselines ? `clean ${fmt(run.baselines.clean)} · corrupted ${fmt(run.baselines.corrupted)} · ${g.detected.size} detected` : `${g.detected.size} detected`),
             svg,
-            colorBar(g.maxAbs),
+            colorBar(max, metricUnit(run.metric)),
           ),
         );
       }
     }
-    fill(box, h('h3', {}, `Node-level effects: ${fam.label}${position !== undefined ? ` at position ${position}` : ''}`), h('p', { class: 'hint' }, 'Blue raises the metric, red lowers it (each map on its own symmetric scale); outlined cells are detected components.'), grid);
+    fill(
+      box,
+      h('h3', {}, `Node-level effects: ${fam.label}${position !== undefined ? ` at position ${position}` : ''}`),
+      h('div', { class: 'toolbar' }, h('label', {}, scaleBox, ' one colour scale per row (metric)'), h('label', {}, valuesBox, ' print values in cells')),
+      h('p', { class: 'hint' }, `Blue raises the metric, red lowers it (${shared ? 'one symmetric scale per row' : 'each map on its own symmetric scale'}); outlined cells are detected components.`),
+      h('div', { class: 'heat-scroll' }, grid),
+    );
   }
 
   private async drawWindows(box: HTMLElement, runs: readonly VizRunInfo[], siblings: readonly VizRunInfo[], effects: ReadonlyMap<number, VizRunEffects>, wpos: number | undefined, gen: number): Promise<void> {
@@ -232,6 +311,7 @@ export class PatchingView implements View {
       return;
     }
     const cards: HTMLElement[] = [];
+    const methods = distinct(faith.map((cv) => curveMethod(this.data.index, cv)));
     if (faith.length > 0) {
       cards.push(
         h(
@@ -244,8 +324,21 @@ export class PatchingView implements View {
             xLabel: 'edges in circuit',
             yLabel: 'faithfulness',
             logX: true,
-            series: faith.map((cv, i) => ({ label: cv.key, color: series(i), points: cv.size.flatMap((sz, j) => (sz !== null && cv.faithfulness[j] != null ? [[sz, cv.faithfulness[j]!] as const] : [])) })),
+            // One colour per method, so methods compare at a glance; the legend names each curve.
+            series: faith.map((cv) => {
+              const points = cv.size.flatMap((sz, j) => (sz !== null && cv.faithfulness[j] != null ? [[sz, cv.faithfulness[j]!] as const] : []));
+              const nEdges = curveCircuit(this.data.index, cv, true)?.nEdges;
+              const areas = nEdges !== undefined ? faithfulnessAreas(points, nEdges) : undefined;
+              const method = curveMethod(this.data.index, cv);
+              return {
+                label: `${curveLabel(this.data.index, cv)}${areas ? ` (CPR ${fmt(areas.cpr)}, CMD ${fmt(areas.cmd)})` : ''}`,
+                color: series(methods.indexOf(method)),
+                dashed: faith.filter((o) => curveMethod(this.data.index, o) === method).indexOf(cv) % 2 === 1,
+                points,
+              };
+            }),
           }),
+          h('p', { class: 'hint' }, 'CPR: area under faithfulness, CMD: area under |1 − faithfulness|, both over the fraction of edges kept (trapezoids between the stored points; higher CPR and lower CMD are better).'),
         ),
       );
     }
@@ -265,7 +358,7 @@ export class PatchingView implements View {
             diagonal: true,
             series: roc.map((cv, i) => {
               const points = cv.fpr.flatMap((x, j) => (x != null && cv.tpr[j] != null ? [[x, cv.tpr[j]!] as const] : [])).sort((p, q) => p[0] - q[0] || p[1] - q[1]);
-              return { label: `${cv.key} (AUC ${fmt(trapezoidAuc(points.map(([fpr, tpr]) => ({ fpr, tpr }))))})`, color: series(i), points };
+              return { label: `${curveLabel(this.data.index, cv)} (AUC ${fmt(trapezoidAuc(points.map(([fpr, tpr]) => ({ fpr, tpr }))))})`, color: series(i), points };
             }),
           }),
         ),

@@ -25,11 +25,14 @@ export interface ViewState {
   readonly fam?: string;
   readonly pos?: number;
   readonly wpos?: number;
+  /** Patching tab: 'row' = one colour scale per heatmap row; print values in cells. */
+  readonly scale?: string;
+  readonly vals?: boolean;
 }
 
 const INTS = ['c', 'a', 'b', 'pos', 'wpos'] as const;
 const THRESHOLDS = ['t', 'ta', 'tb'] as const;
-const STRINGS = ['node', 'pipeline', 'model', 'dir', 'fam'] as const;
+const STRINGS = ['node', 'pipeline', 'model', 'dir', 'fam', 'scale'] as const;
 
 export function parseState(hash: string): ViewState {
   const q = new URLSearchParams(hash.replace(/^#/, ''));
@@ -49,6 +52,7 @@ export function parseState(hash: string): ViewState {
     if (v !== null && v !== '') out[k] = v;
   }
   if (q.get('all') === '1') out.all = true;
+  if (q.get('vals') === '1') out.vals = true;
   return out as unknown as ViewState;
 }
 
@@ -59,6 +63,7 @@ export function formatState(s: ViewState): string {
   for (const k of THRESHOLDS) if (s[k] !== undefined) q.set(k, float32Text(s[k]));
   for (const k of STRINGS) if (s[k] !== undefined) q.set(k, s[k]);
   if (s.all) q.set('all', '1');
+  if (s.vals) q.set('vals', '1');
   return `#${q.toString()}`;
 }
 

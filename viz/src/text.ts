@@ -1,5 +1,5 @@
 // Number formatting and the short labels the viewer shows for circuits and runs.
-import type { VizCircuitInfo, VizRunInfo } from '../../src/viz-export/format.js';
+import type { VizCircuitInfo, VizCurve, VizIndex, VizRunInfo } from '../../src/viz-export/format.js';
 
 /** Three significant digits; exponent form for very small or large magnitudes. */
 export function fmt(v: number | null | undefined, digits = 3): string {
@@ -24,12 +24,53 @@ export function float32Text(v: number): string {
 
 const parts = (xs: readonly (string | null | undefined)[]): string => xs.filter((x): x is string => typeof x === 'string' && x !== '').join(' · ');
 
-export function circuitLabel(c: VizCircuitInfo): string {
-  return `#${c.id} ${c.pipeline}/${c.key} (${parts([c.method, c.metric, c.corruption, c.modelName])})`;
+/** The settings that tell circuits apart, most telling first: method, metric, corruption, direction, threshold. */
+export function circuitSettings(c: VizCircuitInfo): string {
+  return parts([c.method, c.metric, c.corruption, c.direction, c.threshold !== null ? `τ ${fmt(c.threshold)}` : null]);
 }
 
+/** Dropdown and title text: settings first (a cut-off end loses the least), then size, model and origin. */
+export function circuitLabel(c: VizCircuitInfo): string {
+  return `#${c.id} ${circuitSettings(c)} · ${fmtInt(c.size)} edges · ${c.modelName ?? 'model ?'} · ${c.pipeline}/${c.key}`;
+}
+
+/** Matrix headers: id, settings and size (threshold included, so two cuts of one run differ). */
 export function circuitShortLabel(c: VizCircuitInfo): string {
-  return `#${c.id} ${parts([c.method, c.metric, c.corruption]) || c.key}`;
+  return `#${c.id} ${circuitSettings(c) || c.key} · ${fmtInt(c.size)} e`;
+}
+
+/** Rows of a circuit's description list. */
+export function circuitMeta(c: VizCircuitInfo): [string, string][] {
+  return [
+    ['method', c.method],
+    ['metric', c.metric ?? '-'],
+    ['corruption', c.corruption ?? '-'],
+    ['direction', c.direction ?? '-'],
+    ['threshold', c.threshold !== null ? `|score| ≥ ${fmt(c.threshold)}` : '-'],
+    ['model', c.modelName ?? '-'],
+    ['graph', `${c.nLayers} layers × ${c.nHeads} heads, ${fmtInt(c.nEdges)} edges (${fmtInt(c.nScored)} scored)`],
+    ['stored', `${fmtInt(c.size)} edges${c.faithfulness !== null ? `, faithfulness ${fmt(c.faithfulness)}` : ''}`],
+    ['pipeline', `${c.pipeline} (key ${c.key})`],
+  ];
+}
+
+/**
+ * The circuit a curve belongs to: by id, else by pipeline and key; with `sameRun`, else a circuit
+ * of the run that made the curve (a sweep over thresholds: same method and graph, another cut).
+ */
+export function curveCircuit(index: VizIndex, cv: VizCurve, sameRun = false): VizCircuitInfo | undefined {
+  const own = index.circuits.find((x) => (cv.circuitId !== null ? x.id === cv.circuitId : x.pipeline === cv.pipeline && x.key === cv.key));
+  if (own || !sameRun || cv.runId === null) return own;
+  return index.circuits.find((x) => x.runId === cv.runId);
+}
+
+/** A curve's legend text: the settings of the circuit it belongs to, else of its run, else its key. */
+export function curveLabel(index: VizIndex, cv: VizCurve): string {
+  const c = curveCircuit(index, cv);
+  if (c) return `#${c.id} ${circuitSettings(c)}`;
+  const r = cv.runId !== null ? index.runs.find((x) => x.id === cv.runId) : undefined;
+  if (r) return `${parts([curveCircuit(index, cv, true)?.method, r.metric, r.corruption, r.direction])} (run ${r.id})`;
+  return cv.key;
 }
 
 export function runLabel(r: VizRunInfo): string {
