@@ -6,7 +6,7 @@ import { buildSite } from '../../viz-export/site.js';
 
 const kib = (bytes: number): string => `${(bytes / 1024).toFixed(1)} KiB`;
 
-const build: CommandModule<object, { db: string; out: string; pipeline?: string; minify: boolean }> = {
+const build: CommandModule<object, { db: string; out: string; pipeline?: string; minify: boolean; writes: boolean }> = {
   command: 'build',
   describe: 'Write a self-contained static site (HTML, bundled JS and CSS, data files) from the database',
   builder: (y) =>
@@ -14,9 +14,10 @@ const build: CommandModule<object, { db: string; out: string; pipeline?: string;
       .option('db', { type: 'string', default: 'patchwise.db', describe: 'results database' })
       .option('out', { type: 'string', demandOption: true, describe: 'output folder (created; a previous build there is replaced)' })
       .option('pipeline', { type: 'string', describe: 'only the runs and circuits of this pipeline' })
-      .option('minify', { type: 'boolean', default: true, describe: 'minify the bundled viewer (--no-minify to debug it)' }),
+      .option('minify', { type: 'boolean', default: true, describe: 'minify the bundled viewer (--no-minify to debug it)' })
+      .option('writes', { type: 'boolean', default: true, describe: "compute what each node writes (loads each circuit's model and runs it once; --no-writes skips it)" }),
   handler: async (argv) => {
-    const r = await buildSite({ db: argv.db, out: argv.out, pipeline: argv.pipeline, minify: argv.minify });
+    const r = await buildSite({ db: argv.db, out: argv.out, pipeline: argv.pipeline, minify: argv.minify, writes: argv.writes });
     const data = r.files.filter((f) => f.path.startsWith('data/')).reduce((a, f) => a + f.bytes, 0);
     const app = r.files.filter((f) => !f.path.startsWith('data/')).reduce((a, f) => a + f.bytes, 0);
     console.log(
