@@ -48,7 +48,7 @@ patching:
     expect(message).toMatch(/patching\.direction\[0\]: expected one of denoising, noising$/m);
     expect(lines.length).toBeGreaterThanOrEqual(4);
     const typo = write('typo.yaml', `model: { plant: induction }\ntask: { name: induction }\npatching: { metrics: [kl] }\n`);
-    expect(() => loadPipeline(typo)).toThrow(/typo\.yaml: patching: unknown field "metrics" \(fields: corruption, gn, direction, metric, granularity, window, detect, batch\)/);
+    expect(() => loadPipeline(typo)).toThrow(/typo\.yaml: patching\.metrics: unknown field \(fields: corruption, gn, direction, metric, granularity, window, detect, batch\)/);
   });
 
   it('rejects windows on granularities without them, and YAML syntax errors', () => {
@@ -125,7 +125,7 @@ discovery:
   corruption: [gn, all-randm, "gn:KEY,IO"]
 `;
   const expected = (f: string) => [
-    `${f}: task.options: unknown field "lenght" (fields: length, vocabRange, cut)`,
+    `${f}: task.options.lenght: unknown field (fields: length, vocabRange, cut)`,
     `${f}: patching.corruption[1]: task induction has no corruption "bogus" (known: key-token, random, all-random, str, gn, gn:ROLE,...)`,
     `${f}: discovery.corruption[1]: task induction has no corruption "all-randm" (known: key-token, random, all-random, str, gn, gn:ROLE,...)`,
     `${f}: discovery.corruption[2]: task induction has no role "IO" to noise (roles: FIRST, KEY, SOURCE, SECOND, END)`,

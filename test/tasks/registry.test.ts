@@ -36,10 +36,10 @@ describe('task registry', () => {
 
 describe('task options', () => {
   const schema = z.strictObject({ a: z.object({ b: z.array(z.number()) }).optional(), c: z.enum(['x', 'y']).default('x') });
-  it('name the field of the first problem', () => {
+  it('name the field of every problem', () => {
     expect(parseTaskOptions(schema, undefined, 'o')).toEqual({ c: 'x' });
     expect(() => parseTaskOptions(schema, { a: { b: [1, 'two'] } }, 'task.options')).toThrow('task.options.a.b[1]: expected number, received string');
-    expect(() => parseTaskOptions(schema, { d: 1, e: 2 }, 'task.options')).toThrow('task.options: unknown fields "d", "e"');
+    expect(() => parseTaskOptions(schema, { d: 1, e: 2 }, 'task.options')).toThrow('task.options.d: unknown field\ntask.options.e: unknown field');
     expect(() => parseTaskOptions(schema, 'x', 'task.options')).toThrow('task.options: expected object, received string');
   });
 });
