@@ -20,13 +20,25 @@ export function issueMessage(issue: z.core.$ZodIssue): string {
   return issue.message.replace(/^Invalid (input|option): /, '');
 }
 
-/** One [field, message] per problem: an unknown-fields issue becomes one per unknown field, named by it. */
+/**
+ * One [field, message] per problem: an unknown-fields issue becomes one per unknown field, named by
+ * it; a value that matches no alternative of a union is reported against the alternative it comes
+ * closest to (fewest problems), so `model: { init: gpt3 }` names `model.init`, not just `model`.
+ */
 export function issueLines(error: z.ZodError, field = ''): [string, string][] {
-  return error.issues.flatMap((issue): [string, string][] =>
-    issue.code === 'unrecognized_keys'
-      ? issue.keys.map((key): [string, string] => [fieldPath([...issue.path, key], field), issueMessage(issue)])
-      : [[fieldPath(issue.path, field) || '(top level)', issueMessage(issue)]],
-  );
+  return linesOf(error.issues, [], field);
+}
+
+function linesOf(issues: readonly z.core.$ZodIssue[], prefix: readonly PropertyKey[], field: string): [string, string][] {
+  return issues.flatMap((issue): [string, string][] => {
+    const path = [...prefix, ...issue.path];
+    if (issue.code === 'unrecognized_keys') return issue.keys.map((key): [string, string] => [fieldPath([...path, key], field), issueMessage(issue)]);
+    if (issue.code === 'invalid_union' && issue.errors.length > 0) {
+      const closest = issue.errors.reduce((best, branch) => (branch.length < best.length ? branch : best));
+      if (closest.length > 0) return linesOf(closest, path, field);
+    }
+    return [[fieldPath(path, field) || '(top level)', issueMessage(issue)]];
+  });
 }
 
 /**

@@ -2,7 +2,7 @@
 // strings are parsed here, once: the loaded Pipeline holds parsed values (corruptions resolved
 // against the task, the task's options parsed by its own schema, noise settings attached), and every
 // problem in a file is reported, one line each naming the file and field, before anything runs.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, extname, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
@@ -25,6 +25,7 @@ import {
 } from '../core/vocabulary.js';
 import { formatZodIssues, strictObject } from '../core/zod-issues.js';
 import { GRANULARITIES } from '../experiment/components.js';
+import { presetNames } from '../synthetic/presets.js';
 import { DEFAULT_STR, parseCorruption } from '../tasks/pairs.js';
 import { findTask, taskNames } from '../tasks/registry.js';
 import type { Task } from '../tasks/types.js';
@@ -36,7 +37,7 @@ const axis = <T extends z.ZodType>(t: T, fallback: readonly z.input<T>[]) =>
 const modelSchema = z.union([
   strictObject({ path: z.string().min(1) }),
   strictObject({ plant: z.literal('induction'), seed: z.number().int().default(0) }),
-  strictObject({ init: z.string().min(1), seed: z.number().int().default(0) }),
+  strictObject({ init: z.enum(presetNames() as [string, ...string[]]), seed: z.number().int().default(0) }),
 ]);
 
 /** Gaussian-noise settings of a section's `gn` corruptions (`sigma` in the file is `sigmaFrom` parsed). */
@@ -193,6 +194,7 @@ export function loadPipeline(file: string): Pipeline {
   if (p.discovery) problems.push(...repeatedCorruptions(file, 'discovery', p.discovery.corruption));
   if ('path' in p.model) {
     p.model.path = resolve(dirname(file), p.model.path);
+    if (!existsSync(p.model.path)) problems.push(`${file}: model.path: no such file or folder ${p.model.path}`);
   }
   if (problems.length > 0) throw new UserError(problems.join('\n'));
   return { ...p, name: p.name ?? basename(file, extname(file)), file };

@@ -34,4 +34,15 @@ describe('formatZodIssues', () => {
     ]);
     expect(fieldPath(['a', 0, 'b'])).toBe('a[0].b');
   });
+
+  it('reports a value that fits no alternative of a union against the closest alternative', () => {
+    const model = z.strictObject({ model: z.union([z.strictObject({ path: z.string() }), z.strictObject({ init: z.enum(['tiny']), seed: z.number().default(0) })]) });
+    const bad = (v: unknown): string => {
+      const r = model.safeParse({ model: v });
+      if (r.success) throw new Error('expected a failure');
+      return formatZodIssues('p.yaml', r.error);
+    };
+    expect(bad({ path: 3 })).toBe('p.yaml: model.path: expected string, received number');
+    expect(bad({ init: 'huge' })).toBe('p.yaml: model.init: expected one of tiny');
+  });
 });
