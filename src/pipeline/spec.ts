@@ -66,14 +66,21 @@ function corruptionSchema(task: Task<unknown> | undefined) {
 
 const withNoise = (c: PromptCorruption, noise: NoiseSettings): Corruption => (c.kind === 'gn' ? { ...c, noise } : c);
 
-const metricSchema = z.enum(METRIC_NAMES);
+/** A metric name the task's pairs support (where the task says which: tasks/types.ts Task.metrics). */
+function metricSchema(task: Task<unknown> | undefined) {
+  return z.enum(METRIC_NAMES).superRefine((metric, ctx) => {
+    if (task?.metrics !== undefined && !task.metrics.includes(metric)) {
+      ctx.addIssue({ code: 'custom', message: `task ${task.name} has no metric ${metric} (its metrics: ${task.metrics.join(', ')})` });
+    }
+  });
+}
 
 function patchingSchema(task: Task<unknown> | undefined) {
   return strictObject({
     corruption: axis(corruptionSchema(task), [DEFAULT_STR]),
     gn: noiseSchema,
     direction: axis(z.enum(DIRECTIONS), ['denoising']),
-    metric: axis(metricSchema, ['logit-diff']),
+    metric: axis(metricSchema(task), ['logit-diff']),
     granularity: axis(z.enum(GRANULARITY_NAMES), ['heads']),
     window: axis(z.number().int().min(1), [1]),
     detect: strictObject({ k: z.number().positive().default(2) }).default({ k: 2 }),
@@ -89,11 +96,11 @@ function discoverySchema(task: Task<unknown> | undefined) {
     /** Settings of this section's `gn` corruptions (the patching section has its own). */
     gn: noiseSchema,
     direction: axis(z.enum(DIRECTIONS), ['noising']),
-    metric: axis(metricSchema, ['kl']),
+    metric: axis(metricSchema(task), ['kl']),
     /** ACDC thresholds tau, each one circuit. */
     thresholds: axis(z.number().nonnegative(), [0.01]),
     /** Metric of the faithfulness score (default: logit-diff where the task has a wrong answer, else prob). */
-    faithfulnessMetric: metricSchema.optional(),
+    faithfulnessMetric: metricSchema(task).optional(),
     /** Random circuits of the same size per threshold, for a baseline of faithfulness. */
     randomBaselines: z.number().int().min(0).default(0),
     /** Use only the first N prompt pairs of the task's dataset (ACDC's cost grows with them). */

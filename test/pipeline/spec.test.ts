@@ -121,17 +121,19 @@ task: { name: induction, options: { lenght: 6 } }
 patching:
   corruption: [str, bogus]
   direction: [noising]
+  metric: [prob, prob-diff]
 discovery:
   corruption: [gn, all-randm, "gn:KEY,IO"]
 `;
   const expected = (f: string) => [
     `${f}: task.options.lenght: unknown field (fields: length, vocabRange, cut)`,
     `${f}: patching.corruption[1]: task induction has no corruption "bogus" (known: key-token, random, all-random, str, gn, gn:ROLE,...)`,
+    `${f}: patching.metric[1]: task induction has no metric prob-diff (its metrics: prob, logit-diff, kl)`,
     `${f}: discovery.corruption[1]: task induction has no corruption "all-randm" (known: key-token, random, all-random, str, gn, gn:ROLE,...)`,
     `${f}: discovery.corruption[2]: task induction has no role "IO" to noise (roles: FIRST, KEY, SOURCE, SECOND, END)`,
   ];
 
-  it('fails at load on every unknown corruption, task option and gn role, one line each', () => {
+  it('fails at load on every unknown corruption, task option, gn role and unsupported metric, one line each', () => {
     const f = write('bogus.yaml', bogus);
     expect(messageOf(f).split('\n')).toEqual(expected(f));
     const jsonl = write('jsonl.yaml', `model: { plant: induction }\ntask: { name: paired-jsonl, options: { file: x.jsonl } }\npatching: { corruption: ["gn:END"] }\n`);
