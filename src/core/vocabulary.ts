@@ -55,16 +55,79 @@ export interface GnCorruption {
   readonly noise: NoiseSettings;
 }
 
-/** How the corrupted run is made, parsed once (pipelines write `key-token`, `str`, `gn`, `gn:IO,S1`). */
-export type Corruption = StrCorruption | GnCorruption;
+/**
+ * Ablations: the patch source of every sender s is not a corrupted prompt's run but
+ * src_s = 0 (`zero`), the mean of s's output at each position over a reference set of prompts
+ * (`mean`: the dataset's corrupted prompts), or s's output on another prompt of the same length
+ * (`resample`: a seeded derangement of the dataset's clean prompts within each length). Their
+ * prompts are the task's default STR dataset.
+ */
+export const ABLATION_KINDS = ['zero', 'mean', 'resample'] as const;
+export type AblationKind = (typeof ABLATION_KINDS)[number];
+
+export const isAblationKind = (value: unknown): value is AblationKind => (ABLATION_KINDS as readonly unknown[]).includes(value);
+
+export interface ZeroAblation {
+  readonly kind: 'zero';
+}
+
+export interface MeanAblation {
+  readonly kind: 'mean';
+}
+
+export interface ResampleAblation {
+  readonly kind: 'resample';
+  /** Seeds the permutation that picks each prompt's partner (`resample:SEED`; default 0). */
+  readonly seed: number;
+}
+
+export type AblationCorruption = ZeroAblation | MeanAblation | ResampleAblation;
+
+/** How the corrupted run (the patch source) is made, parsed once (pipelines write `key-token`, `str`, `gn`, `gn:IO,S1`, `zero`, `mean`, `resample`, `resample:7`). */
+export type Corruption = StrCorruption | GnCorruption | AblationCorruption;
 
 /** What a task needs of a corruption to build its prompts: everything but the noise itself. */
 export type PromptCorruption = StrCorruption | Omit<GnCorruption, 'noise'>;
 
-/** The name a corruption is written as in pipelines and stored settings: `key-token`, `gn`, `gn:IO,S1`. */
-export function corruptionName(c: PromptCorruption): string {
+export const isAblation = (c: { readonly kind: string }): c is AblationCorruption => isAblationKind(c.kind);
+
+/**
+ * Ablations whose source is no forward pass of any prompt (`zero`, `mean`): only noising is
+ * defined for them (patch the clean run with ablated values). Denoising would start from a run
+ * where every sender is ablated, which is not a forward of any input; it is rejected at load.
+ * `resample` is a real run of another prompt, so both directions are meaningful.
+ */
+export const noisingOnly = (c: Corruption): boolean => c.kind === 'zero' || c.kind === 'mean';
+
+/** The name a corruption is written as in pipelines and stored settings: `key-token`, `gn`, `gn:IO,S1`, `zero`, `resample:3`. */
+export function corruptionName(c: PromptCorruption | AblationCorruption): string {
   if (c.kind === 'str') return c.variant;
+  if (c.kind === 'zero' || c.kind === 'mean') return c.kind;
+  if (c.kind === 'resample') return c.seed === 0 ? 'resample' : `resample:${c.seed}`;
   return c.roles && c.roles.length > 0 ? `gn:${c.roles.join(',')}` : 'gn';
+}
+
+/**
+ * Parses an ablation name (`zero`, `mean`, `resample`, `resample:SEED`); undefined when `name` is
+ * no ablation; throws a plain Error naming the problem when it is a malformed one.
+ */
+export function parseAblation(name: string): AblationCorruption | undefined {
+  if (name === 'zero' || name === 'mean') return { kind: name };
+  if (name === 'resample') return { kind: 'resample', seed: 0 };
+  if (name.startsWith('resample:')) {
+    const seed = name.slice('resample:'.length);
+    if (!/^-?\d+$/.test(seed)) throw new Error(`corruption ${JSON.stringify(name)}: the resample seed must be an integer`);
+    return { kind: 'resample', seed: Number(seed) };
+  }
+  if (name.startsWith('zero:') || name.startsWith('mean:')) throw new Error(`corruption ${JSON.stringify(name)}: ${name.split(':')[0]} takes no argument`);
+  return undefined;
+}
+
+/** The prompts a corruption needs the task to build: its own, or (ablations) the task's default STR dataset (undefined). */
+export function promptCorruption(c: Corruption): PromptCorruption | undefined {
+  if (c.kind === 'str') return c;
+  if (c.kind === 'gn') return c.roles === undefined ? { kind: 'gn' } : { kind: 'gn', roles: c.roles };
+  return undefined;
 }
 
 /** Rows per prompt pair in a run: one, or one per noise sample. */

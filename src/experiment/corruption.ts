@@ -1,5 +1,8 @@
 // How the corrupted run of a pair is made: symmetric token replacement (the dataset's corrupted
-// prompt) or Gaussian noise added to the token embeddings at the key positions.
+// prompt), Gaussian noise added to the token embeddings at the key positions, or resampling (another
+// pair's clean prompt of the same length). Zero and mean ablation have no corrupted prompt: their
+// patch source is built directly (ablation.ts).
+import { UserError } from '../core/errors.js';
 import { Random } from '../core/random.js';
 import type { Corruption, SigmaSource } from '../core/vocabulary.js';
 import type { ModelConfig, ModelWeights } from '../model/types.js';
@@ -40,8 +43,15 @@ export function corruptedInput(
   corruption: Corruption,
   rows: readonly { pair: PromptPair; sample: number }[],
   sigma: number,
+  /** Resampling: each pair's partner (resamplePartners). */
+  partners?: ReadonlyMap<number, PromptPair>,
 ): RunInput {
   if (corruption.kind === 'str') return { tokens: rows.map((r) => r.pair.corrupted) };
+  if (corruption.kind === 'resample') {
+    if (!partners) throw new Error('resampling needs the partner of every pair (resamplePartners)');
+    return { tokens: rows.map((r) => partnerOf(partners, r.pair).clean) };
+  }
+  if (corruption.kind !== 'gn') throw new Error(`${corruption.kind} ablation has no corrupted prompt: its patch source is built directly (ablation.ts)`);
   const seqLen = rows[0]!.pair.clean.length;
   const emb = tokenEmbeddings(cfg, w, rows.map((r) => r.pair.clean));
   const d = cfg.dModel;
@@ -53,4 +63,31 @@ export function corruptedInput(
     }
   });
   return { embeddings: emb, batch: rows.length, seqLen };
+}
+
+const partnerOf = (partners: ReadonlyMap<number, PromptPair>, pair: PromptPair): PromptPair => {
+  const p = partners.get(pair.index);
+  if (!p) throw new Error(`pair ${pair.index} has no resampling partner`);
+  return p;
+};
+
+/**
+ * Resampling partners: within each token length the pairs are put in a seeded random cyclic order
+ * and each pair takes the next one's clean prompt, so no pair is its own partner (a derangement)
+ * and the same seed gives the same partners on every resume. A length with a single pair has no
+ * partner: a UserError naming that pair.
+ */
+export function resamplePartners(pairs: readonly PromptPair[], seed: number): Map<number, PromptPair> {
+  const byLength = new Map<number, PromptPair[]>();
+  for (const p of pairs) byLength.set(p.clean.length, [...(byLength.get(p.clean.length) ?? []), p]);
+  const rng = new Random(seed ^ 0x5bd1e995);
+  const out = new Map<number, PromptPair>();
+  for (const [length, group] of [...byLength].sort((a, b) => a[0] - b[0])) {
+    if (group.length < 2) {
+      throw new UserError(`resample: pair ${group[0]!.index} is the only prompt of ${length} tokens; resampling needs another prompt of the same length`);
+    }
+    const order = rng.sample(group, group.length);
+    order.forEach((p, i) => out.set(p.index, order[(i + 1) % order.length]!));
+  }
+  return out;
 }

@@ -15,7 +15,7 @@ import { canonicalJson } from '../store/json.js';
 import type { DiscoveredCircuitDetail, DiscoveryRunDetail, StageDetail } from '../store/stage-detail.js';
 import { codeVersion } from './code-version.js';
 import type { StageContext } from './run-pipeline.js';
-import { type DiscoverySpec, expandDiscovery, type DiscoveryPoint } from './spec.js';
+import { datasetCorruption, type DiscoverySpec, expandDiscovery, type DiscoveryPoint } from './spec.js';
 
 export interface DiscoveredCircuit {
   readonly tau: number;
@@ -44,7 +44,7 @@ export async function runDiscovery(
   const { pipeline, store, pm, runtime, modelId, log } = ctx;
   const out: DiscoveryResult[] = [];
   for (const point of expandDiscovery(pipeline)) {
-    const full = ctx.dataset(point.corruption);
+    const full = ctx.dataset(datasetCorruption(pipeline, point.corruption));
     const dataset = spec.prompts === undefined ? full : { ...full, pairs: full.pairs.slice(0, spec.prompts) };
     const metric = getMetric(point.metric);
     const faithMetric = spec.faithfulnessMetric ? getMetric(spec.faithfulnessMetric) : undefined;

@@ -20,7 +20,7 @@ import type { Dataset } from '../tasks/types.js';
 import { codeVersion } from './code-version.js';
 import { type PipelineModel, loadPipelineModel } from './model-source.js';
 import { runDiscovery, type DiscoveryResult } from './run-discovery.js';
-import { type GridPoint, type PatchingSpec, type Pipeline, expandGrid } from './spec.js';
+import { datasetCorruption, type GridPoint, type PatchingSpec, type Pipeline, expandGrid } from './spec.js';
 
 const DATA_DIR = packagePath('data');
 
@@ -111,7 +111,7 @@ async function runPatching(ctx: StageContext, spec: PatchingSpec, budget: { unit
   const grid = expandGrid(pipeline);
   const metrics = spec.metric.map(getMetric);
   for (const point of grid) {
-    const dataset = ctx.dataset(point.corruption);
+    const dataset = ctx.dataset(datasetCorruption(pipeline, point.corruption));
     const problems = checkMetrics(dataset, metrics);
     if (problems.length > 0) throw new UserError(problems.map((p) => `${pipeline.file}: patching.metric: ${p}`).join('\n'));
     const datasetId = await ctx.datasetId(dataset);

@@ -8,6 +8,7 @@ import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { UserError } from '../core/errors.js';
 import {
+  type AblationCorruption,
   type Corruption,
   corruptionName,
   DEFAULT_NOISE,
@@ -20,6 +21,8 @@ import {
   METRIC_NAMES,
   type MetricName,
   type NoiseSettings,
+  noisingOnly,
+  parseAblation,
   type PromptCorruption,
   SIGMA_SOURCES,
 } from '../core/vocabulary.js';
@@ -27,7 +30,7 @@ import { formatZodIssues, strictObject } from '../core/zod-issues.js';
 import { GRANULARITIES } from '../experiment/components.js';
 import { presetNames } from '../synthetic/presets.js';
 import { DEFAULT_STR, parseCorruption } from '../tasks/pairs.js';
-import { findTask, taskNames } from '../tasks/registry.js';
+import { findTask, getTask, taskNames } from '../tasks/registry.js';
 import type { Task } from '../tasks/types.js';
 
 /** A grid axis: a value or a list of values (a single value is a list of one); `fallback` when absent. */
@@ -50,9 +53,20 @@ const noiseSchema = strictObject({
   .transform(({ sigma, ...rest }): NoiseSettings => ({ ...rest, sigmaFrom: sigma }))
   .default(DEFAULT_NOISE);
 
-/** A corruption name parsed for `task` (absent when the task name is itself wrong: that problem is reported). */
+/**
+ * A corruption name parsed for `task` (absent when the task name is itself wrong: that problem is
+ * reported): an ablation (`zero`, `mean`, `resample[:SEED]`) or one of the task's corruptions.
+ */
 function corruptionSchema(task: Task<unknown> | undefined) {
-  return z.string().min(1).transform((name, ctx): PromptCorruption => {
+  return z.string().min(1).transform((name, ctx): PromptCorruption | AblationCorruption => {
+    let ablation: AblationCorruption | undefined;
+    try {
+      ablation = parseAblation(name);
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', message: (e as Error).message });
+      return z.NEVER;
+    }
+    if (ablation) return ablation;
     if (task === undefined) return { kind: 'str', variant: name };
     try {
       return parseCorruption(task, name);
@@ -64,7 +78,22 @@ function corruptionSchema(task: Task<unknown> | undefined) {
   });
 }
 
-const withNoise = (c: PromptCorruption, noise: NoiseSettings): Corruption => (c.kind === 'gn' ? { ...c, noise } : c);
+const withNoise = (c: PromptCorruption | AblationCorruption, noise: NoiseSettings): Corruption => (c.kind === 'gn' ? { ...c, noise } : c);
+
+/** The prompts a corruption's dataset is built with: its own, or for an ablation the task's default STR prompts. */
+export function datasetCorruption(p: Pick<Pipeline, 'task'>, c: Corruption): PromptCorruption {
+  if (c.kind === 'str') return c;
+  if (c.kind === 'gn') return c.roles === undefined ? { kind: 'gn' } : { kind: 'gn', roles: c.roles };
+  return parseCorruption(getTask(p.task.name), DEFAULT_STR);
+}
+
+/** Zero and mean ablation with denoising (see vocabulary.ts noisingOnly): one line per corruption. */
+function noisingOnlyProblems(file: string, section: string, corruptions: readonly Corruption[], directions: readonly Direction[]): string[] {
+  if (!directions.includes('denoising')) return [];
+  return corruptions
+    .filter(noisingOnly)
+    .map((c) => `${file}: ${section}.direction: ${corruptionName(c)} ablation is defined for noising only (its patch source is no run of any prompt, so there is no ablated run to denoise); use direction: noising`);
+}
 
 /** A metric name the task's pairs support (where the task says which: tasks/types.ts Task.metrics). */
 function metricSchema(task: Task<unknown> | undefined) {
@@ -197,8 +226,12 @@ export function loadPipeline(file: string): Pipeline {
       problems.push(`${file}: patching.window: windows larger than 1 need a windowed granularity (attn or mlp), got ${p.patching.granularity.join(', ')}`);
     }
     problems.push(...repeatedCorruptions(file, 'patching', p.patching.corruption));
+    problems.push(...noisingOnlyProblems(file, 'patching', p.patching.corruption, p.patching.direction));
   }
-  if (p.discovery) problems.push(...repeatedCorruptions(file, 'discovery', p.discovery.corruption));
+  if (p.discovery) {
+    problems.push(...repeatedCorruptions(file, 'discovery', p.discovery.corruption));
+    problems.push(...noisingOnlyProblems(file, 'discovery', p.discovery.corruption, p.discovery.direction));
+  }
   if ('path' in p.model) {
     p.model.path = resolve(dirname(file), p.model.path);
     if (!existsSync(p.model.path)) problems.push(`${file}: model.path: no such file or folder ${p.model.path}`);

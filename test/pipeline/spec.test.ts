@@ -116,6 +116,34 @@ discovery:
     expect(messageOf(twice)).toBe(`${twice}: patching.corruption: key-token is listed twice (str is the task's default STR variant)`);
   });
 
+  it('parses ablations (zero, mean, resample[:SEED]) in both sections, and rejects zero and mean with denoising at load', () => {
+    const f = write(
+      'ablations.yaml',
+      `model: { plant: induction }
+task: { name: induction }
+patching: { corruption: [zero, mean, "resample:7"], direction: noising }
+discovery: { corruption: [resample, zero], direction: [noising] }
+`,
+    );
+    const p = loadPipeline(f);
+    expect(p.patching?.corruption).toEqual([{ kind: 'zero' }, { kind: 'mean' }, { kind: 'resample', seed: 7 }]);
+    expect(expandDiscovery(p).map((d) => d.corruption)).toEqual([{ kind: 'resample', seed: 0 }, { kind: 'zero' }]);
+    // Resampling is a run of another prompt: denoising is defined for it.
+    const resample = write('resample-denoise.yaml', `model: { plant: induction }\ntask: { name: induction }\npatching: { corruption: resample, direction: denoising }\n`);
+    expect(expandGrid(loadPipeline(resample)).map((g) => g.direction)).toEqual(['denoising']);
+    const denoise = write('zero-denoise.yaml', `model: { plant: induction }\ntask: { name: induction }\npatching: { corruption: [zero, mean] }\ndiscovery: { corruption: mean, direction: [noising, denoising] }\n`);
+    expect(messageOf(denoise).split('\n')).toEqual([
+      `${denoise}: patching.direction: zero ablation is defined for noising only (its patch source is no run of any prompt, so there is no ablated run to denoise); use direction: noising`,
+      `${denoise}: patching.direction: mean ablation is defined for noising only (its patch source is no run of any prompt, so there is no ablated run to denoise); use direction: noising`,
+      `${denoise}: discovery.direction: mean ablation is defined for noising only (its patch source is no run of any prompt, so there is no ablated run to denoise); use direction: noising`,
+    ]);
+    const seed = write('seed.yaml', `model: { plant: induction }\ntask: { name: induction }\npatching: { corruption: ["resample:x", "zero:1"], direction: noising }\n`);
+    expect(messageOf(seed).split('\n')).toEqual([
+      `${seed}: patching.corruption[0]: corruption "resample:x": the resample seed must be an integer`,
+      `${seed}: patching.corruption[1]: corruption "zero:1": zero takes no argument`,
+    ]);
+  });
+
   const bogus = `model: { plant: induction }
 task: { name: induction, options: { lenght: 6 } }
 patching:

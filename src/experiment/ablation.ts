@@ -1,0 +1,71 @@
+// Patch sources of zero and mean ablation. In the patching formula (docs/design.md section 2)
+// input_r = sum_s cur_s + sum_s M[s, r] (src_s - cur_s), an ablation is just another src: 0 for
+// every sender (zero), or the mean of the sender's output at that position over a reference set of
+// prompts (mean). Such a source is no forward pass of any prompt, so it is only ever a patch source
+// (noising), never a base run: its cache holds the senders' values and no residual stream.
+import type { SenderCache } from '../runtime/cache.js';
+import type { PatchableModel } from '../runtime/patchable-model.js';
+
+/** Per-position mean of every sender's output over some prompts: [S, T, d] for positions 0..T-1. */
+export interface SenderMeans {
+  readonly seqLen: number;
+  readonly dModel: number;
+  readonly nSenders: number;
+  readonly values: Float32Array;
+}
+
+/**
+ * The mean of every sender's output at each position over `prompts` (token ids; any lengths): the
+ * mean at position t is over the prompts longer than t (a causal model's output at t depends on
+ * tokens up to t only). Prompts run in batches of one length, at most `batchSize` at a time.
+ */
+export async function meanSenderOutputs(model: PatchableModel, prompts: readonly (readonly number[])[], batchSize = 32): Promise<SenderMeans> {
+  if (prompts.length === 0) throw new Error('mean ablation needs at least one reference prompt');
+  const d = model.config.dModel;
+  const S = model.graph.nSenders;
+  const T = Math.max(...prompts.map((p) => p.length));
+  const sums = new Float64Array(S * T * d);
+  const counts = new Float64Array(T);
+  const byLength = new Map<number, (readonly number[])[]>();
+  for (const p of prompts) byLength.set(p.length, [...(byLength.get(p.length) ?? []), p]);
+  for (const [len, group] of byLength) {
+    for (let i = 0; i < group.length; i += batchSize) {
+      const batch = group.slice(i, i + batchSize);
+      const { cache } = await model.run({ tokens: batch.map((p) => [...p]) });
+      const X = batch.length * len * d;
+      for (let s = 0; s < S; s++) {
+        for (let b = 0; b < batch.length; b++) {
+          for (let t = 0; t < len; t++) {
+            const from = s * X + (b * len + t) * d;
+            const to = (s * T + t) * d;
+            for (let j = 0; j < d; j++) sums[to + j]! += cache.senders[from + j]!;
+          }
+        }
+      }
+      for (let t = 0; t < len; t++) counts[t]! += batch.length;
+    }
+  }
+  const values = new Float32Array(S * T * d);
+  for (let s = 0; s < S; s++) {
+    for (let t = 0; t < T; t++) for (let j = 0; j < d; j++) values[(s * T + t) * d + j] = sums[(s * T + t) * d + j]! / counts[t]!;
+  }
+  return { seqLen: T, dModel: d, nSenders: S, values };
+}
+
+/**
+ * The patch source of `batch` rows of `seqLen` positions: every sender 0 (means undefined: zero
+ * ablation) or its reference mean at each position, the same for every row. `residStart` is empty:
+ * an ablation source is never a base run.
+ */
+export function ablationSource(nSenders: number, dModel: number, batch: number, seqLen: number, means?: SenderMeans): SenderCache {
+  const X = batch * seqLen * dModel;
+  const senders = new Float32Array(nSenders * X);
+  if (means) {
+    if (seqLen > means.seqLen) throw new Error(`mean ablation: the reference prompts have at most ${means.seqLen} tokens, a batch needs ${seqLen}`);
+    for (let s = 0; s < nSenders; s++) {
+      const row = means.values.subarray(s * means.seqLen * dModel, (s * means.seqLen + seqLen) * dModel);
+      for (let b = 0; b < batch; b++) senders.set(row, s * X + b * seqLen * dModel);
+    }
+  }
+  return { batch, seqLen, dModel, senders, residStart: [] };
+}
