@@ -13,7 +13,7 @@ export const METRIC_NAMES = ['prob', 'logit-diff', 'kl', 'prob-diff'] as const;
 export type MetricName = (typeof METRIC_NAMES)[number];
 
 /** Granularities of node-level patching: what one patch target is (src/experiment/components.ts). */
-export const GRANULARITY_NAMES = ['heads', 'heads-pos', 'attn', 'mlp', 'resid', 'head-qkv'] as const;
+export const GRANULARITY_NAMES = ['heads', 'heads-pos', 'attn', 'mlp', 'attn-layer', 'mlp-layer', 'resid', 'head-qkv'] as const;
 export type GranularityName = (typeof GRANULARITY_NAMES)[number];
 
 /**

@@ -9,9 +9,12 @@ import { QKV } from '../graph/nodes.js';
 import type { EdgeMasks } from '../runtime/masks.js';
 
 export interface Component {
-  /** Stable name, e.g. `a3.h2`, `a3.h2@5`, `m3@5`, `attn.L3@5`, `attn.L3-5@5`, `resid_pre.L3@5`, `a3.h2<q>`. */
+  /**
+   * Stable name, e.g. `a3.h2`, `a3.h2@5`, `m3@5`, `attn.L3@5`, `attn.L3-5@5`, `resid_pre.L3@5`,
+   * `a3.h2<q>`, and over all positions `attn.L3`, `attn.L3-4`, `m3`, `mlp.L3-4`.
+   */
   readonly name: string;
-  readonly kind: 'head' | 'head-pos' | 'attn' | 'mlp' | 'resid' | 'head-q' | 'head-k' | 'head-v';
+  readonly kind: 'head' | 'head-pos' | 'attn' | 'mlp' | 'attn-layer' | 'mlp-layer' | 'resid' | 'head-q' | 'head-k' | 'head-v';
   /** First layer of the component (window start). */
   readonly layer: number;
   readonly head: number | null;
@@ -25,7 +28,7 @@ export interface Component {
 export interface GranularityContext {
   readonly graph: ComponentGraph;
   readonly seqLen: number;
-  /** Adjacent layers patched together; only attn and mlp take windows larger than 1. */
+  /** Adjacent layers patched together; only attn, mlp, attn-layer and mlp-layer take windows larger than 1. */
   readonly window: number;
 }
 
@@ -116,6 +119,34 @@ const mlp: Granularity = {
     ),
 };
 
+const attnLayer: Granularity = {
+  name: 'attn-layer',
+  description: 'attention output (all heads) of a layer, or a window of adjacent layers, over all positions',
+  perPosition: false,
+  windowed: true,
+  components: ({ graph: g, window: w }) =>
+    perLayerWindows(g, w).map((L) => ({
+      name: `attn.${windowName(L, w)}`, kind: 'attn-layer' as const, layer: L, head: null, position: null, window: w,
+      apply: (m: EdgeMasks, k: number) => {
+        for (let l = L; l < L + w; l++) for (let h = 0; h < g.nHeads; h++) patchSender(m, k, g.headSender(l, h), null);
+      },
+    })),
+};
+
+const mlpLayer: Granularity = {
+  name: 'mlp-layer',
+  description: 'MLP output of a layer, or a window of adjacent layers, over all positions',
+  perPosition: false,
+  windowed: true,
+  components: ({ graph: g, window: w }) =>
+    perLayerWindows(g, w).map((L) => ({
+      name: w === 1 ? `m${L}` : `mlp.${windowName(L, w)}`, kind: 'mlp-layer' as const, layer: L, head: null, position: null, window: w,
+      apply: (m: EdgeMasks, k: number) => {
+        for (let l = L; l < L + w; l++) patchSender(m, k, g.mlpSender(l), null);
+      },
+    })),
+};
+
 const resid: Granularity = {
   name: 'resid',
   description: 'residual stream entering each layer (and the final norm), at each position',
@@ -156,6 +187,8 @@ export const GRANULARITIES: Readonly<Record<GranularityName, Granularity>> = {
   'heads-pos': headsPerPosition,
   attn,
   mlp,
+  'attn-layer': attnLayer,
+  'mlp-layer': mlpLayer,
   resid,
   'head-qkv': headInputs,
 };

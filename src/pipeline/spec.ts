@@ -223,7 +223,7 @@ export function loadPipeline(file: string): Pipeline {
   if (p.patching) {
     const windowed = p.patching.granularity.filter((g) => GRANULARITIES[g].windowed);
     if (p.patching.window.some((w) => w > 1) && windowed.length === 0) {
-      problems.push(`${file}: patching.window: windows larger than 1 need a windowed granularity (attn or mlp), got ${p.patching.granularity.join(', ')}`);
+      problems.push(`${file}: patching.window: windows larger than 1 need a windowed granularity (attn, mlp, attn-layer or mlp-layer), got ${p.patching.granularity.join(', ')}`);
     }
     problems.push(...repeatedCorruptions(file, 'patching', p.patching.corruption));
     problems.push(...noisingOnlyProblems(file, 'patching', p.patching.corruption, p.patching.direction));

@@ -57,6 +57,16 @@ function referenceMask(graph: ComponentGraph, name: string): Mask {
     const before = L >= graph.nLayers ? graph.nSenders : graph.layerSenderStart(L);
     return (s, r, t) => (t === p && s < before && graph.receiverLayer(r) >= L ? 1 : 0);
   }
+  // Whole layers over all positions: every head (attn) or the MLP (m, mlp) of the window's layers.
+  if ((m = name.match(/^(?:attn\.L(\d+)(?:-(\d+))?|m(\d+)|mlp\.L(\d+)-(\d+))$/))) {
+    const kind = m[1] !== undefined ? 'head' : 'mlp';
+    const first = Number(m[1] ?? m[3] ?? m[4]);
+    const last = Number(m[2] ?? m[1] ?? m[3] ?? m[5]);
+    return (s) => {
+      const node = graph.senders[s]!;
+      return node.kind === kind && node.layer >= first && node.layer <= last ? 1 : 0;
+    };
+  }
   throw new Error(`no reference mask for ${name}`);
 }
 
@@ -174,6 +184,10 @@ describe('patching grid vs the float64 reference (random GPT-2)', () => {
     { granularity: 'resid', window: 1, corruption: { kind: 'str', variant: 'key-token' }, direction: 'denoising' },
     { granularity: 'mlp', window: 2, corruption: { kind: 'gn', noise: { multiplier: 3, samples: 1, seed: 2, sigmaFrom: 'vocabulary' } }, direction: 'denoising' },
     { granularity: 'attn', window: 2, corruption: { kind: 'str', variant: 'key-token' }, direction: 'noising' },
+    { granularity: 'attn-layer', window: 1, corruption: { kind: 'str', variant: 'key-token' }, direction: 'denoising' },
+    { granularity: 'attn-layer', window: 2, corruption: { kind: 'str', variant: 'key-token' }, direction: 'noising' },
+    { granularity: 'mlp-layer', window: 1, corruption: { kind: 'str', variant: 'key-token' }, direction: 'noising' },
+    { granularity: 'mlp-layer', window: 2, corruption: { kind: 'gn', noise: { multiplier: 3, samples: 2, seed: 4, sigmaFrom: 'key-tokens' } }, direction: 'denoising' },
   ];
 
   for (const c of cases) {
