@@ -3,6 +3,8 @@
 import type { GroundTruth } from '../core/vocabulary.js';
 import { createHash } from 'node:crypto';
 import { loadModel } from '../checkpoints/load.js';
+import { groundTruthBeside, readGroundTruthFile } from '../evaluation/ground-truth.js';
+import { ComponentGraph } from '../graph/component-graph.js';
 import { initModel } from '../synthetic/init.js';
 import { plantInductionModel } from '../synthetic/planted.js';
 import type { LoadedModel, ModelWeights } from '../model/types.js';
@@ -34,7 +36,18 @@ export function fingerprintModel(model: LoadedModel): string {
   return h.digest('hex');
 }
 
-export async function loadPipelineModel(spec: ModelSpec): Promise<PipelineModel> {
+/**
+ * The model of a pipeline and its ground truth: `groundTruthFile` when given (the pipeline's
+ * `groundTruth:`), else a planted model's own, else `ground-truth.json` beside a model path.
+ */
+export async function loadPipelineModel(spec: ModelSpec, groundTruthFile?: string): Promise<PipelineModel> {
+  const loaded = await loadSpecModel(spec);
+  const graph = ComponentGraph.forModel(loaded.model.config);
+  const file = groundTruthFile ?? ('path' in spec ? groundTruthBeside(spec.path) : undefined);
+  return file === undefined ? loaded : { ...loaded, groundTruth: readGroundTruthFile(file, graph) };
+}
+
+async function loadSpecModel(spec: ModelSpec): Promise<PipelineModel> {
   if ('path' in spec) {
     const model = await loadModel(spec.path);
     return { model, tokenizer: await loadTokenizer(spec.path), fingerprint: fingerprintModel(model) };

@@ -68,7 +68,7 @@ function fingerprintDataset(d: Dataset): string {
 
 export async function runPipeline(pipeline: Pipeline, store: Store, opts: RunPipelineOptions = {}): Promise<PipelineResult> {
   const log = opts.log ?? ((l: string) => console.log(l));
-  const pm: PipelineModel = await loadPipelineModel(pipeline.model);
+  const pm: PipelineModel = await loadPipelineModel(pipeline.model, pipeline.groundTruth);
   const runtime = new PatchableModel(pm.model);
   try {
     const modelId = await store.models.upsert({

@@ -146,6 +146,12 @@ function pipelineSchema(task: Task<unknown> | undefined) {
     name: z.string().min(1).optional(),
     description: z.string().optional(),
     model: modelSchema,
+    /**
+     * The ground-truth circuit every circuit is scored against (precision, recall, ROC-AUC): our
+     * JSON, EAP-IG graph JSON or a list of edge names; default: the model's own (ground-truth.json
+     * beside a model path, or a planted model's).
+     */
+    groundTruth: z.string().min(1).optional(),
     task: strictObject({
       name: z.enum(taskNames() as [string, ...string[]]),
       count: z.number().int().min(1).default(32),
@@ -235,6 +241,10 @@ export function loadPipeline(file: string): Pipeline {
   if ('path' in p.model) {
     p.model.path = resolve(dirname(file), p.model.path);
     if (!existsSync(p.model.path)) problems.push(`${file}: model.path: no such file or folder ${p.model.path}`);
+  }
+  if (p.groundTruth !== undefined) {
+    p.groundTruth = resolve(dirname(file), p.groundTruth);
+    if (!existsSync(p.groundTruth)) problems.push(`${file}: groundTruth: no such file ${p.groundTruth}`);
   }
   if (problems.length > 0) throw new UserError(problems.join('\n'));
   return { ...p, name: p.name ?? basename(file, extname(file)), file };

@@ -1,7 +1,7 @@
 // `patchwise circuit list|show|export|import|compare` through their yargs handlers in-process
 // (output captured from console.log), and once through bin/patchwise.js for registration.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -130,6 +130,32 @@ describe('patchwise circuit compare', () => {
   });
 });
 
+describe('patchwise circuit compare --truth', () => {
+  it('prints precision, recall and ROC-AUC of one or two circuits against a ground-truth file', async () => {
+    const truth = join(dir, 'truth.json');
+    writeFileSync(truth, JSON.stringify(['input->a0.h0<q>', 'a0.h0->m1', 'a1.h1->logits']));
+    const { out } = await run(['compare', '1', '--truth', truth, '--db', db]);
+    // Circuit 1: 2 of its 5 edges are true (precision 0.4), 2 of the 3 true edges found (recall 2/3).
+    // Its scores rank the positives 0.9, 0.5, 0.05 against negatives 0.7, |-0.2|, 0.3 and the
+    // unscored rest (lowest): they beat nNeg, nNeg - 1 and nNeg - 3 negatives.
+    const nNeg = [...a.graph.edges()].length - 3;
+    const auc = (3 * nNeg - 4) / (3 * nNeg);
+    expect(out).toContain(`against ${truth}: 3 edges`);
+    expect(out).toMatch(new RegExp(`circuit 1 \\(ioi/ioi-eap-ig\\)\\s+5\\s+0\\.4000\\s+0\\.6667\\s+${auc.toFixed(4).replace('.', '\\.')}\\n?`));
+    const both = await run(['compare', '1', '2', '--truth', truth, '--db', db]);
+    expect(both.out).toContain('circuit 1 (ioi/ioi-eap-ig) vs circuit 2 (ioi/ioi-acdc)');
+    // Circuit 2 holds all three true edges among its 5.
+    expect(both.out).toMatch(/circuit 2 \(ioi\/ioi-acdc\)\s+5\s+0\.6000\s+1\.0000\s+/);
+  });
+
+  it('names the file and edge of a ground truth that does not fit the model, and needs a second circuit or --truth', async () => {
+    const bad = join(dir, 'bad-truth.json');
+    writeFileSync(bad, JSON.stringify({ edges: ['input->a5.h0<q>'] }));
+    await expect(run(['compare', '1', '--truth', bad, '--db', db])).rejects.toThrow(`${bad}: edges: edge "input->a5.h0<q>"`);
+    await expect(run(['compare', '1', '--db', db])).rejects.toThrow('circuit compare: give a second circuit, or --truth FILE');
+  });
+});
+
 describe('patchwise circuit export / import', () => {
   it('exports our format and imports it back unchanged', async () => {
     const file = join(dir, 'a.json');
@@ -187,6 +213,6 @@ describe('bin/patchwise circuit', () => {
     const exec = promisify(execFile);
     const bin = join(repoRoot, 'bin', 'patchwise.js');
     const help = await exec(process.execPath, [bin, 'circuit', '--help'], { cwd: repoRoot });
-    for (const sub of ['list', 'show <circuit>', 'export <circuit>', 'import <file>', 'compare <a> <b>']) expect(help.stdout).toContain(`patchwise circuit ${sub}`);
+    for (const sub of ['list', 'show <circuit>', 'export <circuit>', 'import <file>', 'compare <a> [b]']) expect(help.stdout).toContain(`patchwise circuit ${sub}`);
   });
 });

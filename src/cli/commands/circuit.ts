@@ -7,6 +7,8 @@ import type { Circuit, CircuitMetaInit } from '../../circuits/circuit.js';
 import { compareCircuits, type CircuitComparison, type ComparedEdge } from '../../circuits/compare.js';
 import { readCircuitFile, writeCircuitFile, type CircuitFileFormat } from '../../circuits/files.js';
 import { UserError } from '../../core/errors.js';
+import type { GroundTruth } from '../../core/vocabulary.js';
+import { readGroundTruthFile, truthScores } from '../../evaluation/ground-truth.js';
 import type { GraphShape } from '../../graph/component-graph.js';
 import { loadModel } from '../../checkpoints/load.js';
 import { fingerprintModel } from '../../pipeline/model-source.js';
@@ -287,22 +289,48 @@ export function comparisonText(a: CircuitSummary, b: CircuitSummary, r: CircuitC
   return out.join('\n');
 }
 
-const compare: CommandModule<object, { a: string; b: string; db: string; limit: number }> = {
-  command: 'compare <a> <b>',
-  describe: 'Edges and nodes two circuits share or not, their Jaccard indices, faithfulness and differing settings',
+/** Precision, recall and ROC-AUC of each circuit against a ground truth (read for its own graph), one row each. */
+export function truthText(file: string, circuits: readonly { summary: CircuitSummary; circuit: Circuit; truth: GroundTruth }[]): string {
+  const truth = circuits[0]!.truth;
+  const positional = truth.positionalEdges?.length ?? 0;
+  const head = `against ${file}: ${truth.edges.length} edges${positional > 0 ? ` (+${positional} position-only, counted neither way)` : ''}`;
+  const rows = circuits.map(({ summary, circuit, truth: t }) => {
+    const sc = truthScores(circuit, t);
+    return [label(summary), String(circuit.size), formatNumber(sc.precision), formatNumber(sc.recall), formatNumber(sc.auc)];
+  });
+  return [head, formatTable(['circuit', { header: 'edges', align: 'right' }, { header: 'precision', align: 'right' }, { header: 'recall', align: 'right' }, { header: 'ROC-AUC', align: 'right' }], rows)].join('\n');
+}
+
+const compare: CommandModule<object, { a: string; b?: string; truth?: string; db: string; limit: number }> = {
+  command: 'compare <a> [b]',
+  describe: 'Edges and nodes two circuits share or not, their Jaccard indices, faithfulness and differing settings; with --truth, precision, recall and ROC-AUC against a ground truth',
   builder: (y) =>
     y
       .positional('a', { type: 'string', demandOption: true, describe: 'circuit id or key' })
-      .positional('b', { type: 'string', demandOption: true, describe: 'circuit id or key' })
+      .positional('b', { type: 'string', describe: 'circuit id or key (optional with --truth)' })
+      .option('truth', { type: 'string', describe: 'ground-truth file: ground-truth.json, EAP-IG graph JSON, or a JSON list of edge names' })
       .option('limit', { type: 'number', default: 20, describe: 'rows to list per section' })
       .option('db', DB),
   handler: async (argv) => {
     nonNegativeInt(argv.limit, '--limit');
+    if (argv.b === undefined && argv.truth === undefined) throw new UserError('circuit compare: give a second circuit, or --truth FILE to score one circuit against a ground truth');
     await withStore(argv.db, async (store) => {
-      const sa = await store.circuits.get(parseRunRef(argv.a));
-      const sb = await store.circuits.get(parseRunRef(argv.b));
-      const [a, b] = [await store.circuits.load(sa.id), await store.circuits.load(sb.id)];
-      console.log(comparisonText(sa, sb, compareCircuits(a, b, { settingsA: sa.settings, settingsB: sb.settings }), argv.limit));
+      const refs = argv.b === undefined ? [argv.a] : [argv.a, argv.b];
+      const circuits = [];
+      for (const ref of refs) {
+        const summary = await store.circuits.get(parseRunRef(ref));
+        circuits.push({ summary, circuit: await store.circuits.load(summary.id) });
+      }
+      const [a, b] = circuits;
+      if (b !== undefined) {
+        console.log(comparisonText(a!.summary, b.summary, compareCircuits(a!.circuit, b.circuit, { settingsA: a!.summary.settings, settingsB: b.summary.settings }), argv.limit));
+      }
+      if (argv.truth !== undefined) {
+        const file = argv.truth;
+        // Each circuit's own graph checks the truth's edge names (two circuits may be for different models).
+        if (b !== undefined) console.log('');
+        console.log(truthText(file, circuits.map((c) => ({ ...c, truth: readGroundTruthFile(file, c.circuit.graph) }))));
+      }
     });
   },
 };
