@@ -238,6 +238,11 @@ export class Store {
     return this.conn.close();
   }
 
+  /** The connection, for store modules kept in files of their own (leases.ts). */
+  get connection(): Connection {
+    return this.conn;
+  }
+
   // ---- identity rows ----
 
   /** The model's id; a model seen before (same fingerprint) keeps its id, with name and path updated to the latest. */

@@ -1,0 +1,19 @@
+// Every method by name, each with the signature of method.ts: units of work on an experiment, data
+// checks, and a session computing one unit at a time with a progress reporter.
+import { acdcEdges } from './acdc.js';
+import { acdcNodes } from './acdc-nodes.js';
+import { nodePatching } from './node-patching.js';
+import { pathPatching } from './path-patching.js';
+
+export const METHODS = {
+  'node-patching': nodePatching,
+  'path-patching': pathPatching,
+  acdc: acdcEdges,
+  'acdc-nodes': acdcNodes,
+} as const;
+
+export type MethodName = keyof typeof METHODS;
+
+export function getMethod<N extends MethodName>(name: N): (typeof METHODS)[N] {
+  return METHODS[name];
+}
