@@ -168,6 +168,7 @@ export async function drivePoint<Session, Output>(ctx: DriverContext, point: Sta
       }
       await sleep(ctx.pollMs ?? 500);
     }
+    progress.finished();
     return { runIds, complete: true, resumedUnits, computedUnits };
   } finally {
     progress.stop();

@@ -124,6 +124,13 @@ export class PointProgress implements ProgressReporter {
     }
   }
 
+  /** The point is complete: one closing line in 'lines' mode. */
+  finished(): void {
+    if (this.opts.mode === 'lines') {
+      this.log(`${this.label}: ${this.total}/${this.total} units done (${this.computed} computed here), ${formatDuration((performance.now() - this.t0) / 1000)}`);
+    }
+  }
+
   stop(): void {
     this.bar?.stop();
   }
