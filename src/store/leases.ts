@@ -86,16 +86,25 @@ export class UnitLeases {
    */
   enlist(scope: string, runIds: readonly number[]): Promise<boolean> {
     return this.conn.transaction(async () => {
-      const others = await this.conn.all<{ holder: string }>(
-        `SELECT holder FROM unit_leases WHERE scope = ? AND unit LIKE '${WORKER}%' AND holder <> ? AND expires_at > ${NOW_MS}`,
+      // Rows of holders that are gone (expired, or a dead process of this host) are dropped here.
+      const rows = await this.conn.all<{ unit: string; holder: string; live: number }>(
+        `SELECT unit, holder, expires_at > ${NOW_MS} AS live FROM unit_leases WHERE scope = ? AND holder <> ?`,
         [scope, this.holder],
       );
+      const others: { holder: string }[] = [];
+      for (const r of rows) {
+        if (r.live && !deadOnThisHost(r.holder)) {
+          if (r.unit.startsWith(WORKER)) others.push(r);
+        } else {
+          await this.conn.run('DELETE FROM unit_leases WHERE scope = ? AND unit = ? AND holder = ?', [scope, r.unit, r.holder]);
+        }
+      }
       await this.conn.run(
         `INSERT INTO unit_leases (scope, unit, holder, expires_at) VALUES (?, ?, ?, ${NOW_MS} + ?)
          ON CONFLICT (scope, unit) DO UPDATE SET expires_at = excluded.expires_at`,
         [scope, WORKER + this.holder, this.holder, this.leaseMs],
       );
-      let joined = others.some((o) => !deadOnThisHost(o.holder));
+      let joined = others.length > 0;
       if (!joined && runIds.length > 0) {
         const done = await this.conn.get<{ n: number }>(`SELECT count(*) AS n FROM runs WHERE status = 'done' AND id IN (${runIds.map(() => '?').join(',')})`, [...runIds]);
         joined = (done?.n ?? 0) > 0;
