@@ -45,7 +45,7 @@ const pairs: PromptPair[] = Array.from({ length: B }, (_, index) => {
   const corrupted = clean.map((t, i) => (i % 4 === 1 ? tok() : t));
   return { index, clean, corrupted, metricPosition: T - 1, answer: tok(), wrong: tok(), keyPositions: [1, 5, 9, 13], roles: { END: T - 1 } };
 });
-const dataset: Dataset = { task: 'bench', settings: {}, pairs };
+const dataset: Dataset = { task: 'bench', settings: {}, corruption: { kind: 'str', variant: 'random-tokens' }, pairs };
 
 const pm = new PatchableModel(initModel('gpt2-small', 0));
 const g = pm.graph;

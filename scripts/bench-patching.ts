@@ -13,6 +13,7 @@ import { getMetric } from '../src/experiment/metrics.js';
 import { EdgeMasks } from '../src/runtime/masks.js';
 import { PatchableModel } from '../src/runtime/patchable-model.js';
 import type { Dataset, PromptPair } from '../src/tasks/types.js';
+import { GRANULARITY_NAMES, type GranularityName, type StrCorruption } from '../src/core/vocabulary.js';
 import { machine } from './bench-support.js';
 
 const { values: args } = parseArgs({ options: { 'naive-sample': { type: 'string', default: '8' }, only: { type: 'string' } } });
@@ -28,14 +29,15 @@ const pairs: PromptPair[] = Array.from({ length: B }, (_, index) => {
   const corrupted = clean.map((t, i) => (i === 5 ? tok() : t));
   return { index, clean, corrupted, metricPosition: T - 1, answer: tok(), wrong: tok(), keyPositions: [5], roles: { KEY: 5, END: T - 1 } };
 });
-const dataset: Dataset = { task: 'bench', settings: {}, pairs };
+const STR: StrCorruption = { kind: 'str', variant: 'random-token' };
+const dataset: Dataset = { task: 'bench', settings: {}, corruption: STR, pairs };
 
 const pm = new PatchableModel(initModel('gpt2-small', 0));
 await pm.warm(['all-positions']);
 const metric = getMetric('logit-diff');
 
-async function sweep(granularity: string): Promise<{ seconds: number; patches: number }> {
-  const exp = Experiment.plan(pm, dataset, { corruption: { kind: 'str' }, batchSize: B });
+async function sweep(granularity: GranularityName): Promise<{ seconds: number; patches: number }> {
+  const exp = Experiment.plan(pm, dataset, { corruption: STR, batchSize: B });
   const settings = { direction: 'denoising' as const, metrics: [metric], granularity: getGranularity(granularity), window: 1 };
   const session = await nodePatching.open(exp, settings);
   const [unit] = nodePatching.units(exp, settings);
@@ -46,7 +48,7 @@ async function sweep(granularity: string): Promise<{ seconds: number; patches: n
 }
 
 /** One full forward per patch: K = 1, recomputed from layer 0, as a hook-based tool does it. */
-async function naivePerPatch(granularity: string): Promise<number> {
+async function naivePerPatch(granularity: GranularityName): Promise<number> {
   const g = getGranularity(granularity).components({ graph: pm.graph, seqLen: T, window: 1 });
   const clean = await pm.run({ tokens: pairs.map((p) => p.clean) });
   const corrupted = await pm.run({ tokens: pairs.map((p) => p.corrupted) });
@@ -64,7 +66,10 @@ async function naivePerPatch(granularity: string): Promise<number> {
 console.log(`Machine: ${machine()}. Model: gpt2-small shape (random weights), ${B} prompts x ${T} tokens, metric logit difference, denoising, STR.\n`);
 console.log('| sweep | patches | patchwise (s) | naive, one forward per patch (s, extrapolated) | speed-up |');
 console.log('|---|---:|---:|---:|---:|');
-for (const granularity of args.only !== undefined ? [args.only] : ['heads', 'resid']) {
+const only = args.only;
+if (only !== undefined && !(GRANULARITY_NAMES as readonly string[]).includes(only)) throw new Error(`--only: no granularity ${only} (${GRANULARITY_NAMES.join(', ')})`);
+const granularities: GranularityName[] = only === undefined ? ['heads', 'resid'] : [only as GranularityName];
+for (const granularity of granularities) {
   const ours = await sweep(granularity);
   const perPatch = await naivePerPatch(granularity);
   const naive = perPatch * ours.patches;

@@ -1,7 +1,8 @@
 // From discovery results to Circuit. Typed structurally (AcdcResult in src/methods has these
 // fields) so this module does not depend on any one algorithm.
 import type { ComponentGraph } from '../graph/component-graph.js';
-import { Circuit, type CircuitDirection, type CircuitMetaInit } from './circuit.js';
+import type { Direction } from '../core/vocabulary.js';
+import { Circuit, type CircuitMetaInit } from './circuit.js';
 
 /** A dense result in Circuit's layout: [nSenders x nReceivers], entry (s, r) at s * nReceivers + r. */
 export interface DenseResult {
@@ -10,7 +11,7 @@ export interface DenseResult {
   readonly scores: Float32Array;
   readonly inCircuit: Uint8Array;
   readonly metric: string;
-  readonly direction: CircuitDirection;
+  readonly direction: Direction;
   /** The algorithm's cut (ACDC's tau); becomes meta.threshold unless meta says otherwise. */
   readonly tau?: number;
 }

@@ -9,10 +9,9 @@
 // pruneDeadEnds this equals EAP-IG's "has an in-circuit edge in and out" (input and logits excepted).
 import { z } from 'zod';
 import { UserError } from '../core/errors.js';
+import { DIRECTIONS, type Direction } from '../core/vocabulary.js';
 import { ComponentGraph, type GraphShape } from '../graph/component-graph.js';
 import { canonicalJson } from '../store/json.js';
-
-export type CircuitDirection = 'denoising' | 'noising';
 
 export interface CircuitModel {
   /** Content fingerprint of the model (store models.fingerprint), when known. */
@@ -29,7 +28,7 @@ export interface CircuitMeta {
   readonly metric: string | null;
   /** A short corruption label such as 'str-abc' or 'gn'; the full spec belongs in the stored settings. */
   readonly corruption: string | null;
-  readonly direction: CircuitDirection | null;
+  readonly direction: Direction | null;
   /** The |score| threshold the mask was cut at; null for top-n cuts and unknown cuts. */
   readonly threshold: number | null;
   readonly model: CircuitModel;
@@ -44,7 +43,7 @@ export interface CircuitMetaInit {
   readonly method: string;
   readonly metric?: string | null;
   readonly corruption?: string | null;
-  readonly direction?: CircuitDirection | null;
+  readonly direction?: Direction | null;
   readonly threshold?: number | null;
   readonly model?: Partial<CircuitModel> | null;
   readonly faithfulness?: number | null;
@@ -67,8 +66,6 @@ export interface CircuitInit {
   readonly mask?: Uint8Array;
   readonly meta: CircuitMetaInit;
 }
-
-const DIRECTIONS: readonly CircuitDirection[] = ['denoising', 'noising'];
 
 /** Calls fn(sender, receiver, k) for every edge, k counting edges in ComponentGraph.edges() order (receiver-major). */
 export function forEachEdge(graph: ComponentGraph, fn: (sender: number, receiver: number, k: number) => void): void {
@@ -130,7 +127,7 @@ export function pruneDeadEnds(graph: ComponentGraph, mask: Uint8Array): Uint8Arr
 
 function normaliseMeta(m: CircuitMetaInit): CircuitMeta {
   if (typeof m.method !== 'string' || m.method === '') throw new Error('circuit meta.method must be a non-empty string');
-  if (m.direction != null && !DIRECTIONS.includes(m.direction)) throw new Error(`circuit meta.direction must be denoising or noising, got ${String(m.direction)}`);
+  if (m.direction != null && !(DIRECTIONS as readonly string[]).includes(m.direction)) throw new Error(`circuit meta.direction must be denoising or noising, got ${String(m.direction)}`);
   const finiteOrNull = (v: number | null | undefined, field: string): number | null => {
     if (v == null) return null;
     if (!Number.isFinite(v)) throw new Error(`circuit meta.${field} must be a finite number or null, got ${v}`);

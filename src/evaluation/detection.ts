@@ -2,20 +2,7 @@
 // standard deviations from the mean effect over all components of the same granularity and window.
 // The sign is kept, so components that hurt the behaviour are detected too.
 
-export interface ComponentEffect {
-  readonly component: string;
-  readonly layer: number;
-  readonly head: number | null;
-  readonly position: number | null;
-  readonly window: number;
-  readonly mean: number;
-  readonly std: number;
-}
-
-export interface Detection extends ComponentEffect {
-  readonly zscore: number;
-  readonly sign: 1 | -1;
-}
+import type { ComponentEffect, Detection } from '../core/vocabulary.js';
 
 export function detect(effects: readonly ComponentEffect[], k: number): Detection[] {
   const out: Detection[] = [];

@@ -13,19 +13,20 @@
 import type { ComponentGraph, Edge } from '../graph/component-graph.js';
 import { EdgeMasks } from '../runtime/masks.js';
 import type { Metric } from '../experiment/metrics.js';
-import { type Direction, type Experiment, resolveMetric } from '../experiment/experiment.js';
+import type { CurvePoint, Direction, GroundTruth, MetricName } from '../core/vocabulary.js';
+import { type Experiment, resolveMetric } from '../experiment/experiment.js';
 
 export interface FaithfulnessOptions {
   readonly direction?: Direction;
   /** Default: 'logit-diff' when every pair has a wrong answer, else 'prob'. */
-  readonly metric?: Metric | string;
+  readonly metric?: Metric | MetricName;
   /** Configurations per pass (default 8). */
   readonly batch?: number;
   readonly maxRows?: number;
 }
 
 export interface FaithfulnessResult {
-  readonly metric: string;
+  readonly metric: MetricName;
   readonly direction: Direction;
   /** m(M): the full model. */
   readonly full: number;
@@ -96,25 +97,16 @@ export async function faithfulness(runs: Experiment, circuitsIn: readonly Circui
   };
 }
 
-export interface CurvePoint {
-  readonly tau?: number;
-  readonly nEdges: number;
-  readonly value: number;
-  readonly faithfulness: number;
-}
-
-/** Faithfulness against circuit size for the circuits of a threshold sweep (sorted by size). */
+/** Faithfulness against circuit size for the circuits of a threshold sweep (sorted by size; `threshold`: tau). */
 export async function faithfulnessCurve(
   runs: Experiment,
   circuits: readonly { readonly inCircuit: CircuitMask; readonly tau?: number }[],
   opts: FaithfulnessOptions = {},
-): Promise<{ result: FaithfulnessResult; points: CurvePoint[] }> {
+): Promise<{ result: FaithfulnessResult; points: (CurvePoint & { readonly size: number })[] }> {
   const result = await faithfulness(runs, circuits.map((c) => c.inCircuit), opts);
   const graph = runs.model.graph;
-  const points = circuits.map((c, i) => ({
-    tau: c.tau, nEdges: countEdges(graph, c.inCircuit), value: result.values[i]!, faithfulness: result.faithfulness[i]!,
-  }));
-  return { result, points: points.sort((a, b) => a.nEdges - b.nEdges) };
+  const points = circuits.map((c, i) => ({ threshold: c.tau ?? null, size: countEdges(graph, c.inCircuit), faithfulness: result.faithfulness[i]! }));
+  return { result, points: points.sort((a, b) => a.size - b.size) };
 }
 
 export function countEdges(graph: ComponentGraph, inCircuit: CircuitMask): number {
@@ -136,22 +128,16 @@ export function edgeSetMask(graph: ComponentGraph, edges: Iterable<string | Edge
 
 // ---- against a ground truth ---------------------------------------------------------------------
 
-/** Which edges count: positives (the ground truth), and edges left out of both classes. */
-export interface GroundTruthSpec {
-  readonly positives: Iterable<string | Edge>;
-  /** Edges counted neither positive nor negative (e.g. edges patching cannot see). */
-  readonly exclude?: Iterable<string | Edge>;
-}
-
 interface Labelled {
   /** Cells s * R + r of the edges that count. */
   readonly cells: number[];
   readonly positive: Uint8Array;
 }
 
-function label(graph: ComponentGraph, truth: GroundTruthSpec): Labelled {
-  const pos = edgeSetMask(graph, truth.positives);
-  const ex = edgeSetMask(graph, truth.exclude ?? []);
+/** Positives: the ground truth's edges; its positional edges count as neither class. */
+function label(graph: ComponentGraph, truth: GroundTruth): Labelled {
+  const pos = edgeSetMask(graph, truth.edges);
+  const ex = edgeSetMask(graph, truth.positionalEdges ?? []);
   const cells: number[] = [];
   for (const e of graph.edges()) {
     const c = e.sender * graph.nReceivers + e.receiver;
@@ -177,7 +163,7 @@ export interface Confusion {
 }
 
 /** Precision, recall and FPR of a circuit against a ground-truth edge set. */
-export function confusion(graph: ComponentGraph, circuit: CircuitLike, truth: GroundTruthSpec): Confusion {
+export function confusion(graph: ComponentGraph, circuit: CircuitLike, truth: GroundTruth): Confusion {
   const inCircuit = maskOf(circuit);
   const { cells, positive } = label(graph, truth);
   let tp = 0;
@@ -233,27 +219,24 @@ export function rankAuc(scores: ArrayLike<number>, positive: ArrayLike<boolean |
  * ROC-AUC of edge scores ([S * R], e.g. ACDC's) against a ground truth, ranking by |score|.
  * Edges without a score (NaN: never tried) rank lowest.
  */
-export function edgeScoreAuc(graph: ComponentGraph, scores: ArrayLike<number>, truth: GroundTruthSpec): number {
+export function edgeScoreAuc(graph: ComponentGraph, scores: ArrayLike<number>, truth: GroundTruth): number {
   const { cells, positive } = label(graph, truth);
   const ranked = cells.map((c) => (Number.isNaN(scores[c]!) ? -Infinity : Math.abs(scores[c]!)));
   return rankAuc(ranked, cells.map((c) => positive[c] === 1));
 }
 
-export interface RocPoint {
-  readonly fpr: number;
-  readonly tpr: number;
-  readonly tau?: number;
-}
+/** A curve point of an ROC: rates measured, `threshold` the circuit's tau, `size` its edges. */
+export type RocPoint = CurvePoint & { readonly fpr: number; readonly tpr: number };
 
 /**
  * ROC points of a threshold sweep's circuits and the area under them by the trapezoid rule, the
  * curve closed with (0, 0) and (1, 1) (ACDC's convention; points sorted by FPR, then TPR, used as
  * measured: no convex hull, so a circuit that is worse than a smaller one lowers the area).
  */
-export function sweepRoc(graph: ComponentGraph, circuits: readonly { readonly inCircuit: CircuitMask; readonly tau?: number }[], truth: GroundTruthSpec): { points: RocPoint[]; auc: number } {
+export function sweepRoc(graph: ComponentGraph, circuits: readonly { readonly inCircuit: CircuitMask; readonly tau?: number }[], truth: GroundTruth): { points: RocPoint[]; auc: number } {
   const points = circuits.map((c) => {
     const m = confusion(graph, c.inCircuit, truth);
-    return { fpr: m.fpr, tpr: m.recall, tau: c.tau };
+    return { threshold: c.tau ?? null, size: countEdges(graph, c.inCircuit), faithfulness: null, fpr: m.fpr, tpr: m.recall };
   });
   return { points, auc: trapezoidAuc(points) };
 }

@@ -3,6 +3,7 @@
 // residual stream entering layer L is patching every edge from a sender before L into a receiver
 // at or after L. Registered in a table so new granularities are one entry.
 import { UserError } from '../core/errors.js';
+import type { GranularityName } from '../core/vocabulary.js';
 import type { ComponentGraph } from '../graph/component-graph.js';
 import { QKV } from '../graph/nodes.js';
 import type { EdgeMasks } from '../runtime/masks.js';
@@ -29,7 +30,7 @@ export interface GranularityContext {
 }
 
 export interface Granularity {
-  readonly name: string;
+  readonly name: GranularityName;
   readonly description: string;
   readonly perPosition: boolean;
   readonly windowed: boolean;
@@ -150,7 +151,7 @@ const headInputs: Granularity = {
     ),
 };
 
-export const GRANULARITIES: Readonly<Record<string, Granularity>> = {
+export const GRANULARITIES: Readonly<Record<GranularityName, Granularity>> = {
   heads,
   'heads-pos': headsPerPosition,
   attn,
@@ -159,8 +160,7 @@ export const GRANULARITIES: Readonly<Record<string, Granularity>> = {
   'head-qkv': headInputs,
 };
 
-export function getGranularity(name: string): Granularity {
-  const g = GRANULARITIES[name];
-  if (!g) throw new UserError(`unknown granularity ${JSON.stringify(name)} (granularities: ${Object.keys(GRANULARITIES).join(', ')})`);
-  return g;
+/** The granularity of a parsed name (names are checked where they are read: the pipeline schema). */
+export function getGranularity(name: GranularityName): Granularity {
+  return GRANULARITIES[name];
 }

@@ -1,25 +1,13 @@
 // How the corrupted run of a pair is made: symmetric token replacement (the dataset's corrupted
 // prompt) or Gaussian noise added to the token embeddings at the key positions.
+import type { Corruption, SigmaSource } from '../core/vocabulary.js';
 import type { ModelConfig, ModelWeights } from '../model/types.js';
 import type { RunInput } from '../runtime/inputs.js';
 import { tokenEmbeddings } from '../runtime/inputs.js';
 import type { Dataset, PromptPair } from '../tasks/types.js';
 
-export interface GaussianNoise {
-  readonly kind: 'gn';
-  /** Noise standard deviation is multiplier * sigma (Zhang & Nanda: 3). */
-  readonly multiplier: number;
-  /** Noise samples per prompt; effects are averaged over them. */
-  readonly samples: number;
-  readonly seed: number;
-  /** Where sigma comes from: the embeddings of the dataset's key tokens, or the whole vocabulary. */
-  readonly sigmaFrom: 'key-tokens' | 'vocabulary';
-}
-
-export type Corruption = { readonly kind: 'str' } | GaussianNoise;
-
 /** Standard deviation of token-embedding entries over the key tokens of a dataset or over the vocabulary. */
-export function embeddingSigma(cfg: ModelConfig, w: ModelWeights, from: GaussianNoise['sigmaFrom'], dataset: Dataset): number {
+export function embeddingSigma(cfg: ModelConfig, w: ModelWeights, from: SigmaSource, dataset: Dataset): number {
   const d = cfg.dModel;
   const ids = from === 'vocabulary' ? Array.from({ length: cfg.vocabSize }, (_, i) => i) : dataset.pairs.flatMap((p) => p.keyPositions.map((t) => p.clean[t]!));
   let n = 0;
@@ -66,9 +54,9 @@ export function corruptedInput(
   const seqLen = rows[0]!.pair.clean.length;
   const emb = tokenEmbeddings(cfg, w, rows.map((r) => r.pair.clean));
   const d = cfg.dModel;
-  const std = corruption.multiplier * sigma;
+  const std = corruption.noise.multiplier * sigma;
   rows.forEach(({ pair, sample }, b) => {
-    const normal = normalStream(corruption.seed, pair.index, sample);
+    const normal = normalStream(corruption.noise.seed, pair.index, sample);
     for (const t of pair.keyPositions) {
       for (let i = 0; i < d; i++) emb[(b * seqLen + t) * d + i]! += std * normal();
     }

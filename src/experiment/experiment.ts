@@ -3,12 +3,12 @@
 // kept), the unpatched baselines, and the one primitive every method uses: the scores of K edge-mask
 // configurations in a patched run, aggregated per pair over noise samples. Node patching, path
 // patching, ACDC and circuit evaluation all work through it.
-import type { Direction } from '../core/vocabulary.js';
+import { type Corruption, type Direction, type MetricName, samplesPerPair } from '../core/vocabulary.js';
 import type { PatchableModel, RunResult } from '../runtime/patchable-model.js';
 import { EdgeMasks } from '../runtime/masks.js';
 import type { SenderCache } from '../runtime/cache.js';
 import type { RunInput } from '../runtime/inputs.js';
-import { type Corruption, corruptedInput, embeddingSigma } from './corruption.js';
+import { corruptedInput, embeddingSigma } from './corruption.js';
 import { CleanRow, getMetric, type Metric } from './metrics.js';
 import type { Dataset, PromptPair } from '../tasks/types.js';
 
@@ -53,7 +53,7 @@ export interface Baselines {
 }
 
 export interface ExperimentOptions {
-  /** How the corrupted run is made (default: the dataset's STR prompts). */
+  /** How the corrupted run is made (default: the dataset's STR prompts; a GN dataset needs its noise settings here). */
   readonly corruption?: Corruption;
   /** Rows per group (default 64): pairs x noise samples, at least one pair; lengths never mix. */
   readonly batchSize?: number;
@@ -74,7 +74,13 @@ export interface ScoreOptions {
   readonly maxRows?: number;
 }
 
-export const resolveMetric = (m: Metric | string): Metric => (typeof m === 'string' ? getMetric(m) : m);
+export const resolveMetric = (m: Metric | MetricName): Metric => (typeof m === 'string' ? getMetric(m) : m);
+
+/** The corruption of a dataset built for STR; a GN dataset needs its noise settings given. */
+function strCorruptionOf(dataset: Dataset): Corruption {
+  if (dataset.corruption.kind === 'gn') throw new Error('a dataset built for Gaussian noise needs the noise settings (ExperimentOptions.corruption)');
+  return dataset.corruption;
+}
 
 /** For each metric, the first pair it cannot score, as a message (empty: every metric fits). */
 export function checkMetrics(dataset: Dataset, metrics: readonly Metric[]): string[] {
@@ -112,13 +118,13 @@ export class Experiment {
 
   /** Rows and groups of a dataset; nothing runs yet (see prepare and runsOf). */
   static plan(model: PatchableModel, dataset: Dataset, opts: ExperimentOptions = {}): Experiment {
-    const corruption = opts.corruption ?? { kind: 'str' };
+    const corruption = opts.corruption ?? strCorruptionOf(dataset);
     if (dataset.pairs.length === 0) throw new Error('an experiment needs at least one prompt pair');
     for (const p of dataset.pairs) {
       if (p.clean.length !== p.corrupted.length) throw new Error(`pair ${p.index}: clean and corrupted prompts differ in length (${p.clean.length} vs ${p.corrupted.length})`);
     }
-    const sigma = corruption.kind === 'gn' ? embeddingSigma(model.config, model.weights, corruption.sigmaFrom, dataset) : undefined;
-    const samples = corruption.kind === 'gn' ? corruption.samples : 1;
+    const sigma = corruption.kind === 'gn' ? embeddingSigma(model.config, model.weights, corruption.noise.sigmaFrom, dataset) : undefined;
+    const samples = samplesPerPair(corruption);
     const pairsPerGroup = Math.max(1, Math.floor((opts.batchSize ?? 64) / samples));
     const byLength = new Map<number, PromptPair[]>();
     for (const pair of dataset.pairs) {

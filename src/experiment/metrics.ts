@@ -3,7 +3,7 @@
 // (s_patched - s_base) / n, where n = 1, or for normalised metrics the dataset mean of
 // s_clean - s_corrupted. So KL's score -KL(P_clean || P) gives KL(P_cl || P_*) - KL(P_cl || P_pt),
 // and normalised logit difference gives (LD_pt - LD_*) / (LD_cl - LD_*). Registered in a table.
-import { UserError } from '../core/errors.js';
+import type { MetricName } from '../core/vocabulary.js';
 import type { PromptPair } from '../tasks/types.js';
 
 /** The clean run's distribution for one prompt, computed once and shared by every patched row. */
@@ -16,7 +16,7 @@ export class CleanRow {
 }
 
 export interface Metric {
-  readonly name: string;
+  readonly name: MetricName;
   readonly description: string;
   /** Divide effects by the dataset's mean clean - corrupted score. */
   readonly normalised: boolean;
@@ -92,15 +92,14 @@ const probDiff: Metric = {
   },
 };
 
-export const METRICS: Readonly<Record<string, Metric>> = {
+export const METRICS: Readonly<Record<MetricName, Metric>> = {
   prob: probability,
   'logit-diff': logitDiff,
   kl,
   'prob-diff': probDiff,
 };
 
-export function getMetric(name: string): Metric {
-  const m = METRICS[name];
-  if (!m) throw new UserError(`unknown metric ${JSON.stringify(name)} (metrics: ${Object.keys(METRICS).join(', ')})`);
-  return m;
+/** The metric of a parsed name (names are checked where they are read: the pipeline schema, the CLI). */
+export function getMetric(name: MetricName): Metric {
+  return METRICS[name];
 }

@@ -40,7 +40,7 @@ import type { Circuit, CircuitMetaInit } from '../circuits/circuit.js';
 import type { ComponentGraph, Edge } from '../graph/component-graph.js';
 import { EdgeMasks } from '../runtime/masks.js';
 import type { Metric } from '../experiment/metrics.js';
-import type { Direction } from '../core/vocabulary.js';
+import type { DiscoveryMethod, Direction, MetricName } from '../core/vocabulary.js';
 import { checkMetrics, type Experiment, resolveMetric } from '../experiment/experiment.js';
 import type { Method, MethodSession, ProgressReporter } from './method.js';
 
@@ -50,7 +50,7 @@ export type Speculation = 'pruned' | 'kept' | 'auto';
 export interface AcdcOptions {
   readonly tau: number;
   /** Default 'kl'. */
-  readonly metric?: Metric | string;
+  readonly metric?: Metric | MetricName;
   /** Default 'noising' (ACDC's). */
   readonly direction?: Direction;
   /** 'edge' (default) or 'node': a node is every edge out of one sender, visited from the last sender back to `input`. */
@@ -149,7 +149,7 @@ export interface AcdcStats {
  */
 export interface AcdcResult {
   readonly tau: number;
-  readonly metric: string;
+  readonly metric: MetricName;
   readonly direction: Direction;
   readonly level: 'edge' | 'node';
   readonly rule: AcdcRule;
@@ -392,10 +392,10 @@ export function circuitEdges(result: Pick<AcdcResult, 'graph' | 'inCircuit'>): E
   return [...result.graph.edges()].filter((e) => result.inCircuit[e.sender * R + e.receiver] === 1);
 }
 
-/** The result as a Circuit (method 'acdc' or 'acdc-node', threshold tau; the run's facts in meta.extra). */
+/** The result as a Circuit (method 'acdc' or 'acdc-nodes', threshold tau; the run's facts in meta.extra). */
 export function acdcCircuit(result: AcdcResult, meta: Partial<CircuitMetaInit> = {}): Circuit {
   return circuitFromDense(result, {
-    method: result.level === 'node' ? 'acdc-node' : 'acdc',
+    method: result.level === 'node' ? 'acdc-nodes' : 'acdc',
     ...meta,
     extra: {
       rule: result.rule, initialMetric: result.initialMetric, finalMetric: result.finalMetric,
@@ -417,7 +417,7 @@ export interface AcdcSweepSettings {
 export const thresholdUnit = (tau: number): string => `tau:${tau}`;
 
 /** ACDC at one level as a registry method: the experiment's runs are prepared once per process and thresholds share a memo. */
-export function acdcMethod(name: string, level: 'edge' | 'node'): Method<AcdcSweepSettings, AcdcResult> {
+export function acdcMethod(name: DiscoveryMethod, level: 'edge' | 'node'): Method<AcdcSweepSettings, AcdcResult> {
   return {
     name,
     units: (_exp, s) => s.thresholds.map(thresholdUnit),

@@ -1,6 +1,7 @@
 // What every method is to the pipeline: units of work on an experiment, checks that can fail on
 // the data (run before anything is stored), and a session that computes one unit at a time with a
 // progress reporter. The registry (registry.ts) maps method names to methods of this shape.
+import type { MethodName } from '../core/vocabulary.js';
 import type { Experiment } from '../experiment/experiment.js';
 
 /** Progress inside one unit of work (ACDC: decisions; patching: passes). */
@@ -17,7 +18,7 @@ export interface MethodSession<Output> {
 }
 
 export interface Method<Settings, Output, Session extends MethodSession<Output> = MethodSession<Output>> {
-  readonly name: string;
+  readonly name: MethodName;
   /** Names of the units of work, stable across processes and re-runs (cheap: nothing runs). */
   units(exp: Experiment, settings: Settings): readonly string[];
   /** Problems the data has with the settings (a metric a pair cannot score, an unknown receiver). */

@@ -7,8 +7,7 @@
 // score - mean corrupted score for normalised metrics (logit difference), else 1. The library
 // function averages over the dataset's rows; the registry method stores one effect per
 // (sender, pair) per row group, averaged over noise samples, whose mean over pairs is the same.
-import type { Direction } from '../core/vocabulary.js';
-import { UserError } from '../core/errors.js';
+import type { Direction, MetricName } from '../core/vocabulary.js';
 import type { ComponentGraph } from '../graph/component-graph.js';
 import { EdgeMasks } from '../runtime/masks.js';
 import type { Metric } from '../experiment/metrics.js';
@@ -27,7 +26,7 @@ export interface PathPatchOptions {
   /** Default 'noising' (run on the clean prompt, the path carries the corrupted run's sender). */
   readonly direction?: Direction;
   /** Default 'logit-diff'. */
-  readonly metric?: Metric | string;
+  readonly metric?: Metric | MetricName;
   /** Default 'all'. */
   readonly position?: PathPosition;
   /** Senders per pass (default 16). */
@@ -47,7 +46,7 @@ export interface PathEffect {
 export interface PathPatchResult {
   readonly receivers: readonly number[];
   readonly direction: Direction;
-  readonly metric: string;
+  readonly metric: MetricName;
   readonly normaliser: number;
   /** Mean base-run score (noising: clean, denoising: corrupted). */
   readonly baseScore: number;
@@ -190,7 +189,8 @@ export const pathPatching: Method<PathPatchingSettings, PathEffects, PathPatchin
       const p = resolveSettings(exp.model.graph, s);
       for (const g of exp.groups) rowPositions(g, p.position);
     } catch (e) {
-      if (e instanceof UserError || e instanceof Error) problems.push(e.message);
+      if (!(e instanceof Error)) throw e;
+      problems.push(e.message);
     }
     return problems;
   },

@@ -1,5 +1,6 @@
 // Every method by name, each with the signature of method.ts: units of work on an experiment, data
 // checks, and a session computing one unit at a time with a progress reporter.
+import type { MethodName } from '../core/vocabulary.js';
 import { acdcEdges } from './acdc.js';
 import { acdcNodes } from './acdc-nodes.js';
 import { nodePatching } from './node-patching.js';
@@ -10,9 +11,7 @@ export const METHODS = {
   'path-patching': pathPatching,
   acdc: acdcEdges,
   'acdc-nodes': acdcNodes,
-} as const;
-
-export type MethodName = keyof typeof METHODS;
+} as const satisfies Record<MethodName, unknown>;
 
 export function getMethod<N extends MethodName>(name: N): (typeof METHODS)[N] {
   return METHODS[name];

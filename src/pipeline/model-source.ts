@@ -1,5 +1,6 @@
 // Where a pipeline's model comes from (a path, a planted model, a random preset) and the content
 // fingerprint that identifies it in the store.
+import type { GroundTruth } from '../core/vocabulary.js';
 import { createHash } from 'node:crypto';
 import { loadModel } from '../checkpoints/load.js';
 import { initModel } from '../synthetic/init.js';
@@ -13,8 +14,8 @@ export interface PipelineModel {
   readonly model: LoadedModel;
   readonly tokenizer?: Tokenizer;
   readonly fingerprint: string;
-  /** Ground-truth nodes of a planted model, for reports. */
-  readonly groundTruth?: { readonly nodes: readonly string[]; readonly edges: readonly string[]; readonly positionalEdges?: readonly string[] };
+  /** The circuit of a planted model, for ROC and reports. */
+  readonly groundTruth?: GroundTruth;
 }
 
 /** sha256 over the config and every weight tensor: equal fingerprints mean identical models. */

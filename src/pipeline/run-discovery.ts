@@ -4,6 +4,7 @@
 // point's one run: its circuit is saved before the unit is marked done, so a re-run after a kill
 // recomputes at most the thresholds that were in progress.
 import type { Circuit } from '../circuits/circuit.js';
+import { corruptionName } from '../core/vocabulary.js';
 import { acdcCircuit, type AcdcResult, thresholdUnit } from '../methods/acdc.js';
 import type { MethodSession } from '../methods/method.js';
 import { METHODS } from '../methods/registry.js';
@@ -49,9 +50,9 @@ export function discoveryPoints(ctx: StageContext): StagePlan<DiscoveryResult[]>
   const grid = spec ? expandDiscovery(pipeline) : [];
   const points = grid.map((point): StagePoint<DiscoverySession, ThresholdOutput> => {
     const s = spec!;
-    const full = ctx.dataset(point.corruption);
+    const corruption = point.corruption;
+    const full = ctx.dataset(corruption);
     const dataset = s.prompts === undefined ? full : { ...full, pairs: full.pairs.slice(0, s.prompts) };
-    const corruption = ctx.corruptionOf(point.corruption);
     const exp = ctx.experiment(dataset, corruption, s.batch);
     const metric = getMetric(point.metric);
     const faithMetric = s.faithfulnessMetric ? getMetric(s.faithfulnessMetric) : undefined;
@@ -61,8 +62,8 @@ export function discoveryPoints(ctx: StageContext): StagePlan<DiscoveryResult[]>
       task: pipeline.task.name,
       taskOptions: pipeline.task.options ?? {},
       method: point.method,
-      corruption: point.corruption,
-      ...(corruption.kind === 'gn' ? { gn: corruption } : {}),
+      corruption: corruptionName(corruption),
+      ...(corruption.kind === 'gn' ? { gn: corruption.noise } : {}),
       direction: point.direction,
       metric: point.metric,
       faithfulnessMetric: s.faithfulnessMetric ?? null,
@@ -73,7 +74,7 @@ export function discoveryPoints(ctx: StageContext): StagePlan<DiscoveryResult[]>
     };
     return {
       stage: 'discovery',
-      label: `${point.method} ${point.corruption} ${point.direction} ${point.metric}`,
+      label: `${point.method} ${corruptionName(corruption)} ${point.direction} ${point.metric}`,
       dataset,
       runs: [stored],
       units: method.units(exp, settings),
@@ -85,7 +86,7 @@ export function discoveryPoints(ctx: StageContext): StagePlan<DiscoveryResult[]>
         const f = await faithfulness(exp, [result.inCircuit], { direction: point.direction, metric: faithMetric });
         let circuit = acdcCircuit(result, {
           metric: point.metric,
-          corruption: point.corruption,
+          corruption: corruptionName(corruption),
           direction: point.direction,
           threshold: tau,
           model: { fingerprint: pm.fingerprint, name: pm.model.config.name, dModel: pm.model.config.dModel },
@@ -120,12 +121,11 @@ export function discoveryPoints(ctx: StageContext): StagePlan<DiscoveryResult[]>
         let auc: number | undefined;
         if (pm.groundTruth) {
           const masks = await Promise.all(circuits.map(async (c) => ({ inCircuit: (await store.loadCircuit(c.circuitId)).mask, tau: c.tau })));
-          const truth = { positives: pm.groundTruth.edges, exclude: pm.groundTruth.positionalEdges ?? [] };
-          const roc = sweepRoc(runtime.graph, masks, truth);
+          const roc = sweepRoc(runtime.graph, masks, pm.groundTruth);
           auc = roc.auc;
           await store.saveCurve({
             pipeline: pipeline.name, key: run.key, kind: 'roc', runId: run.id,
-            points: roc.points.map((p) => ({ threshold: p.tau ?? null, size: null, faithfulness: null, tpr: p.tpr, fpr: p.fpr })),
+            points: roc.points,
           });
         }
         await store.finishRun(run.id, { seconds, detail: { circuits, auc: auc ?? null } });

@@ -2,7 +2,8 @@
 // stage point whose runs are its metrics (all scored from the same patched passes) and whose units
 // are the experiment's row groups; once every unit is stored, each run gets its detections.
 import { getGranularity } from '../experiment/components.js';
-import { type Detection, detect } from '../evaluation/detection.js';
+import { corruptionName, type Detection } from '../core/vocabulary.js';
+import { detect } from '../evaluation/detection.js';
 import { getMetric } from '../experiment/metrics.js';
 import { type NodeEffects, nodePatching, type NodePatchingSession, type NodePatchingSettings } from '../methods/node-patching.js';
 import type { StagePoint } from './driver.js';
@@ -27,15 +28,15 @@ export function patchingPoints(ctx: StageContext): StagePlan<SettingResult[]> {
   const metrics = (spec?.metric ?? []).map(getMetric);
   const points = grid.map((point): StagePoint<NodePatchingSession, NodeEffects> => {
     const s = spec!;
-    const dataset = ctx.dataset(point.corruption);
-    const corruption = ctx.corruptionOf(point.corruption);
+    const corruption = point.corruption;
+    const dataset = ctx.dataset(corruption);
     const exp = ctx.experiment(dataset, corruption, s.batch);
     const settings: NodePatchingSettings = { direction: point.direction, metrics, granularity: getGranularity(point.granularity), window: point.window };
     const runs = metrics.map((m) => ({
       task: pipeline.task.name,
       taskOptions: pipeline.task.options ?? {},
-      corruption: point.corruption,
-      ...(corruption.kind === 'gn' ? { gn: s.gn } : {}),
+      corruption: corruptionName(corruption),
+      ...(corruption.kind === 'gn' ? { gn: corruption.noise } : {}),
       direction: point.direction,
       metric: m.name,
       granularity: point.granularity,
@@ -45,7 +46,7 @@ export function patchingPoints(ctx: StageContext): StagePlan<SettingResult[]> {
     }));
     return {
       stage: 'patching',
-      label: `${point.corruption} ${point.direction} ${point.granularity}${point.window > 1 ? ` w${point.window}` : ''}`,
+      label: `${corruptionName(corruption)} ${point.direction} ${point.granularity}${point.window > 1 ? ` w${point.window}` : ''}`,
       dataset,
       runs,
       units: nodePatching.units(exp, settings),

@@ -2,7 +2,7 @@
 // receiver set (e.g. every head -> logits, or every head -> the q inputs of given heads), stored as
 // one run whose units are the experiment's row groups and whose effects are one row per
 // (sender, pair). A run's mean effect per sender equals pathPatch()'s.
-import type { Direction } from '../core/vocabulary.js';
+import { type Corruption, corruptionName, type Direction, type MetricName } from '../core/vocabulary.js';
 import { getMetric } from '../experiment/metrics.js';
 import { type PathEffects, pathPatching, type PathPatchingSession, type PathPatchingSettings, type PathPosition } from '../methods/path-patching.js';
 import type { StagePoint } from './driver.js';
@@ -13,18 +13,18 @@ export interface PathPatchingRequest {
   readonly receivers: readonly string[];
   /** Senders to sweep; default every sender that feeds some receiver of the set. */
   readonly senders?: readonly string[];
-  readonly corruption: readonly string[];
+  readonly corruption: readonly Corruption[];
   readonly direction: readonly Direction[];
-  readonly metric: readonly string[];
+  readonly metric: readonly MetricName[];
   readonly position: PathPosition;
   /** Prompt rows per unit of work. */
   readonly batch: number;
 }
 
 export interface PathPatchingPoint {
-  readonly corruption: string;
+  readonly corruption: Corruption;
   readonly direction: Direction;
-  readonly metric: string;
+  readonly metric: MetricName;
 }
 
 export interface PathPatchingResult {
@@ -41,15 +41,15 @@ export function pathPatchingPoints(ctx: StageContext, req: PathPatchingRequest):
   const { pipeline } = ctx;
   const grid: PathPatchingPoint[] = req.corruption.flatMap((corruption) => req.direction.flatMap((direction) => req.metric.map((metric) => ({ corruption, direction, metric }))));
   const points = grid.map((point): StagePoint<PathPatchingSession, PathEffects> => {
-    const dataset = ctx.dataset(point.corruption);
-    const corruption = ctx.corruptionOf(point.corruption);
+    const corruption = point.corruption;
+    const dataset = ctx.dataset(corruption);
     const exp = ctx.experiment(dataset, corruption, req.batch);
     const settings: PathPatchingSettings = { receivers: req.receivers, senders: req.senders, direction: point.direction, metric: getMetric(point.metric), position: req.position };
     const stored = {
       task: pipeline.task.name,
       taskOptions: pipeline.task.options ?? {},
-      corruption: point.corruption,
-      ...(corruption.kind === 'gn' ? { gn: corruption } : {}),
+      corruption: corruptionName(corruption),
+      ...(corruption.kind === 'gn' ? { gn: corruption.noise } : {}),
       direction: point.direction,
       metric: point.metric,
       receivers: req.receivers,
@@ -59,7 +59,7 @@ export function pathPatchingPoints(ctx: StageContext, req: PathPatchingRequest):
     };
     return {
       stage: 'path-patching',
-      label: `path ${point.corruption} ${point.direction} ${point.metric} -> ${req.receivers.join(',')}`,
+      label: `path ${corruptionName(corruption)} ${point.direction} ${point.metric} -> ${req.receivers.join(',')}`,
       dataset,
       runs: [stored],
       units: pathPatching.units(exp, settings),

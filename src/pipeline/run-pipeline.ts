@@ -5,7 +5,7 @@
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UserError } from '../core/errors.js';
-import type { Corruption } from '../experiment/corruption.js';
+import { type Corruption, corruptionName, type PromptCorruption } from '../core/vocabulary.js';
 import { Experiment } from '../experiment/experiment.js';
 import { PatchableModel } from '../runtime/patchable-model.js';
 import { UnitLeases } from '../store/leases.js';
@@ -17,7 +17,7 @@ import { type PipelineModel, loadPipelineModel } from './model-source.js';
 import type { ProgressOptions } from './progress.js';
 import { discoveryPoints, type DiscoveryResult } from './run-discovery.js';
 import { patchingPoints, type SettingResult } from './run-patching.js';
-import type { PatchingSpec, Pipeline } from './spec.js';
+import type { Pipeline } from './spec.js';
 
 export type { SettingResult } from './run-patching.js';
 
@@ -35,10 +35,10 @@ export interface StageContext {
   readonly pipeline: Pipeline;
   readonly pm: PipelineModel;
   readonly runtime: PatchableModel;
-  dataset(corruption: string): Dataset;
+  /** The task's dataset for a corruption (built once per corruption name). */
+  dataset(corruption: PromptCorruption): Dataset;
   /** The experiment of a dataset under a corruption (planned: its runs are computed when a unit needs them). */
   experiment(dataset: Dataset, corruption: Corruption, batchSize: number): Experiment;
-  corruptionOf(name: string): Corruption;
 }
 
 export interface RunPipelineOptions {
@@ -52,17 +52,6 @@ export interface RunPipelineOptions {
   /** Lease length in ms (tests). */
   readonly leaseMs?: number;
 }
-
-const DEFAULT_GN: PatchingSpec['gn'] = { multiplier: 3, samples: 3, sigma: 'key-tokens', seed: 0 };
-
-function corruptionOf(p: Pipeline, name: string): Corruption {
-  if (!name.startsWith('gn')) return { kind: 'str' };
-  const g = p.patching?.gn ?? DEFAULT_GN;
-  return { kind: 'gn', multiplier: g.multiplier, samples: g.samples, seed: g.seed, sigmaFrom: g.sigma };
-}
-
-/** The dataset's corruption string for the task: STR default, a named STR variant, or gn[:roles]. */
-const datasetCorruption = (name: string): string | undefined => (name === 'str' ? undefined : name);
 
 /** A stage's points and how to read its results once they are driven. */
 export interface StagePlan<Result> {
@@ -88,15 +77,15 @@ export async function runStages<Results extends readonly unknown[]>(
     const datasets = new Map<string, Dataset>();
     const ctx: StageContext = {
       pipeline, pm, runtime,
-      corruptionOf: (name) => corruptionOf(pipeline, name),
       dataset(corruption) {
-        let d = datasets.get(corruption);
+        const name = corruptionName(corruption);
+        let d = datasets.get(name);
         if (!d) {
           d = buildDataset(
             { tokenizer: pm.tokenizer, vocabSize: pm.model.config.vocabSize, dataDir: DATA_DIR, baseDir: dirname(pipeline.file) },
-            { task: pipeline.task.name, options: pipeline.task.options, corruption: datasetCorruption(corruption), seed: pipeline.task.seed, count: pipeline.task.count, where: `${pipeline.file}: task.options` },
+            { task: pipeline.task.name, options: pipeline.task.options, corruption, seed: pipeline.task.seed, count: pipeline.task.count },
           );
-          datasets.set(corruption, d);
+          datasets.set(name, d);
         }
         return d;
       },

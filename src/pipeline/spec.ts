@@ -1,77 +1,133 @@
-// The pipeline file format (YAML), its schema, and its expansion into a grid of settings. Every
+// The pipeline file format (YAML), its schema, and its expansion into a grid of settings. User
+// strings are parsed here, once: the loaded Pipeline holds parsed values (corruptions resolved
+// against the task, the task's options parsed by its own schema, noise settings attached), and every
 // problem in a file is reported, one line each naming the file and field, before anything runs.
 import { readFileSync } from 'node:fs';
 import { basename, dirname, extname, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { UserError } from '../core/errors.js';
+import {
+  type Corruption,
+  corruptionName,
+  DEFAULT_NOISE,
+  DIRECTIONS,
+  type Direction,
+  DISCOVERY_METHODS,
+  type DiscoveryMethod,
+  GRANULARITY_NAMES,
+  type GranularityName,
+  METRIC_NAMES,
+  type MetricName,
+  type NoiseSettings,
+  type PromptCorruption,
+  SIGMA_SOURCES,
+} from '../core/vocabulary.js';
+import { formatZodIssues, strictObject } from '../core/zod-issues.js';
 import { GRANULARITIES } from '../experiment/components.js';
-import { METRICS } from '../experiment/metrics.js';
-import { taskNames } from '../tasks/registry.js';
+import { DEFAULT_STR, parseCorruption } from '../tasks/pairs.js';
+import { findTask, taskNames } from '../tasks/registry.js';
+import type { Task } from '../tasks/types.js';
 
-/** A value or a list of values (a grid axis); a single value is a list of one. */
-const oneOrMany = <T extends z.ZodType>(t: T) => z.preprocess((v) => (v === undefined || Array.isArray(v) ? v : [v]), z.array(t).min(1));
+/** A grid axis: a value or a list of values (a single value is a list of one); `fallback` when absent. */
+const axis = <T extends z.ZodType>(t: T, fallback: readonly z.input<T>[]) =>
+  z.preprocess((v) => (v === undefined ? fallback : Array.isArray(v) ? v : [v]), z.array(t).min(1));
 
 const modelSchema = z.union([
-  z.strictObject({ path: z.string().min(1) }),
-  z.strictObject({ plant: z.literal('induction'), seed: z.number().int().default(0) }),
-  z.strictObject({ init: z.string().min(1), seed: z.number().int().default(0) }),
+  strictObject({ path: z.string().min(1) }),
+  strictObject({ plant: z.literal('induction'), seed: z.number().int().default(0) }),
+  strictObject({ init: z.string().min(1), seed: z.number().int().default(0) }),
 ]);
 
-const patchingSchema = z.strictObject({
-  corruption: oneOrMany(z.string().regex(/^(str|gn(:[A-Za-z0-9_]+(,[A-Za-z0-9_]+)*)?|[a-z0-9-]+)$/, 'a corruption: str, gn, gn:ROLE,ROLE or a task STR variant')).default(['str']),
-  gn: z
-    .strictObject({
-      multiplier: z.number().positive().default(3),
-      samples: z.number().int().min(1).default(3),
-      sigma: z.enum(['key-tokens', 'vocabulary']).default('key-tokens'),
+/** Gaussian-noise settings of a section's `gn` corruptions (`sigma` in the file is `sigmaFrom` parsed). */
+const noiseSchema = strictObject({
+  multiplier: z.number().positive().default(DEFAULT_NOISE.multiplier),
+  samples: z.number().int().min(1).default(DEFAULT_NOISE.samples),
+  sigma: z.enum(SIGMA_SOURCES).default(DEFAULT_NOISE.sigmaFrom),
+  seed: z.number().int().default(DEFAULT_NOISE.seed),
+})
+  .transform(({ sigma, ...rest }): NoiseSettings => ({ ...rest, sigmaFrom: sigma }))
+  .default(DEFAULT_NOISE);
+
+/** A corruption name parsed for `task` (absent when the task name is itself wrong: that problem is reported). */
+function corruptionSchema(task: Task<unknown> | undefined) {
+  return z.string().min(1).transform((name, ctx): PromptCorruption => {
+    if (task === undefined) return { kind: 'str', variant: name };
+    try {
+      return parseCorruption(task, name);
+    } catch (e) {
+      if (!(e instanceof UserError)) throw e;
+      ctx.addIssue({ code: 'custom', message: e.message });
+      return z.NEVER;
+    }
+  });
+}
+
+const withNoise = (c: PromptCorruption, noise: NoiseSettings): Corruption => (c.kind === 'gn' ? { ...c, noise } : c);
+
+const metricSchema = z.enum(METRIC_NAMES);
+
+function patchingSchema(task: Task<unknown> | undefined) {
+  return strictObject({
+    corruption: axis(corruptionSchema(task), [DEFAULT_STR]),
+    gn: noiseSchema,
+    direction: axis(z.enum(DIRECTIONS), ['denoising']),
+    metric: axis(metricSchema, ['logit-diff']),
+    granularity: axis(z.enum(GRANULARITY_NAMES), ['heads']),
+    window: axis(z.number().int().min(1), [1]),
+    detect: strictObject({ k: z.number().positive().default(2) }).default({ k: 2 }),
+    batch: z.number().int().min(1).default(32),
+  }).transform((s) => ({ ...s, corruption: s.corruption.map((c) => withNoise(c, s.gn)) }));
+}
+
+function discoverySchema(task: Task<unknown> | undefined) {
+  return strictObject({
+    /** acdc: edge-level ACDC; acdc-nodes: ACDC over whole heads and MLPs. */
+    method: axis(z.enum(DISCOVERY_METHODS), ['acdc']),
+    corruption: axis(corruptionSchema(task), [DEFAULT_STR]),
+    /** Settings of this section's `gn` corruptions (the patching section has its own). */
+    gn: noiseSchema,
+    direction: axis(z.enum(DIRECTIONS), ['noising']),
+    metric: axis(metricSchema, ['kl']),
+    /** ACDC thresholds tau, each one circuit. */
+    thresholds: axis(z.number().nonnegative(), [0.01]),
+    /** Metric of the faithfulness score (default: logit-diff where the task has a wrong answer, else prob). */
+    faithfulnessMetric: metricSchema.optional(),
+    /** Random circuits of the same size per threshold, for a baseline of faithfulness. */
+    randomBaselines: z.number().int().min(0).default(0),
+    /** Use only the first N prompt pairs of the task's dataset (ACDC's cost grows with them). */
+    prompts: z.number().int().min(1).optional(),
+    batch: z.number().int().min(1).default(64),
+  }).transform((s) => ({ ...s, corruption: s.corruption.map((c) => withNoise(c, s.gn)) }));
+}
+
+/** The schema of a pipeline whose task is `task` (undefined: the task name is wrong, and reported). */
+function pipelineSchema(task: Task<unknown> | undefined) {
+  // The task's own options schema, so a misspelt option fails here naming the valid ones.
+  const options: z.ZodType<unknown> = task === undefined ? z.unknown().optional() : z.preprocess((v) => v ?? {}, task.optionsSchema);
+  return strictObject({
+    name: z.string().min(1).optional(),
+    description: z.string().optional(),
+    model: modelSchema,
+    task: strictObject({
+      name: z.enum(taskNames() as [string, ...string[]]),
+      count: z.number().int().min(1).default(32),
       seed: z.number().int().default(0),
-    })
-    .default({ multiplier: 3, samples: 3, sigma: 'key-tokens', seed: 0 }),
-  direction: oneOrMany(z.enum(['denoising', 'noising'])).default(['denoising']),
-  metric: oneOrMany(z.enum(Object.keys(METRICS) as [string, ...string[]])).default(['logit-diff']),
-  granularity: oneOrMany(z.enum(Object.keys(GRANULARITIES) as [string, ...string[]])).default(['heads']),
-  window: oneOrMany(z.number().int().min(1)).default([1]),
-  detect: z.strictObject({ k: z.number().positive().default(2) }).default({ k: 2 }),
-  batch: z.number().int().min(1).default(32),
-});
+      /** Parsed by the task (defaults filled in). */
+      options,
+    }),
+    patching: patchingSchema(task).optional(),
+    discovery: discoverySchema(task).optional(),
+  });
+}
 
-const discoverySchema = z.strictObject({
-  /** acdc: edge-level ACDC; acdc-nodes: ACDC over whole heads and MLPs. */
-  method: oneOrMany(z.enum(['acdc', 'acdc-nodes'])).default(['acdc']),
-  corruption: oneOrMany(z.string().regex(/^(str|gn(:[A-Za-z0-9_]+(,[A-Za-z0-9_]+)*)?|[a-z0-9-]+)$/, 'a corruption: str, gn, gn:ROLE,ROLE or a task STR variant')).default(['str']),
-  direction: oneOrMany(z.enum(['denoising', 'noising'])).default(['noising']),
-  metric: oneOrMany(z.enum(Object.keys(METRICS) as [string, ...string[]])).default(['kl']),
-  /** ACDC thresholds tau, each one circuit. */
-  thresholds: oneOrMany(z.number().nonnegative()).default([0.01]),
-  /** Metric of the faithfulness score (default: logit-diff where the task has a wrong answer, else prob). */
-  faithfulnessMetric: z.enum(Object.keys(METRICS) as [string, ...string[]]).optional(),
-  /** Random circuits of the same size per threshold, for a baseline of faithfulness. */
-  randomBaselines: z.number().int().min(0).default(0),
-  /** Use only the first N prompt pairs of the task's dataset (ACDC's cost grows with them). */
-  prompts: z.number().int().min(1).optional(),
-  batch: z.number().int().min(1).default(64),
-});
-
-const pipelineSchema = z.strictObject({
-  name: z.string().min(1).optional(),
-  description: z.string().optional(),
-  model: modelSchema,
-  task: z.strictObject({
-    name: z.enum(taskNames() as [string, ...string[]]),
-    count: z.number().int().min(1).default(32),
-    seed: z.number().int().default(0),
-    options: z.record(z.string(), z.unknown()).optional(),
-  }),
-  patching: patchingSchema.optional(),
-  discovery: discoverySchema.optional(),
-});
+type PipelineOutput = z.output<ReturnType<typeof pipelineSchema>>;
 
 export type ModelSpec = z.output<typeof modelSchema>;
-export type PatchingSpec = z.output<typeof patchingSchema>;
-export type DiscoverySpec = z.output<typeof discoverySchema>;
+export type PatchingSpec = NonNullable<PipelineOutput['patching']>;
+export type DiscoverySpec = NonNullable<PipelineOutput['discovery']>;
 
-export interface Pipeline extends z.output<typeof pipelineSchema> {
+export interface Pipeline extends PipelineOutput {
   readonly name: string;
   /** The file it came from; relative paths in it resolve against its folder. */
   readonly file: string;
@@ -79,10 +135,10 @@ export interface Pipeline extends z.output<typeof pipelineSchema> {
 
 /** One point of the discovery grid: one ACDC sweep over the thresholds. */
 export interface DiscoveryPoint {
-  readonly method: 'acdc' | 'acdc-nodes';
-  readonly corruption: string;
-  readonly direction: 'denoising' | 'noising';
-  readonly metric: string;
+  readonly method: DiscoveryMethod;
+  readonly corruption: Corruption;
+  readonly direction: Direction;
+  readonly metric: MetricName;
 }
 
 /** The discovery grid: method x corruption x direction x metric (thresholds are swept inside). */
@@ -96,14 +152,17 @@ export function expandDiscovery(p: Pipeline): DiscoveryPoint[] {
 
 /** One point of the grid: everything that determines a set of runs except the metric. */
 export interface GridPoint {
-  readonly corruption: string;
-  readonly direction: 'denoising' | 'noising';
-  readonly granularity: string;
+  readonly corruption: Corruption;
+  readonly direction: Direction;
+  readonly granularity: GranularityName;
   readonly window: number;
 }
 
-function issuePath(path: readonly PropertyKey[]): string {
-  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i ? '.' : ''}${String(p)}`)).join('') || '(top level)';
+/** A corruption listed twice after `str` is resolved (e.g. `[str, key-token]` for induction). */
+function repeatedCorruptions(file: string, section: string, corruptions: readonly Corruption[]): string[] {
+  const names = corruptions.map(corruptionName);
+  const repeated = [...new Set(names.filter((n, i) => names.indexOf(n) !== i))];
+  return repeated.map((n) => `${file}: ${section}.corruption: ${n} is listed twice (str is the task's default STR variant)`);
 }
 
 /** Parses and validates a pipeline file; throws one UserError listing every problem. */
@@ -118,25 +177,34 @@ export function loadPipeline(file: string): Pipeline {
   if (doc.errors.length > 0) {
     throw new UserError(doc.errors.map((e) => `${file}: YAML: ${e.message.split('\n')[0]}`).join('\n'));
   }
-  const parsed = pipelineSchema.safeParse(doc.toJS());
-  const problems: string[] = [];
-  if (!parsed.success) {
-    for (const issue of parsed.error.issues) problems.push(`${file}: ${issuePath(issue.path)}: ${issue.message}`);
-    throw new UserError(problems.join('\n'));
-  }
+  const raw: unknown = doc.toJS();
+  const parsed = pipelineSchema(findTask(rawTaskName(raw))).safeParse(raw);
+  if (!parsed.success) throw new UserError(formatZodIssues(file, parsed.error));
   const p = parsed.data;
+  const problems: string[] = [];
   if (!p.patching && !p.discovery) problems.push(`${file}: (top level): a pipeline needs a patching or a discovery section (or both)`);
   if (p.patching) {
-    const windowed = p.patching.granularity.filter((g) => GRANULARITIES[g]!.windowed);
+    const windowed = p.patching.granularity.filter((g) => GRANULARITIES[g].windowed);
     if (p.patching.window.some((w) => w > 1) && windowed.length === 0) {
       problems.push(`${file}: patching.window: windows larger than 1 need a windowed granularity (attn or mlp), got ${p.patching.granularity.join(', ')}`);
     }
+    problems.push(...repeatedCorruptions(file, 'patching', p.patching.corruption));
   }
+  if (p.discovery) problems.push(...repeatedCorruptions(file, 'discovery', p.discovery.corruption));
   if ('path' in p.model) {
     p.model.path = resolve(dirname(file), p.model.path);
   }
   if (problems.length > 0) throw new UserError(problems.join('\n'));
   return { ...p, name: p.name ?? basename(file, extname(file)), file };
+}
+
+/** `task.name` of a raw document, when it is a string. */
+function rawTaskName(raw: unknown): string | undefined {
+  if (typeof raw !== 'object' || raw === null) return undefined;
+  const task = (raw as { task?: unknown }).task;
+  if (typeof task !== 'object' || task === null) return undefined;
+  const name = (task as { name?: unknown }).name;
+  return typeof name === 'string' ? name : undefined;
 }
 
 /** The grid of settings: corruption x direction x granularity x window (windows only for windowed granularities). */
@@ -146,7 +214,7 @@ export function expandGrid(p: Pipeline): GridPoint[] {
   for (const corruption of p.patching.corruption) {
     for (const direction of p.patching.direction) {
       for (const granularity of p.patching.granularity) {
-        const windows = GRANULARITIES[granularity]!.windowed ? p.patching.window : [1];
+        const windows = GRANULARITIES[granularity].windowed ? p.patching.window : [1];
         for (const window of [...new Set(windows)]) out.push({ corruption, direction, granularity, window });
       }
     }

@@ -8,16 +8,14 @@ import { ComponentGraph } from '../graph/component-graph.js';
 import { canonicalJson, isJsonObject, parseJson, type Json } from './json.js';
 import { migrate } from './migrations.js';
 import { BUSY_TIMEOUT_MS, Connection, SqliteError, type SqlValue } from './sqlite.js';
+import type { ComponentCoords, CurvePoint, Detection } from '../core/vocabulary.js';
 import type {
   CircuitFilter,
   CircuitSummary,
-  ComponentCoords,
   CurveFilter,
-  CurvePoint,
   CurveRecord,
   CurveRequest,
   DatasetRecord,
-  DetectionRow,
   EffectRow,
   MeanEffect,
   ModelRecord,
@@ -165,7 +163,7 @@ function invalidEffect(e: EffectRow): string | undefined {
   return undefined;
 }
 
-function invalidDetection(d: DetectionRow): string | undefined {
+function invalidDetection(d: Detection): string | undefined {
   if (typeof d.component !== 'string' || d.component === '') return 'component must be a non-empty string';
   if (!isInt(d.layer) || d.layer < 0) return `layer must be a non-negative integer, got ${d.layer}`;
   if (!isIntOrNull(d.head)) return `head must be an integer or null, got ${d.head}`;
@@ -457,7 +455,7 @@ export class Store {
   }
 
   /** Replaces the run's detections, in one transaction. */
-  async saveDetections(runId: number, rows: readonly DetectionRow[]): Promise<void> {
+  async saveDetections(runId: number, rows: readonly Detection[]): Promise<void> {
     rows.forEach((d, i) => {
       const why = invalidDetection(d);
       if (why !== undefined) throw new Error(`saveDetections run ${runId}: row ${i} (${String(d.component)}): ${why}`);
@@ -615,9 +613,9 @@ export class Store {
   }
 
   /** The run's detections, in the order they were saved. */
-  async detections(runId: number): Promise<DetectionRow[]> {
+  async detections(runId: number): Promise<Detection[]> {
     return this.conn.lock(() =>
-      this.conn.all<DetectionRow>(
+      this.conn.all<Detection>(
         `SELECT component, layer, head, position, window_size AS window, mean, std, zscore, sign
          FROM detections WHERE run_id = ? ORDER BY id`,
         [runId],

@@ -1,5 +1,6 @@
 // The rows the store reads and writes, as the rest of patchwise sees them.
 import type { Circuit } from '../circuits/circuit.js';
+import type { ComponentCoords, CurvePoint } from '../core/vocabulary.js';
 import type { Json } from './json.js';
 
 export type RunStatus = 'pending' | 'running' | 'done' | 'failed';
@@ -40,31 +41,12 @@ export interface OpenedRun {
   readonly resumed: boolean;
 }
 
-/** Where a component is: the coordinates shared by effects and detections. */
-export interface ComponentCoords {
-  /** e.g. 'a3.h2', 'resid_pre@L3', 'attn@L3', 'mlp@L3', 'a3.h2<q>' */
-  readonly component: string;
-  readonly layer: number;
-  readonly head: number | null;
-  /** Token position, or null when every position is patched together. */
-  readonly position: number | null;
-  /** Number of consecutive layers patched together (1 = a single layer). */
-  readonly window: number;
-}
-
 export interface EffectRow extends ComponentCoords {
   /** Index of the prompt pair in its dataset. */
   readonly prompt: number;
   readonly value: number;
   /** 'head' | 'resid' | 'attn' | 'mlp' | 'head-q' ... */
   readonly kind: string;
-}
-
-export interface DetectionRow extends ComponentCoords {
-  readonly mean: number;
-  readonly std: number;
-  readonly zscore: number;
-  readonly sign: 1 | -1;
 }
 
 export interface MeanEffect extends ComponentCoords {
@@ -162,18 +144,6 @@ export interface CircuitFilter {
   readonly runId?: number;
   readonly method?: string;
   readonly modelFingerprint?: string;
-}
-
-/** One point of a curve; fields a kind does not use are null. */
-export interface CurvePoint {
-  /** The cut (|score| threshold, or ACDC's tau); null for top-n cuts. */
-  readonly threshold: number | null;
-  /** In-circuit edges at this cut. */
-  readonly size: number | null;
-  readonly faithfulness: number | null;
-  /** ROC: true and false positive rates against a ground-truth circuit. */
-  readonly tpr?: number | null;
-  readonly fpr?: number | null;
 }
 
 export interface CurveRequest {

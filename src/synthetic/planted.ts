@@ -25,6 +25,7 @@
 // LayerNorm scale, a few per cent. The unembedding reads only OUT, so the direct path input->logits
 // predicts nothing. Embeddings are untied (lm_head.weight is written). No weight is special-cased at
 // run time: this is an ordinary GPT-2 checkpoint.
+import type { GroundTruth } from '../core/vocabulary.js';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../core/errors.js';
@@ -48,27 +49,21 @@ export interface PlantOptions {
   readonly inductionHead?: number;
 }
 
-export interface GroundTruth {
+/** The planted model's ground truth as written beside it: the circuit plus what made it. */
+export interface PlantedGroundTruth extends GroundTruth {
   readonly kind: PlantedKind;
   readonly model: string;
   readonly seed: number;
   readonly heads: { readonly previousToken: string; readonly induction: string };
-  /** Nodes of the circuit, in the ComponentGraph's naming. */
   readonly nodes: readonly string[];
-  /** Edges that carry token information: what patching with token-replacement corruptions can find. */
-  readonly edges: readonly string[];
-  /**
-   * Edges the mechanism also uses that carry only position information (the previous-token head's
-   * query and key, the induction key's LayerNorm scale at position 0). Clean and corrupted prompts
-   * share their positions, so these are invisible to activation patching by construction.
-   */
+  /** Here: the previous-token head's query and key, the induction key's LayerNorm scale at position 0. */
   readonly positionalEdges: readonly string[];
   readonly description: string;
 }
 
 export interface PlantedModel {
   readonly model: LoadedModel;
-  readonly groundTruth: GroundTruth;
+  readonly groundTruth: PlantedGroundTruth;
 }
 
 const D_MODEL = 384;
@@ -212,7 +207,7 @@ export function plantInductionModel(opts: PlantOptions = {}): PlantedModel {
   return { model, groundTruth: inductionGroundTruth(config.name, seed, prevHead, indHead) };
 }
 
-function inductionGroundTruth(model: string, seed: number, prevHead: number, indHead: number): GroundTruth {
+function inductionGroundTruth(model: string, seed: number, prevHead: number, indHead: number): PlantedGroundTruth {
   const p = `a0.h${prevHead}`;
   const i = `a1.h${indHead}`;
   return {
@@ -243,7 +238,7 @@ export function writePlanted(dir: string, planted: PlantedModel = plantInduction
 }
 
 /** Reads the ground truth written next to a planted model. */
-export function readGroundTruth(dir: string): GroundTruth {
+export function readGroundTruth(dir: string): PlantedGroundTruth {
   const path = join(dir, GROUND_TRUTH_FILE);
   let json: unknown;
   try {
@@ -251,7 +246,7 @@ export function readGroundTruth(dir: string): GroundTruth {
   } catch (e) {
     throw new UserError(`${path}: cannot read the ground truth (${(e as Error).message})`);
   }
-  const g = json as Partial<Record<keyof GroundTruth, unknown>>;
+  const g = json as Partial<Record<keyof PlantedGroundTruth, unknown>>;
   const strings = (x: unknown): x is string[] => Array.isArray(x) && x.every((s) => typeof s === 'string');
   const heads = g.heads as Partial<Record<string, unknown>> | undefined;
   if (
@@ -262,7 +257,7 @@ export function readGroundTruth(dir: string): GroundTruth {
   ) {
     throw new UserError(`${path}: not a planted-model ground truth (expected kind, model, seed, heads, nodes, edges, positionalEdges, description)`);
   }
-  return json as GroundTruth;
+  return json as PlantedGroundTruth;
 }
 
 /** Token v's code is +e_{v mod dHead} for the first dHead tokens, -e for the next. */

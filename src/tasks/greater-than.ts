@@ -6,9 +6,11 @@
 // Corruption `01` (the paper's): YY -> 01, "... from the year 1701 to the year 17".
 import { z } from 'zod';
 import { UserError } from '../core/errors.js';
+import { strictObject } from '../core/zod-issues.js';
+import { corruptionName, type PromptCorruption } from '../core/vocabulary.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 import { parseTaskOptions } from './options.js';
-import { checkedPair, differingPositions, parseCorruption, rolePositions } from './pairs.js';
+import { checkedPair, differingPositions, rolePositions } from './pairs.js';
 import { deriveSeed, Rng } from './random.js';
 import { continuation, describeTokens, requireTokenizer, startsWith, tokenAfter, tokenizeSegments, type SegmentedPrompt } from './tokens.js';
 import type { Dataset, PromptPair, Task, TaskContext } from './types.js';
@@ -18,15 +20,14 @@ const NAME = 'greater-than';
 const KEY_ROLES = ['YY'] as const;
 export const GREATER_THAN_CORRUPTIONS = ['01'] as const;
 
-const optionsSchema = z
-  .strictObject({
-    /** Centuries XX to draw from (Hanna et al.: 11..17). */
-    centuries: z.array(z.number().int().min(10).max(99)).min(1).default([11, 12, 13, 14, 15, 16, 17]),
-    /** Range of YY (inclusive); 02..98 keeps YY off the corruption's 01 and leaves years on both sides. */
-    yyMin: z.number().int().min(2).max(98).default(2),
-    yyMax: z.number().int().min(2).max(98).default(98),
-    nounsFile: z.string().min(1).default('event-nouns.txt'),
-  })
+const optionsSchema = strictObject({
+  /** Centuries XX to draw from (Hanna et al.: 11..17). */
+  centuries: z.array(z.number().int().min(10).max(99)).min(1).default([11, 12, 13, 14, 15, 16, 17]),
+  /** Range of YY (inclusive); 02..98 keeps YY off the corruption's 01 and leaves years on both sides. */
+  yyMin: z.number().int().min(2).max(98).default(2),
+  yyMax: z.number().int().min(2).max(98).default(98),
+  nounsFile: z.string().min(1).default('event-nouns.txt'),
+})
   .refine((o) => o.yyMin <= o.yyMax, { message: 'yyMin must not exceed yyMax', path: ['yyMin'] });
 
 export type GreaterThanOptions = z.output<typeof optionsSchema>;
@@ -52,12 +53,14 @@ export const greaterThanTask: Task<GreaterThanOptions> = {
   corruptions: GREATER_THAN_CORRUPTIONS,
   keyRoles: KEY_ROLES,
 
+  roles: ['NOUN', 'XX1', 'YY', 'XX2', 'END'],
+  optionsSchema,
+
   parseOptions(raw: unknown, where: string): GreaterThanOptions {
     return parseTaskOptions(optionsSchema, raw, where);
   },
 
-  build(ctx: TaskContext, options: GreaterThanOptions, corruption: string, seed: number, count: number): Dataset {
-    const choice = parseCorruption(greaterThanTask, corruption);
+  build(ctx: TaskContext, options: GreaterThanOptions, choice: PromptCorruption, seed: number, count: number): Dataset {
     const tokenizer = requireTokenizer(ctx, NAME);
     const yearTokens = twoDigitTokens(tokenizer);
 
@@ -126,10 +129,11 @@ export const greaterThanTask: Task<GreaterThanOptions> = {
     }
     return {
       task: NAME,
+      corruption: choice,
       settings: {
         task: NAME,
         options,
-        corruption,
+        corruption: corruptionName(choice),
         seed,
         count,
         tokenizer: tokenizer.kind,

@@ -10,10 +10,12 @@
 // information changes: the choice for edge discovery).
 import { z } from 'zod';
 import { UserError } from '../core/errors.js';
+import { strictObject } from '../core/zod-issues.js';
+import { corruptionName, type PromptCorruption } from '../core/vocabulary.js';
 import { displayBytes } from '../tokenizer/display.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 import { parseTaskOptions } from './options.js';
-import { checkedPair, parseCorruption, rolePositions } from './pairs.js';
+import { checkedPair, rolePositions } from './pairs.js';
 import { deriveSeed, Rng } from './random.js';
 import { withBos } from './tokens.js';
 import type { Dataset, PromptPair, Task, TaskContext } from './types.js';
@@ -21,7 +23,7 @@ import type { Dataset, PromptPair, Task, TaskContext } from './types.js';
 const NAME = 'induction';
 export const INDUCTION_CORRUPTIONS = ['key-token', 'random', 'all-random'] as const;
 
-const optionsSchema = z.strictObject({
+const optionsSchema = strictObject({
   /** Tokens in the repeated sequence (its tokens are distinct, so the next token is never ambiguous). */
   length: z.number().int().min(3).max(4096).default(20),
   /** Draw token ids from [lo, hi) (clamped to the vocabulary); by default the whole vocabulary. */
@@ -80,12 +82,14 @@ export const inductionTask: Task<InductionOptions> = {
   description: 'Induction: a random token sequence repeated; predict the next token of the second copy',
   corruptions: INDUCTION_CORRUPTIONS,
 
+  roles: ['FIRST', 'KEY', 'SOURCE', 'SECOND', 'END'],
+  optionsSchema,
+
   parseOptions(raw: unknown, where: string): InductionOptions {
     return parseTaskOptions(optionsSchema, raw, where);
   },
 
-  build(ctx: TaskContext, options: InductionOptions, corruption: string, seed: number, count: number): Dataset {
-    const choice = parseCorruption(inductionTask, corruption);
+  build(ctx: TaskContext, options: InductionOptions, choice: PromptCorruption, seed: number, count: number): Dataset {
     const { length } = options;
     const pool = inductionTokenPool(ctx, options.vocabRange);
     // seq, up to length - 1 fresh corrupting tokens and a wrong token outside seq.
@@ -147,7 +151,8 @@ export const inductionTask: Task<InductionOptions> = {
     }
     return {
       task: NAME,
-      settings: { task: NAME, options, corruption, seed, count, tokenizer: tokenizer?.kind ?? 'none', bos: offset === 1, poolSize: pool.length },
+      corruption: choice,
+      settings: { task: NAME, options, corruption: corruptionName(choice), seed, count, tokenizer: tokenizer?.kind ?? 'none', bos: offset === 1, poolSize: pool.length },
       pairs,
     };
   },

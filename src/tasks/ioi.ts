@@ -7,9 +7,11 @@
 //   abc          IO, S1, S2 -> three other distinct names (Wang et al.'s ABC distribution)
 import { z } from 'zod';
 import { UserError } from '../core/errors.js';
+import { strictObject } from '../core/zod-issues.js';
+import { corruptionName, type PromptCorruption } from '../core/vocabulary.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 import { parseTaskOptions } from './options.js';
-import { checkedPair, differingPositions, parseCorruption, rolePositions } from './pairs.js';
+import { checkedPair, differingPositions, rolePositions } from './pairs.js';
 import { deriveSeed, Rng } from './random.js';
 import { requireTokenizer, tokenAfter, tokenizeSegments, type Segment, type SegmentedPrompt } from './tokens.js';
 import type { Dataset, PromptPair, Task, TaskContext } from './types.js';
@@ -35,7 +37,7 @@ export const IOI_TEMPLATES: readonly string[] = [
 
 export const IOI_CORRUPTIONS = ['s2-io', 's1-io-other', 'abc'] as const;
 
-const optionsSchema = z.strictObject({
+const optionsSchema = strictObject({
   /** Which name orders to generate; `mixed` alternates ABBA and BABA pair by pair. */
   templates: z.enum(['BABA', 'ABBA', 'mixed']).default('mixed'),
   /** Word lists, relative to the data directory. */
@@ -96,12 +98,14 @@ export const ioiTask: Task<IoiOptions> = {
   corruptions: IOI_CORRUPTIONS,
   keyRoles: KEY_ROLES,
 
+  roles: ['IO', 'S1', 'S2', 'END'],
+  optionsSchema,
+
   parseOptions(raw: unknown, where: string): IoiOptions {
     return parseTaskOptions(optionsSchema, raw, where);
   },
 
-  build(ctx: TaskContext, options: IoiOptions, corruption: string, seed: number, count: number): Dataset {
-    const choice = parseCorruption(ioiTask, corruption);
+  build(ctx: TaskContext, options: IoiOptions, choice: PromptCorruption, seed: number, count: number): Dataset {
     const tokenizer = requireTokenizer(ctx, NAME);
     const allNames = readWordList(ctx.dataDir, options.namesFile);
     const names = singleTokenNames(tokenizer, allNames);
@@ -171,7 +175,8 @@ export const ioiTask: Task<IoiOptions> = {
     }
     return {
       task: NAME,
-      settings: { task: NAME, options, corruption, seed, count, tokenizer: tokenizer.kind, bos: tokenizer.bosId !== undefined, singleTokenNames: names.length },
+      corruption: choice,
+      settings: { task: NAME, options, corruption: corruptionName(choice), seed, count, tokenizer: tokenizer.kind, bos: tokenizer.bosId !== undefined, singleTokenNames: names.length },
       pairs,
     };
   },

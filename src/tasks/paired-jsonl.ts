@@ -6,9 +6,11 @@ import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { UserError } from '../core/errors.js';
+import { fieldPath, issueMessage, strictObject } from '../core/zod-issues.js';
+import { corruptionName, type PromptCorruption } from '../core/vocabulary.js';
 import type { Tokenizer } from '../tokenizer/types.js';
-import { fieldPath, issueMessage, parseTaskOptions } from './options.js';
-import { checkedPair, differingPositions, parseCorruption, type CorruptionChoice } from './pairs.js';
+import { parseTaskOptions } from './options.js';
+import { checkedPair, differingPositions } from './pairs.js';
 import { continuation, describeTokens, requireTokenizer, withBos } from './tokens.js';
 import type { Dataset, PromptPair, Task, TaskContext } from './types.js';
 
@@ -16,7 +18,7 @@ const NAME = 'paired-jsonl';
 /** The file's own corrupted prompts. */
 export const PAIRED_JSONL_CORRUPTIONS = ['given'] as const;
 
-const optionsSchema = z.strictObject({
+const optionsSchema = strictObject({
   /** The .jsonl file, relative to the pipeline's directory (TaskContext.baseDir) unless absolute. */
   file: z.string().min(1),
 });
@@ -73,7 +75,7 @@ export function parsePairLines(text: string, file: string): { line: number; valu
       if (unknownKeys.length > 0) {
         throw lineError(file, line, unknownKeys[0], `unknown field (known: ${Object.keys(pairLineSchema.shape).join(', ')})`);
       }
-      const field = issue.path.length === 0 ? undefined : fieldPath('', issue.path).replace(/^\./, '');
+      const field = issue.path.length === 0 ? undefined : fieldPath(issue.path);
       throw lineError(file, line, field, issueMessage(issue));
     }
     out.push({ line, value: result.data });
@@ -120,7 +122,7 @@ export function tokensInSpan(tokenizer: Tokenizer, text: string, ids: readonly n
 }
 
 /** One line's pair; `index` is its position in the dataset. */
-function linePair(tokenizer: Tokenizer, vocabSize: number, file: string, line: number, value: PairLine, index: number, choice: CorruptionChoice): PromptPair {
+function linePair(tokenizer: Tokenizer, vocabSize: number, file: string, line: number, value: PairLine, index: number, choice: PromptCorruption): PromptPair {
   const fail = (field: string | undefined) => (message: string) => lineError(file, line, field, message);
   const cleanText = tokenizer.encode(value.clean);
   const corruptedSource = value.corrupted;
@@ -176,13 +178,15 @@ export const pairedJsonlTask: Task<PairedJsonlOptions> = {
   description: 'Clean/corrupted prompt pairs from a JSONL file (e.g. factual recall); see data/README.md',
   corruptions: PAIRED_JSONL_CORRUPTIONS,
 
+  roles: [],
+  optionsSchema,
+
   parseOptions(raw: unknown, where: string): PairedJsonlOptions {
     return parseTaskOptions(optionsSchema, raw, where);
   },
 
   /** The first `count` pairs of the file, in file order (every line is checked); the seed is unused. */
-  build(ctx: TaskContext, options: PairedJsonlOptions, corruption: string, seed: number, count: number): Dataset {
-    const choice = parseCorruption(pairedJsonlTask, corruption);
+  build(ctx: TaskContext, options: PairedJsonlOptions, choice: PromptCorruption, seed: number, count: number): Dataset {
     if (choice.kind === 'gn' && choice.roles !== undefined) {
       throw new UserError(`task ${NAME} has no roles to noise; use plain ${JSON.stringify('gn')}, which noises each line's key tokens`);
     }
@@ -201,7 +205,8 @@ export const pairedJsonlTask: Task<PairedJsonlOptions> = {
     const pairs = lines.map(({ line, value }, index) => linePair(tokenizer, ctx.vocabSize, options.file, line, value, index, choice));
     return {
       task: NAME,
-      settings: { task: NAME, options, corruption, seed, count, tokenizer: tokenizer.kind, bos: tokenizer.bosId !== undefined, pairsInFile: lines.length },
+      corruption: choice,
+      settings: { task: NAME, options, corruption: corruptionName(choice), seed, count, tokenizer: tokenizer.kind, bos: tokenizer.bosId !== undefined, pairsInFile: lines.length },
       pairs: pairs.slice(0, count),
     };
   },

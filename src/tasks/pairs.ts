@@ -1,32 +1,41 @@
 // What every task does with the pairs it makes: read the corruption it was asked for, and check
 // the invariants of a PromptPair before anything downstream relies on them.
 import { UserError } from '../core/errors.js';
+import type { PromptCorruption } from '../core/vocabulary.js';
 import type { PromptPair, Roles, Task } from './types.js';
 
-/**
- * The corruption name for Gaussian noising, accepted by every task next to its STR variants:
- * `gn` noises the task's default key roles, `gn:IO,S2` the named roles. GN prompts are unchanged
- * (corrupted = clean); the noise itself is the patching engine's business.
- */
+/** `str` in a pipeline: the task's default STR variant (its first). */
+export const DEFAULT_STR = 'str';
+
+/** Gaussian noising: `gn` noises the task's default key roles, `gn:IO,S2` the named roles. */
 export const GN = 'gn';
 
-export type CorruptionChoice = { readonly kind: 'str'; readonly variant: string } | { readonly kind: 'gn'; readonly roles?: readonly string[] };
-
-/** The corruption string for GN on `roles` (the task's defaults when none are given). */
-export function gnCorruption(roles?: readonly string[]): string {
-  return roles === undefined || roles.length === 0 ? GN : `${GN}:${roles.join(',')}`;
-}
-
-/** Reads `corruption` for `task`: one of its STR variants, or `gn` / `gn:ROLE,ROLE`. */
-export function parseCorruption(task: Pick<Task<unknown>, 'name' | 'corruptions'>, corruption: string): CorruptionChoice {
+/**
+ * The one parser of a corruption name for `task` (the pipeline schema calls it): one of its STR
+ * variants, `str` (its default variant), or `gn` / `gn:ROLE,ROLE` with roles the task's prompts
+ * have. GN prompts are unchanged (corrupted = clean); the noise itself is the experiment's business.
+ */
+export function parseCorruption(task: Pick<Task<unknown>, 'name' | 'corruptions' | 'roles'>, corruption: string): PromptCorruption {
+  if (corruption === DEFAULT_STR) {
+    const variant = task.corruptions[0];
+    if (variant === undefined) throw new Error(`task ${task.name} lists no corruptions`);
+    return { kind: 'str', variant };
+  }
   if (task.corruptions.includes(corruption)) return { kind: 'str', variant: corruption };
   if (corruption === GN) return { kind: 'gn' };
   if (corruption.startsWith(`${GN}:`)) {
     const roles = corruption.slice(GN.length + 1).split(',').map((r) => r.trim());
     if (roles.some((r) => r === '')) throw new UserError(`task ${task.name}: corruption ${JSON.stringify(corruption)} names an empty role`);
+    if (task.roles.length === 0) {
+      throw new UserError(`task ${task.name} has no roles to noise; use plain ${JSON.stringify(GN)}, which noises each prompt's key tokens`);
+    }
+    const unknown = roles.filter((r) => !task.roles.includes(r));
+    if (unknown.length > 0) {
+      throw new UserError(`task ${task.name} has no role${unknown.length > 1 ? 's' : ''} ${unknown.map((r) => JSON.stringify(r)).join(', ')} to noise (roles: ${task.roles.join(', ')})`);
+    }
     return { kind: 'gn', roles };
   }
-  const known = [...task.corruptions, GN, `${GN}:ROLE,...`].join(', ');
+  const known = [...task.corruptions, DEFAULT_STR, GN, `${GN}:ROLE,...`].join(', ');
   throw new UserError(`task ${task.name} has no corruption ${JSON.stringify(corruption)} (known: ${known})`);
 }
 

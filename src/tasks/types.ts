@@ -1,4 +1,6 @@
 // The vocabulary of tasks: what a patching experiment needs from a dataset, whatever task made it.
+import type { z } from 'zod';
+import type { PromptCorruption } from '../core/vocabulary.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 
 /** Named token positions of a prompt (IOI: IO, S1, S2, END; greater-than: YY, END; ...). */
@@ -33,15 +35,12 @@ export interface PromptPair {
   readonly corruptedText?: string;
 }
 
-/** How the corrupted run is made. */
-export type CorruptionSpec =
-  | { readonly kind: 'str'; readonly variant: string } // symmetric token replacement; variant names the task's scheme
-  | { readonly kind: 'gn'; readonly multiplier: number; readonly samples: number; readonly seed: number; readonly sigma: 'key-tokens' | 'vocabulary'; readonly roles?: readonly string[] };
-
 export interface Dataset {
   readonly task: string;
   /** Everything that determined the dataset (task options, seed, corruption variant), stored with results. */
   readonly settings: Readonly<Record<string, unknown>>;
+  /** The corruption its corrupted prompts and key positions were made for. */
+  readonly corruption: PromptCorruption;
   readonly pairs: readonly PromptPair[];
 }
 
@@ -70,12 +69,16 @@ export interface Task<Options> {
    * absent where the task's key tokens are not roles (induction: the second copy; paired-jsonl: each line's keys).
    */
   readonly keyRoles?: readonly string[];
-  /** Parses and checks options from a pipeline (throws UserError naming the field). */
+  /** Every role its prompts name, which `gn:ROLE,...` may noise (empty: the task has no roles to name). */
+  readonly roles: readonly string[];
+  /** Its options, with their defaults: the pipeline schema embeds it, so a bad option fails at load. */
+  readonly optionsSchema: z.ZodType<Options>;
+  /** Parses and checks options (absent: all defaults); throws a UserError naming the field. */
   parseOptions(raw: unknown, where: string): Options;
   /**
-   * `corruption` is one of `corruptions`, or `gn` / `gn:ROLE,ROLE` for Gaussian noising (clean =
-   * corrupted; keyPositions = the roles' positions). The same seed gives the same clean prompts
-   * whatever the corruption, so corruptions can be compared on identical prompts.
+   * `corruption` is a parsed corruption (see tasks/pairs.ts parseCorruption): one of `corruptions`,
+   * or Gaussian noising (clean = corrupted; keyPositions = the roles' positions). The same seed
+   * gives the same clean prompts whatever the corruption, so corruptions compare on identical prompts.
    */
-  build(ctx: TaskContext, options: Options, corruption: string, seed: number, count: number): Dataset;
+  build(ctx: TaskContext, options: Options, corruption: PromptCorruption, seed: number, count: number): Dataset;
 }

@@ -3,6 +3,8 @@
 // (fetch() cannot read files under file://); dense arrays travel as base64 of little-endian bytes.
 // Pure (no Node or DOM APIs), so the browser bundle and the tests share it.
 
+import type { Detection } from '../core/vocabulary.js';
+
 export const VIZ_FORMAT_VERSION = 1;
 /** The global the data scripts call; the viewer defines it before any data script runs. */
 export const VIZ_GLOBAL = '__PATCHWISE__';
@@ -53,16 +55,8 @@ export interface VizRunEffects {
   readonly detections: readonly VizDetection[];
 }
 
-export interface VizDetection {
-  readonly component: string;
-  readonly layer: number;
-  readonly head: number | null;
-  readonly position: number | null;
-  readonly window: number;
-  readonly mean: number;
-  readonly zscore: number;
-  readonly sign: 1 | -1;
-}
+/** A detection as the viewer gets it (its spread is not shown). */
+export type VizDetection = Omit<Detection, 'std'>;
 
 export interface VizCircuitInfo {
   readonly id: number;

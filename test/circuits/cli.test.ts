@@ -9,7 +9,11 @@ import { promisify } from 'node:util';
 import yargs from 'yargs';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { circuitCommand } from '../../src/cli/commands/circuit.js';
+import { Experiment } from '../../src/experiment/experiment.js';
+import { acdc, acdcCircuit } from '../../src/methods/acdc.js';
+import { PatchableModel } from '../../src/runtime/patchable-model.js';
 import { Store } from '../../src/store/store.js';
+import { smallDataset, smallModel } from '../methods/fixtures.js';
 import { build } from './build.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -85,6 +89,29 @@ describe('patchwise circuit list / show', () => {
     expect(out).toContain('nodes (5)\n  input a0.h0 m0 m1 logits');
     expect(out).toContain(['edges (5, top 2 by |score|)', 'edge              score', '---------------  ------', 'input->a0.h0<q>  0.9000', 'm1->logits       0.7000'].join('\n'));
     await expect(run(['show', '7', '--db', db])).rejects.toThrow(`no circuit 7 in ${db}`);
+  });
+});
+
+describe('patchwise circuit list --method', () => {
+  it('finds node-level ACDC circuits as acdc-nodes, the name pipelines use', async () => {
+    const nodesDb = join(dir, 'nodes.db');
+    const pm = new PatchableModel(smallModel(), { threads: 1 });
+    try {
+      const runs = await Experiment.prepare(pm, smallDataset(3));
+      const circuit = acdcCircuit(await acdc(runs, { tau: 0.1, metric: 'kl', level: 'node' }), { metric: 'kl' });
+      expect(circuit.meta.method).toBe('acdc-nodes');
+      const s = await Store.open(nodesDb);
+      await s.saveCircuit({ pipeline: 'p', key: 'nodes', circuit, settings: {} });
+      await s.saveCircuit({ pipeline: 'p', key: 'edges', circuit: b, settings: {} });
+      await s.close();
+    } finally {
+      await pm.release();
+    }
+    const nodes = (await run(['list', '--db', nodesDb, '--method', 'acdc-nodes'])).out.split('\n');
+    expect(nodes).toHaveLength(3);
+    expect(nodes[2]).toMatch(/^ 1\s+p\s+nodes\s+acdc-nodes\s+kl\s/);
+    const edges = (await run(['list', '--db', nodesDb, '--method', 'acdc'])).out.split('\n');
+    expect(edges.slice(2).map((l) => l.split(/\s+/)[3])).toEqual(['edges']);
   });
 });
 

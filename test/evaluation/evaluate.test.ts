@@ -32,7 +32,7 @@ describe('AUC and ROC arithmetic', () => {
     const g = new ComponentGraph({ nLayers: 1, nHeads: 1 });
     // Edges: input->a0.h0<q|k|v>, input->m0, a0.h0->m0, input->logits, a0.h0->logits, m0->logits.
     expect(g.nEdges).toBe(8);
-    const truth = { positives: ['input->a0.h0<v>', 'a0.h0->logits'], exclude: ['input->a0.h0<q>'] };
+    const truth = { edges: ['input->a0.h0<v>', 'a0.h0->logits'], positionalEdges: ['input->a0.h0<q>'] };
     const circuit = edgeSetMask(g, ['input->a0.h0<v>', 'input->a0.h0<q>', 'm0->logits']);
     expect(countEdges(g, circuit)).toBe(3);
     expect(confusion(g, circuit, truth)).toEqual({ tp: 1, fp: 1, fn: 1, tn: 4, precision: 0.5, recall: 0.5, fpr: 0.2 });
@@ -48,11 +48,14 @@ describe('AUC and ROC arithmetic', () => {
     set('input->a0.h0<q>', 100); // excluded: ignored
     // Positives 3 and 2 against negatives 2.5, 0.1 and three never tried (lowest): (5 + 4) / 10.
     expect(edgeScoreAuc(g, scores, truth)).toBeCloseTo(0.9, 12);
-    const roc = sweepRoc(g, [{ inCircuit: circuit, tau: 1 }, { inCircuit: edgeSetMask(g, truth.positives), tau: 0.5 }], truth);
-    expect(roc.points).toEqual([{ fpr: 0.2, tpr: 0.5, tau: 1 }, { fpr: 0, tpr: 1, tau: 0.5 }]);
+    const roc = sweepRoc(g, [{ inCircuit: circuit, tau: 1 }, { inCircuit: edgeSetMask(g, truth.edges), tau: 0.5 }], truth);
+    expect(roc.points).toEqual([
+      { threshold: 1, size: 3, faithfulness: null, fpr: 0.2, tpr: 0.5 },
+      { threshold: 0.5, size: 2, faithfulness: null, fpr: 0, tpr: 1 },
+    ]);
     // (0, 0), (0, 1), (0.2, 0.5), (1, 1): 0 + 0.2 * 0.75 + 0.8 * 0.75.
     expect(roc.auc).toBeCloseTo(0.75, 12);
-    expect(() => confusion(g, circuit, { positives: ['input->a0.h0<q>'], exclude: ['input->a0.h0<q>'] })).toThrow(/both/);
+    expect(() => confusion(g, circuit, { edges: ['input->a0.h0<q>'], positionalEdges: ['input->a0.h0<q>'] })).toThrow(/both/);
   });
 
   it('random circuits are seeded, of the requested size', () => {
@@ -105,8 +108,9 @@ describe('faithfulness on a small random GPT-2', () => {
     const circuits = [12, 3, 30].map((n, i) => ({ inCircuit: randomCircuit(g, n, i), tau: i }));
     const { points, result } = await faithfulnessCurve(runs, circuits);
     expect(result.metric).toBe('logit-diff');
-    expect(points.map((p) => p.nEdges)).toEqual([3, 12, 30]);
-    expect(points.map((p) => p.tau)).toEqual([1, 0, 2]);
+    expect(points.map((p) => p.size)).toEqual([3, 12, 30]);
+    expect(points.map((p) => p.threshold)).toEqual([1, 0, 2]);
+    expect(points.map((p) => p.faithfulness)).toEqual([1, 0, 2].map((i) => result.faithfulness[i]));
     const base = await randomBaseline(runs, 12, { samples: 6, seed: 4 });
     expect(base.faithfulness).toHaveLength(6);
     const mean = base.faithfulness.reduce((a, b) => a + b, 0) / 6;

@@ -24,7 +24,7 @@ export function smallDataset(n: number, seed = 1): Dataset {
     const wrong = (answer + 1 + Math.floor(u() * (VOCAB - 1))) % VOCAB;
     return { index, clean, corrupted, metricPosition: T - 1, answer, wrong, keyPositions: [1, 3], roles: { END: T - 1, MID: 1 + (index % 3) } };
   });
-  return { task: 'test', settings: {}, pairs };
+  return { task: 'test', settings: {}, corruption: { kind: 'str', variant: 'random' }, pairs };
 }
 
 function logSoftmax(row: ArrayLike<number>): number[] {

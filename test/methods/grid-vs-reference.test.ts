@@ -5,8 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ComponentGraph } from '../../src/graph/component-graph.js';
 import type { LoadedModel } from '../../src/model/types.js';
 import { getGranularity } from '../../src/experiment/components.js';
-import { type Corruption, corruptedInput } from '../../src/experiment/corruption.js';
-import type { Direction } from '../../src/core/vocabulary.js';
+import type { Corruption, Direction, GranularityName } from '../../src/core/vocabulary.js';
+import { corruptedInput } from '../../src/experiment/corruption.js';
 import { Experiment } from '../../src/experiment/experiment.js';
 import { nodePatching } from '../../src/methods/node-patching.js';
 import { SILENT } from '../../src/methods/method.js';
@@ -79,7 +79,7 @@ function scores(row: ArrayLike<number>, clean: ArrayLike<number>, pair: PromptPa
 
 
 interface GridCase {
-  readonly granularity: string;
+  readonly granularity: GranularityName;
   readonly window: number;
   readonly corruption: Corruption;
   readonly direction: Direction;
@@ -89,7 +89,7 @@ interface GridCase {
 async function checkGrid(pm: PatchableModel, dataset: Dataset, c: GridCase): Promise<void> {
   const { config, weights } = pm.model;
   const graph = pm.graph;
-  const metrics = ['prob', 'logit-diff', 'kl'].map(getMetric);
+  const metrics = (['prob', 'logit-diff', 'kl'] as const).map(getMetric);
   const exp = Experiment.plan(pm, dataset, { corruption: c.corruption, batchSize: 3 });
   const settings = { direction: c.direction, metrics, granularity: getGranularity(c.granularity), window: c.window, configsPerPass: 5 };
   const session = await nodePatching.open(exp, settings);
@@ -101,7 +101,7 @@ async function checkGrid(pm: PatchableModel, dataset: Dataset, c: GridCase): Pro
   }
 
   // Reference: one float64 forward per (pair, noise sample, component).
-  const samples = c.corruption.kind === 'gn' ? c.corruption.samples : 1;
+  const samples = c.corruption.kind === 'gn' ? c.corruption.noise.samples : 1;
   const refModel = { config, weights };
   const clean = new Map<number, ReturnType<typeof referenceForward>>();
   const corrupted = new Map<string, ReturnType<typeof referenceForward>>();
@@ -168,20 +168,20 @@ describe('patching grid vs the float64 reference (random GPT-2)', () => {
   afterAll(async () => pm.release());
 
   const cases: GridCase[] = [
-    { granularity: 'heads', window: 1, corruption: { kind: 'str' }, direction: 'denoising' },
-    { granularity: 'heads', window: 1, corruption: { kind: 'gn', multiplier: 3, samples: 2, seed: 5, sigmaFrom: 'key-tokens' }, direction: 'noising' },
-    { granularity: 'heads-pos', window: 1, corruption: { kind: 'str' }, direction: 'noising' },
-    { granularity: 'head-qkv', window: 1, corruption: { kind: 'str' }, direction: 'denoising' },
-    { granularity: 'resid', window: 1, corruption: { kind: 'str' }, direction: 'denoising' },
-    { granularity: 'mlp', window: 2, corruption: { kind: 'gn', multiplier: 3, samples: 1, seed: 2, sigmaFrom: 'vocabulary' }, direction: 'denoising' },
-    { granularity: 'attn', window: 2, corruption: { kind: 'str' }, direction: 'noising' },
+    { granularity: 'heads', window: 1, corruption: { kind: 'str', variant: 'key-token' }, direction: 'denoising' },
+    { granularity: 'heads', window: 1, corruption: { kind: 'gn', noise: { multiplier: 3, samples: 2, seed: 5, sigmaFrom: 'key-tokens' } }, direction: 'noising' },
+    { granularity: 'heads-pos', window: 1, corruption: { kind: 'str', variant: 'key-token' }, direction: 'noising' },
+    { granularity: 'head-qkv', window: 1, corruption: { kind: 'str', variant: 'key-token' }, direction: 'denoising' },
+    { granularity: 'resid', window: 1, corruption: { kind: 'str', variant: 'key-token' }, direction: 'denoising' },
+    { granularity: 'mlp', window: 2, corruption: { kind: 'gn', noise: { multiplier: 3, samples: 1, seed: 2, sigmaFrom: 'vocabulary' } }, direction: 'denoising' },
+    { granularity: 'attn', window: 2, corruption: { kind: 'str', variant: 'key-token' }, direction: 'noising' },
   ];
 
   for (const c of cases) {
     it(`${c.granularity} (window ${c.window}), ${c.corruption.kind}, ${c.direction}: every effect matches`, async () => {
       const dataset: Dataset = buildDataset(
         { vocabSize: config.vocabSize, dataDir: 'data' },
-        { task: 'induction', options: { length: 5, cut: 'random' }, corruption: c.corruption.kind === 'gn' ? 'gn' : undefined, seed: 3, count: 5 },
+        { task: 'induction', options: { length: 5, cut: 'random' }, corruption: c.corruption.kind === 'gn' ? { kind: 'gn' } : undefined, seed: 3, count: 5 },
       );
       await checkGrid(pm, dataset, c);
     });
@@ -199,8 +199,8 @@ describeShared('patching grid vs the float64 reference (stories260K)', () => {
   afterAll(async () => pm.release());
 
   for (const c of [
-    { granularity: 'heads', window: 1, corruption: { kind: 'str' }, direction: 'denoising' },
-    { granularity: 'resid', window: 1, corruption: { kind: 'str' }, direction: 'noising' },
+    { granularity: 'heads', window: 1, corruption: { kind: 'str', variant: 'key-token' }, direction: 'denoising' },
+    { granularity: 'resid', window: 1, corruption: { kind: 'str', variant: 'key-token' }, direction: 'noising' },
   ] as GridCase[]) {
     it(`${c.granularity}, ${c.direction}: every effect matches`, async () => checkGrid(pm, dataset, c));
   }

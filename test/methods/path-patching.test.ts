@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { headInputs, type PathPosition, pathPatch } from '../../src/methods/path-patching.js';
 import { Experiment } from '../../src/experiment/experiment.js';
 import { EdgeMasks } from '../../src/runtime/masks.js';
+import type { Direction, MetricName } from '../../src/core/vocabulary.js';
 import { getMetric } from '../../src/experiment/metrics.js';
 import { PatchableModel } from '../../src/runtime/patchable-model.js';
 import { referenceForward } from '../reference/patched-forward.js';
@@ -31,7 +32,7 @@ describe('path patching on a small random GPT-2', () => {
     return { clean, corrupted };
   };
 
-  const cases: { receivers: string[]; position: PathPosition; metric: string; direction: 'noising' | 'denoising' }[] = [
+  const cases: { receivers: string[]; position: PathPosition; metric: MetricName; direction: Direction }[] = [
     { receivers: ['logits'], position: 'all', metric: 'logit-diff', direction: 'noising' },
     { receivers: ['a1.h0<q>', 'a1.h1<q>'], position: 'all', metric: 'kl', direction: 'noising' },
     { receivers: ['m1', 'a1.h1<v>'], position: 3, metric: 'logit-diff', direction: 'denoising' },
@@ -91,7 +92,7 @@ describe('path patching on a small random GPT-2', () => {
 
   it('Gaussian noising: one row per pair and noise sample; effects match the reference on the noisy embeddings', async () => {
     const g = pm.graph;
-    const gn = await Experiment.prepare(pm, dataset, { corruption: { kind: 'gn', multiplier: 3, samples: 2, seed: 5, sigmaFrom: 'vocabulary' } });
+    const gn = await Experiment.prepare(pm, dataset, { corruption: { kind: 'gn', noise: { multiplier: 3, samples: 2, seed: 5, sigmaFrom: 'vocabulary' } } });
     expect(gn.nRows).toBe(8);
     const res = await pathPatch(gn, { receivers: ['logits'], metric: 'kl', senders: ['input', 'a1.h0'] });
     const [group] = gn.groups;

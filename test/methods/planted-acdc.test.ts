@@ -15,9 +15,8 @@ import { inductionTask } from '../../src/tasks/induction.js';
 
 describe('ACDC on the planted induction model', () => {
   const { model, groundTruth } = plantInductionModel({ seed: 0 });
-  const truth = { positives: groundTruth.edges, exclude: groundTruth.positionalEdges };
   // 16 pairs: a 5-token sequence and its first 4 tokens again (9 tokens), every token corrupted.
-  const dataset = inductionTask.build({ vocabSize: model.config.vocabSize, dataDir: '' }, inductionTask.parseOptions({ length: 5, cut: 'last' }, 'options'), 'all-random', 3, 16);
+  const dataset = inductionTask.build({ vocabSize: model.config.vocabSize, dataDir: '' }, inductionTask.parseOptions({ length: 5, cut: 'last' }, 'options'), { kind: 'str', variant: 'all-random' }, 3, 16);
   let pm: PatchableModel;
   let runs: Experiment;
   let sweep: AcdcResult[];
@@ -31,16 +30,16 @@ describe('ACDC on the planted induction model', () => {
 
   it('recovers the planted edges across a threshold sweep: ROC-AUC >= 0.95 (sweep and scores)', () => {
     const g = pm.graph;
-    const roc = sweepRoc(g, sweep, truth);
+    const roc = sweepRoc(g, sweep, groundTruth);
     expect(roc.auc).toBeGreaterThanOrEqual(0.95);
     for (const r of sweep) {
-      expect(edgeScoreAuc(g, r.scores, truth)).toBeGreaterThanOrEqual(0.95);
+      expect(edgeScoreAuc(g, r.scores, groundTruth)).toBeGreaterThanOrEqual(0.95);
       expect(r.complete).toBe(true);
     }
     // At a sensible threshold the circuit is exactly the planted one.
     const at = sweep[taus.indexOf(1e-2)]!;
     expect(circuitEdges(at).map((e) => g.edgeName(e)).sort()).toEqual([...groundTruth.edges].sort());
-    expect(confusion(g, at.inCircuit, truth)).toMatchObject({ tp: 5, fp: 0, fn: 0 });
+    expect(confusion(g, at.inCircuit, groundTruth)).toMatchObject({ tp: 5, fp: 0, fn: 0 });
     const circuit = acdcCircuit(at);
     expect(circuit.size).toBe(5);
     expect(circuit.nodes()).toEqual(['input', 'a0.h3', 'a1.h7', 'logits']);

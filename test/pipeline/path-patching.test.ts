@@ -36,7 +36,10 @@ describe('path patching stage', () => {
   const pipeline = loadPipeline(file);
   const request: PathPatchingRequest = {
     receivers: ['a1.h7<k>', 'a1.h7<v>'],
-    corruption: ['key-token', 'gn:KEY'],
+    corruption: [
+      { kind: 'str', variant: 'key-token' },
+      { kind: 'gn', roles: ['KEY'], noise: { multiplier: 3, samples: 3, seed: 0, sigmaFrom: 'key-tokens' } },
+    ],
     direction: ['noising'],
     metric: ['logit-diff'],
     position: 'all',
@@ -51,7 +54,7 @@ describe('path patching stage', () => {
     let storedUnits = 0;
     try {
       const out = await runStages<[PathPatchingResult[]]>(pipeline, store, { progress: 'off' }, (ctx) => {
-        for (const c of request.corruption) datasets.set(c, ctx.dataset(c));
+        for (const c of request.corruption) datasets.set(c.kind, ctx.dataset(c));
         return [pathPatchingPoints(ctx, request)];
       });
       expect(out.complete).toBe(true);
@@ -66,21 +69,19 @@ describe('path patching stage', () => {
     const pm = await loadPipelineModel(pipeline.model);
     const runtime = new PatchableModel(pm.model);
     try {
-      const gn = pipeline.patching!.gn;
-      const noise = { kind: 'gn', multiplier: gn.multiplier, samples: gn.samples, seed: gn.seed, sigmaFrom: gn.sigma } as const;
       // 4 rows per unit (Gaussian noise: 3 samples a pair, so one pair a unit): several units each.
       let planned = 0;
-      for (const r of results) planned += Experiment.plan(runtime, datasets.get(r.point.corruption)!, { corruption: r.point.corruption === 'key-token' ? { kind: 'str' } : noise, batchSize: 4 }).groups.length;
+      for (const r of results) planned += Experiment.plan(runtime, datasets.get(r.point.corruption.kind)!, { corruption: r.point.corruption, batchSize: 4 }).groups.length;
       expect(storedUnits).toBe(planned);
       expect(planned).toBeGreaterThanOrEqual(2 + 6);
       for (const r of results) {
-        const exp = await Experiment.prepare(runtime, datasets.get(r.point.corruption)!, { corruption: r.point.corruption === 'key-token' ? { kind: 'str' } : noise });
+        const exp = await Experiment.prepare(runtime, datasets.get(r.point.corruption.kind)!, { corruption: r.point.corruption });
         const lib = await pathPatch(exp, { receivers: request.receivers, direction: r.point.direction, metric: 'logit-diff' });
         expect(r.effects.map((e) => e.sender)).toEqual(lib.effects.map((e) => e.name));
         r.effects.forEach((e, i) => expect(Math.abs(e.effect - lib.effects[i]!.effect), e.sender).toBeLessThan(1e-12));
         expect(r.normaliser).toBe(lib.normaliser);
         // The planted previous-token head feeds the induction head's key: the strongest path under STR.
-        if (r.point.corruption === 'key-token') expect([...lib.effects].sort((a, b) => Math.abs(b.effect) - Math.abs(a.effect))[0]!.name).toBe('a0.h3');
+        if (r.point.corruption.kind === 'str') expect([...lib.effects].sort((a, b) => Math.abs(b.effect) - Math.abs(a.effect))[0]!.name).toBe('a0.h3');
       }
     } finally {
       await runtime.release();

@@ -3,8 +3,11 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { expandGrid, loadPipeline } from '../../src/pipeline/spec.js';
+import { expandDiscovery, expandGrid, loadPipeline } from '../../src/pipeline/spec.js';
 import { UserError } from '../../src/core/errors.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'patchwise-spec-'));
@@ -39,13 +42,13 @@ patching:
     }
     const lines = message.split('\n');
     expect(lines.every((l) => l.startsWith(`${f}: `))).toBe(true);
-    expect(message).toMatch(/task\.name: .*expected one of "ioi"\|"greater-than"\|"paired-jsonl"\|"induction"/i);
+    expect(message).toMatch(/task\.name: expected one of ioi, greater-than, paired-jsonl, induction$/m);
     expect(message).toMatch(/task\.count: .*>=\s*1/);
     expect(message).toMatch(/patching\.metric\[1\]: .*expected one of/i);
-    expect(message).toMatch(/patching\.direction\[0\]: .*expected one of "denoising"\|"noising"/);
+    expect(message).toMatch(/patching\.direction\[0\]: expected one of denoising, noising$/m);
     expect(lines.length).toBeGreaterThanOrEqual(4);
     const typo = write('typo.yaml', `model: { plant: induction }\ntask: { name: induction }\npatching: { metrics: [kl] }\n`);
-    expect(() => loadPipeline(typo)).toThrow(/typo\.yaml: patching: Unrecognized key: "metrics"/);
+    expect(() => loadPipeline(typo)).toThrow(/typo\.yaml: patching: unknown field "metrics" \(fields: corruption, gn, direction, metric, granularity, window, detect, batch\)/);
   });
 
   it('rejects windows on granularities without them, and YAML syntax errors', () => {
@@ -72,5 +75,75 @@ patching:
     // heads takes window 1 only; mlp takes 1 and 2: 2 x 2 x (1 + 2) = 12 points (x 3 metrics = 36 runs).
     expect(grid).toHaveLength(12);
     expect(grid.filter((g) => g.granularity === 'mlp' && g.window === 2)).toHaveLength(4);
+  });
+
+  const messageOf = (f: string): string => {
+    try {
+      loadPipeline(f);
+    } catch (e) {
+      expect(e).toBeInstanceOf(UserError);
+      return (e as Error).message;
+    }
+    throw new Error(`${f} loaded`);
+  };
+
+  it('parses corruptions against the task: str is its default variant, gn carries its section\'s noise settings', () => {
+    const f = write(
+      'parsed.yaml',
+      `model: { plant: induction }
+task: { name: induction, options: { length: 6 } }
+patching:
+  corruption: [str, "gn:KEY,END"]
+  gn: { samples: 2, sigma: vocabulary }
+discovery:
+  corruption: [all-random, gn]
+  gn: { multiplier: 5 }
+`,
+    );
+    const p = loadPipeline(f);
+    expect(p.task.options).toEqual({ length: 6, cut: 'random' });
+    expect(p.patching?.corruption).toEqual([
+      { kind: 'str', variant: 'key-token' },
+      { kind: 'gn', roles: ['KEY', 'END'], noise: { multiplier: 3, samples: 2, seed: 0, sigmaFrom: 'vocabulary' } },
+    ]);
+    // A discovery-only setting: the discovery section's own gn block, not the patching one.
+    expect(expandDiscovery(p).map((d) => d.corruption)).toEqual([
+      { kind: 'str', variant: 'all-random' },
+      { kind: 'gn', noise: { multiplier: 5, samples: 3, seed: 0, sigmaFrom: 'key-tokens' } },
+    ]);
+    expect(expandGrid(p).map((g) => g.corruption.kind)).toEqual(['str', 'gn']);
+    const twice = write('twice.yaml', `model: { plant: induction }\ntask: { name: induction }\npatching: { corruption: [str, key-token] }\n`);
+    expect(messageOf(twice)).toBe(`${twice}: patching.corruption: key-token is listed twice (str is the task's default STR variant)`);
+  });
+
+  const bogus = `model: { plant: induction }
+task: { name: induction, options: { lenght: 6 } }
+patching:
+  corruption: [str, bogus]
+  direction: [noising]
+discovery:
+  corruption: [gn, all-randm, "gn:KEY,IO"]
+`;
+  const expected = (f: string) => [
+    `${f}: task.options: unknown field "lenght" (fields: length, vocabRange, cut)`,
+    `${f}: patching.corruption[1]: task induction has no corruption "bogus" (known: key-token, random, all-random, str, gn, gn:ROLE,...)`,
+    `${f}: discovery.corruption[1]: task induction has no corruption "all-randm" (known: key-token, random, all-random, str, gn, gn:ROLE,...)`,
+    `${f}: discovery.corruption[2]: task induction has no role "IO" to noise (roles: FIRST, KEY, SOURCE, SECOND, END)`,
+  ];
+
+  it('fails at load on every unknown corruption, task option and gn role, one line each', () => {
+    const f = write('bogus.yaml', bogus);
+    expect(messageOf(f).split('\n')).toEqual(expected(f));
+    const jsonl = write('jsonl.yaml', `model: { plant: induction }\ntask: { name: paired-jsonl, options: { file: x.jsonl } }\npatching: { corruption: ["gn:END"] }\n`);
+    expect(messageOf(jsonl)).toBe(`${jsonl}: patching.corruption[0]: task paired-jsonl has no roles to noise; use plain "gn", which noises each prompt's key tokens`);
+  });
+
+  it('patchwise run stops on such a pipeline before anything runs: no database is created', () => {
+    const f = write('bogus-run.yaml', bogus);
+    const db = join(dir, 'bogus.db');
+    const run = spawnSync(process.execPath, [resolve('bin/patchwise.js'), 'run', f, '--db', db, '--no-progress'], { encoding: 'utf8' });
+    expect(run.status).not.toBe(0);
+    expect(run.stderr).toContain(['invalid pipeline:', ...expected(f)].join('\n'));
+    expect(existsSync(db)).toBe(false);
   });
 });

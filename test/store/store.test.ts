@@ -7,7 +7,8 @@ import { UserError } from '../../src/core/errors.js';
 import { canonicalJson, flattenJson } from '../../src/store/json.js';
 import { MIGRATIONS, SCHEMA_VERSION } from '../../src/store/migrations.js';
 import { Store } from '../../src/store/store.js';
-import type { DetectionRow, EffectRow } from '../../src/store/types.js';
+import type { Detection } from '../../src/core/vocabulary.js';
+import type { EffectRow } from '../../src/store/types.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'patchwise-store-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -295,16 +296,16 @@ describe('detections', () => {
     const s = await Store.open(freshPath());
     try {
       const id = await withRun(s);
-      const d: DetectionRow[] = [
+      const d: Detection[] = [
         { component: 'a9.h9', layer: 9, head: 9, position: null, window: 1, mean: 0.3, std: 0.05, zscore: 4.2, sign: 1 },
         { component: 'a10.h7', layer: 10, head: 7, position: 14, window: 1, mean: -0.2, std: 0.04, zscore: -3.1, sign: -1 },
       ];
       await s.saveDetections(id, d);
       expect(await s.detections(id)).toEqual(d);
-      await s.saveDetections(id, [d[1] as DetectionRow]);
+      await s.saveDetections(id, [d[1] as Detection]);
       expect(await s.detections(id)).toEqual([d[1]]);
       // An invalid row leaves the previous detections in place.
-      await expect(s.saveDetections(id, [d[0] as DetectionRow, { ...(d[0] as DetectionRow), sign: 0 as unknown as 1 }])).rejects.toThrow(/row 1 \(a9\.h9\): sign/);
+      await expect(s.saveDetections(id, [d[0] as Detection, { ...(d[0] as Detection), sign: 0 as unknown as 1 }])).rejects.toThrow(/row 1 \(a9\.h9\): sign/);
       expect(await s.detections(id)).toEqual([d[1]]);
       expect((await s.listRuns())[0]?.detections).toBe(1);
     } finally {

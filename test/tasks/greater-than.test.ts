@@ -1,5 +1,6 @@
 // Greater-than with GPT-2's tokenizer: years split as " 17" + "32", the 01 corruption, and the
 // token sets the probability-difference metric sums over.
+import { parseCorruption } from '../../src/tasks/pairs.js';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -20,7 +21,7 @@ beforeAll(async () => {
 });
 
 const build = (corruption: string, seed = 1, count = 200, options: unknown = {}): Dataset =>
-  greaterThanTask.build(ctx, greaterThanTask.parseOptions(options, 'task.options'), corruption, seed, count);
+  greaterThanTask.build(ctx, greaterThanTask.parseOptions(options, 'task.options'), parseCorruption(greaterThanTask, corruption), seed, count);
 const at = (pair: PromptPair, role: string, ids: readonly number[] = pair.clean): string => tok.tokenText(ids[pair.roles[role] ?? -1] ?? -1);
 const twoDigits = (n: number): string => String(n).padStart(2, '0');
 
@@ -106,7 +107,7 @@ describe('greater-than', () => {
 describeShared('greater-than on stories260K', () => {
   it('explains that its tokenizer splits two-digit numbers', async () => {
     const spm = await loadTokenizer(stories260kPath);
-    expect(() => greaterThanTask.build({ tokenizer: spm, vocabSize: 512, dataDir }, greaterThanTask.parseOptions({}, 'o'), '01', 1, 4)).toThrow(
+    expect(() => greaterThanTask.build({ tokenizer: spm, vocabSize: 512, dataDir }, greaterThanTask.parseOptions({}, 'o'), { kind: 'str', variant: '01' }, 1, 4)).toThrow(
       /^task greater-than needs every two-digit number "00"\.\."99" to be one token, and this tokenizer makes "00" "( )?0", "0"$/,
     );
   });

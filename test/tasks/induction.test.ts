@@ -1,5 +1,6 @@
 // Induction prompts: with no tokenizer and a small vocabulary (a planted model), with GPT-2's
 // vocabulary, and with stories260K's SentencePiece vocabulary (BOS, control and byte tokens).
+import { parseCorruption } from '../../src/tasks/pairs.js';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { inductionTask, inductionTokenPool, ordinaryTokenTest } from '../../src/tasks/induction.js';
 import type { Dataset, PromptPair, TaskContext } from '../../src/tasks/types.js';
@@ -11,7 +12,7 @@ import { describeShared, stories260kPath } from '../support/shared.js';
 const planted: TaskContext = { vocabSize: 64, dataDir: '/nonexistent' };
 
 const build = (ctx: TaskContext, corruption: string, options: unknown = {}, seed = 1, count = 50): Dataset =>
-  inductionTask.build(ctx, inductionTask.parseOptions(options, 'task.options'), corruption, seed, count);
+  inductionTask.build(ctx, inductionTask.parseOptions(options, 'task.options'), parseCorruption(inductionTask, corruption), seed, count);
 
 /** Checks the shape of an induction pair; returns the repeated sequence. */
 function checkPair(pair: PromptPair, length: number, bos: number | undefined): number[] {

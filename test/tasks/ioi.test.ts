@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { UserError } from '../../src/core/errors.js';
 import { IOI_TEMPLATES, ioiTask, singleTokenNames } from '../../src/tasks/ioi.js';
-import { checkedPair } from '../../src/tasks/pairs.js';
+import { checkedPair, parseCorruption } from '../../src/tasks/pairs.js';
 import { readWordList } from '../../src/tasks/word-lists.js';
 import type { Dataset, PromptPair, TaskContext } from '../../src/tasks/types.js';
 import { gpt2Tokenizer } from '../../src/tokenizer/gpt2.js';
@@ -26,8 +26,9 @@ beforeAll(async () => {
   names = new Set(readWordList(dataDir, 'names.txt'));
 });
 
+const S2_IO = { kind: 'str', variant: 's2-io' } as const;
 const build = (corruption: string, seed = 1, count = 200, options: unknown = {}): Dataset =>
-  ioiTask.build(ctx, ioiTask.parseOptions(options, 'task.options'), corruption, seed, count);
+  ioiTask.build(ctx, ioiTask.parseOptions(options, 'task.options'), parseCorruption(ioiTask, corruption), seed, count);
 
 const role = (pair: PromptPair, name: string): number => {
   const position = pair.roles[name];
@@ -121,7 +122,9 @@ describe('ioi', () => {
       expect(pair.keyPositions).toEqual(['IO', 'S1', 'S2'].map((r) => role(pair, r)).sort((a, b) => a - b));
     }
     for (const pair of build('gn:S2,END', 1, 20).pairs) expect(pair.keyPositions).toEqual([role(pair, 'S2'), role(pair, 'END')]);
-    expect(() => build('gn:X', 1, 2)).toThrow(/ioi pair 0: no role "X" to noise \(roles: .*IO.*\)/);
+    expect(() => build('gn:X', 1, 2)).toThrow('task ioi has no role "X" to noise (roles: IO, S1, S2, END)');
+    // Built directly (not parsed), a role the prompts lack is still named with its pair.
+    expect(() => ioiTask.build(ctx, ioiTask.parseOptions({}, 'o'), { kind: 'gn', roles: ['X'] }, 1, 2)).toThrow(/ioi pair 0: no role "X" to noise \(roles: .*IO.*\)/);
   });
 
   it('is deterministic by seed, and the clean prompts do not depend on the corruption', () => {
@@ -148,7 +151,7 @@ describe('ioi', () => {
       tokenText: (id) => tok.tokenText(id),
     };
     const plain = build('s2-io', 5, 10);
-    const bos = ioiTask.build({ ...ctx, tokenizer: withBos }, ioiTask.parseOptions({}, 'o'), 's2-io', 5, 10);
+    const bos = ioiTask.build({ ...ctx, tokenizer: withBos }, ioiTask.parseOptions({}, 'o'), S2_IO, 5, 10);
     bos.pairs.forEach((pair, i) => {
       const before = plain.pairs[i] as PromptPair;
       expect(pair.clean).toEqual([50256, ...before.clean]);
@@ -162,7 +165,7 @@ describe('ioi', () => {
     expect(() => ioiTask.parseOptions({ templates: 'CABA' }, 'task.options')).toThrow('task.options.templates: expected one of BABA, ABBA, mixed');
     expect(() => ioiTask.parseOptions({ template: 'ABBA' }, 'p.yaml: task.options')).toThrow('p.yaml: task.options: unknown field "template"');
     expect(() => ioiTask.parseOptions({ templates: 'CABA' }, 'x')).toThrow(UserError);
-    expect(() => build('s9')).toThrow('task ioi has no corruption "s9" (known: s2-io, s1-io-other, abc, gn, gn:ROLE,...)');
+    expect(() => build('s9')).toThrow('task ioi has no corruption "s9" (known: s2-io, s1-io-other, abc, str, gn, gn:ROLE,...)');
   });
 
   it('needs at least five one-token names', () => {
@@ -172,18 +175,18 @@ describe('ioi', () => {
       writeFileSync(join(dir, 'places.txt'), 'store\n');
       writeFileSync(join(dir, 'objects.txt'), '# nothing but a comment\n\n');
       const options = ioiTask.parseOptions({}, 'o');
-      expect(() => ioiTask.build({ ...ctx, dataDir: dir }, options, 's2-io', 1, 1)).toThrow(
+      expect(() => ioiTask.build({ ...ctx, dataDir: dir }, options, S2_IO, 1, 1)).toThrow(
         'task ioi: only 2 of the 4 names in names.txt are one token for this tokenizer (with a leading space); at least 5 are needed',
       );
       writeFileSync(join(dir, 'names.txt'), 'Mary\nJohn\nJames\nPaul\nMark\n');
-      expect(() => ioiTask.build({ ...ctx, dataDir: dir }, options, 's2-io', 1, 1)).toThrow(/objects\.txt: the word list is empty/);
+      expect(() => ioiTask.build({ ...ctx, dataDir: dir }, options, S2_IO, 1, 1)).toThrow(/objects\.txt: the word list is empty/);
     } finally {
       rmSync(dir, { recursive: true });
     }
   });
 
   it('refuses to run without a tokenizer', () => {
-    expect(() => ioiTask.build({ vocabSize: 64, dataDir }, ioiTask.parseOptions({}, 'o'), 's2-io', 1, 1)).toThrow(/task ioi .* needs the model's tokenizer/);
+    expect(() => ioiTask.build({ vocabSize: 64, dataDir }, ioiTask.parseOptions({}, 'o'), S2_IO, 1, 1)).toThrow(/task ioi .* needs the model's tokenizer/);
   });
 });
 
@@ -199,7 +202,7 @@ describe('checkedPair', () => {
 describeShared('ioi on stories260K', () => {
   it('explains that the names are not single tokens of its 512-token vocabulary', async () => {
     const spm = await loadTokenizer(stories260kPath);
-    expect(() => ioiTask.build({ tokenizer: spm, vocabSize: 512, dataDir }, ioiTask.parseOptions({}, 'o'), 's2-io', 1, 4)).toThrow(
+    expect(() => ioiTask.build({ tokenizer: spm, vocabSize: 512, dataDir }, ioiTask.parseOptions({}, 'o'), S2_IO, 1, 4)).toThrow(
       /task ioi: only \d+ of the \d+ names in names\.txt are one token/,
     );
   });

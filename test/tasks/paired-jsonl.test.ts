@@ -1,5 +1,6 @@
 // Paired prompts from JSONL: the example file, key positions from spans, tokens or differences,
 // and every error naming the file, the line and the field.
+import { parseCorruption } from '../../src/tasks/pairs.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -26,10 +27,12 @@ afterAll(() => rmSync(dir, { recursive: true }));
 const line = (fields: Record<string, unknown>): string => JSON.stringify(fields);
 const paris = { clean: 'The Eiffel Tower is in', corrupted: 'The Colosseum is in', answer: ' Paris', wrong: ' Rome' };
 
+const GIVEN = { kind: 'str', variant: 'given' } as const;
+
 /** Builds from a file facts.jsonl holding `lines`. */
 const buildLines = (lines: readonly string[], corruption = 'given', count = lines.length, context: TaskContext = ctx): Dataset => {
   writeFileSync(join(dir, 'facts.jsonl'), lines.join('\n') + '\n');
-  return pairedJsonlTask.build(context, pairedJsonlTask.parseOptions({ file: 'facts.jsonl' }, 'task.options'), corruption, 0, count);
+  return pairedJsonlTask.build(context, pairedJsonlTask.parseOptions({ file: 'facts.jsonl' }, 'task.options'), parseCorruption(pairedJsonlTask, corruption), 0, count);
 };
 const error = (lines: readonly string[], corruption = 'given'): string => {
   try {
@@ -44,7 +47,7 @@ const error = (lines: readonly string[], corruption = 'given'): string => {
 describe('paired-jsonl', () => {
   it('reads the example file', () => {
     const options = pairedJsonlTask.parseOptions({ file: 'facts.example.jsonl' }, 'task.options');
-    const dataset = pairedJsonlTask.build({ ...ctx, baseDir: dataDir }, options, 'given', 0, 10);
+    const dataset = pairedJsonlTask.build({ ...ctx, baseDir: dataDir }, options, GIVEN, 0, 10);
     expect(dataset.pairs).toHaveLength(10);
     for (const pair of dataset.pairs) {
       expect(pair.corrupted).toHaveLength(pair.clean.length);
@@ -147,7 +150,7 @@ describe('paired-jsonl', () => {
 
     it('a missing file, and a bad option', () => {
       const options = pairedJsonlTask.parseOptions({ file: 'nope.jsonl' }, 'task.options');
-      expect(() => pairedJsonlTask.build(ctx, options, 'given', 0, 1)).toThrow('nope.jsonl: cannot read the prompt pairs (ENOENT)');
+      expect(() => pairedJsonlTask.build(ctx, options, GIVEN, 0, 1)).toThrow('nope.jsonl: cannot read the prompt pairs (ENOENT)');
       expect(() => pairedJsonlTask.parseOptions({}, 'task.options')).toThrow('task.options.file: expected string, received undefined');
       expect(() => parsePairLines('\n\n{"clean": "a", "answer": 5}', 'x.jsonl')).toThrow('x.jsonl line 3: field "answer": expected string, received number');
     });

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { parseTaskOptions } from '../../src/tasks/options.js';
-import { GN, gnCorruption, parseCorruption } from '../../src/tasks/pairs.js';
+import { GN, parseCorruption } from '../../src/tasks/pairs.js';
 import { deriveSeed, Rng } from '../../src/tasks/random.js';
 import { buildDataset, getTask, taskNames } from '../../src/tasks/registry.js';
 import { gpt2Tokenizer } from '../../src/tokenizer/gpt2.js';
@@ -27,11 +27,10 @@ describe('task registry', () => {
     expect(ioi.pairs).toHaveLength(4);
     expect(buildDataset(ctx, { task: 'greater-than', seed: 1, count: 2 }).settings.corruption).toBe('01');
     expect(buildDataset(ctx, { task: 'paired-jsonl', options: { file: 'facts.example.jsonl' }, seed: 1, count: 3 }).pairs).toHaveLength(3);
-    expect(buildDataset(ctx, { task: 'induction', options: { length: 5 }, corruption: 'gn', seed: 1, count: 2 }).pairs).toHaveLength(2);
+    expect(buildDataset(ctx, { task: 'induction', options: { length: 5 }, corruption: { kind: 'gn' }, seed: 1, count: 2 }).pairs).toHaveLength(2);
     expect(() => buildDataset(ctx, { task: 'ioi', options: { templates: 'x' }, seed: 1, count: 1, where: 'pipelines/ioi.yaml: task.options' })).toThrow(
       'pipelines/ioi.yaml: task.options.templates: expected one of BABA, ABBA, mixed',
     );
-    expect(() => buildDataset(ctx, { task: 'ioi', corruption: 'resample', seed: 1, count: 1 })).toThrow('task ioi has no corruption "resample"');
     expect(() => buildDataset(ctx, { task: 'ioi', seed: 1, count: 0 })).toThrow('task ioi: the number of prompt pairs must be a positive integer, got 0');
   });
 });
@@ -47,14 +46,28 @@ describe('task options', () => {
 });
 
 describe('corruption names', () => {
-  const task = { name: 't', corruptions: ['s2-io', 'abc'] };
-  it('are an STR variant, gn, or gn with roles', () => {
+  const task = { name: 't', corruptions: ['s2-io', 'abc'], roles: ['IO', 'S1', 'S2', 'END'] };
+  it('are an STR variant, str (the first variant), gn, or gn with roles the task has', () => {
     expect(parseCorruption(task, 'abc')).toEqual({ kind: 'str', variant: 'abc' });
+    expect(parseCorruption(task, 'str')).toEqual({ kind: 'str', variant: 's2-io' });
     expect(parseCorruption(task, GN)).toEqual({ kind: 'gn' });
-    expect(parseCorruption(task, gnCorruption(['IO', 'S2']))).toEqual({ kind: 'gn', roles: ['IO', 'S2'] });
-    expect(gnCorruption()).toBe('gn');
+    expect(parseCorruption(task, 'gn:IO,S2')).toEqual({ kind: 'gn', roles: ['IO', 'S2'] });
     expect(() => parseCorruption(task, 'gn:IO,')).toThrow('task t: corruption "gn:IO," names an empty role');
-    expect(() => parseCorruption(task, 'zero')).toThrow('task t has no corruption "zero" (known: s2-io, abc, gn, gn:ROLE,...)');
+    expect(() => parseCorruption(task, 'gn:IO,KEY')).toThrow('task t has no role "KEY" to noise (roles: IO, S1, S2, END)');
+    expect(() => parseCorruption({ ...task, roles: [] }, 'gn:END')).toThrow('task t has no roles to noise; use plain "gn"');
+    expect(() => parseCorruption(task, 'zero')).toThrow('task t has no corruption "zero" (known: s2-io, abc, str, gn, gn:ROLE,...)');
+    expect(() => parseCorruption(task, 'gnx')).toThrow('task t has no corruption "gnx"');
+  });
+
+  it('name every role the prompts of each task have', async () => {
+    const tokenizer = await gpt2Tokenizer();
+    const ctx = { tokenizer, vocabSize: tokenizer.vocabSize, dataDir, baseDir: dataDir };
+    for (const name of ['ioi', 'greater-than', 'induction']) {
+      const task = getTask(name);
+      const [pair] = buildDataset(ctx, { task: name, options: name === 'induction' ? { length: 5 } : {}, seed: 1, count: 1 }).pairs;
+      expect(Object.keys(pair!.roles).sort()).toEqual([...task.roles].sort());
+      for (const role of task.keyRoles ?? []) expect(task.roles).toContain(role);
+    }
   });
 });
 

@@ -69,13 +69,20 @@ export function circuitsTable(rows: readonly CircuitSummary[]): string {
   );
 }
 
-const list: CommandModule<object, { db: string; pipeline?: string }> = {
+const list: CommandModule<object, { db: string; pipeline?: string; method?: string }> = {
   command: 'list',
   describe: 'List the circuits in a results database',
-  builder: (y) => y.option('db', DB).option('pipeline', { type: 'string', describe: 'only the circuits of this pipeline' }),
+  builder: (y) =>
+    y
+      .option('db', DB)
+      .option('pipeline', { type: 'string', describe: 'only the circuits of this pipeline' })
+      .option('method', { type: 'string', describe: 'only the circuits of this method (acdc, acdc-nodes, or an imported one such as eap-ig)' }),
   handler: (argv) =>
     withStore(argv.db, async (store) => {
-      const rows = await store.listCircuits(argv.pipeline === undefined ? {} : { pipeline: argv.pipeline });
+      const rows = await store.listCircuits({
+        ...(argv.pipeline === undefined ? {} : { pipeline: argv.pipeline }),
+        ...(argv.method === undefined ? {} : { method: argv.method }),
+      });
       console.log(rows.length === 0 ? `no circuits in ${argv.db}` : circuitsTable(rows));
     }),
 };

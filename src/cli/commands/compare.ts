@@ -4,7 +4,8 @@ import type { CommandModule } from 'yargs';
 import { canonicalJson, flattenJson, type Json } from '../../store/json.js';
 import { parseRunRef } from '../../store/run-ref.js';
 import { Store } from '../../store/store.js';
-import type { ComponentCoords, DetectionRow, MeanEffect, RunDetail } from '../../store/types.js';
+import type { ComponentCoords, Detection } from '../../core/vocabulary.js';
+import type { MeanEffect, RunDetail } from '../../store/types.js';
 import { formatComponent, formatNumber, formatTable, formatValue, formatZ } from '../format-table.js';
 
 const coordKey = (c: ComponentCoords): string => JSON.stringify([c.component, c.layer, c.head, c.position, c.window]);
@@ -32,23 +33,23 @@ export function settingDifferences(a: RunDetail, b: RunDetail): [string, string,
 }
 
 export interface DetectionComparison {
-  readonly both: { a: DetectionRow; b: DetectionRow }[];
-  readonly onlyA: DetectionRow[];
-  readonly onlyB: DetectionRow[];
+  readonly both: { a: Detection; b: Detection }[];
+  readonly onlyA: Detection[];
+  readonly onlyB: Detection[];
 }
 
-export function compareDetections(a: readonly DetectionRow[], b: readonly DetectionRow[]): DetectionComparison {
+export function compareDetections(a: readonly Detection[], b: readonly Detection[]): DetectionComparison {
   const inB = new Map(b.map((d) => [coordKey(d), d]));
   const inA = new Map(a.map((d) => [coordKey(d), d]));
-  const both: { a: DetectionRow; b: DetectionRow }[] = [];
-  const onlyA: DetectionRow[] = [];
+  const both: { a: Detection; b: Detection }[] = [];
+  const onlyA: Detection[] = [];
   for (const d of a) {
     const other = inB.get(coordKey(d));
     if (other === undefined) onlyA.push(d);
     else both.push({ a: d, b: other });
   }
   const onlyB = b.filter((d) => !inA.has(coordKey(d)));
-  const byZ = (x: DetectionRow, y: DetectionRow): number => Math.abs(y.zscore) - Math.abs(x.zscore);
+  const byZ = (x: Detection, y: Detection): number => Math.abs(y.zscore) - Math.abs(x.zscore);
   both.sort((x, y) => byZ(x.a, y.a));
   onlyA.sort(byZ);
   onlyB.sort(byZ);
@@ -58,8 +59,8 @@ export function compareDetections(a: readonly DetectionRow[], b: readonly Detect
 export function comparisonReport(
   a: RunDetail,
   b: RunDetail,
-  detA: readonly DetectionRow[],
-  detB: readonly DetectionRow[],
+  detA: readonly Detection[],
+  detB: readonly Detection[],
   meanA: readonly MeanEffect[],
   meanB: readonly MeanEffect[],
 ): string {

@@ -3,12 +3,13 @@
 // as resumable runs (shared by concurrent processes) and printed as a table of the largest effects.
 import type { CommandModule } from 'yargs';
 import { UserError } from '../../core/errors.js';
-import { DIRECTIONS, type Direction } from '../../core/vocabulary.js';
-import { METRICS } from '../../experiment/metrics.js';
+import { corruptionName, type Corruption, DEFAULT_NOISE, DIRECTIONS, type Direction, METRIC_NAMES, type MetricName } from '../../core/vocabulary.js';
 import type { PathPosition } from '../../methods/path-patching.js';
 import { runStages } from '../../pipeline/run-pipeline.js';
 import { type PathPatchingResult, pathPatchingPoints } from '../../pipeline/run-path-patching.js';
-import { loadPipeline } from '../../pipeline/spec.js';
+import { loadPipeline, type Pipeline } from '../../pipeline/spec.js';
+import { parseCorruption } from '../../tasks/pairs.js';
+import { getTask } from '../../tasks/registry.js';
 import { Store } from '../../store/store.js';
 import { formatNumber, formatTable } from '../format-table.js';
 import { progressMode } from './run.js';
@@ -35,6 +36,16 @@ function parsePosition(p: string): PathPosition {
   return { role: p };
 }
 
+/** Corruption names parsed for the pipeline's task; Gaussian noise takes the pipeline's noise settings. */
+function parseCorruptions(pipeline: Pipeline, names: readonly string[]): Corruption[] {
+  const task = getTask(pipeline.task.name);
+  const noise = pipeline.patching?.gn ?? pipeline.discovery?.gn ?? DEFAULT_NOISE;
+  return names.map((n) => {
+    const c = parseCorruption(task, n);
+    return c.kind === 'gn' ? { ...c, noise } : c;
+  });
+}
+
 function table(results: readonly PathPatchingResult[], top: number): string {
   return results
     .map((r) => {
@@ -42,7 +53,7 @@ function table(results: readonly PathPatchingResult[], top: number): string {
         .sort((a, b) => Math.abs(b.effect) - Math.abs(a.effect))
         .slice(0, top > 0 ? top : undefined)
         .map((e) => [e.sender, formatNumber(e.effect)]);
-      return `run ${r.runId}: ${r.point.corruption} ${r.point.direction} ${r.point.metric} (normaliser ${formatNumber(r.normaliser)})\n${formatTable(['sender', 'effect'], rows)}`;
+      return `run ${r.runId}: ${corruptionName(r.point.corruption)} ${r.point.direction} ${r.point.metric} (normaliser ${formatNumber(r.normaliser)})\n${formatTable(['sender', 'effect'], rows)}`;
     })
     .join('\n\n');
 }
@@ -57,7 +68,7 @@ export const pathPatchCommand: CommandModule<object, PathPatchArgs> = {
       .option('senders', { type: 'string', array: true, describe: 'senders to sweep (default: every sender feeding the set)' })
       .option('corruption', { type: 'string', array: true, default: ['str'], describe: 'str, a task STR variant, gn or gn:ROLE,ROLE' })
       .option('direction', { type: 'string', array: true, default: ['noising'], choices: [...DIRECTIONS] })
-      .option('metric', { type: 'string', array: true, default: ['logit-diff'], choices: Object.keys(METRICS) })
+      .option('metric', { type: 'string', array: true, default: ['logit-diff'], choices: [...METRIC_NAMES] })
       .option('position', { type: 'string', default: 'all', describe: 'all, a token position, or a role of the pairs (e.g. END)' })
       .option('batch', { type: 'number', default: 32, describe: 'prompt rows per unit of work' })
       .option('top', { type: 'number', default: 10, describe: 'senders to print per run, largest |effect| first (0: all)' })
@@ -72,9 +83,9 @@ export const pathPatchCommand: CommandModule<object, PathPatchArgs> = {
       const request = {
         receivers: argv.receivers,
         senders: argv.senders,
-        corruption: argv.corruption,
+        corruption: parseCorruptions(pipeline, argv.corruption),
         direction: argv.direction as Direction[],
-        metric: argv.metric,
+        metric: argv.metric as MetricName[],
         position: parsePosition(argv.position),
         batch: argv.batch,
       };

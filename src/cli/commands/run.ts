@@ -4,6 +4,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CommandModule } from 'yargs';
 import { UserError } from '../../core/errors.js';
+import { corruptionName } from '../../core/vocabulary.js';
 import type { DiscoveryResult } from '../../pipeline/run-discovery.js';
 import { runPipeline, type SettingResult } from '../../pipeline/run-pipeline.js';
 import { type Pipeline, loadPipeline } from '../../pipeline/spec.js';
@@ -30,7 +31,7 @@ function discoverySummary(results: readonly DiscoveryResult[]): string {
     r.circuits.map((c) => [
       String(r.runId),
       r.point.method,
-      r.point.corruption,
+      corruptionName(r.point.corruption),
       r.point.direction,
       r.point.metric,
       String(c.tau),
@@ -47,7 +48,7 @@ function summary(pipeline: Pipeline, results: readonly SettingResult[]): string 
   if (!pipeline.patching) return '';
   const rows = results.map((r) => [
     String(r.runId),
-    r.point.corruption,
+    corruptionName(r.point.corruption),
     r.point.direction,
     r.metric,
     r.baseline ? `${formatNumber(r.baseline.clean)} / ${formatNumber(r.baseline.corrupted)}` : '',

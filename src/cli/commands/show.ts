@@ -5,7 +5,8 @@ import { UserError } from '../../core/errors.js';
 import { isJsonObject } from '../../store/json.js';
 import { parseRunRef } from '../../store/run-ref.js';
 import { Store } from '../../store/store.js';
-import type { DetectionRow, MeanEffect, RunDetail } from '../../store/types.js';
+import type { Detection } from '../../core/vocabulary.js';
+import type { MeanEffect, RunDetail } from '../../store/types.js';
 import { formatComponent, formatNumber, formatSeconds, formatTable, formatValue, formatZ } from '../format-table.js';
 
 export function runHeader(r: RunDetail): string {
@@ -30,7 +31,7 @@ export function runHeader(r: RunDetail): string {
   return out.join('\n');
 }
 
-export function detectionsTable(rows: readonly DetectionRow[]): string {
+export function detectionsTable(rows: readonly Detection[]): string {
   const sorted = [...rows].sort((a, b) => Math.abs(b.zscore) - Math.abs(a.zscore));
   return formatTable(
     ['component', { header: 'mean effect', align: 'right' }, { header: 'z-score', align: 'right' }, { header: 'sign', align: 'right' }],
