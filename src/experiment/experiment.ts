@@ -102,7 +102,8 @@ export class Experiment {
   readonly rows: readonly ExperimentRow[];
   /** Passes of runPatched made so far, for benchmarks. */
   passes = 0;
-  private readonly runs = new Map<RowGroup, GroupRuns>();
+  /** Runs per group, as promises so concurrent callers share one computation. */
+  private readonly runs = new Map<RowGroup, Promise<GroupRuns>>();
   private readonly hybrids = new Map<RowGroup, SenderCache>();
 
   private constructor(
@@ -166,16 +167,23 @@ export class Experiment {
   }
 
   /** The group's clean and corrupted runs, computed on first use and kept until release(g). */
-  async runsOf(g: RowGroup): Promise<GroupRuns> {
-    const known = this.runs.get(g);
-    if (known) return known;
+  runsOf(g: RowGroup): Promise<GroupRuns> {
+    let runs = this.runs.get(g);
+    if (!runs) {
+      runs = this.computeRuns(g);
+      this.runs.set(g, runs);
+      // A failed computation is not kept: the next caller tries again.
+      runs.catch(() => this.runs.delete(g));
+    }
+    return runs;
+  }
+
+  private async computeRuns(g: RowGroup): Promise<GroupRuns> {
     const clean = await this.model.run(g.cleanInput, g.positions);
     const corrupted = await this.model.run(g.corruptedInput, g.positions);
     const V = this.model.config.vocabSize;
     const cleanRows = g.rows.map((_, b) => new CleanRow(clean.logits.slice(b * V, (b + 1) * V)));
-    const runs = { clean, corrupted, cleanRows };
-    this.runs.set(g, runs);
-    return runs;
+    return { clean, corrupted, cleanRows };
   }
 
   /** Drops a group's runs (a unit done with them frees their caches). */
