@@ -118,7 +118,7 @@ export async function drivePoint<Session, Output>(ctx: DriverContext, point: Sta
 
     let sets = await stored();
     const resumedUnits = point.units.filter((u) => isDone(sets, u)).length;
-    progress.resumed(resumedUnits);
+    progress.begin(resumedUnits);
     let computedUnits = 0;
     let seen = resumedUnits;
     for (;;) {

@@ -38,10 +38,9 @@ export class PointProgress implements ProgressReporter {
   ) {
     if (opts.mode === 'bar') {
       this.bar = new cliProgress.SingleBar(
-        { format: `${label.slice(0, 40).padEnd(40)} [{bar}] {value}/{total} units {step} | {eta} left`, hideCursor: true, clearOnComplete: false },
+        { format: `${label.slice(0, 40).padEnd(40)} [{bar}] {value}/{total} units {step} | {left} left`, hideCursor: true, clearOnComplete: false },
         cliProgress.Presets.shades_classic,
       );
-      this.bar.start(total, 0, { step: '', eta: '?' });
     }
   }
 
@@ -49,13 +48,12 @@ export class PointProgress implements ProgressReporter {
     (this.opts.log ?? ((l: string) => console.log(l)))(line);
   }
 
-  /** Units found stored already (by an earlier invocation or another process). */
-  resumed(n: number): void {
-    if (n > 0) {
-      this.log(`${this.label}: resumed: ${n} of ${this.total} units already stored`);
-      this.unitsDone = n;
-      this.bar?.update(n, this.fields());
-    }
+  /** Starts showing progress, `stored` units found stored already (by an earlier invocation or another process). */
+  begin(stored: number): void {
+    // The resumed line comes before the bar, which then redraws below it.
+    if (stored > 0) this.log(`${this.label}: resumed: ${stored} of ${this.total} units already stored`);
+    this.unitsDone = stored;
+    this.bar?.start(this.total, stored, { step: '', left: '?' });
   }
 
   startUnit(unit: string): void {
@@ -95,9 +93,9 @@ export class PointProgress implements ProgressReporter {
     return `${this.unitLabel}: step ${this.inner.done}/${this.inner.total}${pct}${this.inner.detail ? `, ${this.inner.detail}` : ''}`;
   }
 
-  private fields(): { step: string; eta: string } {
+  private fields(): { step: string; left: string } {
     const s = this.stepText();
-    return { step: s ? `| ${s}` : '', eta: formatDuration(this.eta()) };
+    return { step: s ? `| ${s}` : '', left: formatDuration(this.eta()) };
   }
 
   private render(force: boolean): void {
