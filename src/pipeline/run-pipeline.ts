@@ -49,8 +49,6 @@ export interface RunPipelineOptions {
   readonly log?: (line: string) => void;
   /** Stop after this many computed units (tests of interruption). */
   readonly maxUnits?: number;
-  /** Lease length in ms (tests). */
-  readonly leaseMs?: number;
 }
 
 /** A stage's points and how to read its results once they are driven. */
@@ -72,7 +70,7 @@ export async function runStages<Results extends readonly unknown[]>(
   const log = opts.log ?? ((l: string) => console.log(l));
   const pm: PipelineModel = await loadPipelineModel(pipeline.model);
   const runtime = new PatchableModel(pm.model);
-  const leases = new UnitLeases(store.connection, undefined, opts.leaseMs);
+  const leases = new UnitLeases(store.connection);
   try {
     const datasets = new Map<string, Dataset>();
     const ctx: StageContext = {
