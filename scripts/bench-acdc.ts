@@ -18,6 +18,7 @@ import { EdgeMasks } from '../src/runtime/masks.js';
 import { PatchableModel } from '../src/runtime/patchable-model.js';
 import type { Dataset, PromptPair } from '../src/tasks/types.js';
 import { machine } from './bench-support.js';
+import { Random } from '../src/core/random.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -36,8 +37,8 @@ const batch = args.batch === undefined ? undefined : Number(args.batch);
 const B = 50;
 const T = 16;
 
-let seed = 7;
-const rand = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+const random = new Random(7);
+const rand = (): number => random.uniform();
 const tok = () => 1000 + Math.floor(rand() * 40000);
 // Four key positions replaced (STR-like); the metric reads the last position.
 const pairs: PromptPair[] = Array.from({ length: B }, (_, index) => {

@@ -15,14 +15,15 @@ import { PatchableModel } from '../src/runtime/patchable-model.js';
 import type { Dataset, PromptPair } from '../src/tasks/types.js';
 import { GRANULARITY_NAMES, type GranularityName, type StrCorruption } from '../src/core/vocabulary.js';
 import { machine } from './bench-support.js';
+import { Random } from '../src/core/random.js';
 
 const { values: args } = parseArgs({ options: { 'naive-sample': { type: 'string', default: '8' }, only: { type: 'string' } } });
 const naiveSample = Number(args['naive-sample']);
 const B = 50;
 const T = 16;
 
-let seed = 7;
-const rand = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+const random = new Random(7);
+const rand = (): number => random.uniform();
 const tok = () => 1000 + Math.floor(rand() * 40000);
 const pairs: PromptPair[] = Array.from({ length: B }, (_, index) => {
   const clean = Array.from({ length: T }, tok);

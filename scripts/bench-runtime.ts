@@ -5,6 +5,7 @@ import { initModel } from '../src/synthetic/init.js';
 import { EdgeMasks } from '../src/runtime/masks.js';
 import { PatchableModel } from '../src/runtime/patchable-model.js';
 import { machine, time } from './bench-support.js';
+import { Random } from '../src/core/random.js';
 
 const { values: args } = parseArgs({ options: { reps: { type: 'string', default: '5' } } });
 const reps = Number(args.reps) || 5;
@@ -14,8 +15,8 @@ const T = 16;
 const model = initModel('gpt2-small', 0);
 const pm = new PatchableModel(model);
 const g = pm.graph;
-let seed = 1;
-const rand = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+const random = new Random(1);
+const rand = (): number => random.uniform();
 const clean = Array.from({ length: B }, () => Array.from({ length: T }, () => Math.floor(rand() * 50257)));
 const corrupt = clean.map((p) => p.map((t, i) => (i === 5 ? Math.floor(rand() * 50257) : t)));
 const input = { tokens: corrupt };

@@ -9,7 +9,8 @@
 // pruneDeadEnds this equals EAP-IG's "has an in-circuit edge in and out" (input and logits excepted).
 import { z } from 'zod';
 import { UserError } from '../core/errors.js';
-import { DIRECTIONS, type Direction } from '../core/vocabulary.js';
+import { formatZodIssues } from '../core/zod-issues.js';
+import { DIRECTIONS, type Direction, isDirection } from '../core/vocabulary.js';
 import { ComponentGraph, type GraphShape } from '../graph/component-graph.js';
 import { canonicalJson } from '../store/json.js';
 
@@ -127,7 +128,7 @@ export function pruneDeadEnds(graph: ComponentGraph, mask: Uint8Array): Uint8Arr
 
 function normaliseMeta(m: CircuitMetaInit): CircuitMeta {
   if (typeof m.method !== 'string' || m.method === '') throw new Error('circuit meta.method must be a non-empty string');
-  if (m.direction != null && !(DIRECTIONS as readonly string[]).includes(m.direction)) throw new Error(`circuit meta.direction must be denoising or noising, got ${String(m.direction)}`);
+  if (m.direction != null && !isDirection(m.direction)) throw new Error(`circuit meta.direction must be denoising or noising, got ${String(m.direction)}`);
   const finiteOrNull = (v: number | null | undefined, field: string): number | null => {
     if (v == null) return null;
     if (!Number.isFinite(v)) throw new Error(`circuit meta.${field} must be a finite number or null, got ${v}`);
@@ -373,7 +374,7 @@ export class Circuit {
     const parsed = circuitFileSchema.safeParse(value);
     if (!parsed.success) throw zodUserError(source, parsed.error);
     const f = parsed.data;
-    const bad = (field: string, why: string): UserError => new UserError(`${source}: field ${field}: ${why}`);
+    const bad = (field: string, why: string): UserError => new UserError(`${source}: ${field}: ${why}`);
     let graph: ComponentGraph;
     try {
       graph = new ComponentGraph(f.graph);
@@ -430,7 +431,7 @@ export const circuitMetaSchema = z
     method: z.string().min(1),
     metric: z.string().nullable(),
     corruption: z.string().nullable(),
-    direction: z.enum(['denoising', 'noising']).nullable(),
+    direction: z.enum(DIRECTIONS).nullable(),
     threshold: numberOrNull,
     faithfulness: numberOrNull,
     model: z.object({ fingerprint: z.string().nullable(), name: z.string().nullable(), dModel: z.number().int().positive().nullable() }).strict(),
@@ -463,18 +464,7 @@ export function circuitJsonSchema(): Record<string, unknown> {
   return z.toJSONSchema(circuitFileSchema) as Record<string, unknown>;
 }
 
-/** A zod issue path as `a.b[0]["a0.h1->m0"]`: keys that are not identifiers (edge names) in brackets. */
-export function issuePath(path: readonly PropertyKey[]): string {
-  return (
-    path
-      .map((p, i) => (typeof p === 'number' ? `[${p}]` : /^[A-Za-z_][A-Za-z0-9_]*$/.test(String(p)) ? `${i ? '.' : ''}${String(p)}` : `[${JSON.stringify(String(p))}]`))
-      .join('') || '(top level)'
-  );
-}
-
-/** A UserError for the first zod issue: `source: field path: message`. */
+/** A UserError listing every zod issue, one line each: `source: field.path: message`. */
 export function zodUserError(source: string, error: z.ZodError): UserError {
-  const issue = error.issues[0]!;
-  const more = error.issues.length > 1 ? ` (and ${error.issues.length - 1} more problems)` : '';
-  return new UserError(`${source}: field ${issuePath(issue.path)}: ${issue.message}${more}`);
+  return new UserError(formatZodIssues(source, error));
 }

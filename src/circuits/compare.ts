@@ -2,6 +2,7 @@
 // that differ. Pure (no store, no printing) so the CLI and the viewer format the same result.
 // Edges and nodes are matched by name, so circuits of different graph shapes still compare.
 import { canonicalJson, flattenJson, parseJson, type Json } from '../store/json.js';
+import { jaccard } from '../evaluation/measures.js';
 import type { Circuit } from './circuit.js';
 
 export interface ComparedEdge {
@@ -42,11 +43,6 @@ export interface CompareOptions {
   readonly settingsB?: unknown;
 }
 
-export function jaccard(nBoth: number, nA: number, nB: number): number {
-  const union = nA + nB - nBoth;
-  return union === 0 ? 1 : nBoth / union;
-}
-
 function scoreByName(c: Circuit, name: string): number {
   try {
     const e = c.graph.parseEdge(name);
@@ -85,6 +81,18 @@ function describe(c: Circuit, settings: unknown): Map<string, Json> {
   return out;
 }
 
+/**
+ * The fields (dotted paths of flattened settings) whose values differ between two sides, sorted by
+ * field; a field absent on one side differs. Used for circuits and for runs (`patchwise compare`).
+ */
+export function diffSettings(a: ReadonlyMap<string, Json>, b: ReadonlyMap<string, Json>): SettingDifference[] {
+  const text = (v: Json | undefined): string | undefined => (v === undefined ? undefined : canonicalJson(v));
+  return [...new Set([...a.keys(), ...b.keys()])]
+    .sort()
+    .filter((k) => text(a.get(k)) !== text(b.get(k)))
+    .map((k) => ({ field: k, a: a.get(k), b: b.get(k) }));
+}
+
 export function compareCircuits(a: Circuit, b: Circuit, opts: CompareOptions = {}): CircuitComparison {
   const edgesA = a.edges();
   const edgesB = b.edges();
@@ -107,16 +115,7 @@ export function compareCircuits(a: Circuit, b: Circuit, opts: CompareOptions = {
   const setB = new Set(nodesB);
   const nodesBoth = nodesA.filter((n) => setB.has(n));
 
-  const da = describe(a, opts.settingsA);
-  const db = describe(b, opts.settingsB);
-  const differences: SettingDifference[] = [...new Set([...da.keys(), ...db.keys()])]
-    .sort()
-    .filter((k) => {
-      const x = da.get(k);
-      const y = db.get(k);
-      return (x === undefined ? undefined : canonicalJson(x)) !== (y === undefined ? undefined : canonicalJson(y));
-    })
-    .map((k) => ({ field: k, a: da.get(k), b: db.get(k) }));
+  const differences = diffSettings(describe(a, opts.settingsA), describe(b, opts.settingsB));
 
   return {
     edges: { both, onlyA, onlyB, jaccard: jaccard(both.length, edgesA.length, edgesB.length) },

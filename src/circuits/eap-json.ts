@@ -142,11 +142,11 @@ export function fromEapJson(value: unknown, source: string, opts: EapImportOptio
   const warnings: string[] = [];
   const { n_layers: nLayers, n_heads: nHeads } = d.cfg;
   if (d.cfg.parallel_attn_mlp === true) {
-    throw new UserError(`${source}: field cfg.parallel_attn_mlp: true (attention and MLP in parallel, as in GPT-J or Pythia); patchwise graphs are sequential blocks (GPT-2, Llama)`);
+    throw new UserError(`${source}: cfg.parallel_attn_mlp: true (attention and MLP in parallel, as in GPT-J or Pythia); patchwise graphs are sequential blocks (GPT-2, Llama)`);
   }
   const want = opts.expectShape;
   if (want !== undefined && (want.nLayers !== nLayers || want.nHeads !== nHeads)) {
-    throw new UserError(`${source}: field cfg: the file is for ${nLayers} layers x ${nHeads} heads, the model has ${want.nLayers} x ${want.nHeads}`);
+    throw new UserError(`${source}: cfg: the file is for ${nLayers} layers x ${nHeads} heads, the model has ${want.nLayers} x ${want.nHeads}`);
   }
   const graph = new ComponentGraph({ nLayers, nHeads });
   const R = graph.nReceivers;

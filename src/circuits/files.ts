@@ -20,7 +20,7 @@ export function parseCircuitText(text: string, source: string, opts: EapImportOp
     let circuit = Circuit.fromJSON(value, source);
     const want = opts.expectShape;
     if (want !== undefined && (want.nLayers !== circuit.graph.nLayers || want.nHeads !== circuit.graph.nHeads)) {
-      throw new UserError(`${source}: field graph: the file is for ${circuit.graph.nLayers} layers x ${circuit.graph.nHeads} heads, the model has ${want.nLayers} x ${want.nHeads}`);
+      throw new UserError(`${source}: graph: the file is for ${circuit.graph.nLayers} layers x ${circuit.graph.nHeads} heads, the model has ${want.nLayers} x ${want.nHeads}`);
     }
     if (opts.meta !== undefined) circuit = circuit.withMeta(mergeMeta(circuit.meta, opts.meta));
     return { circuit, format: 'patchwise', warnings: [] };

@@ -6,6 +6,8 @@
 export const DIRECTIONS = ['denoising', 'noising'] as const;
 export type Direction = (typeof DIRECTIONS)[number];
 
+export const isDirection = (value: unknown): value is Direction => (DIRECTIONS as readonly unknown[]).includes(value);
+
 /** Metrics of the next-token distribution (src/experiment/metrics.ts implements each). */
 export const METRIC_NAMES = ['prob', 'logit-diff', 'kl', 'prob-diff'] as const;
 export type MetricName = (typeof METRIC_NAMES)[number];

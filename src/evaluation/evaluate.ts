@@ -13,6 +13,8 @@
 import type { ComponentGraph, Edge } from '../graph/component-graph.js';
 import { EdgeMasks } from '../runtime/masks.js';
 import type { Metric } from '../experiment/metrics.js';
+import { Random } from '../core/random.js';
+import { trapezoidAuc } from './measures.js';
 import type { CurvePoint, Direction, GroundTruth, MetricName } from '../core/vocabulary.js';
 import { type Experiment, resolveMetric } from '../experiment/experiment.js';
 
@@ -241,13 +243,6 @@ export function sweepRoc(graph: ComponentGraph, circuits: readonly { readonly in
   return { points, auc: trapezoidAuc(points) };
 }
 
-/** Area under ROC points by the trapezoid rule, with (0, 0) and (1, 1) added. */
-export function trapezoidAuc(points: readonly Pick<RocPoint, 'fpr' | 'tpr'>[]): number {
-  const pts = [{ fpr: 0, tpr: 0 }, ...points, { fpr: 1, tpr: 1 }].sort((a, b) => a.fpr - b.fpr || a.tpr - b.tpr);
-  let area = 0;
-  for (let i = 1; i < pts.length; i++) area += ((pts[i]!.fpr - pts[i - 1]!.fpr) * (pts[i]!.tpr + pts[i - 1]!.tpr)) / 2;
-  return area;
-}
 
 // ---- random baselines ---------------------------------------------------------------------------
 
@@ -271,13 +266,7 @@ export interface RandomBaseline {
 export function randomCircuit(graph: ComponentGraph, count: number, seed: number): CircuitMask {
   const all = [...graph.edges()];
   if (!Number.isInteger(count) || count < 0 || count > all.length) throw new Error(`a random circuit of ${count} edges: the graph has ${all.length}`);
-  const u = mulberry32(seed);
-  // Partial Fisher-Yates: the first `count` entries are a uniform sample.
-  for (let i = 0; i < count; i++) {
-    const j = i + Math.floor(u() * (all.length - i));
-    [all[i], all[j]] = [all[j]!, all[i]!];
-  }
-  return edgeSetMask(graph, all.slice(0, count));
+  return edgeSetMask(graph, new Random(seed).shuffleFirst(all, count));
 }
 
 /** Faithfulness of `samples` random circuits with `nEdges` edges each: mean and spread. */
@@ -289,15 +278,4 @@ export async function randomBaseline(runs: Experiment, nEdges: number, opts: Ran
   const mean = f.reduce((a, b) => a + b, 0) / n;
   const std = n > 1 ? Math.sqrt(f.reduce((a, b) => a + (b - mean) ** 2, 0) / (n - 1)) : 0;
   return { nEdges, faithfulness: f, mean, std, min: Math.min(...f), max: Math.max(...f) };
-}
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }

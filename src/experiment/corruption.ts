@@ -1,5 +1,6 @@
 // How the corrupted run of a pair is made: symmetric token replacement (the dataset's corrupted
 // prompt) or Gaussian noise added to the token embeddings at the key positions.
+import { Random } from '../core/random.js';
 import type { Corruption, SigmaSource } from '../core/vocabulary.js';
 import type { ModelConfig, ModelWeights } from '../model/types.js';
 import type { RunInput } from '../runtime/inputs.js';
@@ -26,18 +27,8 @@ export function embeddingSigma(cfg: ModelConfig, w: ModelWeights, from: SigmaSou
   return Math.sqrt(Math.max(0, sumSq / n - mean * mean));
 }
 
-/** A seeded standard-normal stream (mulberry32 + Box-Muller), one per (seed, pair, sample). */
-function normalStream(seed: number, pair: number, sample: number): () => number {
-  let a = (seed * 0x9e3779b1) ^ (pair * 0x85ebca6b) ^ (sample * 0xc2b2ae35);
-  const uniform = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return () => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
-}
+/** The noise of one (seed, pair, sample): its own stream, so a pair's noise is the same on every resume. */
+const noiseStream = (seed: number, pair: number, sample: number): Random => new Random((seed * 0x9e3779b1) ^ (pair * 0x85ebca6b) ^ (sample * 0xc2b2ae35));
 
 /**
  * The corrupted run's input for rows (pair, sample): the corrupted tokens for STR, or the clean
@@ -56,9 +47,9 @@ export function corruptedInput(
   const d = cfg.dModel;
   const std = corruption.noise.multiplier * sigma;
   rows.forEach(({ pair, sample }, b) => {
-    const normal = normalStream(corruption.noise.seed, pair.index, sample);
+    const noise = noiseStream(corruption.noise.seed, pair.index, sample);
     for (const t of pair.keyPositions) {
-      for (let i = 0; i < d; i++) emb[(b * seqLen + t) * d + i]! += std * normal();
+      for (let i = 0; i < d; i++) emb[(b * seqLen + t) * d + i]! += std * noise.normal();
     }
   });
   return { embeddings: emb, batch: rows.length, seqLen };

@@ -40,6 +40,7 @@ import type { Circuit, CircuitMetaInit } from '../circuits/circuit.js';
 import type { ComponentGraph, Edge } from '../graph/component-graph.js';
 import { EdgeMasks } from '../runtime/masks.js';
 import type { Metric } from '../experiment/metrics.js';
+import { Random } from '../core/random.js';
 import type { DiscoveryMethod, Direction, MetricName } from '../core/vocabulary.js';
 import { checkMetrics, type Experiment, resolveMetric } from '../experiment/experiment.js';
 import type { Method, MethodSession, ProgressReporter } from './method.js';
@@ -101,13 +102,8 @@ export class AcdcMemo {
   /** Per-cell random words for an S * R graph (the same for every memo: seeded). */
   words(n: number): readonly [Uint32Array, Uint32Array] {
     if (!this.lanes || this.lanes[0].length !== n) {
-      let a = 0x2545f491;
-      const next = () => {
-        a = (a + 0x6d2b79f5) >>> 0;
-        let t = Math.imul(a ^ (a >>> 15), a | 1);
-        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-        return (t ^ (t >>> 14)) >>> 0;
-      };
+      const random = new Random(0x2545f491);
+      const next = () => random.uint32();
       this.lanes = [Uint32Array.from({ length: n }, next), Uint32Array.from({ length: n }, next)];
     }
     return this.lanes;

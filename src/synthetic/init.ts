@@ -2,53 +2,21 @@
 // so they serve benchmarks and round-trip tests; the weights follow GPT-2's init (std 0.02), but
 // norm weights are 1 + N(0, 0.1) and biases N(0, 0.02) rather than 1 and 0 so that tests notice a
 // dropped or misplaced norm weight or bias.
+import { Random } from '../core/random.js';
 import { getPreset, presetConfig, type ModelPreset } from './presets.js';
 import { transpose } from '../checkpoints/layout.js';
 import { tensor, type LayerWeights, type LoadedModel, type NormWeights, type Tensor } from '../model/types.js';
 
 export { writeGpt2Hf, writeLlamaHf } from '../checkpoints/write-hf.js';
 
-/**
- * Seeded normal samples: mulberry32 (a tiny 32-bit PRNG) for uniforms, Box-Muller for normals, two
- * per pair of uniforms. `fill` inlines both because gpt2-xl needs 1.5 billion samples.
- */
-export class SeededNormal {
-  private state: number;
-
-  constructor(seed: number) {
-    this.state = seed >>> 0;
-  }
-
-  /** Fills `out` with mean + std * N(0, 1). */
-  fill(out: Float32Array, std: number, mean = 0): void {
-    let a = this.state;
-    const n = out.length;
-    for (let i = 0; i < n; i += 2) {
-      a = (a + 0x6d2b79f5) | 0;
-      let t = Math.imul(a ^ (a >>> 15), a | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      const u1 = ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-      a = (a + 0x6d2b79f5) | 0;
-      t = Math.imul(a ^ (a >>> 15), a | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      const u2 = ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-      const r = std * Math.sqrt(-2 * Math.log(1 - u1)); // 1 - u1 is in (0, 1]: the log stays finite
-      const theta = 2 * Math.PI * u2;
-      out[i] = mean + r * Math.cos(theta);
-      if (i + 1 < n) out[i + 1] = mean + r * Math.sin(theta);
-    }
-    this.state = a;
-  }
-}
-
 /** A LoadedModel with seeded random weights; the same preset and seed give the same bits. */
 export function initModel(preset: string | ModelPreset, seed: number): LoadedModel {
   const p = typeof preset === 'string' ? getPreset(preset) : preset;
   const config = presetConfig(p);
-  const rng = new SeededNormal(seed);
+  const rng = new Random(seed);
   const normal = (shape: number[], std: number, mean = 0): Tensor => {
     const t = tensor(shape);
-    rng.fill(t.data, std, mean);
+    rng.fillNormal(t.data, std, mean);
     return t;
   };
   const { dModel: d, nHeads, nKvHeads, dHead, dMlp, vocabSize } = config;

@@ -25,11 +25,11 @@
 // LayerNorm scale, a few per cent. The unembedding reads only OUT, so the direct path input->logits
 // predicts nothing. Embeddings are untied (lm_head.weight is written). No weight is special-cased at
 // run time: this is an ordinary GPT-2 checkpoint.
+import { Random } from '../core/random.js';
 import type { GroundTruth } from '../core/vocabulary.js';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UserError } from '../core/errors.js';
-import { SeededNormal } from './init.js';
 import { writeGpt2Hf } from '../checkpoints/write-hf.js';
 import { tensor, type LayerWeights, type LoadedModel, type ModelConfig, type Tensor } from '../model/types.js';
 
@@ -109,7 +109,7 @@ export function plantInductionModel(opts: PlantOptions = {}): PlantedModel {
   }
 
   const d = D_MODEL;
-  const rng = new SeededNormal(seed);
+  const rng = new Random(seed);
   // The all-ones direction, then TOK, POS, SINK, PREV, OUT; JUNK is everything orthogonal to these.
   const planted = orthonormalVectors(3 * D_HEAD + 2 * N_FREQ + 1, d, rng);
   let next = 1;
@@ -138,7 +138,7 @@ export function plantInductionModel(opts: PlantOptions = {}): PlantedModel {
 
   const draw = (n: number, std: number): Float64Array => {
     const t = new Float32Array(n);
-    rng.fill(t, std);
+    rng.fillNormal(t, std);
     return new Float64Array(t);
   };
   const layers = Array.from({ length: 2 }, () => distractorLayer(draw, planted));
@@ -270,11 +270,11 @@ function codeSign(v: number): number {
  * stability, on seeded Gaussians), so that LayerNorm's mean subtraction leaves every one unchanged.
  * Returned with the normalised all-ones vector in front.
  */
-function orthonormalVectors(n: number, d: number, rng: SeededNormal): Float64Array[] {
+function orthonormalVectors(n: number, d: number, rng: Random): Float64Array[] {
   const out: Float64Array[] = [new Float64Array(d).fill(1 / Math.sqrt(d))];
   const buf = new Float32Array(d);
   while (out.length < n + 1) {
-    rng.fill(buf, 1);
+    rng.fillNormal(buf, 1);
     const v = new Float64Array(buf);
     projectOut(v, 0, d, out);
     projectOut(v, 0, d, out);

@@ -6,12 +6,12 @@
 // Corruption `01` (the paper's): YY -> 01, "... from the year 1701 to the year 17".
 import { z } from 'zod';
 import { UserError } from '../core/errors.js';
+import { deriveSeed, Random } from '../core/random.js';
 import { strictObject } from '../core/zod-issues.js';
 import { corruptionName, type PromptCorruption } from '../core/vocabulary.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 import { parseTaskOptions } from './options.js';
 import { checkedPair, differingPositions, rolePositions } from './pairs.js';
-import { deriveSeed, Rng } from './random.js';
 import { continuation, describeTokens, requireTokenizer, startsWith, tokenAfter, tokenizeSegments, type SegmentedPrompt } from './tokens.js';
 import type { Dataset, PromptPair, Task, TaskContext } from './types.js';
 import { readWordList } from './word-lists.js';
@@ -87,7 +87,7 @@ export const greaterThanTask: Task<GreaterThanOptions> = {
     }
 
     // The corruption draws nothing, so the clean prompts depend on the seed alone.
-    const rng = new Rng(deriveSeed(seed, 0));
+    const rng = new Random(deriveSeed(seed, 0));
     const pairs: PromptPair[] = [];
     for (let index = 0; index < count; index++) {
       const noun = rng.pick(nouns);

@@ -10,13 +10,13 @@
 // information changes: the choice for edge discovery).
 import { z } from 'zod';
 import { UserError } from '../core/errors.js';
+import { deriveSeed, Random } from '../core/random.js';
 import { strictObject } from '../core/zod-issues.js';
 import { corruptionName, type PromptCorruption } from '../core/vocabulary.js';
 import { displayBytes } from '../tokenizer/display.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 import { parseTaskOptions } from './options.js';
 import { checkedPair, rolePositions } from './pairs.js';
-import { deriveSeed, Rng } from './random.js';
 import { withBos } from './tokens.js';
 import type { Dataset, PromptPair, Task, TaskContext } from './types.js';
 
@@ -103,8 +103,8 @@ export const inductionTask: Task<InductionOptions> = {
     const offset = tokenizer?.bosId === undefined ? 0 : 1;
     const text = (ids: readonly number[]): string => (tokenizer === undefined ? ids.join(' ') : tokenizer.decode(ids));
 
-    const cleanRng = new Rng(deriveSeed(seed, 0));
-    const corruptRng = new Rng(deriveSeed(seed, 1));
+    const cleanRng = new Random(deriveSeed(seed, 0));
+    const corruptRng = new Random(deriveSeed(seed, 1));
     const pairs: PromptPair[] = [];
     for (let index = 0; index < count; index++) {
       const seq = cleanRng.sample(pool, length);

@@ -7,12 +7,12 @@
 //   abc          IO, S1, S2 -> three other distinct names (Wang et al.'s ABC distribution)
 import { z } from 'zod';
 import { UserError } from '../core/errors.js';
+import { deriveSeed, Random } from '../core/random.js';
 import { strictObject } from '../core/zod-issues.js';
 import { corruptionName, type PromptCorruption } from '../core/vocabulary.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 import { parseTaskOptions } from './options.js';
 import { checkedPair, differingPositions, rolePositions } from './pairs.js';
-import { deriveSeed, Rng } from './random.js';
 import { requireTokenizer, tokenAfter, tokenizeSegments, type Segment, type SegmentedPrompt } from './tokens.js';
 import type { Dataset, PromptPair, Task, TaskContext } from './types.js';
 import { readWordList } from './word-lists.js';
@@ -118,8 +118,8 @@ export const ioiTask: Task<IoiOptions> = {
     const objects = readWordList(ctx.dataDir, options.objectsFile);
 
     // Separate streams: the clean prompts depend on the seed alone, not on the corruption.
-    const cleanRng = new Rng(deriveSeed(seed, 0));
-    const corruptRng = new Rng(deriveSeed(seed, 1));
+    const cleanRng = new Random(deriveSeed(seed, 0));
+    const corruptRng = new Random(deriveSeed(seed, 1));
     const pairs: PromptPair[] = [];
     for (let index = 0; index < count; index++) {
       const order: Order = options.templates === 'mixed' ? (index % 2 === 0 ? 'ABBA' : 'BABA') : options.templates;

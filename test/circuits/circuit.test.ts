@@ -7,6 +7,7 @@ import { ComponentGraph } from '../../src/graph/component-graph.js';
 import { canonicalJson } from '../../src/store/json.js';
 import { circuitFromDense } from '../../src/circuits/adapters.js';
 import { build } from './build.js';
+import { Random } from '../../src/core/random.js';
 
 const names = (c: Circuit): string[] => c.edges().map((e) => e.name);
 
@@ -119,8 +120,8 @@ describe('pruneDeadEnds', () => {
 
   it('agrees with the naive fixed point on random masks', () => {
     const g = new ComponentGraph({ nLayers: 3, nHeads: 2 });
-    let seed = 12345;
-    const rand = (): number => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+    const random = new Random(12345);
+    const rand = (): number => random.uniform();
     for (let trial = 0; trial < 300; trial++) {
       const density = 0.02 + 0.3 * rand();
       const mask = new Uint8Array(g.nSenders * g.nReceivers);
@@ -208,14 +209,14 @@ describe('our JSON format', () => {
   it('reports a bad file as a UserError naming the file and the field', () => {
     const good = original.toJSON();
     const cases: [unknown, RegExp][] = [
-      [{ ...good, meta: { ...good.meta, threshold: 'high' } }, /^f\.json: field meta\.threshold: /],
-      [{ ...good, graph: { ...good.graph, nEdges: 3 } }, /^f\.json: field graph\.nEdges: is 3/],
-      [{ ...good, scores: 'AAAA' }, /^f\.json: field scores: decodes to 3 bytes/],
-      [{ ...good, scores: 'not base64!' }, /^f\.json: field scores: must be base64/],
-      [{ ...good, circuitEdges: [...good.circuitEdges, 'input->a9.h0<q>'] }, /^f\.json: field circuitEdges: unknown receiver "a9.h0<q>"/],
-      [{ ...good, circuitEdges: good.circuitEdges.slice(1) }, /^f\.json: field circuitEdges: lists \d+ distinct edges, inCircuit marks \d+/],
-      [{ ...good, format: 'other' }, /^f\.json: field format: /],
-      [{ ...good, meta: { ...good.meta, direction: 'sideways' } }, /^f\.json: field meta\.direction: /],
+      [{ ...good, meta: { ...good.meta, threshold: 'high' } }, /^f\.json: meta\.threshold: /],
+      [{ ...good, graph: { ...good.graph, nEdges: 3 } }, /^f\.json: graph\.nEdges: is 3/],
+      [{ ...good, scores: 'AAAA' }, /^f\.json: scores: decodes to 3 bytes/],
+      [{ ...good, scores: 'not base64!' }, /^f\.json: scores: must be base64/],
+      [{ ...good, circuitEdges: [...good.circuitEdges, 'input->a9.h0<q>'] }, /^f\.json: circuitEdges: unknown receiver "a9.h0<q>"/],
+      [{ ...good, circuitEdges: good.circuitEdges.slice(1) }, /^f\.json: circuitEdges: lists \d+ distinct edges, inCircuit marks \d+/],
+      [{ ...good, format: 'other' }, /^f\.json: format: /],
+      [{ ...good, meta: { ...good.meta, direction: 'sideways' } }, /^f\.json: meta\.direction: /],
     ];
     for (const [value, re] of cases) {
       let err: unknown;

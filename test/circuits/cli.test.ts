@@ -175,7 +175,7 @@ describe('patchwise circuit export / import', () => {
       await s.close();
     }
     await expect(run(['import', fixture('eap-ig-1l2h.json'), '--model', 'aa11', '--db', db])).rejects.toThrow(
-      /eap-ig-1l2h\.json: field cfg: the file is for 1 layers x 2 heads, the model has 2 x 2/,
+      /eap-ig-1l2h\.json: cfg: the file is for 1 layers x 2 heads, the model has 2 x 2/,
     );
     await expect(run(['import', fixture('eap-ig-1l2h.json'), '--model', 'no/such/model', '--db', db])).rejects.toThrow(/--model no\/such\/model: no such file or directory/);
     await expect(run(['import', join(dir, 'missing.json'), '--db', db])).rejects.toThrow(/missing\.json: cannot read/);

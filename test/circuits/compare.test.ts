@@ -1,7 +1,8 @@
 // compareCircuits on hand-built circuits: exact edge and node sets, Jaccard indices, score lookups
 // across sides, and the settings that differ.
 import { describe, expect, it } from 'vitest';
-import { compareCircuits, jaccard } from '../../src/circuits/compare.js';
+import { compareCircuits } from '../../src/circuits/compare.js';
+import { jaccard, setJaccard } from '../../src/evaluation/measures.js';
 import { build } from './build.js';
 
 const shape = { nLayers: 2, nHeads: 2 };
@@ -59,6 +60,8 @@ describe('compareCircuits', () => {
 
   it('defines the Jaccard index of two empty sets as 1', () => {
     expect(jaccard(0, 0, 0)).toBe(1);
+    expect(setJaccard(new Set(), new Set())).toBe(1);
+    expect(setJaccard(new Set(['x', 'y', 'z']), new Set(['y', 'z', 'w']))).toBe(jaccard(2, 3, 3));
     const e = build(shape, []);
     expect(compareCircuits(e, e).edges.jaccard).toBe(1);
     expect(compareCircuits(e, a).edges.jaccard).toBe(0);

@@ -88,13 +88,13 @@ describe('reading EAP-IG files', () => {
     expect(userError(() => fromEapJson(withEdge('input-m0'), 'c.json'))).toMatch(/^c\.json: edge "input-m0": /);
     expect(userError(() => fromEapJson({ ...base, nodes: { ...base.nodes, m7: true } }, 'c.json'))).toMatch(/^c\.json: node "m7": unknown node/);
     expect(userError(() => fromEapJson(base, 'c.json', { expectShape: { nLayers: 12, nHeads: 12 } }))).toBe(
-      'c.json: field cfg: the file is for 1 layers x 2 heads, the model has 12 x 12',
+      'c.json: cfg: the file is for 1 layers x 2 heads, the model has 12 x 12',
     );
-    expect(userError(() => fromEapJson({ ...base, cfg: { ...base.cfg, parallel_attn_mlp: true } }, 'c.json'))).toMatch(/^c\.json: field cfg\.parallel_attn_mlp: true/);
+    expect(userError(() => fromEapJson({ ...base, cfg: { ...base.cfg, parallel_attn_mlp: true } }, 'c.json'))).toMatch(/^c\.json: cfg\.parallel_attn_mlp: true/);
     expect(userError(() => fromEapJson({ ...base, edges: { 'input->m0': { score: 'big', in_graph: true } } }, 'c.json'))).toMatch(
-      /^c\.json: field edges\["input->m0"\]\.score: expected a number, NaN or null/,
+      /^c\.json: edges\["input->m0"\]\.score: expected a number, NaN or null/,
     );
-    expect(userError(() => fromEapJson({ ...base, cfg: { n_heads: 2 } }, 'c.json'))).toMatch(/^c\.json: field cfg\.n_layers: /);
+    expect(userError(() => fromEapJson({ ...base, cfg: { n_heads: 2 } }, 'c.json'))).toMatch(/^c\.json: cfg\.n_layers: /);
     expect(userError(() => parseCircuitText('{"hello": 1}', 'h.json'))).toMatch(/^h\.json: neither a patchwise circuit/);
   });
 });

@@ -1,9 +1,10 @@
 // Circuit evaluation: the AUC and ROC arithmetic on hand-made examples, precision/recall, and
 // faithfulness on a small random GPT-2 (full circuit exactly 1, empty exactly 0, a random circuit's
 // m(C) against the float64 reference), random baselines.
+import { trapezoidAuc } from '../../src/evaluation/measures.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  confusion, countEdges, edgeScoreAuc, edgeSetMask, faithfulness, faithfulnessCurve, randomBaseline, randomCircuit, rankAuc, sweepRoc, trapezoidAuc,
+  confusion, countEdges, edgeScoreAuc, edgeSetMask, faithfulness, faithfulnessCurve, randomBaseline, randomCircuit, rankAuc, sweepRoc,
 } from '../../src/evaluation/evaluate.js';
 import { Experiment } from '../../src/experiment/experiment.js';
 import { ComponentGraph } from '../../src/graph/component-graph.js';

@@ -4,7 +4,8 @@ import type { ComponentGraph } from '../../src/graph/component-graph.js';
 import type { LoadedModel } from '../../src/model/types.js';
 import type { Dataset, PromptPair } from '../../src/tasks/types.js';
 import { referenceForward, type ReferenceResult } from '../reference/patched-forward.js';
-import { prng, randomModel, randomTokens } from '../reference/random-model.js';
+import { Random } from '../../src/core/random.js';
+import { randomModel, randomTokens } from '../reference/random-model.js';
 
 export const VOCAB = 40;
 export const T = 6;
@@ -16,12 +17,12 @@ export function smallModel(seed = 3): LoadedModel {
 
 /** `n` pairs of random clean and corrupted prompts of length T (metric at the last position). */
 export function smallDataset(n: number, seed = 1): Dataset {
-  const u = prng(seed);
+  const random = new Random(seed);
   const pairs: PromptPair[] = Array.from({ length: n }, (_, index) => {
     const clean = randomTokens(T, VOCAB, seed * 100 + 2 * index);
     const corrupted = randomTokens(T, VOCAB, seed * 100 + 2 * index + 1);
-    const answer = Math.floor(u() * VOCAB);
-    const wrong = (answer + 1 + Math.floor(u() * (VOCAB - 1))) % VOCAB;
+    const answer = random.int(VOCAB);
+    const wrong = (answer + 1 + random.int(VOCAB - 1)) % VOCAB;
     return { index, clean, corrupted, metricPosition: T - 1, answer, wrong, keyPositions: [1, 3], roles: { END: T - 1, MID: 1 + (index % 3) } };
   });
   return { task: 'test', settings: {}, corruption: { kind: 'str', variant: 'random' }, pairs };

@@ -15,7 +15,8 @@ import {
   senderMask,
   zeroMask,
 } from './patched-forward.js';
-import { type RandomShape, gaussian, maxAbs, maxAbsDiff, prng, randomModel, randomTokens } from './random-model.js';
+import { Random } from '../../src/core/random.js';
+import { type RandomShape, maxAbs, maxAbsDiff, randomModel, randomTokens } from './random-model.js';
 
 const T = 8;
 const TOL = 1e-10;
@@ -104,9 +105,9 @@ function standardForward(model: ReferenceModel, tokens: readonly number[]): Mat 
 }
 
 function withUnembedBias(model: { config: ModelConfig; weights: ModelWeights }, seed: number): ReferenceModel {
-  const normal = gaussian(prng(seed));
+  const random = new Random(seed);
   const bias = tensor([model.config.vocabSize]);
-  bias.data.forEach((_, i) => (bias.data[i] = normal()));
+  bias.data.forEach((_, i) => (bias.data[i] = random.normal()));
   return { config: model.config, weights: { ...model.weights, unembedBias: bias } };
 }
 

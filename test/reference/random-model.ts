@@ -1,6 +1,7 @@
 // Small seeded random models in the internal representation, for tests that must not depend on a
 // loader. Scales are chosen so attention is far from uniform and every component moves the logits:
 // a test that passes because everything is ~0 proves nothing.
+import { Random } from '../../src/core/random.js';
 import { type LayerWeights, type ModelConfig, type ModelWeights, type NormWeights, type Tensor, tensor } from '../../src/model/types.js';
 
 export interface RandomShape {
@@ -18,33 +19,14 @@ export interface RandomShape {
   readonly maxPositions?: number;
 }
 
-/** Mulberry32: a tiny, well-mixed 32-bit PRNG; deterministic across platforms. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Standard normal samples (Box-Muller) from a uniform source. */
-export function gaussian(uniform: () => number): () => number {
-  return () => {
-    const u = 1 - uniform(); // (0, 1]: log(0) would be -Infinity
-    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * uniform());
-  };
-}
-
 export function randomTokens(n: number, vocabSize: number, seed: number): number[] {
-  const u = prng(seed);
-  return Array.from({ length: n }, () => Math.floor(u() * vocabSize));
+  const random = new Random(seed);
+  return Array.from({ length: n }, () => random.int(vocabSize));
 }
 
 export function randomModel(arch: 'gpt2' | 'llama', shape: RandomShape, seed: number): { config: ModelConfig; weights: ModelWeights } {
-  const normal = gaussian(prng(seed));
+  const random = new Random(seed);
+  const normal = () => random.normal();
   const gpt2 = arch === 'gpt2';
   const { dModel: d, nLayers, nHeads: H, vocabSize: V } = shape;
   const dh = shape.dHead ?? d / H;

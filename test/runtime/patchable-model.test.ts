@@ -7,7 +7,8 @@ import { senderOutput } from '../../src/runtime/cache.js';
 import { EdgeMasks } from '../../src/runtime/masks.js';
 import { PatchableModel } from '../../src/runtime/patchable-model.js';
 import { referenceForward, type Mask } from '../reference/patched-forward.js';
-import { maxAbsDiff, prng, randomModel, randomTokens } from '../reference/random-model.js';
+import { Random } from '../../src/core/random.js';
+import { maxAbsDiff, randomModel, randomTokens } from '../reference/random-model.js';
 
 const TOL = 1e-4;
 
@@ -77,7 +78,8 @@ for (const arch of ['gpt2', 'llama'] as const) {
       it(`random continuous masks (K=3${perPosition ? ', per position' : ''}) match the reference; batched = one at a time`, async () => {
         const base = await pm.run({ tokens: corrupt }, 'all');
         const src = await pm.run({ tokens: clean }, 'all');
-        const u = prng(perPosition ? 11 : 5);
+        const random = new Random(perPosition ? 11 : 5);
+        const u = () => random.uniform();
         const K = 3;
         const masks = EdgeMasks.zeros(graph, K, perPosition ? T : undefined);
         for (let k = 0; k < K; k++) {

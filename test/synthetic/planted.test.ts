@@ -14,7 +14,7 @@ import { plantInductionModel, readGroundTruth, writePlanted } from '../../src/sy
 import type { LoadedModel, Tensor } from '../../src/model/types.js';
 import { EdgeMasks } from '../../src/runtime/masks.js';
 import { PatchableModel } from '../../src/runtime/patchable-model.js';
-import { Rng } from '../../src/tasks/random.js';
+import { Random } from '../../src/core/random.js';
 
 const planted = plantInductionModel();
 const { model, groundTruth: gt } = planted;
@@ -52,7 +52,7 @@ describe('planted induction model', () => {
     const N = 6;
     /** `key`: the first copy's seq[k - 1] replaced; `second`: the second copy replaced (the induction task's `random`). */
     const prompts = (corruption: 'key' | 'second' | 'full') => {
-      const rng = new Rng(5);
+      const rng = new Random(5);
       const pool = Array.from({ length: V }, (_, i) => i);
       return Array.from({ length: N }, () => {
         const seq = rng.sample(pool, L);

@@ -1,11 +1,10 @@
-// The task table, and the pieces every task shares: option errors, corruption names, seeded draws.
+// The task table, and the pieces every task shares: option errors and corruption names.
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { parseTaskOptions } from '../../src/tasks/options.js';
 import { GN, parseCorruption } from '../../src/tasks/pairs.js';
-import { deriveSeed, Rng } from '../../src/tasks/random.js';
 import { buildDataset, getTask, taskNames } from '../../src/tasks/registry.js';
 import { gpt2Tokenizer } from '../../src/tokenizer/gpt2.js';
 
@@ -68,32 +67,5 @@ describe('corruption names', () => {
       expect(Object.keys(pair!.roles).sort()).toEqual([...task.roles].sort());
       for (const role of task.keyRoles ?? []) expect(task.roles).toContain(role);
     }
-  });
-});
-
-describe('Rng', () => {
-  it('is mulberry32: the same seed gives the same draws', () => {
-    const a = new Rng(42);
-    const b = new Rng(42);
-    const draws = Array.from({ length: 5 }, () => a.next());
-    expect(Array.from({ length: 5 }, () => b.next())).toEqual(draws);
-    for (const x of draws) expect(x >= 0 && x < 1).toBe(true);
-    expect(new Rng(43).next()).not.toBe(draws[0]);
-    expect(deriveSeed(1, 0)).not.toBe(deriveSeed(1, 1));
-    expect(deriveSeed(1, 0)).toBe(deriveSeed(1, 0));
-  });
-
-  it('samples distinct items outside the exclusions, from large and small pools', () => {
-    const rng = new Rng(1);
-    const big = Array.from({ length: 1000 }, (_, i) => i);
-    for (const pool of [big, big.slice(0, 12)]) {
-      for (let trial = 0; trial < 50; trial++) {
-        const sample = rng.sample(pool, 5, new Set([0, 1, 2]));
-        expect(new Set(sample).size).toBe(5);
-        for (const x of sample) expect(x).toBeGreaterThan(2);
-      }
-    }
-    expect(rng.sample([1, 2, 3], 3).sort()).toEqual([1, 2, 3]);
-    expect(() => rng.sample([1, 2, 3], 3, new Set([1]))).toThrow('Rng.sample: asked for 3 of 2 items');
   });
 });

@@ -4,6 +4,7 @@ import { hexByte } from '../../src/tokenizer/display.js';
 import { Heap } from '../../src/tokenizer/heap.js';
 import { sentencePieceTokenizer, TokenType, type SentencePieceVocab } from '../../src/tokenizer/sentencepiece.js';
 import { syntheticVocab } from './synthetic-vocab.js';
+import { Random } from '../../src/core/random.js';
 
 const FIRST_PIECE = 3 + 256;
 
@@ -116,8 +117,8 @@ describe('SentencePiece tokenizer (synthetic vocabulary)', () => {
   });
 
   it('matches the merge rule stated directly, on random text', () => {
-    let seed = 12345;
-    const random = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const rng = new Random(12345);
+    const random = (): number => rng.uniform();
     const alphabet = ['a', 'b', 'c', ' ', 'é', '😀'];
     for (let trial = 0; trial < 300; trial++) {
       const text = Array.from({ length: Math.floor(random() * 30) }, () => alphabet[Math.floor(random() * alphabet.length)]).join('');

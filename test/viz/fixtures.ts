@@ -6,14 +6,7 @@ import { Circuit } from '../../src/circuits/circuit.js';
 import { ComponentGraph } from '../../src/graph/component-graph.js';
 import { Store } from '../../src/store/store.js';
 import type { EffectRow } from '../../src/store/types.js';
-import { prng } from '../reference/random-model.js';
-
-/** Seeded generator, so fixtures are the same on every run: the reference's mulberry32. */
-export const rng = prng;
-
-export function gaussian(r: () => number): number {
-  return Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
-}
+import { Random } from '../../src/core/random.js';
 
 export const HOSTILE_MODEL = 'tiny <img src=x onerror="window.__xss=1">';
 export const HOSTILE_PROMPT = 'When Mary and John went <script>window.__xss=2</script> to the store';
@@ -31,9 +24,9 @@ export interface Fixture {
 /** A circuit whose planted edges score far above the noise, cut at `tau` (dead ends pruned). */
 function plantedCircuit(shape: { nLayers: number; nHeads: number }, planted: readonly string[], seed: number, meta: { metric: string; corruption: string }, tau: number): Circuit {
   const g = new ComponentGraph(shape);
-  const r = rng(seed);
+  const r = new Random(seed);
   const scores = new Float32Array(g.nSenders * g.nReceivers).fill(NaN);
-  for (const e of g.edges()) scores[e.sender * g.nReceivers + e.receiver] = 0.05 * gaussian(r);
+  for (const e of g.edges()) scores[e.sender * g.nReceivers + e.receiver] = 0.05 * r.normal();
   planted.forEach((name, i) => {
     const e = g.parseEdge(name);
     scores[e.sender * g.nReceivers + e.receiver] = (i % 3 === 2 ? -1 : 1) * (1 + 0.1 * i);
@@ -59,7 +52,7 @@ export async function writeFixture(path: string, opts: { big?: boolean } = {}): 
       roles: { IO: 2, S1: 1, S2: 4, END: 5 },
     }));
     const datasetId = await store.upsertDataset({ fingerprint: 'ds-e2e', task: 'ioi', settings: { count: 3 }, pairs });
-    const r = rng(7);
+    const r = new Random(7);
     const runs: { id: number; corruption: string; metric: string; granularity: string; window: number }[] = [];
     let key = 0;
     const addRun = async (corruption: string, metric: string, granularity: string, window: number, rows: EffectRow[], detected: EffectRow[]): Promise<void> => {
@@ -83,7 +76,7 @@ export async function writeFixture(path: string, opts: { big?: boolean } = {}): 
             const base = L === 1 && H === 2 ? 0.8 : L === 0 && H === 3 ? -0.5 : 0;
             const scale = corruption === 'gn' ? 0.6 : 1;
             for (let p = 0; p < 3; p++) {
-              rows.push({ component: `a${L}.h${H}`, kind: 'head', layer: L, head: H, position: null, window: 1, prompt: p, value: scale * base + 0.03 * gaussian(r) });
+              rows.push({ component: `a${L}.h${H}`, kind: 'head', layer: L, head: H, position: null, window: 1, prompt: p, value: scale * base + 0.03 * r.normal() });
             }
             if (base !== 0) det.push({ component: `a${L}.h${H}`, kind: 'head', layer: L, head: H, position: null, window: 1, prompt: 0, value: base });
           }
@@ -123,9 +116,9 @@ export async function writeFixture(path: string, opts: { big?: boolean } = {}): 
     let big: { id: number; circuit: Circuit } | undefined;
     if (opts.big) {
       const g = new ComponentGraph(GPT2);
-      const rr = rng(99);
+      const rr = new Random(99);
       const scores = new Float32Array(g.nSenders * g.nReceivers).fill(NaN);
-      for (const e of g.edges()) scores[e.sender * g.nReceivers + e.receiver] = gaussian(rr) * Math.exp(gaussian(rr));
+      for (const e of g.edges()) scores[e.sender * g.nReceivers + e.receiver] = rr.normal() * Math.exp(rr.normal());
       const circuit = new Circuit(g, { scores, meta: { method: 'eap-ig', metric: 'logit-diff', corruption: 's2-io', direction: 'denoising', model: { name: 'gpt2-small (random)', fingerprint: 'fp-gpt2' } } }).topN(4000);
       const id = await store.saveCircuit({ pipeline: 'scale', key: 'gpt2-random', circuit, settings: {} });
       const points = [10, 30, 100, 300, 1000, 3000, 10000, 32491].map((n) => ({ threshold: null, size: circuit.topN(n).size, faithfulness: 1 - Math.exp(-n / 800) }));

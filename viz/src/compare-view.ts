@@ -2,11 +2,12 @@
 // graph (edges only in A, only in B, in both), Jaccard overlap and each side's faithfulness, and
 // the matrix of pairwise overlaps of every circuit of a pipeline. Circuits of different shapes (two
 // models) are matched by edge name and drawn in the frame of the larger shape.
+import { jaccard, setJaccard } from '../../src/evaluation/measures.js';
 import type { VizCircuitInfo } from '../../src/viz-export/format.js';
 import { circuitEdgeStyle, cut, describeCircuitEdge, strength, faithfulnessAt, faithfulnessText, type Cut } from './cuts.js';
 import type { LoadedCircuit, SiteData } from './data.js';
 import { fill, h, option, select } from './dom.js';
-import { edgeIndex, jaccard, type EdgeIndex } from './edges.js';
+import { edgeIndex, type EdgeIndex } from './edges.js';
 import { GraphView } from './graph-view.js';
 import { DIFF_COLORS } from './palette.js';
 import type { StateStore } from './state.js';
@@ -204,14 +205,13 @@ export class CompareView implements View {
       color: (k) => (m.a[k] === 1 && m.b[k] === 1 ? DIFF_COLORS.both : m.a[k] === 1 ? DIFF_COLORS.a : DIFF_COLORS.b),
       strength: (k) => width[k]!,
     });
-    const union = both + onlyA + onlyB;
-    const jEdges = union === 0 ? 1 : both / union;
-    const jNodes = jaccard(new Set(a.cut.nodes), new Set(b.cut.nodes));
+    const jEdges = jaccard(both, both + onlyA, both + onlyB);
+    const jNodes = setJaccard(new Set(a.cut.nodes), new Set(b.cut.nodes));
     Object.assign(this.summary.dataset, { jaccard: String(jEdges), onlyA: String(onlyA), onlyB: String(onlyB), both: String(both) });
     fill(
       this.summary,
       h('span', { class: 'big' }, `Jaccard ${fmt(jEdges)}`),
-      ` over edges (${fmtInt(both)} shared of ${fmtInt(union)}), ${fmt(jNodes)} over nodes · `,
+      ` over edges (${fmtInt(both)} shared of ${fmtInt(both + onlyA + onlyB)}), ${fmt(jNodes)} over nodes · `,
       h('span', { class: 'badge badge-a' }, 'A'),
       ` ${fmtInt(a.cut.edges)} edges, ${faithfulnessText(faithfulnessAt(this.data.index, a.circuit, a.cut.edges, a.cut.tau))} · `,
       h('span', { class: 'badge badge-b' }, 'B'),
@@ -244,7 +244,7 @@ export class CompareView implements View {
     members.forEach((ci, i) => {
       const row = h('tr', {}, h('th', { title: circuitLabel(ci) }, circuitShortLabel(ci)));
       members.forEach((cj, j) => {
-        const v = jaccard(sets[i]!, sets[j]!);
+        const v = setJaccard(sets[i]!, sets[j]!);
         const td = h('td', { class: 'num', title: `${circuitShortLabel(ci)} vs ${circuitShortLabel(cj)}: Jaccard ${fmt(v)}` }, fmt(v, 2));
         const shade = Math.round(255 - 175 * v);
         td.style.background = `rgb(${shade},${shade},255)`;

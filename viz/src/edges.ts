@@ -129,10 +129,3 @@ export function countAtLeast(sortedDesc: Float32Array, tau: number): number {
   return lo;
 }
 
-/** Edge-set overlap: |A and B| / |A or B| (1 when both are empty). */
-export function jaccard(a: ReadonlySet<string>, b: ReadonlySet<string>): number {
-  let both = 0;
-  for (const x of a) if (b.has(x)) both++;
-  const union = a.size + b.size - both;
-  return union === 0 ? 1 : both / union;
-}

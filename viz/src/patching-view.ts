@@ -2,6 +2,7 @@
 // corruption (rows) and metric (columns) side by side, detected components outlined, in a diverging
 // palette; sliding-window effects against summed single-layer effects; and the stored
 // faithfulness-against-size and ROC curves of the pipeline.
+import { trapezoidAuc } from '../../src/evaluation/measures.js';
 import type { VizRunEffects, VizRunInfo } from '../../src/viz-export/format.js';
 import { colorBar, heatmap, lineChart } from './charts.js';
 import type { SiteData } from './data.js';
@@ -20,14 +21,6 @@ function positionLabel(run: VizRunInfo, p: number): string {
     .filter(([, v]) => v === p)
     .map(([k]) => k);
   return roles.length > 0 ? `${p} ${roles.join('/')}` : String(p);
-}
-
-/** Trapezoidal area under an ROC curve given as (fpr, tpr) points. */
-export function rocAuc(points: readonly (readonly [number, number])[]): number {
-  const pts = [...points, [0, 0] as const, [1, 1] as const].sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-  let area = 0;
-  for (let i = 1; i < pts.length; i++) area += (pts[i]![0] - pts[i - 1]![0]) * ((pts[i]![1] + pts[i - 1]![1]) / 2);
-  return area;
 }
 
 export class PatchingView implements View {
@@ -272,7 +265,7 @@ export class PatchingView implements View {
             diagonal: true,
             series: roc.map((cv, i) => {
               const points = cv.fpr.flatMap((x, j) => (x != null && cv.tpr[j] != null ? [[x, cv.tpr[j]!] as const] : [])).sort((p, q) => p[0] - q[0] || p[1] - q[1]);
-              return { label: `${cv.key} (AUC ${fmt(rocAuc(points))})`, color: series(i), points };
+              return { label: `${cv.key} (AUC ${fmt(trapezoidAuc(points.map(([fpr, tpr]) => ({ fpr, tpr }))))})`, color: series(i), points };
             }),
           }),
         ),

@@ -1,7 +1,8 @@
 // `patchwise compare <runA> <runB>`: what two runs disagree on: their settings, and which
 // components each detected.
 import type { CommandModule } from 'yargs';
-import { canonicalJson, flattenJson, type Json } from '../../store/json.js';
+import { diffSettings } from '../../circuits/compare.js';
+import { flattenJson, type Json } from '../../store/json.js';
 import { parseRunRef } from '../../store/run-ref.js';
 import { Store } from '../../store/store.js';
 import type { ComponentCoords, Detection } from '../../core/vocabulary.js';
@@ -19,17 +20,8 @@ export function settingDifferences(a: RunDetail, b: RunDetail): [string, string,
     m.set('(dataset)', `${r.task} ${r.datasetFingerprint}`);
     return m;
   };
-  const fa = flat(a);
-  const fb = flat(b);
-  const keys = [...new Set([...fa.keys(), ...fb.keys()])].sort();
   const show = (v: Json | undefined): string => (v === undefined ? '(absent)' : formatValue(v));
-  return keys
-    .filter((k) => {
-      const va = fa.get(k);
-      const vb = fb.get(k);
-      return (va === undefined ? undefined : canonicalJson(va)) !== (vb === undefined ? undefined : canonicalJson(vb));
-    })
-    .map((k) => [k, show(fa.get(k)), show(fb.get(k))]);
+  return diffSettings(flat(a), flat(b)).map((d) => [d.field, show(d.a), show(d.b)]);
 }
 
 export interface DetectionComparison {

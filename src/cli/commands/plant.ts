@@ -8,7 +8,7 @@ import { ComponentGraph } from '../../graph/component-graph.js';
 import { GROUND_TRUTH_FILE, PLANTED_KINDS, plantInductionModel, writePlanted } from '../../synthetic/planted.js';
 import { parameterCount } from '../../model/types.js';
 import { PatchableModel } from '../../runtime/patchable-model.js';
-import { Rng } from '../../tasks/random.js';
+import { Random } from '../../core/random.js';
 
 export interface AccuracyOptions {
   /** Number of random sequences (default 200). */
@@ -42,7 +42,7 @@ export async function inductionAccuracy(pm: PatchableModel, opts: AccuracyOption
   if (!(lo >= 2 && hi >= lo && hi <= V && 2 * hi <= pm.config.maxPositions)) {
     throw new UserError(`sequence lengths ${lo}..${hi} need 2 <= min <= max <= ${Math.min(V, pm.config.maxPositions / 2)}`);
   }
-  const rng = new Rng(opts.seed ?? 0);
+  const rng = new Random(opts.seed ?? 0);
   const pool = Array.from({ length: V }, (_, i) => i);
   const byLength = new Map<number, number[][]>();
   for (let n = 0; n < samples; n++) {
