@@ -140,13 +140,18 @@ export class Experiment {
       for (let i = 0; i < all.length; i += pairsPerGroup) {
         const pairs = all.slice(i, i + pairsPerGroup);
         const rows = pairs.flatMap((pair) => Array.from({ length: samples }, (_, sample) => ({ pair, sample })));
+        // The corrupted input (noisy embeddings for GN) is made on first use: a planned experiment
+        // whose units are all stored already costs nothing.
+        let corrupted: RunInput | undefined;
         groups.push({
           key: `len${seqLen}:pairs${pairs[0]!.index}-${pairs[pairs.length - 1]!.index}`,
           seqLen,
           rows,
           offset,
           cleanInput: { tokens: rows.map((r) => r.pair.clean) },
-          corruptedInput: corruptedInput(model.config, model.weights, corruption, rows, sigma ?? 0),
+          get corruptedInput() {
+            return (corrupted ??= corruptedInput(model.config, model.weights, corruption, rows, sigma ?? 0));
+          },
           positions: rows.map((r) => r.pair.metricPosition),
         });
         offset += rows.length;
@@ -186,8 +191,13 @@ export class Experiment {
     return { clean, corrupted, cleanRows };
   }
 
-  /** Drops a group's runs (a unit done with them frees their caches). */
-  release(g: RowGroup): void {
+  /** Drops a group's runs (a unit done with them frees their caches), or every group's. */
+  release(g?: RowGroup): void {
+    if (g === undefined) {
+      this.runs.clear();
+      this.hybrids.clear();
+      return;
+    }
     this.runs.delete(g);
     this.hybrids.delete(g);
   }

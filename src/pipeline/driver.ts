@@ -45,6 +45,8 @@ export interface StagePoint<Session, Output> {
   save(store: Store, run: StoredRun, unit: string, output: Output, seconds: number): Promise<void>;
   /** Finishes the runs once every unit is stored (detections, curves, detail). */
   finish(store: Store, runs: readonly StoredRun[], session: () => Promise<Session>, seconds: number): Promise<void>;
+  /** Frees what the point's session computed (model runs, caches) once the point is done. */
+  close(): void;
 }
 
 export interface DriverContext {
@@ -172,6 +174,7 @@ export async function drivePoint<Session, Output>(ctx: DriverContext, point: Sta
     return { runIds, complete: true, resumedUnits, computedUnits };
   } finally {
     progress.stop();
+    point.close();
     await leases.leave(scope);
   }
 }

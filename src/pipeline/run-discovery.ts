@@ -73,6 +73,7 @@ export function discoveryPoints(ctx: StageContext): StagePlan<DiscoveryResult[]>
       randomBaselines: s.randomBaselines,
     };
     return {
+      close: () => exp.release(),
       stage: 'discovery',
       label: `${point.method} ${corruptionName(corruption)} ${point.direction} ${point.metric}`,
       dataset,

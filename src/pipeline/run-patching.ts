@@ -45,6 +45,7 @@ export function patchingPoints(ctx: StageContext): StagePlan<SettingResult[]> {
       batch: s.batch,
     }));
     return {
+      close: () => exp.release(),
       stage: 'patching',
       label: `${corruptionName(corruption)} ${point.direction} ${point.granularity}${point.window > 1 ? ` w${point.window}` : ''}`,
       dataset,

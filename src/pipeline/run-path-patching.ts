@@ -58,6 +58,7 @@ export function pathPatchingPoints(ctx: StageContext, req: PathPatchingRequest):
       batch: req.batch,
     };
     return {
+      close: () => exp.release(),
       stage: 'path-patching',
       label: `path ${corruptionName(corruption)} ${point.direction} ${point.metric} -> ${req.receivers.join(',')}`,
       dataset,
