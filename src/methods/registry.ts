@@ -3,6 +3,7 @@
 import type { MethodName } from '../core/vocabulary.js';
 import { acdcEdges } from './acdc.js';
 import { acdcNodes } from './acdc-nodes.js';
+import type { Method } from './method.js';
 import { nodePatching } from './node-patching.js';
 import { pathPatching } from './path-patching.js';
 
@@ -11,8 +12,4 @@ export const METHODS = {
   'path-patching': pathPatching,
   acdc: acdcEdges,
   'acdc-nodes': acdcNodes,
-} as const satisfies Record<MethodName, unknown>;
-
-export function getMethod<N extends MethodName>(name: N): (typeof METHODS)[N] {
-  return METHODS[name];
-}
+} as const satisfies Readonly<Record<MethodName, Method<never, unknown>>>;

@@ -5,10 +5,13 @@ import { getGranularity } from '../experiment/components.js';
 import { corruptionName, type Detection } from '../core/vocabulary.js';
 import { detect } from '../evaluation/detection.js';
 import { getMetric } from '../experiment/metrics.js';
-import { type NodeEffects, nodePatching, type NodePatchingSession, type NodePatchingSettings } from '../methods/node-patching.js';
+import type { NodeEffects, NodePatchingSession, NodePatchingSettings } from '../methods/node-patching.js';
+import { METHODS } from '../methods/registry.js';
 import type { StagePoint } from './driver.js';
 import type { StageContext, StagePlan } from './run-pipeline.js';
 import { expandGrid, type GridPoint } from './spec.js';
+
+const nodePatching = METHODS['node-patching'];
 
 export interface SettingResult {
   readonly point: GridPoint;

@@ -4,9 +4,12 @@
 // (sender, pair). A run's mean effect per sender equals pathPatch()'s.
 import { type Corruption, corruptionName, type Direction, type MetricName } from '../core/vocabulary.js';
 import { getMetric } from '../experiment/metrics.js';
-import { type PathEffects, pathPatching, type PathPatchingSession, type PathPatchingSettings, type PathPosition } from '../methods/path-patching.js';
+import type { PathEffects, PathPatchingSession, PathPatchingSettings, PathPosition } from '../methods/path-patching.js';
+import { METHODS } from '../methods/registry.js';
 import type { StagePoint } from './driver.js';
 import type { StageContext, StagePlan } from './run-pipeline.js';
+
+const pathPatching = METHODS['path-patching'];
 
 export interface PathPatchingRequest {
   /** The receiver set, by name (`logits`, `a1.h7<q>`, `m0`). */
