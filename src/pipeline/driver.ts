@@ -124,10 +124,12 @@ export async function drivePoint<Session, Output>(ctx: DriverContext, point: Sta
     let computedUnits = 0;
     let seen = resumedUnits;
     for (;;) {
+      // Units live holders have are skipped by a read, so waiting workers do not queue for the write lock.
+      const held = await leases.heldByOthers(scope);
       let left = point.units.filter((u) => !isDone(sets, u));
       for (const unit of left) {
         if (ctx.budget.units <= 0) return { runIds, complete: false, resumedUnits, computedUnits };
-        if (!(await leases.claim(scope, unit))) continue;
+        if (held.has(unit) || !(await leases.claim(scope, unit))) continue;
         try {
           // Another process may have stored it between our read and the claim.
           const now = await stored();
