@@ -2,7 +2,7 @@
 // strings are parsed here, once: the loaded Pipeline holds parsed values (corruptions resolved
 // against the task, the task's options parsed by its own schema, noise settings attached), and every
 // problem in a file is reported, one line each naming the file and field, before anything runs.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, extname, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
@@ -25,6 +25,7 @@ import {
 } from '../core/vocabulary.js';
 import { formatZodIssues, strictObject } from '../core/zod-issues.js';
 import { GRANULARITIES } from '../experiment/components.js';
+import { presetNames } from '../synthetic/presets.js';
 import { DEFAULT_STR, parseCorruption } from '../tasks/pairs.js';
 import { findTask, taskNames } from '../tasks/registry.js';
 import type { Task } from '../tasks/types.js';
@@ -36,7 +37,7 @@ const axis = <T extends z.ZodType>(t: T, fallback: readonly z.input<T>[]) =>
 const modelSchema = z.union([
   strictObject({ path: z.string().min(1) }),
   strictObject({ plant: z.literal('induction'), seed: z.number().int().default(0) }),
-  strictObject({ init: z.string().min(1), seed: z.number().int().default(0) }),
+  strictObject({ init: z.enum(presetNames() as [string, ...string[]]), seed: z.number().int().default(0) }),
 ]);
 
 /** Gaussian-noise settings of a section's `gn` corruptions (`sigma` in the file is `sigmaFrom` parsed). */
@@ -65,14 +66,21 @@ function corruptionSchema(task: Task<unknown> | undefined) {
 
 const withNoise = (c: PromptCorruption, noise: NoiseSettings): Corruption => (c.kind === 'gn' ? { ...c, noise } : c);
 
-const metricSchema = z.enum(METRIC_NAMES);
+/** A metric name the task's pairs support (where the task says which: tasks/types.ts Task.metrics). */
+function metricSchema(task: Task<unknown> | undefined) {
+  return z.enum(METRIC_NAMES).superRefine((metric, ctx) => {
+    if (task?.metrics !== undefined && !task.metrics.includes(metric)) {
+      ctx.addIssue({ code: 'custom', message: `task ${task.name} has no metric ${metric} (its metrics: ${task.metrics.join(', ')})` });
+    }
+  });
+}
 
 function patchingSchema(task: Task<unknown> | undefined) {
   return strictObject({
     corruption: axis(corruptionSchema(task), [DEFAULT_STR]),
     gn: noiseSchema,
     direction: axis(z.enum(DIRECTIONS), ['denoising']),
-    metric: axis(metricSchema, ['logit-diff']),
+    metric: axis(metricSchema(task), ['logit-diff']),
     granularity: axis(z.enum(GRANULARITY_NAMES), ['heads']),
     window: axis(z.number().int().min(1), [1]),
     detect: strictObject({ k: z.number().positive().default(2) }).default({ k: 2 }),
@@ -88,11 +96,11 @@ function discoverySchema(task: Task<unknown> | undefined) {
     /** Settings of this section's `gn` corruptions (the patching section has its own). */
     gn: noiseSchema,
     direction: axis(z.enum(DIRECTIONS), ['noising']),
-    metric: axis(metricSchema, ['kl']),
+    metric: axis(metricSchema(task), ['kl']),
     /** ACDC thresholds tau, each one circuit. */
     thresholds: axis(z.number().nonnegative(), [0.01]),
     /** Metric of the faithfulness score (default: logit-diff where the task has a wrong answer, else prob). */
-    faithfulnessMetric: metricSchema.optional(),
+    faithfulnessMetric: metricSchema(task).optional(),
     /** Random circuits of the same size per threshold, for a baseline of faithfulness. */
     randomBaselines: z.number().int().min(0).default(0),
     /** Use only the first N prompt pairs of the task's dataset (ACDC's cost grows with them). */
@@ -193,6 +201,7 @@ export function loadPipeline(file: string): Pipeline {
   if (p.discovery) problems.push(...repeatedCorruptions(file, 'discovery', p.discovery.corruption));
   if ('path' in p.model) {
     p.model.path = resolve(dirname(file), p.model.path);
+    if (!existsSync(p.model.path)) problems.push(`${file}: model.path: no such file or folder ${p.model.path}`);
   }
   if (problems.length > 0) throw new UserError(problems.join('\n'));
   return { ...p, name: p.name ?? basename(file, extname(file)), file };

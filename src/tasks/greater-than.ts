@@ -54,6 +54,7 @@ export const greaterThanTask: Task<GreaterThanOptions> = {
   keyRoles: KEY_ROLES,
 
   roles: ['NOUN', 'XX1', 'YY', 'XX2', 'END'],
+  metrics: ['prob', 'logit-diff', 'kl', 'prob-diff'],
   optionsSchema,
 
   parseOptions(raw: unknown, where: string): GreaterThanOptions {

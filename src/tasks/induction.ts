@@ -83,6 +83,7 @@ export const inductionTask: Task<InductionOptions> = {
   corruptions: INDUCTION_CORRUPTIONS,
 
   roles: ['FIRST', 'KEY', 'SOURCE', 'SECOND', 'END'],
+  metrics: ['prob', 'logit-diff', 'kl'],
   optionsSchema,
 
   parseOptions(raw: unknown, where: string): InductionOptions {

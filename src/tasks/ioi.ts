@@ -99,6 +99,7 @@ export const ioiTask: Task<IoiOptions> = {
   keyRoles: KEY_ROLES,
 
   roles: ['IO', 'S1', 'S2', 'END'],
+  metrics: ['prob', 'logit-diff', 'kl'],
   optionsSchema,
 
   parseOptions(raw: unknown, where: string): IoiOptions {

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { UserError } from '../core/errors.js';
-import { fieldPath, issueMessage, strictObject } from '../core/zod-issues.js';
+import { formatZodIssues, strictObject } from '../core/zod-issues.js';
 import { corruptionName, type PromptCorruption } from '../core/vocabulary.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 import { parseTaskOptions } from './options.js';
@@ -30,28 +30,26 @@ const span = z
   .refine(([start, end]) => start < end, { message: 'a span [start, end) needs start < end' });
 
 /** One line of the file. */
-export const pairLineSchema = z
-  .strictObject({
-    clean: z.string().min(1),
-    /** Needed for STR; for Gaussian noising it may be left out when key_spans or key_tokens say what to noise. */
-    corrupted: z.string().min(1).optional(),
-    answer: z.string().min(1),
-    wrong: z.string().min(1).optional(),
-    /** [start, end) offsets in the clean text, counted in Unicode code points (as Python's str indexes). */
-    key_spans: z.array(span).min(1).optional(),
-    /** Positions in the clean text's tokens, counted without BOS (0 is the first token of the text). */
-    key_tokens: z.array(z.number().int().min(0)).min(1).optional(),
-  })
-  .refine((line) => line.key_spans === undefined || line.key_tokens === undefined, {
-    message: 'give key_spans or key_tokens, not both',
-    path: ['key_tokens'],
-  });
+export const pairLineSchema = strictObject({
+  clean: z.string().min(1),
+  /** Needed for STR; for Gaussian noising it may be left out when key_spans or key_tokens say what to noise. */
+  corrupted: z.string().min(1).optional(),
+  answer: z.string().min(1),
+  wrong: z.string().min(1).optional(),
+  /** [start, end) offsets in the clean text, counted in Unicode code points (as Python's str indexes). */
+  key_spans: z.array(span).min(1).optional(),
+  /** Positions in the clean text's tokens, counted without BOS (0 is the first token of the text). */
+  key_tokens: z.array(z.number().int().min(0)).min(1).optional(),
+}).refine((line) => line.key_spans === undefined || line.key_tokens === undefined, {
+  message: 'give key_spans or key_tokens, not both',
+  path: ['key_tokens'],
+});
 
 export type PairLine = z.output<typeof pairLineSchema>;
 
-/** A UserError for `file` line `line`, optionally naming a field. */
+/** A UserError for `file` line `line`, optionally naming a field: `file line 3: answer: message`. */
 function lineError(file: string, line: number, field: string | undefined, message: string): UserError {
-  return new UserError(`${file} line ${line}: ${field === undefined ? '' : `field "${field}": `}${message}`);
+  return new UserError(`${file} line ${line}: ${field === undefined ? '' : `${field}: `}${message}`);
 }
 
 /** The lines of a .jsonl text as objects, checked against the schema; blank lines are skipped. */
@@ -68,16 +66,7 @@ export function parsePairLines(text: string, file: string): { line: number; valu
     }
     if (typeof json !== 'object' || json === null || Array.isArray(json)) throw lineError(file, line, undefined, 'expected a JSON object');
     const result = pairLineSchema.safeParse(json);
-    if (!result.success) {
-      const issue = result.error.issues[0];
-      if (issue === undefined) throw lineError(file, line, undefined, 'invalid pair');
-      const unknownKeys = issue.code === 'unrecognized_keys' ? issue.keys : [];
-      if (unknownKeys.length > 0) {
-        throw lineError(file, line, unknownKeys[0], `unknown field (known: ${Object.keys(pairLineSchema.shape).join(', ')})`);
-      }
-      const field = issue.path.length === 0 ? undefined : fieldPath(issue.path);
-      throw lineError(file, line, field, issueMessage(issue));
-    }
+    if (!result.success) throw new UserError(formatZodIssues(`${file} line ${line}`, result.error));
     out.push({ line, value: result.data });
   });
   if (out.length === 0) throw new UserError(`${file}: no prompt pairs (expected one JSON object per line)`);

@@ -1,6 +1,6 @@
 // The vocabulary of tasks: what a patching experiment needs from a dataset, whatever task made it.
 import type { z } from 'zod';
-import type { PromptCorruption } from '../core/vocabulary.js';
+import type { MetricName, PromptCorruption } from '../core/vocabulary.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 
 /** Named token positions of a prompt (IOI: IO, S1, S2, END; greater-than: YY, END; ...). */
@@ -71,6 +71,11 @@ export interface Task<Options> {
   readonly keyRoles?: readonly string[];
   /** Every role its prompts name, which `gn:ROLE,...` may noise (empty: the task has no roles to name). */
   readonly roles: readonly string[];
+  /**
+   * The metrics every one of its pairs supports (a metric outside them is an error at load); absent
+   * where it depends on the data (paired-jsonl: a line may lack a wrong answer), checked per pair.
+   */
+  readonly metrics?: readonly MetricName[];
   /** Its options, with their defaults: the pipeline schema embeds it, so a bad option fails at load. */
   readonly optionsSchema: z.ZodType<Options>;
   /** Parses and checks options (absent: all defaults); throws a UserError naming the field. */

@@ -20,7 +20,7 @@ describe('formatZodIssues', () => {
         'f.yaml: mode: expected one of a, b',
         'f.yaml: list[1].n: expected number, received string',
         'f.yaml: edges["a0.h1->m0"]: expected number, received string',
-        'f.yaml: (top level): unknown field "extra" (fields: mode, list, edges)',
+        'f.yaml: extra: unknown field (fields: mode, list, edges)',
       ].sort(),
     );
   });
@@ -30,8 +30,19 @@ describe('formatZodIssues', () => {
     if (r.success) throw new Error('expected a failure');
     expect(formatZodIssues(undefined, r.error, 'task.options').split('\n')).toEqual([
       'task.options.n: expected number, received string',
-      'task.options: unknown field "m"',
+      'task.options.m: unknown field',
     ]);
     expect(fieldPath(['a', 0, 'b'])).toBe('a[0].b');
+  });
+
+  it('reports a value that fits no alternative of a union against the closest alternative', () => {
+    const model = z.strictObject({ model: z.union([z.strictObject({ path: z.string() }), z.strictObject({ init: z.enum(['tiny']), seed: z.number().default(0) })]) });
+    const bad = (v: unknown): string => {
+      const r = model.safeParse({ model: v });
+      if (r.success) throw new Error('expected a failure');
+      return formatZodIssues('p.yaml', r.error);
+    };
+    expect(bad({ path: 3 })).toBe('p.yaml: model.path: expected string, received number');
+    expect(bad({ init: 'huge' })).toBe('p.yaml: model.init: expected one of tiny');
   });
 });

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { expandDiscovery, expandGrid, loadPipeline } from '../../src/pipeline/spec.js';
@@ -48,7 +48,7 @@ patching:
     expect(message).toMatch(/patching\.direction\[0\]: expected one of denoising, noising$/m);
     expect(lines.length).toBeGreaterThanOrEqual(4);
     const typo = write('typo.yaml', `model: { plant: induction }\ntask: { name: induction }\npatching: { metrics: [kl] }\n`);
-    expect(() => loadPipeline(typo)).toThrow(/typo\.yaml: patching: unknown field "metrics" \(fields: corruption, gn, direction, metric, granularity, window, detect, batch\)/);
+    expect(() => loadPipeline(typo)).toThrow(/typo\.yaml: patching\.metrics: unknown field \(fields: corruption, gn, direction, metric, granularity, window, detect, batch\)/);
   });
 
   it('rejects windows on granularities without them, and YAML syntax errors', () => {
@@ -121,21 +121,44 @@ task: { name: induction, options: { lenght: 6 } }
 patching:
   corruption: [str, bogus]
   direction: [noising]
+  metric: [prob, prob-diff]
 discovery:
   corruption: [gn, all-randm, "gn:KEY,IO"]
 `;
   const expected = (f: string) => [
-    `${f}: task.options: unknown field "lenght" (fields: length, vocabRange, cut)`,
+    `${f}: task.options.lenght: unknown field (fields: length, vocabRange, cut)`,
     `${f}: patching.corruption[1]: task induction has no corruption "bogus" (known: key-token, random, all-random, str, gn, gn:ROLE,...)`,
+    `${f}: patching.metric[1]: task induction has no metric prob-diff (its metrics: prob, logit-diff, kl)`,
     `${f}: discovery.corruption[1]: task induction has no corruption "all-randm" (known: key-token, random, all-random, str, gn, gn:ROLE,...)`,
     `${f}: discovery.corruption[2]: task induction has no role "IO" to noise (roles: FIRST, KEY, SOURCE, SECOND, END)`,
   ];
 
-  it('fails at load on every unknown corruption, task option and gn role, one line each', () => {
+  it('fails at load on every unknown corruption, task option, gn role and unsupported metric, one line each', () => {
     const f = write('bogus.yaml', bogus);
     expect(messageOf(f).split('\n')).toEqual(expected(f));
     const jsonl = write('jsonl.yaml', `model: { plant: induction }\ntask: { name: paired-jsonl, options: { file: x.jsonl } }\npatching: { corruption: ["gn:END"] }\n`);
     expect(messageOf(jsonl)).toBe(`${jsonl}: patching.corruption[0]: task paired-jsonl has no roles to noise; use plain "gn", which noises each prompt's key tokens`);
+  });
+
+  it('fails at load on an unknown model preset or a model path that does not exist', () => {
+    const preset = write('preset.yaml', `model: { init: gpt3 }\ntask: { name: induction }\npatching: {}\n`);
+    expect(messageOf(preset)).toMatch(new RegExp(`^${preset.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: model\\.init: expected one of tiny, `));
+    const missing = write('missing.yaml', `model: { path: no-such-model.gguf }\ntask: { name: induction }\npatching: {}\n`);
+    expect(messageOf(missing)).toBe(`${missing}: model.path: no such file or folder ${join(dir, 'no-such-model.gguf')}`);
+  });
+
+  it('accepts every shipped pipeline (a model to download is the only problem allowed)', () => {
+    const shipped = readdirSync('pipelines').filter((f) => f.endsWith('.yaml'));
+    expect(shipped.length).toBeGreaterThanOrEqual(4);
+    for (const name of shipped) {
+      const f = join('pipelines', name);
+      try {
+        const p = loadPipeline(f);
+        expect(expandGrid(p).length + expandDiscovery(p).length).toBeGreaterThan(0);
+      } catch (e) {
+        expect((e as Error).message).toMatch(new RegExp(`^${f}: model\\.path: no such file or folder [^\\n]*models/gpt2$`));
+      }
+    }
   });
 
   it('patchwise run stops on such a pipeline before anything runs: no database is created', () => {

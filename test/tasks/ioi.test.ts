@@ -163,7 +163,7 @@ describe('ioi', () => {
 
   it('names the field of a bad option', () => {
     expect(() => ioiTask.parseOptions({ templates: 'CABA' }, 'task.options')).toThrow('task.options.templates: expected one of BABA, ABBA, mixed');
-    expect(() => ioiTask.parseOptions({ template: 'ABBA' }, 'p.yaml: task.options')).toThrow('p.yaml: task.options: unknown field "template"');
+    expect(() => ioiTask.parseOptions({ template: 'ABBA' }, 'p.yaml: task.options')).toThrow('p.yaml: task.options.template: unknown field (fields: templates, namesFile, placesFile, objectsFile)');
     expect(() => ioiTask.parseOptions({ templates: 'CABA' }, 'x')).toThrow(UserError);
     expect(() => build('s9')).toThrow('task ioi has no corruption "s9" (known: s2-io, s1-io-other, abc, str, gn, gn:ROLE,...)');
   });

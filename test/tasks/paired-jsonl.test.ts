@@ -97,7 +97,7 @@ describe('paired-jsonl', () => {
     const lines = [line(paris), line({ ...paris, answer: ' Lyon' }), line({ ...paris, answer: ' Nice' })];
     expect(buildLines(lines, 'given', 2).pairs.map((p) => tok.tokenText(p.answer))).toEqual([' Paris', ' Lyon']);
     expect(() => buildLines(lines, 'given', 4)).toThrow('facts.jsonl has 3 prompt pairs, fewer than the 4 asked for');
-    expect(() => buildLines([...lines, '{"clean": 1}'], 'given', 1)).toThrow(/^facts\.jsonl line 4: field "clean"/);
+    expect(() => buildLines([...lines, '{"clean": 1}'], 'given', 1)).toThrow(/^facts\.jsonl line 4: clean: expected string, received number\nfacts\.jsonl line 4: answer: /);
   });
 
   it('gn keeps the prompt and needs no corrupted prompt when the keys are given', () => {
@@ -113,34 +113,34 @@ describe('paired-jsonl', () => {
     it.each([
       ['not JSON', ['{"clean": "a",'], /^facts\.jsonl line 1: not valid JSON \(/],
       ['not an object', ['["a", "b"]'], 'facts.jsonl line 1: expected a JSON object'],
-      ['a missing field', [line(paris), line({ clean: 'x', corrupted: 'y' })], 'facts.jsonl line 2: field "answer": expected string, received undefined'],
-      ['a wrong type', [line({ ...paris, wrong: 3 })], 'facts.jsonl line 1: field "wrong": expected string, received number'],
-      ['an unknown field', [line({ ...paris, anwser: ' Paris' })], /^facts\.jsonl line 1: field "anwser": unknown field \(known: clean, corrupted, answer, wrong, key_spans, key_tokens\)$/],
-      ['an empty prompt', [line({ ...paris, clean: '' })], /^facts\.jsonl line 1: field "clean": Too small/],
-      ['a bad span', [line({ ...paris, key_spans: [[5, 5]] })], 'facts.jsonl line 1: field "key_spans[0]": a span [start, end) needs start < end'],
-      ['a span past the text', [line({ ...paris, key_spans: [[0, 3], [20, 40]] })], 'facts.jsonl line 1: field "key_spans[1]": span [20, 40) runs past the clean text (22 characters)'],
-      ['a negative key token', [line({ ...paris, key_tokens: [-1] })], /^facts\.jsonl line 1: field "key_tokens\[0\]": Too small/],
-      ['a key token past the prompt', [line({ ...paris, key_tokens: [0, 9] })], /^facts\.jsonl line 1: field "key_tokens\[1\]": position 9 is past the clean prompt's 7 tokens$/],
-      ['spans and tokens both', [line({ ...paris, key_spans: [[0, 3]], key_tokens: [0] })], 'facts.jsonl line 1: field "key_tokens": give key_spans or key_tokens, not both'],
+      ['a missing field', [line(paris), line({ clean: 'x', corrupted: 'y' })], 'facts.jsonl line 2: answer: expected string, received undefined'],
+      ['a wrong type', [line({ ...paris, wrong: 3 })], 'facts.jsonl line 1: wrong: expected string, received number'],
+      ['an unknown field', [line({ ...paris, anwser: ' Paris' })], /^facts\.jsonl line 1: anwser: unknown field \(fields: clean, corrupted, answer, wrong, key_spans, key_tokens\)$/],
+      ['an empty prompt', [line({ ...paris, clean: '' })], /^facts\.jsonl line 1: clean: Too small/],
+      ['a bad span', [line({ ...paris, key_spans: [[5, 5]] })], 'facts.jsonl line 1: key_spans[0]: a span [start, end) needs start < end'],
+      ['a span past the text', [line({ ...paris, key_spans: [[0, 3], [20, 40]] })], 'facts.jsonl line 1: key_spans[1]: span [20, 40) runs past the clean text (22 characters)'],
+      ['a negative key token', [line({ ...paris, key_tokens: [-1] })], /^facts\.jsonl line 1: key_tokens\[0\]: Too small/],
+      ['a key token past the prompt', [line({ ...paris, key_tokens: [0, 9] })], /^facts\.jsonl line 1: key_tokens\[1\]: position 9 is past the clean prompt's 7 tokens$/],
+      ['spans and tokens both', [line({ ...paris, key_spans: [[0, 3]], key_tokens: [0] })], 'facts.jsonl line 1: key_tokens: give key_spans or key_tokens, not both'],
       [
         'a multi-token answer',
         [line(paris), line(paris), line({ ...paris, answer: ' San Francisco' })],
-        'facts.jsonl line 3: field "answer": must tokenize to exactly one token after the clean prompt, got 2 (" San", " Francisco")',
+        'facts.jsonl line 3: answer: must tokenize to exactly one token after the clean prompt, got 2 (" San", " Francisco")',
       ],
-      ['a multi-token wrong', [line({ ...paris, wrong: ' Vatican City' })], 'facts.jsonl line 1: field "wrong": must tokenize to exactly one token after the clean prompt, got 2 (" Vatican", " City")'],
-      ['wrong equal to answer', [line({ ...paris, wrong: ' Paris' })], 'facts.jsonl line 1: field "wrong": is the same token as the answer (" Paris")'],
+      ['a multi-token wrong', [line({ ...paris, wrong: ' Vatican City' })], 'facts.jsonl line 1: wrong: must tokenize to exactly one token after the clean prompt, got 2 (" Vatican", " City")'],
+      ['wrong equal to answer', [line({ ...paris, wrong: ' Paris' })], 'facts.jsonl line 1: wrong: is the same token as the answer (" Paris")'],
       [
         'a prompt ending in a space',
         [line({ ...paris, clean: 'The Eiffel Tower is in ', corrupted: 'The Colosseum is in ', answer: 'Paris' })],
-        'facts.jsonl line 1: field "answer": the clean prompt ends with whitespace, which merges with the answer; put the space in the answer instead (" Paris")',
+        'facts.jsonl line 1: answer: the clean prompt ends with whitespace, which merges with the answer; put the space in the answer instead (" Paris")',
       ],
       [
         'different token lengths',
         [line(paris), line({ ...paris, corrupted: 'The Leaning Tower of Pisa is in' })],
         /^facts\.jsonl line 2: clean and corrupted must tokenize to the same length, got 7 tokens \("The", " E", .*\) and 9 \("The", " Le", "aning", .*\)$/,
       ],
-      ['identical prompts', [line({ ...paris, corrupted: paris.clean })], 'facts.jsonl line 1: field "corrupted": tokenizes exactly like clean, so there is nothing to patch'],
-      ['no corrupted prompt for STR', [line({ clean: paris.clean, answer: paris.answer })], 'facts.jsonl line 1: field "corrupted": required for the STR corruption (it may be left out only for Gaussian noising)'],
+      ['identical prompts', [line({ ...paris, corrupted: paris.clean })], 'facts.jsonl line 1: corrupted: tokenizes exactly like clean, so there is nothing to patch'],
+      ['no corrupted prompt for STR', [line({ clean: paris.clean, answer: paris.answer })], 'facts.jsonl line 1: corrupted: required for the STR corruption (it may be left out only for Gaussian noising)'],
       ['an empty file', ['', '  '], 'facts.jsonl: no prompt pairs (expected one JSON object per line)'],
     ] as const)('%s', (_name, lines, expected) => {
       const message = error(lines);
@@ -152,7 +152,7 @@ describe('paired-jsonl', () => {
       const options = pairedJsonlTask.parseOptions({ file: 'nope.jsonl' }, 'task.options');
       expect(() => pairedJsonlTask.build(ctx, options, GIVEN, 0, 1)).toThrow('nope.jsonl: cannot read the prompt pairs (ENOENT)');
       expect(() => pairedJsonlTask.parseOptions({}, 'task.options')).toThrow('task.options.file: expected string, received undefined');
-      expect(() => parsePairLines('\n\n{"clean": "a", "answer": 5}', 'x.jsonl')).toThrow('x.jsonl line 3: field "answer": expected string, received number');
+      expect(() => parsePairLines('\n\n{"clean": "a", "answer": 5}', 'x.jsonl')).toThrow('x.jsonl line 3: answer: expected string, received number');
     });
   });
 });

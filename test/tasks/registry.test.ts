@@ -6,6 +6,9 @@ import { z } from 'zod';
 import { parseTaskOptions } from '../../src/tasks/options.js';
 import { GN, parseCorruption } from '../../src/tasks/pairs.js';
 import { buildDataset, getTask, taskNames } from '../../src/tasks/registry.js';
+import { METRIC_NAMES } from '../../src/core/vocabulary.js';
+import { getMetric } from '../../src/experiment/metrics.js';
+import { checkMetrics } from '../../src/methods/node-patching.js';
 import { gpt2Tokenizer } from '../../src/tokenizer/gpt2.js';
 
 const dataDir = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'data');
@@ -36,10 +39,10 @@ describe('task registry', () => {
 
 describe('task options', () => {
   const schema = z.strictObject({ a: z.object({ b: z.array(z.number()) }).optional(), c: z.enum(['x', 'y']).default('x') });
-  it('name the field of the first problem', () => {
+  it('name the field of every problem', () => {
     expect(parseTaskOptions(schema, undefined, 'o')).toEqual({ c: 'x' });
     expect(() => parseTaskOptions(schema, { a: { b: [1, 'two'] } }, 'task.options')).toThrow('task.options.a.b[1]: expected number, received string');
-    expect(() => parseTaskOptions(schema, { d: 1, e: 2 }, 'task.options')).toThrow('task.options: unknown fields "d", "e"');
+    expect(() => parseTaskOptions(schema, { d: 1, e: 2 }, 'task.options')).toThrow('task.options.d: unknown field\ntask.options.e: unknown field');
     expect(() => parseTaskOptions(schema, 'x', 'task.options')).toThrow('task.options: expected object, received string');
   });
 });
@@ -67,5 +70,17 @@ describe('corruption names', () => {
       expect(Object.keys(pair!.roles).sort()).toEqual([...task.roles].sort());
       for (const role of task.keyRoles ?? []) expect(task.roles).toContain(role);
     }
+  });
+
+  it('declare exactly the metrics their pairs support', async () => {
+    const tokenizer = await gpt2Tokenizer();
+    const ctx = { tokenizer, vocabSize: tokenizer.vocabSize, dataDir, baseDir: dataDir };
+    for (const name of ['ioi', 'greater-than', 'induction']) {
+      const task = getTask(name);
+      const dataset = buildDataset(ctx, { task: name, options: name === 'induction' ? { length: 5 } : {}, seed: 1, count: 3 });
+      const supported = METRIC_NAMES.filter((m) => checkMetrics(dataset, [getMetric(m)]).length === 0);
+      expect(supported).toEqual(task.metrics);
+    }
+    expect(getTask('paired-jsonl').metrics).toBeUndefined();
   });
 });
