@@ -49,11 +49,22 @@ export const DiscoveryRunDetailSchema = z.object({
   auc: z.number().nullable(),
 });
 
-export const StageDetailSchema = z.discriminatedUnion('stage', [PatchingRunDetailSchema, DiscoveryRunDetailSchema]);
+/** A path-patching run (one metric of one sender-set -> receiver-set sweep). */
+export const PathPatchingRunDetailSchema = z.object({
+  stage: z.literal('path-patching'),
+  /** The denominator of the normalised metric (1 for metrics that are not normalised). */
+  normaliser: z.number(),
+  /** Mean metric score of the unpatched base run. */
+  baseScore: z.number(),
+  units: z.number().int().nonnegative(),
+});
+
+export const StageDetailSchema = z.discriminatedUnion('stage', [PatchingRunDetailSchema, DiscoveryRunDetailSchema, PathPatchingRunDetailSchema]);
 
 export type PatchingRunDetail = z.infer<typeof PatchingRunDetailSchema>;
 export type DiscoveredCircuitDetail = z.infer<typeof DiscoveredCircuitSchema>;
 export type DiscoveryRunDetail = z.infer<typeof DiscoveryRunDetailSchema>;
+export type PathPatchingRunDetail = z.infer<typeof PathPatchingRunDetailSchema>;
 export type StageDetail = z.infer<typeof StageDetailSchema>;
 
 /** The one-line reason a detail does not fit its schema: the first problem, where it is, and how many more. */
