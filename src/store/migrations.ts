@@ -203,6 +203,15 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX unit_leases_holder ON unit_leases(holder);
     `,
   },
+  {
+    version: 4,
+    name: 'one name for node-level ACDC',
+    sql: `
+      -- Node-level ACDC was stored as 'acdc-node' before the vocabulary named every method once;
+      -- 'acdc-nodes' is the name pipelines and 'circuit list --method' use.
+      UPDATE circuits SET method = 'acdc-nodes' WHERE method = 'acdc-node';
+    `,
+  },
 ];
 
 /** The schema version this build writes. */
