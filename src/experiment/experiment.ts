@@ -3,12 +3,13 @@
 // kept), the unpatched baselines, and the one primitive every method uses: the scores of K edge-mask
 // configurations in a patched run, aggregated per pair over noise samples. Node patching, path
 // patching, ACDC and circuit evaluation all work through it.
-import { type Corruption, type Direction, type MetricName, samplesPerPair } from '../core/vocabulary.js';
+import { type Corruption, type Direction, type MetricName, noisingOnly, samplesPerPair } from '../core/vocabulary.js';
 import type { PatchableModel, RunResult } from '../runtime/patchable-model.js';
 import { EdgeMasks } from '../runtime/masks.js';
 import type { SenderCache } from '../runtime/cache.js';
 import type { RunInput } from '../runtime/inputs.js';
-import { corruptedInput, embeddingSigma } from './corruption.js';
+import { ablationSource, meanSenderOutputs, type SenderMeans } from './ablation.js';
+import { corruptedInput, embeddingSigma, resamplePartners } from './corruption.js';
 import { CleanRow, getMetric, type Metric } from './metrics.js';
 import type { Dataset, PromptPair } from '../tasks/types.js';
 
@@ -105,6 +106,8 @@ export class Experiment {
   /** Runs per group, as promises so concurrent callers share one computation. */
   private readonly runs = new Map<RowGroup, Promise<GroupRuns>>();
   private readonly hybrids = new Map<RowGroup, SenderCache>();
+  /** Mean ablation: every sender's mean output per position over the reference prompts, computed once. */
+  private means: Promise<SenderMeans> | undefined;
 
   private constructor(
     readonly model: PatchableModel,
@@ -125,6 +128,8 @@ export class Experiment {
       if (p.clean.length !== p.corrupted.length) throw new Error(`pair ${p.index}: clean and corrupted prompts differ in length (${p.clean.length} vs ${p.corrupted.length})`);
     }
     const sigma = corruption.kind === 'gn' ? embeddingSigma(model.config, model.weights, corruption.noise.sigmaFrom, dataset) : undefined;
+    // Resampling: each pair's partner of the same length, fixed by the seed (a lone length fails here).
+    const partners = corruption.kind === 'resample' ? resamplePartners(dataset.pairs, corruption.seed) : undefined;
     const samples = samplesPerPair(corruption);
     const pairsPerGroup = Math.max(1, Math.floor((opts.batchSize ?? 64) / samples));
     const byLength = new Map<number, PromptPair[]>();
@@ -150,7 +155,7 @@ export class Experiment {
           offset,
           cleanInput: { tokens: rows.map((r) => r.pair.clean) },
           get corruptedInput() {
-            return (corrupted ??= corruptedInput(model.config, model.weights, corruption, rows, sigma ?? 0));
+            return (corrupted ??= corruptedInput(model.config, model.weights, corruption, rows, sigma ?? 0, partners));
           },
           positions: rows.map((r) => r.pair.metricPosition),
         });
@@ -185,10 +190,32 @@ export class Experiment {
 
   private async computeRuns(g: RowGroup): Promise<GroupRuns> {
     const clean = await this.model.run(g.cleanInput, g.positions);
-    const corrupted = await this.model.run(g.corruptedInput, g.positions);
+    const corrupted = noisingOnly(this.corruption) ? await this.ablatedRun(g, clean) : await this.model.run(g.corruptedInput, g.positions);
     const V = this.model.config.vocabSize;
     const cleanRows = g.rows.map((_, b) => new CleanRow(clean.logits.slice(b * V, (b + 1) * V)));
     return { clean, corrupted, cleanRows };
+  }
+
+  /**
+   * Zero or mean ablation's "corrupted run" of a group: its cache is the ablation source (0, or each
+   * sender's reference mean per position), its logits those of the clean prompt with every edge
+   * patched from that source (the fully ablated model), the reference point of normalised metrics.
+   */
+  private async ablatedRun(g: RowGroup, clean: RunResult): Promise<RunResult> {
+    const { graph, config } = this.model;
+    const means = this.corruption.kind === 'mean' ? await this.meanSource() : undefined;
+    const source = ablationSource(graph.nSenders, config.dModel, g.rows.length, g.seqLen, means);
+    const all = await this.model.runPatched(g.cleanInput, { source, base: clean.cache, masks: EdgeMasks.allEdges(graph, 1), positions: g.positions });
+    return { logits: all.logits, cache: source };
+  }
+
+  /** Mean ablation's reference: the dataset's corrupted prompts (the task's STR prompts). */
+  private meanSource(): Promise<SenderMeans> {
+    if (!this.means) {
+      this.means = meanSenderOutputs(this.model, this.dataset.pairs.map((p) => p.corrupted));
+      this.means.catch(() => (this.means = undefined));
+    }
+    return this.means;
   }
 
   /** Drops a group's runs (a unit done with them frees their caches), or every group's. */
@@ -217,7 +244,10 @@ export class Experiment {
     const sums = metrics.map(() => ({ clean: 0, corrupted: 0 }));
     for (const g of this.groups) {
       const clean = await this.model.plainForward(g.cleanInput, g.positions);
-      const corrupted = await this.model.plainForward(g.corruptedInput, g.positions);
+      // Zero and mean ablation have no corrupted prompt: the fully ablated run (not kept).
+      const corrupted = noisingOnly(this.corruption)
+        ? (await this.ablatedRun(g, await this.model.run(g.cleanInput, g.positions))).logits
+        : await this.model.plainForward(g.corruptedInput, g.positions);
       g.rows.forEach((r, b) => {
         const cl = new CleanRow(clean.subarray(b * V, (b + 1) * V));
         const co = corrupted.subarray(b * V, (b + 1) * V);
@@ -284,6 +314,9 @@ export class Experiment {
   /** Scores [K x B] per metric of K configurations on one group's rows, from one patched pass. */
   async scoreGroupMetrics(g: RowGroup, masks: EdgeMasks, metrics: readonly Metric[], opts: Omit<ScoreOptions, 'metric'>): Promise<Float64Array[]> {
     const { direction } = opts;
+    if (direction === 'denoising' && noisingOnly(this.corruption)) {
+      throw new Error(`${this.corruption.kind} ablation is defined for noising only: its source is no run of any prompt`);
+    }
     const { nLayers } = this.model.config;
     const V = this.model.config.vocabSize;
     const runs = await this.runsOf(g);

@@ -2,7 +2,6 @@
 // pair, computed by the engine (masks, batching, prefix reuse) and independently by one float64
 // reference forward per patch with a hand-written mask and hand-written metrics, within 1e-4.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ComponentGraph } from '../../src/graph/component-graph.js';
 import type { LoadedModel } from '../../src/model/types.js';
 import { getGranularity } from '../../src/experiment/components.js';
 import type { Corruption, Direction, GranularityName } from '../../src/core/vocabulary.js';
@@ -13,80 +12,15 @@ import { SILENT } from '../../src/methods/method.js';
 import { getMetric } from '../../src/experiment/metrics.js';
 import { PatchableModel } from '../../src/runtime/patchable-model.js';
 import { buildDataset } from '../../src/tasks/registry.js';
-import type { Dataset, PromptPair } from '../../src/tasks/types.js';
-import { type Mask, referenceForward } from '../reference/patched-forward.js';
+import type { Dataset } from '../../src/tasks/types.js';
+import { referenceForward } from '../reference/patched-forward.js';
+import { referenceMask, scores } from './reference-components.js';
 import { randomModel } from '../reference/random-model.js';
 import { loadModel } from '../../src/checkpoints/load.js';
 import { loadTokenizer } from '../../src/tokenizer/load.js';
 import { describeShared, stories260kPath } from '../support/shared.js';
 
 const TOL = 1e-4;
-
-/** Independent definitions of what each component patches, as reference masks. */
-function referenceMask(graph: ComponentGraph, name: string): Mask {
-  let m: RegExpMatchArray | null;
-  const at = (p: string | undefined) => (p === undefined ? () => true : (t: number) => t === Number(p));
-  if ((m = name.match(/^a(\d+)\.h(\d+)(?:@(\d+))?$/))) {
-    const s = graph.headSender(Number(m[1]), Number(m[2]));
-    const pos = at(m[3]);
-    return (sender, _r, t) => (sender === s && pos(t) ? 1 : 0);
-  }
-  if ((m = name.match(/^a(\d+)\.h(\d+)<([qkv])>$/))) {
-    const r = graph.headInputReceiver(Number(m[1]), Number(m[2]), m[3] as 'q' | 'k' | 'v');
-    return (_s, receiver) => (receiver === r ? 1 : 0);
-  }
-  if ((m = name.match(/^(?:m(\d+)|mlp\.L(\d+)-(\d+))@(\d+)$/))) {
-    const first = Number(m[1] ?? m[2]);
-    const last = Number(m[1] ?? m[3]);
-    const p = Number(m[4]);
-    return (s, _r, t) => {
-      const node = graph.senders[s]!;
-      return t === p && node.kind === 'mlp' && node.layer >= first && node.layer <= last ? 1 : 0;
-    };
-  }
-  if ((m = name.match(/^attn\.L(\d+)(?:-(\d+))?@(\d+)$/))) {
-    const first = Number(m[1]);
-    const last = Number(m[2] ?? m[1]);
-    const p = Number(m[3]);
-    return (s, _r, t) => {
-      const node = graph.senders[s]!;
-      return t === p && node.kind === 'head' && node.layer >= first && node.layer <= last ? 1 : 0;
-    };
-  }
-  if ((m = name.match(/^resid_pre\.L(\d+)@(\d+)$/))) {
-    const L = Number(m[1]);
-    const p = Number(m[2]);
-    const before = L >= graph.nLayers ? graph.nSenders : graph.layerSenderStart(L);
-    return (s, r, t) => (t === p && s < before && graph.receiverLayer(r) >= L ? 1 : 0);
-  }
-  // Whole layers over all positions: every head (attn) or the MLP (m, mlp) of the window's layers.
-  if ((m = name.match(/^(?:attn\.L(\d+)(?:-(\d+))?|m(\d+)|mlp\.L(\d+)-(\d+))$/))) {
-    const kind = m[1] !== undefined ? 'head' : 'mlp';
-    const first = Number(m[1] ?? m[3] ?? m[4]);
-    const last = Number(m[2] ?? m[1] ?? m[3] ?? m[5]);
-    return (s) => {
-      const node = graph.senders[s]!;
-      return node.kind === kind && node.layer >= first && node.layer <= last ? 1 : 0;
-    };
-  }
-  throw new Error(`no reference mask for ${name}`);
-}
-
-function logSoftmax(row: ArrayLike<number>): number[] {
-  const max = Math.max(...Array.from(row));
-  const lse = max + Math.log(Array.from(row).reduce((a, x) => a + Math.exp(x - max), 0));
-  return Array.from(row, (x) => x - lse);
-}
-
-/** Hand-written scores of the three metrics. */
-function scores(row: ArrayLike<number>, clean: ArrayLike<number>, pair: PromptPair): Record<string, number> {
-  const lp = logSoftmax(row);
-  const lc = logSoftmax(clean);
-  let kl = 0;
-  lc.forEach((l, i) => (kl += Math.exp(l) * (l - lp[i]!)));
-  return { prob: Math.exp(lp[pair.answer]!), 'logit-diff': row[pair.answer]! - row[pair.wrong!]!, kl: -kl };
-}
-
 
 interface GridCase {
   readonly granularity: GranularityName;
