@@ -170,6 +170,11 @@ export interface GroundTruth {
    * patching by construction, so ROC counts them neither positive nor negative.
    */
   readonly positionalEdges?: readonly string[];
+  /**
+   * Per ablation, the edges it can see where that differs from `edges`: an ablation that removes
+   * position information (zero) also sees edges that carry only position. Absent: `edges`.
+   */
+  readonly ablationEdges?: Readonly<Partial<Record<AblationKind, readonly string[]>>>;
 }
 
 /** One point of a curve (faithfulness vs size over thresholds, or ROC); fields a kind does not use are null. */

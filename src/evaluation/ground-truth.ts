@@ -6,7 +6,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { UserError } from '../core/errors.js';
-import type { GroundTruth } from '../core/vocabulary.js';
+import { ABLATION_KINDS, type AblationKind, type Corruption, type GroundTruth, isAblation, isAblationKind } from '../core/vocabulary.js';
 import { fromEapJson, looksLikeEapJson, parsePythonJson } from '../circuits/eap-json.js';
 import type { Circuit } from '../circuits/circuit.js';
 import type { ComponentGraph } from '../graph/component-graph.js';
@@ -48,7 +48,7 @@ export function parseGroundTruth(value: unknown, source: string, graph: Componen
     return { edges: circuit.edges().filter((e) => circuit.inCircuit(e.sender, e.receiver)).map((e) => e.name) };
   }
   if (typeof value === 'object' && value !== null && 'edges' in value) {
-    const v = value as { edges: unknown; nodes?: unknown; positionalEdges?: unknown };
+    const v = value as { edges: unknown; nodes?: unknown; positionalEdges?: unknown; ablationEdges?: unknown };
     if (!isStringList(v.edges)) throw new UserError(`${source}: edges: expected a list of edge names`);
     if (v.nodes !== undefined && !isStringList(v.nodes)) throw new UserError(`${source}: nodes: expected a list of node names`);
     if (v.positionalEdges !== undefined && !isStringList(v.positionalEdges)) throw new UserError(`${source}: positionalEdges: expected a list of edge names`);
@@ -56,7 +56,21 @@ export function parseGroundTruth(value: unknown, source: string, graph: Componen
     const positionalEdges = v.positionalEdges === undefined ? undefined : checkedEdges(graph, v.positionalEdges, source, 'positionalEdges');
     const both = positionalEdges?.filter((e) => edges.includes(e)) ?? [];
     if (both.length > 0) throw new UserError(`${source}: positionalEdges: edge "${both[0]}" is also in edges (an edge is one or the other)`);
-    return { edges, ...(v.nodes === undefined ? {} : { nodes: v.nodes }), ...(positionalEdges === undefined ? {} : { positionalEdges }) };
+    const ablationEdges: Partial<Record<AblationKind, readonly string[]>> = {};
+    if (v.ablationEdges !== undefined) {
+      if (typeof v.ablationEdges !== 'object' || v.ablationEdges === null) throw new UserError(`${source}: ablationEdges: expected { ${ABLATION_KINDS.join(', ')}: [edge names] }`);
+      for (const [kind, list] of Object.entries(v.ablationEdges)) {
+        if (!isAblationKind(kind)) throw new UserError(`${source}: ablationEdges.${kind}: not an ablation (${ABLATION_KINDS.join(', ')})`);
+        if (!isStringList(list)) throw new UserError(`${source}: ablationEdges.${kind}: expected a list of edge names`);
+        ablationEdges[kind] = checkedEdges(graph, list, source, `ablationEdges.${kind}`);
+      }
+    }
+    return {
+      edges,
+      ...(v.nodes === undefined ? {} : { nodes: v.nodes }),
+      ...(positionalEdges === undefined ? {} : { positionalEdges }),
+      ...(v.ablationEdges === undefined ? {} : { ablationEdges }),
+    };
   }
   throw new UserError(`${source}: not a ground truth: expected { "edges": [...] }, EAP-IG graph JSON (cfg, nodes, edges) or a list of edge names`);
 }
@@ -76,6 +90,18 @@ export function groundTruthBeside(modelPath: string): string | undefined {
   const folder = existsSync(modelPath) && statSync(modelPath).isDirectory() ? modelPath : dirname(modelPath);
   const file = join(folder, GROUND_TRUTH_FILE);
   return existsSync(file) ? file : undefined;
+}
+
+/**
+ * The ground truth as a corruption sees it: for an ablation with its own visible edges
+ * (GroundTruth.ablationEdges), those are the positives and the position-only edges it cannot see
+ * are excluded; otherwise the truth as it is.
+ */
+export function truthFor(truth: GroundTruth, corruption: Corruption): GroundTruth {
+  const visible = isAblation(corruption) ? truth.ablationEdges?.[corruption.kind] : undefined;
+  if (visible === undefined) return truth;
+  const positionalEdges = (truth.positionalEdges ?? []).filter((e) => !visible.includes(e));
+  return { edges: visible, ...(truth.nodes ? { nodes: truth.nodes } : {}), positionalEdges };
 }
 
 /** Precision and recall of a circuit's edges and ROC-AUC of its edge scores against a ground truth. */

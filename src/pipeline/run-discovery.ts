@@ -9,6 +9,7 @@ import { acdcCircuit, type AcdcResult, thresholdUnit } from '../methods/acdc.js'
 import type { MethodSession } from '../methods/method.js';
 import { METHODS } from '../methods/registry.js';
 import { faithfulness, randomBaseline, sweepRoc } from '../evaluation/evaluate.js';
+import { truthFor, truthScores } from '../evaluation/ground-truth.js';
 import { checkMetrics, type Experiment } from '../experiment/experiment.js';
 import { getMetric } from '../experiment/metrics.js';
 import type { StagePoint } from './driver.js';
@@ -21,6 +22,8 @@ export interface DiscoveredCircuit {
   readonly size: number;
   readonly faithfulness: number;
   readonly randomFaithfulness?: number;
+  /** Against the ground truth, where one is known (null: undefined, e.g. recall without true edges). */
+  readonly truth?: { readonly precision: number | null; readonly recall: number | null; readonly auc: number | null };
 }
 
 export interface DiscoveryResult {
@@ -120,9 +123,17 @@ export function discoveryPoints(ctx: StageContext): StagePlan<DiscoveryResult[]>
           points: circuits.map((c) => ({ threshold: c.tau, size: c.size, faithfulness: c.faithfulness })),
         });
         let auc: number | undefined;
-        if (pm.groundTruth) {
-          const masks = await Promise.all(circuits.map(async (c) => ({ inCircuit: (await store.circuits.load(c.circuitId)).mask, tau: c.tau })));
-          const roc = sweepRoc(runtime.graph, masks, pm.groundTruth);
+        // The truth as this point's corruption sees it (zero ablation also sees position-only edges).
+        const truth = pm.groundTruth && truthFor(pm.groundTruth, corruption);
+        if (truth) {
+          const loaded = await Promise.all(circuits.map((c) => store.circuits.load(c.circuitId)));
+          const finite = (v: number): number | null => (Number.isFinite(v) ? v : null);
+          circuits.forEach((c, i) => {
+            const t = truthScores(loaded[i]!, truth);
+            circuits[i] = { ...c, truth: { precision: finite(t.precision), recall: finite(t.recall), auc: finite(t.auc) } };
+          });
+          const masks = loaded.map((c, i) => ({ inCircuit: c.mask, tau: circuits[i]!.tau }));
+          const roc = sweepRoc(runtime.graph, masks, truth);
           auc = roc.auc;
           await store.curves.save({
             pipeline: pipeline.name, key: run.key, kind: 'roc', runId: run.id,

@@ -40,6 +40,8 @@ export const DiscoveredCircuitSchema = z.object({
   faithfulness: z.number(),
   /** Mean faithfulness of random circuits of the same size. */
   randomFaithfulness: z.number().optional(),
+  /** Against the ground truth, where one is known: precision and recall of the edges, ROC-AUC of the edge scores (null: undefined). */
+  truth: z.object({ precision: z.number().nullable(), recall: z.number().nullable(), auc: z.number().nullable() }).optional(),
 });
 
 /** A discovery run (one method x corruption x direction x metric, swept over thresholds). */

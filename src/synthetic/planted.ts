@@ -58,6 +58,13 @@ export interface PlantedGroundTruth extends GroundTruth {
   readonly nodes: readonly string[];
   /** Here: the previous-token head's query and key, the induction key's LayerNorm scale at position 0. */
   readonly positionalEdges: readonly string[];
+  /**
+   * Zero ablation removes position too, so it also sees the previous-token head's query and key
+   * (its attention pattern is position); the induction key's position-0 scale edge stays invisible
+   * (the induction pattern is hard, so its scale changes nothing except at a tie). Resampling and
+   * mean ablation keep every position's information: they see `edges`.
+   */
+  readonly ablationEdges: { readonly zero: readonly string[] };
   readonly description: string;
 }
 
@@ -216,6 +223,7 @@ function inductionGroundTruth(model: string, seed: number, prevHead: number, ind
     nodes: ['input', p, i, 'logits'],
     edges: [`input->${p}<v>`, `${p}->${i}<k>`, `input->${i}<q>`, `input->${i}<v>`, `${i}->logits`],
     positionalEdges: [`input->${p}<q>`, `input->${p}<k>`, `input->${i}<k>`],
+    ablationEdges: { zero: [`input->${p}<q>`, `input->${p}<k>`, `input->${p}<v>`, `${p}->${i}<k>`, `input->${i}<q>`, `input->${i}<v>`, `${i}->logits`] },
     description:
       `Induction on repeated random token sequences. ${p} is a previous-token head (attends from p to p - 1 by position, ` +
       `copies that token's identity into a subspace); ${i} is an induction head (query: the current token; key: that ` +

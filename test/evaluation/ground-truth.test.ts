@@ -34,6 +34,8 @@ describe('ground-truth files', () => {
     expect(() => parseGroundTruth({ edges: ['m1->a0.h0<q>'] }, 't.json', graph)).toThrow(/^t\.json: edges: edge "m1->a0\.h0<q>"/);
     expect(() => parseGroundTruth({ edges: ['a0.h0->m1'], positionalEdges: ['a0.h0->m1'] }, 't.json', graph)).toThrow('t.json: positionalEdges: edge "a0.h0->m1" is also in edges');
     expect(() => parseGroundTruth({ nodes: [] }, 't.json', graph)).toThrow(UserError);
+    expect(() => parseGroundTruth({ edges: [], ablationEdges: { noise: [] } }, 't.json', graph)).toThrow('t.json: ablationEdges.noise: not an ablation (zero, mean, resample)');
+    expect(() => parseGroundTruth({ edges: [], ablationEdges: { zero: ['a1.h0->a0.h0<q>'] } }, 't.json', graph)).toThrow(/^t\.json: ablationEdges\.zero: edge "a1\.h0->a0\.h0<q>"/);
   });
 
   it('scores a circuit: precision and recall of its edges, ROC-AUC of its scores; position-only edges count neither way', () => {
@@ -52,6 +54,7 @@ describe('ground-truth files', () => {
     const pm = await loadPipelineModel({ path: modelDir });
     expect(pm.groundTruth?.edges).toEqual(plantInductionModel().groundTruth.edges);
     expect(pm.groundTruth?.positionalEdges).toEqual(plantInductionModel().groundTruth.positionalEdges);
+    expect(pm.groundTruth?.ablationEdges).toEqual(plantInductionModel().groundTruth.ablationEdges);
 
     const own = join(dir, 'own-truth.json');
     writeFileSync(own, JSON.stringify(['a0.h3->a1.h7<k>']));

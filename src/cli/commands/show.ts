@@ -65,12 +65,20 @@ export const showCommand: CommandModule<object, { run: string; db: string; top: 
       const circuits = await store.circuits.list({ runId: run.id });
       if (circuits.length > 0) {
         // A discovery run: one circuit per threshold.
-        const auc = run.detail?.stage === 'discovery' ? run.detail.auc : null;
+        const detail = run.detail?.stage === 'discovery' ? run.detail : null;
+        const auc = detail?.auc ?? null;
         console.log(`circuits (${circuits.length})${typeof auc === 'number' ? `, ROC-AUC against the ground truth ${formatNumber(auc)}` : ''}`);
+        // Precision, recall and the edge scores' ROC-AUC of each circuit, where the run had a ground truth.
+        const truth = new Map(detail?.circuits.flatMap((c) => (c.truth ? [[c.circuitId, c.truth] as const] : [])) ?? []);
+        const truthColumns = truth.size > 0 ? ['precision', 'recall', 'ROC-AUC'] : [];
         console.log(
           formatTable(
-            ['circuit', 'method', 'metric', 'tau', 'edges', 'faithfulness'],
-            circuits.map((c) => [String(c.id), c.method, c.metric ?? '', formatValue(c.threshold), String(c.size), formatNumber(c.faithfulness)]),
+            ['circuit', 'method', 'metric', 'tau', 'edges', 'faithfulness', ...truthColumns],
+            circuits.map((c) => {
+              const t = truth.get(c.id);
+              const scored = truthColumns.length > 0 ? [t?.precision, t?.recall, t?.auc].map((v) => formatNumber(v ?? null)) : [];
+              return [String(c.id), c.method, c.metric ?? '', formatValue(c.threshold), String(c.size), formatNumber(c.faithfulness), ...scored];
+            }),
           ),
         );
         return;
