@@ -73,6 +73,11 @@ export interface ZeroAblation {
 
 export interface MeanAblation {
   readonly kind: 'mean';
+  /**
+   * A file of reference prompts (`mean:FILE`, relative to the pipeline): text, one prompt a line,
+   * or a JSON list of token-id lists. Absent: the dataset's corrupted prompts.
+   */
+  readonly reference?: string;
 }
 
 export interface ResampleAblation {
@@ -102,24 +107,30 @@ export const noisingOnly = (c: Corruption): boolean => c.kind === 'zero' || c.ki
 /** The name a corruption is written as in pipelines and stored settings: `key-token`, `gn`, `gn:IO,S1`, `zero`, `resample:3`. */
 export function corruptionName(c: PromptCorruption | AblationCorruption): string {
   if (c.kind === 'str') return c.variant;
-  if (c.kind === 'zero' || c.kind === 'mean') return c.kind;
+  if (c.kind === 'mean') return c.reference === undefined ? 'mean' : `mean:${c.reference}`;
+  if (c.kind === 'zero') return c.kind;
   if (c.kind === 'resample') return c.seed === 0 ? 'resample' : `resample:${c.seed}`;
   return c.roles && c.roles.length > 0 ? `gn:${c.roles.join(',')}` : 'gn';
 }
 
 /**
- * Parses an ablation name (`zero`, `mean`, `resample`, `resample:SEED`); undefined when `name` is
+ * Parses an ablation name (`zero`, `mean`, `mean:FILE`, `resample`, `resample:SEED`); undefined when `name` is
  * no ablation; throws a plain Error naming the problem when it is a malformed one.
  */
 export function parseAblation(name: string): AblationCorruption | undefined {
   if (name === 'zero' || name === 'mean') return { kind: name };
+  if (name.startsWith('mean:')) {
+    const reference = name.slice('mean:'.length);
+    if (reference === '') throw new Error(`corruption ${JSON.stringify(name)}: name the file of reference prompts after "mean:"`);
+    return { kind: 'mean', reference };
+  }
   if (name === 'resample') return { kind: 'resample', seed: 0 };
   if (name.startsWith('resample:')) {
     const seed = name.slice('resample:'.length);
     if (!/^-?\d+$/.test(seed)) throw new Error(`corruption ${JSON.stringify(name)}: the resample seed must be an integer`);
     return { kind: 'resample', seed: Number(seed) };
   }
-  if (name.startsWith('zero:') || name.startsWith('mean:')) throw new Error(`corruption ${JSON.stringify(name)}: ${name.split(':')[0]} takes no argument`);
+  if (name.startsWith('zero:')) throw new Error(`corruption ${JSON.stringify(name)}: zero takes no argument`);
   return undefined;
 }
 

@@ -3,8 +3,11 @@
 // every sender (zero), or the mean of the sender's output at that position over a reference set of
 // prompts (mean). Such a source is no forward pass of any prompt, so it is only ever a patch source
 // (noising), never a base run: its cache holds the senders' values and no residual stream.
+import { readFileSync } from 'node:fs';
+import { UserError } from '../core/errors.js';
 import type { SenderCache } from '../runtime/cache.js';
 import type { PatchableModel } from '../runtime/patchable-model.js';
+import type { Tokenizer } from '../tokenizer/types.js';
 
 /** Per-position mean of every sender's output over some prompts: [S, T, d] for positions 0..T-1. */
 export interface SenderMeans {
@@ -68,4 +71,44 @@ export function ablationSource(nSenders: number, dModel: number, batch: number, 
     }
   }
   return { batch, seqLen, dModel, senders, residStart: [] };
+}
+
+/**
+ * Mean ablation's reference prompts from a file: a JSON list of token-id lists, or text with one
+ * prompt a line (blank lines skipped) encoded by the model's tokenizer (with its BOS, as the tasks
+ * do). Every problem is a UserError naming the file and the line or list index.
+ */
+export function readReferencePrompts(file: string, tokenizer: Tokenizer | undefined, vocabSize: number): number[][] {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new UserError(`${file}: cannot read the reference prompts: ${(e as Error).message}`);
+  }
+  const prompts: number[][] = [];
+  if (file.endsWith('.json')) {
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch (e) {
+      throw new UserError(`${file}: not JSON: ${(e as Error).message}`);
+    }
+    if (!Array.isArray(value)) throw new UserError(`${file}: expected a list of token-id lists`);
+    value.forEach((p, i) => {
+      if (!Array.isArray(p) || p.length === 0 || !p.every((t) => Number.isInteger(t) && t >= 0 && t < vocabSize)) {
+        throw new UserError(`${file}: [${i}]: expected a non-empty list of token ids in [0, ${vocabSize})`);
+      }
+      prompts.push(p as number[]);
+    });
+  } else {
+    if (tokenizer === undefined) throw new UserError(`${file}: text reference prompts need the model's tokenizer, and this model has none; give a .json list of token-id lists`);
+    text.split('\n').forEach((line, i) => {
+      if (line.trim() === '') return;
+      const ids = tokenizer.encode(line);
+      if (ids.length === 0) throw new UserError(`${file}:${i + 1}: the line encodes to no tokens`);
+      prompts.push(tokenizer.bosId === undefined ? ids : [tokenizer.bosId, ...ids]);
+    });
+  }
+  if (prompts.length === 0) throw new UserError(`${file}: no reference prompts`);
+  return prompts;
 }

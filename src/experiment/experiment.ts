@@ -3,6 +3,7 @@
 // kept), the unpatched baselines, and the one primitive every method uses: the scores of K edge-mask
 // configurations in a patched run, aggregated per pair over noise samples. Node patching, path
 // patching, ACDC and circuit evaluation all work through it.
+import { UserError } from '../core/errors.js';
 import { type Corruption, type Direction, type MetricName, noisingOnly, samplesPerPair } from '../core/vocabulary.js';
 import type { PatchableModel, RunResult } from '../runtime/patchable-model.js';
 import { EdgeMasks } from '../runtime/masks.js';
@@ -56,6 +57,8 @@ export interface Baselines {
 export interface ExperimentOptions {
   /** How the corrupted run is made (default: the dataset's STR prompts; a GN dataset needs its noise settings here). */
   readonly corruption?: Corruption;
+  /** Mean ablation's reference prompts (token ids; default: the dataset's corrupted prompts). */
+  readonly meanReference?: readonly (readonly number[])[];
   /** Rows per group (default 64): pairs x noise samples, at least one pair; lengths never mix. */
   readonly batchSize?: number;
 }
@@ -116,6 +119,8 @@ export class Experiment {
     readonly groups: readonly RowGroup[],
     /** Sigma of the Gaussian noise (before the multiplier); undefined for STR. */
     readonly sigma: number | undefined,
+    /** Mean ablation's reference prompts. */
+    private readonly meanReference: readonly (readonly number[])[],
   ) {
     this.rows = groups.flatMap((g) => g.rows);
   }
@@ -162,7 +167,13 @@ export class Experiment {
         offset += rows.length;
       }
     }
-    return new Experiment(model, dataset, corruption, groups, sigma);
+    const reference = opts.meanReference ?? dataset.pairs.map((p) => p.corrupted);
+    if (corruption.kind === 'mean') {
+      const longest = Math.max(...reference.map((p) => p.length));
+      const needed = Math.max(...dataset.pairs.map((p) => p.clean.length));
+      if (longest < needed) throw new UserError(`mean ablation: the longest reference prompt has ${longest} tokens, the dataset's prompts up to ${needed}: every position needs a mean`);
+    }
+    return new Experiment(model, dataset, corruption, groups, sigma, reference);
   }
 
   /** plan() and the runs of every group, kept (methods that score the whole dataset many times). */
@@ -209,10 +220,10 @@ export class Experiment {
     return { logits: all.logits, cache: source };
   }
 
-  /** Mean ablation's reference: the dataset's corrupted prompts (the task's STR prompts). */
+  /** Mean ablation's per-position means over its reference prompts (default: the dataset's corrupted prompts). */
   private meanSource(): Promise<SenderMeans> {
     if (!this.means) {
-      this.means = meanSenderOutputs(this.model, this.dataset.pairs.map((p) => p.corrupted));
+      this.means = meanSenderOutputs(this.model, this.meanReference);
       this.means.catch(() => (this.means = undefined));
     }
     return this.means;

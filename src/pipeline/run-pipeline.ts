@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { UserError } from '../core/errors.js';
 import { packagePath } from '../core/package-root.js';
 import { type Corruption, corruptionName } from '../core/vocabulary.js';
+import { readReferencePrompts } from '../experiment/ablation.js';
 import { Experiment } from '../experiment/experiment.js';
 import { PatchableModel } from '../runtime/patchable-model.js';
 import { UnitLeases } from '../store/leases.js';
@@ -89,7 +90,12 @@ export async function runStages<Results extends readonly unknown[]>(
         }
         return d;
       },
-      experiment: (dataset, corruption, batchSize) => Experiment.plan(runtime, dataset, { corruption, batchSize }),
+      experiment: (dataset, corruption, batchSize) => {
+        // Mean ablation over a file: its prompts, read (and checked) when the stage is planned.
+        const ref = corruption.kind === 'mean' && corruption.reference !== undefined ? resolve(dirname(pipeline.file), corruption.reference) : undefined;
+        const meanReference = ref === undefined ? undefined : readReferencePrompts(ref, pm.tokenizer, pm.model.config.vocabSize);
+        return Experiment.plan(runtime, dataset, { corruption, batchSize, meanReference });
+      },
     };
     // Every dataset is built and every check that can fail on data runs before anything is stored.
     const plans = plan(ctx);

@@ -242,6 +242,13 @@ export function loadPipeline(file: string): Pipeline {
     p.model.path = resolve(dirname(file), p.model.path);
     if (!existsSync(p.model.path)) problems.push(`${file}: model.path: no such file or folder ${p.model.path}`);
   }
+  for (const section of ['patching', 'discovery'] as const) {
+    p[section]?.corruption.forEach((c, i) => {
+      if (c.kind === 'mean' && c.reference !== undefined && !existsSync(resolve(dirname(file), c.reference))) {
+        problems.push(`${file}: ${section}.corruption[${i}]: no such file of reference prompts ${resolve(dirname(file), c.reference)}`);
+      }
+    });
+  }
   if (p.groundTruth !== undefined) {
     p.groundTruth = resolve(dirname(file), p.groundTruth);
     if (!existsSync(p.groundTruth)) problems.push(`${file}: groundTruth: no such file ${p.groundTruth}`);

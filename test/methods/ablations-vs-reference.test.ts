@@ -17,7 +17,7 @@ import { PatchableModel } from '../../src/runtime/patchable-model.js';
 import { buildDataset } from '../../src/tasks/registry.js';
 import type { Dataset, PromptPair } from '../../src/tasks/types.js';
 import { onesMask, referenceForward, type ReferenceResult } from '../reference/patched-forward.js';
-import { randomModel } from '../reference/random-model.js';
+import { randomModel, randomTokens } from '../reference/random-model.js';
 import { referenceMask, scores } from './reference-components.js';
 
 const TOL = 1e-4;
@@ -27,6 +27,8 @@ interface AblationCase {
   readonly direction: Direction;
   readonly granularity: GranularityName;
   readonly window: number;
+  /** Mean ablation's reference prompts (default: the dataset's corrupted prompts). */
+  readonly meanReference?: readonly (readonly number[])[];
 }
 
 describe('ablations vs the float64 reference (random GPT-2)', () => {
@@ -42,7 +44,7 @@ describe('ablations vs the float64 reference (random GPT-2)', () => {
   const dataset: Dataset = buildDataset({ vocabSize: V, dataDir: 'data' }, { task: 'induction', options: { length: 5, cut: 'random' }, seed: 3, count: 6 });
 
   /** The patch source of a pair under an ablation, by hand: one array [T * d] per sender. */
-  function referenceSource(c: AblationCorruption, pair: PromptPair): readonly Float64Array[] {
+  function referenceSource(c: AblationCorruption, pair: PromptPair, meanReference?: readonly (readonly number[])[]): readonly Float64Array[] {
     const T = pair.clean.length;
     const S = pm.graph.nSenders;
     if (c.kind === 'zero') return Array.from({ length: S }, () => new Float64Array(T * d));
@@ -50,9 +52,9 @@ describe('ablations vs the float64 reference (random GPT-2)', () => {
     // Mean over the corrupted prompts longer than each position.
     const sums = Array.from({ length: S }, () => new Float64Array(T * d));
     const counts = new Float64Array(T);
-    for (const p of dataset.pairs) {
-      const ref = referenceForward(refModel, { tokens: p.corrupted });
-      const n = Math.min(T, p.corrupted.length);
+    for (const prompt of meanReference ?? dataset.pairs.map((p) => p.corrupted)) {
+      const ref = referenceForward(refModel, { tokens: prompt });
+      const n = Math.min(T, prompt.length);
       for (let s = 0; s < S; s++) for (let i = 0; i < n * d; i++) sums[s]![i]! += ref.senders[s]![i]!;
       for (let t = 0; t < n; t++) counts[t]! += 1;
     }
@@ -69,7 +71,7 @@ describe('ablations vs the float64 reference (random GPT-2)', () => {
 
   async function check(c: AblationCase): Promise<void> {
     const metrics = (['prob', 'logit-diff', 'kl'] as const).map(getMetric);
-    const exp = Experiment.plan(pm, dataset, { corruption: c.corruption, batchSize: 3 });
+    const exp = Experiment.plan(pm, dataset, { corruption: c.corruption, batchSize: 3, meanReference: c.meanReference });
     const settings = { direction: c.direction, metrics, granularity: getGranularity(c.granularity), window: c.window, configsPerPass: 5 };
     const session = await nodePatching.open(exp, settings);
     const ours = new Map<string, number>();
@@ -82,7 +84,7 @@ describe('ablations vs the float64 reference (random GPT-2)', () => {
     const ref = new Map<number, { clean: ReferenceResult; source: readonly Float64Array[]; baseInput: readonly number[]; base: ReferenceResult; corrupted: ReferenceResult }>();
     for (const pair of dataset.pairs) {
       const clean = referenceForward(refModel, { tokens: pair.clean });
-      const source = referenceSource(c.corruption, pair);
+      const source = referenceSource(c.corruption, pair, c.meanReference);
       // Resampling's corrupted run is the partner's forward; zero and mean's the fully ablated clean run.
       const corrupted = c.corruption.kind === 'resample'
         ? referenceForward(refModel, { tokens: resamplePartner(c.corruption, pair).clean })
@@ -125,11 +127,16 @@ describe('ablations vs the float64 reference (random GPT-2)', () => {
     { corruption: { kind: 'zero' }, direction: 'noising', granularity: 'resid', window: 1 },
     { corruption: { kind: 'mean' }, direction: 'noising', granularity: 'heads-pos', window: 1 },
     { corruption: { kind: 'mean' }, direction: 'noising', granularity: 'mlp-layer', window: 2 },
+    // Reference prompts of other lengths (the longest covers every position; shorter ones count where they reach).
+    {
+      corruption: { kind: 'mean', reference: 'given' }, direction: 'noising', granularity: 'heads', window: 1,
+      meanReference: [randomTokens(12, 64, 1), randomTokens(4, 64, 2), randomTokens(9, 64, 3)],
+    },
     { corruption: { kind: 'resample', seed: 0 }, direction: 'noising', granularity: 'heads', window: 1 },
     { corruption: { kind: 'resample', seed: 5 }, direction: 'denoising', granularity: 'attn-layer', window: 1 },
   ];
   for (const c of cases) {
-    it(`${c.corruption.kind} ${c.direction} ${c.granularity} (window ${c.window}): every effect matches`, async () => check(c));
+    it(`${c.corruption.kind}${c.meanReference ? ' (given prompts)' : ''} ${c.direction} ${c.granularity} (window ${c.window}): every effect matches`, async () => check(c));
   }
 
   it('zero and mean ablation refuse denoising; resampling needs two prompts of each length', async () => {
@@ -139,5 +146,6 @@ describe('ablations vs the float64 reference (random GPT-2)', () => {
     );
     const lone = { ...dataset, pairs: dataset.pairs.slice(0, 1) };
     expect(() => Experiment.plan(pm, lone, { corruption: { kind: 'resample', seed: 0 } })).toThrow(/resample: pair 0 is the only prompt of \d+ tokens/);
+    expect(() => Experiment.plan(pm, dataset, { corruption: { kind: 'mean' }, meanReference: [[1, 2]] })).toThrow(/mean ablation: the longest reference prompt has 2 tokens, the dataset's prompts up to \d+/);
   });
 });

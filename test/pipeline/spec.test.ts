@@ -137,6 +137,11 @@ discovery: { corruption: [resample, zero], direction: [noising] }
       `${denoise}: patching.direction: mean ablation is defined for noising only (its patch source is no run of any prompt, so there is no ablated run to denoise); use direction: noising`,
       `${denoise}: discovery.direction: mean ablation is defined for noising only (its patch source is no run of any prompt, so there is no ablated run to denoise); use direction: noising`,
     ]);
+    write('refs.json', '[[1, 2, 3]]');
+    const mean = write('mean-file.yaml', `model: { plant: induction }\ntask: { name: induction }\npatching: { corruption: ["mean:refs.json", "mean:none.txt"], direction: noising }\n`);
+    expect(messageOf(mean)).toBe(`${mean}: patching.corruption[1]: no such file of reference prompts ${join(dir, 'none.txt')}`);
+    const meanOk = write('mean-ok.yaml', `model: { plant: induction }\ntask: { name: induction }\ndiscovery: { corruption: "mean:refs.json" }\n`);
+    expect(expandDiscovery(loadPipeline(meanOk)).map((d) => d.corruption)).toEqual([{ kind: 'mean', reference: 'refs.json' }]);
     const seed = write('seed.yaml', `model: { plant: induction }\ntask: { name: induction }\npatching: { corruption: ["resample:x", "zero:1"], direction: noising }\n`);
     expect(messageOf(seed).split('\n')).toEqual([
       `${seed}: patching.corruption[0]: corruption "resample:x": the resample seed must be an integer`,
