@@ -94,7 +94,13 @@ export async function runStages<Results extends readonly unknown[]>(
         // Mean ablation over a file: its prompts, read (and checked) when the stage is planned.
         const ref = corruption.kind === 'mean' && corruption.reference !== undefined ? resolve(dirname(pipeline.file), corruption.reference) : undefined;
         const meanReference = ref === undefined ? undefined : readReferencePrompts(ref, pm.tokenizer, pm.model.config.vocabSize);
-        return Experiment.plan(runtime, dataset, { corruption, batchSize, meanReference });
+        try {
+          return Experiment.plan(runtime, dataset, { corruption, batchSize, meanReference });
+        } catch (e) {
+          // Data problems an ablation finds (a prompt length with no resampling partner) name the pipeline.
+          if (e instanceof UserError) throw new UserError(`${pipeline.file}: ${e.message}`);
+          throw e;
+        }
       },
     };
     // Every dataset is built and every check that can fail on data runs before anything is stored.

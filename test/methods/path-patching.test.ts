@@ -116,6 +116,26 @@ describe('path patching on a small random GPT-2', () => {
     expect(Math.abs(res.effects[1]!.effect)).toBeGreaterThan(1e-3);
   });
 
+  it('zero ablation: every sender\'s path into a receiver set, patched with zeros, matches the reference', async () => {
+    const g = pm.graph;
+    const zero = await Experiment.prepare(pm, dataset, { corruption: { kind: 'zero' } });
+    const receivers = ['a1.h0<q>', 'logits'];
+    const res = await pathPatch(zero, { receivers, metric: 'kl', direction: 'noising' });
+    const rset = receivers.map((n) => g.receiverIndex(n));
+    const V = model.config.vocabSize;
+    const zeros = g.senders.map(() => new Float64Array(T * model.config.dModel));
+    for (const e of res.effects) {
+      dataset.pairs.forEach((p, b) => {
+        const cleanRef = referenceForward(model, { tokens: p.clean });
+        const patched = referenceForward(model, { tokens: p.clean }, { source: zeros, mask: (s, r) => (s === e.sender && rset.includes(r) && g.hasEdge(s, r) ? 1 : 0) });
+        const at = (x: Float64Array) => x.subarray(p.metricPosition * V, (p.metricPosition + 1) * V);
+        const want = refScore('kl', at(patched.logits), at(cleanRef.logits), p) - refScore('kl', at(cleanRef.logits), at(cleanRef.logits), p);
+        expect(Math.abs(e.perRow[b]! - want), `${e.name} row ${b}`).toBeLessThan(TOL);
+      });
+    }
+    expect(res.effects.some((e) => Math.abs(e.effect) > 1e-3)).toBe(true);
+  });
+
   it('rejects a sender that feeds none of the receivers', async () => {
     await expect(pathPatch(runs, { receivers: ['a0.h0<q>'], senders: ['m1'] })).rejects.toThrow(/feeds none/);
   });

@@ -2,11 +2,13 @@
 // function pathPatch() on the same dataset (Gaussian noise with two samples, several units); the
 // command prints them; a bad receiver is reported before anything is stored.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, describe, expect, it } from 'vitest';
+import yargs, { type CommandModule } from 'yargs';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { pathPatchCommand } from '../../src/cli/commands/path-patch.js';
 import { UserError } from '../../src/core/errors.js';
 import { Experiment } from '../../src/experiment/experiment.js';
 import { pathPatch } from '../../src/methods/path-patching.js';
@@ -101,6 +103,35 @@ describe('path patching stage', () => {
       await store.close();
     }
   });
+
+  it('`patchwise path-patch` takes ablations, and rejects zero or mean with denoising before anything is stored', async () => {
+    const db = join(dir, 'ablation.db');
+    const run = (extra: string[]) =>
+      yargs(['path-patch', file, '--db', db, '--receivers', 'logits', '--metric', 'kl', '--no-progress', ...extra])
+        .command(pathPatchCommand as unknown as CommandModule).strict().exitProcess(false)
+        .fail((msg, err) => {
+          throw err ?? new Error(msg);
+        })
+        .parseAsync();
+    await expect(run(['--corruption', 'zero', '--direction', 'denoising'])).rejects.toThrow('--corruption zero: zero ablation is defined for noising only; use --direction noising');
+    await expect(run(['--corruption', 'resample:x'])).rejects.toThrow('--corruption: corruption "resample:x": the resample seed must be an integer');
+    expect(existsSync(db)).toBe(false);
+    // This pipeline's prompts (a random cut) include a length only one pair has: no partner to resample.
+    await expect(run(['--corruption', 'resample'])).rejects.toThrow(new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: resample: pair \\d+ is the only prompt of \\d+ tokens`));
+    const log = vi.spyOn(console, 'log').mockImplementation(() => undefined);
+    try {
+      await run(['--corruption', 'zero']);
+    } finally {
+      log.mockRestore();
+    }
+    const store = await Store.open(db, { create: false });
+    try {
+      const r = await store.runs.get(1);
+      expect([(r.settings as { corruption?: unknown } | null)?.corruption, r.status]).toEqual(['zero', 'done']);
+    } finally {
+      await store.close();
+    }
+  }, 120_000);
 
   it('`patchwise path-patch` stores the sweep and prints the largest effects; a second call resumes it', async () => {
     const db = join(dir, 'cli.db');

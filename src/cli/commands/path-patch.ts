@@ -3,7 +3,7 @@
 // as resumable runs (shared by concurrent processes) and printed as a table of the largest effects.
 import type { CommandModule } from 'yargs';
 import { UserError } from '../../core/errors.js';
-import { corruptionName, type Corruption, DEFAULT_NOISE, DIRECTIONS, type Direction, METRIC_NAMES, type MetricName } from '../../core/vocabulary.js';
+import { corruptionName, type Corruption, DEFAULT_NOISE, DIRECTIONS, type Direction, METRIC_NAMES, type MetricName, noisingOnly, parseAblation } from '../../core/vocabulary.js';
 import type { PathPosition } from '../../methods/path-patching.js';
 import { runStages } from '../../pipeline/run-pipeline.js';
 import { type PathPatchingResult, pathPatchingPoints } from '../../pipeline/run-path-patching.js';
@@ -37,10 +37,21 @@ function parsePosition(p: string): PathPosition {
 }
 
 /** Corruption names parsed for the pipeline's task; Gaussian noise takes the pipeline's noise settings. */
-function parseCorruptions(pipeline: Pipeline, names: readonly string[]): Corruption[] {
+/** --corruption names: ablations (zero and mean with noising only; mean:FILE relative to the pipeline), or the task's corruptions. */
+function parseCorruptions(pipeline: Pipeline, names: readonly string[], directions: readonly Direction[]): Corruption[] {
   const task = getTask(pipeline.task.name);
   const noise = pipeline.patching?.gn ?? pipeline.discovery?.gn ?? DEFAULT_NOISE;
   return names.map((n) => {
+    let ablation: Corruption | undefined;
+    try {
+      ablation = parseAblation(n);
+    } catch (e) {
+      throw new UserError(`--corruption: ${(e as Error).message}`);
+    }
+    if (ablation) {
+      if (noisingOnly(ablation) && directions.includes('denoising')) throw new UserError(`--corruption ${n}: ${ablation.kind} ablation is defined for noising only; use --direction noising`);
+      return ablation;
+    }
     const c = parseCorruption(task, n);
     return c.kind === 'gn' ? { ...c, noise } : c;
   });
@@ -66,7 +77,7 @@ export const pathPatchCommand: CommandModule<object, PathPatchArgs> = {
       .positional('pipeline', { type: 'string', demandOption: true, describe: 'pipeline .yaml (its model and task are used)' })
       .option('receivers', { type: 'string', array: true, demandOption: true, describe: 'the receiver set: logits, aL.hH<q|k|v>, mL' })
       .option('senders', { type: 'string', array: true, describe: 'senders to sweep (default: every sender feeding the set)' })
-      .option('corruption', { type: 'string', array: true, default: ['str'], describe: 'str, a task STR variant, gn or gn:ROLE,ROLE' })
+      .option('corruption', { type: 'string', array: true, default: ['str'], describe: 'str, a task STR variant, gn or gn:ROLE,ROLE, or an ablation: zero, mean, resample[:SEED]' })
       .option('direction', { type: 'string', array: true, default: ['noising'], choices: [...DIRECTIONS] })
       .option('metric', { type: 'string', array: true, default: ['logit-diff'], choices: [...METRIC_NAMES] })
       .option('position', { type: 'string', default: 'all', describe: 'all, a token position, or a role of the pairs (e.g. END)' })
@@ -78,17 +89,18 @@ export const pathPatchCommand: CommandModule<object, PathPatchArgs> = {
   handler: async (argv) => {
     const pipeline = loadPipeline(argv.pipeline);
     if (!Number.isInteger(argv.batch) || argv.batch < 1) throw new UserError(`--batch must be a positive integer, got ${argv.batch}`);
+    // Names are parsed before the database is opened: a bad one leaves nothing behind.
+    const request = {
+      receivers: argv.receivers,
+      senders: argv.senders,
+      corruption: parseCorruptions(pipeline, argv.corruption, argv.direction as Direction[]),
+      direction: argv.direction as Direction[],
+      metric: argv.metric as MetricName[],
+      position: parsePosition(argv.position),
+      batch: argv.batch,
+    };
     const store = await Store.open(argv.db);
     try {
-      const request = {
-        receivers: argv.receivers,
-        senders: argv.senders,
-        corruption: parseCorruptions(pipeline, argv.corruption),
-        direction: argv.direction as Direction[],
-        metric: argv.metric as MetricName[],
-        position: parsePosition(argv.position),
-        batch: argv.batch,
-      };
       const { results } = await runStages<[PathPatchingResult[]]>(pipeline, store, { progress: progressMode(argv.progress), progressEvery: argv['progress-every'] }, (ctx) => [
         pathPatchingPoints(ctx, request),
       ]);
