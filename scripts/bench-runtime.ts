@@ -2,7 +2,7 @@
 // real model), batch of 50 prompts x 16 tokens. Usage: npm run bench:runtime [-- --reps N]
 import { initModel } from '../src/synthetic/init.js';
 import { EdgeMasks } from '../src/runtime/masks.js';
-import { PatchableModel } from '../src/runtime/patchable-model.js';
+import { InstrumentedPatchableModel } from '../src/runtime/testing.js';
 import { machine, time } from './bench-support.js';
 
 const reps = Number(process.argv[process.argv.indexOf('--reps') + 1] ?? 5) || 5;
@@ -10,7 +10,7 @@ const B = 50;
 const T = 16;
 
 const model = initModel('gpt2-small', 0);
-const pm = new PatchableModel(model);
+const pm = new InstrumentedPatchableModel(model);
 const g = pm.graph;
 let seed = 1;
 const rand = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
@@ -32,7 +32,7 @@ for (const e of g.edges()) if (rand() < 0.5) dense.set(0, e.sender, e.receiver, 
 const plain = await time('plain forward (one ONNX graph)', () => pm.plainForward(input), reps);
 const run = await time('patchable forward, no patches (per-layer graphs, full sender cache)', () => pm.run(input), reps);
 const zeroForced = await time('patched forward, mask 0, every layer in per-receiver form', () =>
-  pm.runPatched(input, { source, base, masks: EdgeMasks.zeros(g, 1), fromLayer: 0, alwaysPerReceiver: true }), reps);
+  pm.runPatchedAllPerReceiver(input, { source, base, masks: EdgeMasks.zeros(g, 1), fromLayer: 0 }), reps);
 const denseT = await time('patched forward, K=1, half of all 32,491 edges patched', () => pm.runPatched(input, { source, base, masks: dense }), reps);
 const batched = await time('patched forward, K=8 node patches in one run', () => pm.runPatched(input, { source, base, masks: k8 }), reps);
 const oneByOne = await time('patched forward, the same 8 node patches one run each', async () => {

@@ -1,14 +1,21 @@
 // ONNX graphs of one transformer layer, of the final norm + unembedding, and of the whole plain
-// model. The patchable runtime chains one session per layer so that a patched run can start at any
-// layer (prefix reuse) and so that layers no edge patch reaches run the cheap shared-input form (node
-// patches are mixed in at the senders' outputs: see node-mixing.ts).
+// model. The patchable runtime chains layer graphs (one graph, and one session, serves every layer:
+// the weights are inputs) so that a patched run can start at any layer (prefix reuse) and so that
+// layers no edge patch reaches run the cheap shared-input form (node patches are mixed in at the
+// senders' outputs: see node-mixing.ts).
 //
 // Layouts: a sender stack is [S, K, B, T, d] (sender-major, so the senders feeding a layer are one
 // contiguous prefix); masks are [K, S_in, R_layer] or, per position, [K, T, S_in, R_layer].
-import { GraphBuilder } from './onnx/builder.js';
+import { type BuiltGraph, GraphBuilder, type GraphBuilderOptions } from './onnx/builder.js';
 import { causalMask, dimOf, geluNew, norm, reshape, rope, ropeTables, silu, transpose, type NormParams } from './onnx/ops.js';
 import type { LayerWeights, ModelConfig, ModelWeights, NormWeights } from '../model/types.js';
 import { expandKvHeads, fusedQkv } from './weight-layouts.js';
+
+/**
+ * Weight names of a layer graph carry no layer index: its weights are inputs (onnx/builder.ts), so
+ * the graphs of all layers of a model are one graph, and one session serves them all.
+ */
+const LAYER_PREFIX = 'layer.';
 
 export type LayerVariant = 'plain' | 'patched';
 export type MaskMode = 'all-positions' | 'per-position';
@@ -21,6 +28,8 @@ interface LayerCtx {
   readonly B: string;
   readonly T: string;
   readonly rope?: { cos: string; sin: string };
+  /** The layer's index, for messages only: a layer graph is the same for every layer. */
+  readonly layer: number;
 }
 
 function normOf(g: GraphBuilder, cfg: ModelConfig, nw: NormWeights, prefix: string): NormParams {
@@ -36,8 +45,8 @@ function ropeInit(g: GraphBuilder, cfg: ModelConfig): { cos: string; sin: string
   if (cfg.positional !== 'rope') return undefined;
   const t = ropeTables(cfg.maxPositions, cfg.dHead, cfg.ropeTheta);
   return {
-    cos: g.weight('rope.cos', t.cos, [cfg.maxPositions, cfg.dHead]),
-    sin: g.weight('rope.sin', t.sin, [cfg.maxPositions, cfg.dHead]),
+    cos: g.constant('rope.cos', t.cos, [cfg.maxPositions, cfg.dHead]),
+    sin: g.constant('rope.sin', t.sin, [cfg.maxPositions, cfg.dHead]),
   };
 }
 
@@ -56,24 +65,24 @@ function attention(c: LayerCtx, q: string, k: string, v: string): string {
 }
 
 /** Per-head sender outputs z_h @ W_O[h]: [Kx, H, B, T, d] (no output bias: that is a constant). */
-function headOutputs(c: LayerCtx, z: string, L: number): string {
+function headOutputs(c: LayerCtx, z: string, p: string): string {
   const { g, cfg } = c;
-  const wo = g.weight(`L${L}.wo`, c.w.wo.data, [cfg.nHeads, cfg.dHead, cfg.dModel]);
+  const wo = g.weight(`${p}wo`, c.w.wo.data, [cfg.nHeads, cfg.dHead, cfg.dModel]);
   const flat = reshape(g, z, [0, 0, -1, cfg.dHead]);
   return reshape(g, g.op('MatMul', [flat, wo]), [0, 0, c.B, c.T, cfg.dModel]);
 }
 
 /** The MLP's sender output (no output bias) from its normalised input x [..., d]. */
-function mlp(c: LayerCtx, x: string, L: number): string {
+function mlp(c: LayerCtx, x: string, p: string): string {
   const { g, cfg, w } = c;
-  const wIn = g.weight(`L${L}.w_in`, w.wIn.data, [cfg.dModel, cfg.dMlp]);
-  const wOut = g.weight(`L${L}.w_out`, w.wOut.data, [cfg.dMlp, cfg.dModel]);
+  const wIn = g.weight(`${p}w_in`, w.wIn.data, [cfg.dModel, cfg.dMlp]);
+  const wOut = g.weight(`${p}w_out`, w.wOut.data, [cfg.dMlp, cfg.dModel]);
   let up = g.op('MatMul', [x, wIn]);
-  if (w.bIn) up = g.op('Add', [up, g.weight(`L${L}.b_in`, w.bIn.data, [cfg.dMlp])]);
+  if (w.bIn) up = g.op('Add', [up, g.weight(`${p}b_in`, w.bIn.data, [cfg.dMlp])]);
   let hidden: string;
   if (cfg.mlp === 'swiglu') {
-    if (!w.wGate) throw new Error(`${cfg.name}: layer ${L} is SwiGLU but has no gate weight`);
-    const gate = g.op('MatMul', [x, g.weight(`L${L}.w_gate`, w.wGate.data, [cfg.dModel, cfg.dMlp])]);
+    if (!w.wGate) throw new Error(`${cfg.name}: layer ${c.layer} is SwiGLU but has no gate weight`);
+    const gate = g.op('MatMul', [x, g.weight(`${p}w_gate`, w.wGate.data, [cfg.dModel, cfg.dMlp])]);
     hidden = g.op('Mul', [silu(g, gate), up]);
   } else {
     hidden = geluNew(g, up);
@@ -86,10 +95,10 @@ function addBias(g: GraphBuilder, x: string, bias: Float32Array | undefined, nam
 }
 
 /** q, k, v [Kr, H, B, T, dh] from one shared normalised input x [Kr, B, T, d] (fused projection). */
-function sharedQkv(c: LayerCtx, x: string, L: number): [string, string, string] {
+function sharedQkv(c: LayerCtx, x: string, p: string): [string, string, string] {
   const { g, cfg } = c;
   const f = fusedQkv(c.w);
-  const qkv = addBias(g, g.op('MatMul', [x, g.weight(`L${L}.w_qkv`, f.weight, [cfg.dModel, f.width])]), f.bias, `L${L}.b_qkv`, [f.width]);
+  const qkv = addBias(g, g.op('MatMul', [x, g.weight(`${p}w_qkv`, f.weight, [cfg.dModel, f.width])]), f.bias, `${p}b_qkv`, [f.width]);
   const qw = cfg.nHeads * cfg.dHead;
   const kw = cfg.nKvHeads * cfg.dHead;
   const split = (from: number, to: number) => g.op('Slice', [qkv, g.ints([from]), g.ints([to]), g.ints([-1])]);
@@ -112,12 +121,12 @@ function sharedQkv(c: LayerCtx, x: string, L: number): [string, string, string] 
 }
 
 /** q, k, v [K, H, B, T, dh] from per-head normalised inputs xq, xk, xv [K, H, B, T, d]. */
-function perHeadQkv(c: LayerCtx, xq: string, xk: string, xv: string, L: number): [string, string, string] {
+function perHeadQkv(c: LayerCtx, xq: string, xk: string, xv: string, p: string): [string, string, string] {
   const { g, cfg, w } = c;
   const dims = [cfg.nHeads, cfg.dModel, cfg.dHead];
   const proj = (x: string, wt: Float32Array, b: Float32Array | undefined, name: string) => {
-    const y = g.op('MatMul', [reshape(g, x, [0, 0, -1, cfg.dModel]), g.weight(`L${L}.${name}`, wt, dims)]);
-    const yb = addBias(g, y, b, `L${L}.b${name}`, [cfg.nHeads, 1, cfg.dHead]);
+    const y = g.op('MatMul', [reshape(g, x, [0, 0, -1, cfg.dModel]), g.weight(`${p}${name}`, wt, dims)]);
+    const yb = addBias(g, y, b, `${p}b${name}`, [cfg.nHeads, 1, cfg.dHead]);
     return reshape(g, yb, [0, 0, c.B, c.T, cfg.dHead]);
   };
   const expandBias = (b: LayerWeights['bk']) => (b ? expandKvHeads(b, cfg) : undefined);
@@ -147,8 +156,8 @@ function patchDelta(c: LayerCtx, D: string, layout: 'sender-major' | 'config-maj
   return transpose(g, reshape(g, delta, [0, 0, nRecv, c.B, cfg.dModel]), [0, 2, 3, 1, 4]);
 }
 
-function layerCtx(g: GraphBuilder, cfg: ModelConfig, w: LayerWeights, resid: string): LayerCtx {
-  return { g, cfg, w, B: dimOf(g, resid, 1), T: dimOf(g, resid, 2), rope: ropeInit(g, cfg) };
+function layerCtx(g: GraphBuilder, cfg: ModelConfig, w: LayerWeights, resid: string, layer: number): LayerCtx {
+  return { g, cfg, w, B: dimOf(g, resid, 1), T: dimOf(g, resid, 2), rope: ropeInit(g, cfg), layer };
 }
 
 /**
@@ -183,25 +192,26 @@ function mixInputs(g: GraphBuilder, cfg: ModelConfig): { srcMlp: string; mixH: s
  * src_heads [1, H, B, T, d], src_mlp [1, B, T, d], mix_heads [K, T, H], mix_mlp [K, T]; out K-wide.
  * Base runs use the form without, which costs nothing extra.
  */
-export function buildPlainLayer(cfg: ModelConfig, w: LayerWeights, L: number, mix = false): Uint8Array {
-  const g = new GraphBuilder(`layer${L}_plain${mix ? '_mix' : ''}`);
+export function buildPlainLayer(cfg: ModelConfig, w: LayerWeights, L: number, mix = false): BuiltGraph {
+  const g = new GraphBuilder(`layer_plain${mix ? '_mix' : ''}`);
+  const p = LAYER_PREFIX;
   const resid = g.input('resid', 'float32', ['kr', 'b', 't', cfg.dModel]);
   const mi = mix ? { srcHeads: g.input('src_heads', 'float32', [1, cfg.nHeads, 'b', 't', cfg.dModel]), ...mixInputs(g, cfg) } : undefined;
-  const c = layerCtx(g, cfg, w, resid);
-  const x = norm(g, resid, normOf(g, cfg, w.ln1, `L${L}.ln1`));
-  const [q, k, v] = sharedQkv(c, x, L);
-  let heads = headOutputs(c, attention(c, q, k, v), L);
+  const c = layerCtx(g, cfg, w, resid, L);
+  const x = norm(g, resid, normOf(g, cfg, w.ln1, `${p}ln1`));
+  const [q, k, v] = sharedQkv(c, x, p);
+  let heads = headOutputs(c, attention(c, q, k, v), p);
   if (mi) heads = mixHeads(g, heads, mi.srcHeads, mi.mixH).mixed;
   let mid = g.op('Add', [resid, g.op('ReduceSum', [heads, g.ints([1])], { keepdims: 0 })]);
-  mid = addBias(g, mid, w.bo?.data, `L${L}.bo`, [cfg.dModel]);
-  let m = mlp(c, norm(g, mid, normOf(g, cfg, w.ln2, `L${L}.ln2`)), L);
+  mid = addBias(g, mid, w.bo?.data, `${p}bo`, [cfg.dModel]);
+  let m = mlp(c, norm(g, mid, normOf(g, cfg, w.ln2, `${p}ln2`)), p);
   if (mi) m = mixMlp(g, m, mi.srcMlp, mi.mixM);
-  const out = addBias(g, g.op('Add', [mid, m]), w.bOut?.data, `L${L}.b_out`, [cfg.dModel]);
+  const out = addBias(g, g.op('Add', [mid, m]), w.bOut?.data, `${p}b_out`, [cfg.dModel]);
   const kDim = mix ? 'k' : 'kr';
   g.output(heads, 'heads', 'float32', [kDim, cfg.nHeads, 'b', 't', cfg.dModel]);
   g.output(m, 'mlp', 'float32', [kDim, 'b', 't', cfg.dModel]);
   g.output(out, 'resid_out', 'float32', [kDim, 'b', 't', cfg.dModel]);
-  return g.toBytes();
+  return g.build();
 }
 
 /**
@@ -214,8 +224,9 @@ export function buildPlainLayer(cfg: ModelConfig, w: LayerWeights, L: number, mi
  * senders, as in buildPlainLayer's mix form (mask_mlp_heads must be 0 wherever mix_heads is not:
  * the runtime moves mixed senders out of the masks). Out as buildPlainLayer with K instead of Kr.
  */
-export function buildPatchedLayer(cfg: ModelConfig, w: LayerWeights, L: number, mode: MaskMode): Uint8Array {
-  const g = new GraphBuilder(`layer${L}_patched_${mode}`);
+export function buildPatchedLayer(cfg: ModelConfig, w: LayerWeights, L: number, mode: MaskMode): BuiltGraph {
+  const g = new GraphBuilder(`layer_patched_${mode}`);
+  const p = LAYER_PREFIX;
   const H = cfg.nHeads;
   const d = cfg.dModel;
   const resid = g.input('resid', 'float32', ['kr', 'b', 't', d]);
@@ -227,32 +238,32 @@ export function buildPatchedLayer(cfg: ModelConfig, w: LayerWeights, L: number, 
   const maskMlpPrev = g.input('mask_mlp_prev', 'float32', ['k', ...pos, 's']);
   const maskMlpHeads = g.input('mask_mlp_heads', 'float32', ['k', ...pos, H]);
   const mi = mixInputs(g, cfg);
-  const c = layerCtx(g, cfg, w, resid);
+  const c = layerCtx(g, cfg, w, resid, L);
 
   // Head inputs: resid + delta for each of the 3H receivers, normalised one by one.
   const dPrev = g.op('Sub', [srcPrev, cur]);
   const delta = reshape(g, patchDelta(c, dPrev, 'sender-major', maskAttn, mode, 3 * H), [0, H, 3, c.B, c.T, d]);
   const x = g.op('Add', [g.op('Unsqueeze', [resid, g.ints([1, 2])]), delta]); // [K, H, 3, B, T, d]
-  const xn = norm(g, x, normOf(g, cfg, w.ln1, `L${L}.ln1`));
+  const xn = norm(g, x, normOf(g, cfg, w.ln1, `${p}ln1`));
   const pick = (i: number) => g.op('Squeeze', [g.op('Slice', [xn, g.ints([i]), g.ints([i + 1]), g.ints([2])]), g.ints([2])]);
-  const [q, k, v] = perHeadQkv(c, pick(0), pick(1), pick(2), L);
+  const [q, k, v] = perHeadQkv(c, pick(0), pick(1), pick(2), p);
   // Mixed heads feed the stream; the unmixed src - heads is exact for the MLP's delta, since its
   // mask is 0 wherever a head is mixed (and the mixing value 0 where it is not).
-  const { mixed: heads, diff: dHeads } = mixHeads(g, headOutputs(c, attention(c, q, k, v), L), srcHeads, mi.mixH); // [K, H, B, T, d]
+  const { mixed: heads, diff: dHeads } = mixHeads(g, headOutputs(c, attention(c, q, k, v), p), srcHeads, mi.mixH); // [K, H, B, T, d]
   let mid = g.op('Add', [resid, g.op('ReduceSum', [heads, g.ints([1])], { keepdims: 0 })]);
-  mid = addBias(g, mid, w.bo?.data, `L${L}.bo`, [d]);
+  mid = addBias(g, mid, w.bo?.data, `${p}bo`, [d]);
 
   // MLP input: the delta from senders before the layer plus from this layer's heads.
   const mPrev = g.op('Unsqueeze', [maskMlpPrev, g.ints([-1])]);
   const mHeads = g.op('Unsqueeze', [maskMlpHeads, g.ints([-1])]);
   const deltaMlp = g.op('Add', [patchDelta(c, dPrev, 'sender-major', mPrev, mode, 1), patchDelta(c, dHeads, 'config-major', mHeads, mode, 1)]);
   const xm = g.op('Add', [mid, g.op('Squeeze', [deltaMlp, g.ints([1])])]);
-  const m = mixMlp(g, mlp(c, norm(g, xm, normOf(g, cfg, w.ln2, `L${L}.ln2`)), L), mi.srcMlp, mi.mixM);
-  const out = addBias(g, g.op('Add', [mid, m]), w.bOut?.data, `L${L}.b_out`, [d]);
+  const m = mixMlp(g, mlp(c, norm(g, xm, normOf(g, cfg, w.ln2, `${p}ln2`)), p), mi.srcMlp, mi.mixM);
+  const out = addBias(g, g.op('Add', [mid, m]), w.bOut?.data, `${p}b_out`, [d]);
   g.output(heads, 'heads', 'float32', ['k', H, 'b', 't', d]);
   g.output(m, 'mlp', 'float32', ['k', 'b', 't', d]);
   g.output(out, 'resid_out', 'float32', ['k', 'b', 't', d]);
-  return g.toBytes();
+  return g.build();
 }
 
 function unembed(g: GraphBuilder, cfg: ModelConfig, w: ModelWeights, x: string): string {
@@ -267,7 +278,7 @@ function unembed(g: GraphBuilder, cfg: ModelConfig, w: ModelWeights, x: string):
  * senders some mask entry reaches, and mask [K, N, A] (the logits receiver's mask at each
  * gathered position). Out: logits [K, N, V].
  */
-export function buildLogits(cfg: ModelConfig, w: ModelWeights, variant: LayerVariant): Uint8Array {
+export function buildLogits(cfg: ModelConfig, w: ModelWeights, variant: LayerVariant): BuiltGraph {
   const g = new GraphBuilder(`logits_${variant}`);
   const d = cfg.dModel;
   const resid = g.input('resid', 'float32', ['kr', 'b', 't', d]);
@@ -283,7 +294,7 @@ export function buildLogits(cfg: ModelConfig, w: ModelWeights, variant: LayerVar
     x = g.op('Add', [x, g.op('Squeeze', [delta, g.ints([2])])]);
   }
   g.output(unembed(g, cfg, w, x), 'logits', 'float32', ['k', 'n', cfg.vocabSize]);
-  return g.toBytes();
+  return g.build();
 }
 
 /**
@@ -291,8 +302,8 @@ export function buildLogits(cfg: ModelConfig, w: ModelWeights, variant: LayerVar
  * the patchable runtime is measured and checked against. In: embeddings [B, T, d] (the `input`
  * sender: token + position embeddings), gather [N]. Out: logits [N, V].
  */
-export function buildPlainForward(cfg: ModelConfig, w: ModelWeights): Uint8Array {
-  const g = new GraphBuilder('plain_forward');
+export function buildPlainForward(cfg: ModelConfig, w: ModelWeights, opts: GraphBuilderOptions = {}): BuiltGraph {
+  const g = new GraphBuilder('plain_forward', opts);
   const d = cfg.dModel;
   const emb = g.input('input', 'float32', ['b', 't', d]);
   const idx = g.input('gather', 'int64', ['n']);
@@ -301,17 +312,18 @@ export function buildPlainForward(cfg: ModelConfig, w: ModelWeights): Uint8Array
   const ropeT = ropeInit(g, cfg);
   let resid = emb;
   w.layers.forEach((lw, L) => {
-    const c: LayerCtx = { g, cfg, w: lw, B, T, rope: ropeT };
-    const x = g.op('Unsqueeze', [norm(g, resid, normOf(g, cfg, lw.ln1, `L${L}.ln1`)), g.ints([0])]);
-    const [q, k, v] = sharedQkv(c, x, L);
+    const c: LayerCtx = { g, cfg, w: lw, B, T, rope: ropeT, layer: L };
+    const p = `L${L}.`;
+    const x = g.op('Unsqueeze', [norm(g, resid, normOf(g, cfg, lw.ln1, `${p}ln1`)), g.ints([0])]);
+    const [q, k, v] = sharedQkv(c, x, p);
     const z = attention(c, q, k, v); // [1, H, B, T, dh]
     const merged = reshape(g, transpose(g, g.op('Squeeze', [z, g.ints([0])]), [1, 2, 0, 3]), [0, 0, cfg.nHeads * cfg.dHead]);
-    const attnOut = g.op('MatMul', [merged, g.weight(`L${L}.wo_fused`, lw.wo.data, [cfg.nHeads * cfg.dHead, d])]);
-    const mid = addBias(g, g.op('Add', [resid, attnOut]), lw.bo?.data, `L${L}.bo`, [d]);
-    const m = mlp(c, norm(g, mid, normOf(g, cfg, lw.ln2, `L${L}.ln2`)), L);
-    resid = addBias(g, g.op('Add', [mid, m]), lw.bOut?.data, `L${L}.b_out`, [d]);
+    const attnOut = g.op('MatMul', [merged, g.weight(`${p}wo_fused`, lw.wo.data, [cfg.nHeads * cfg.dHead, d])]);
+    const mid = addBias(g, g.op('Add', [resid, attnOut]), lw.bo?.data, `${p}bo`, [d]);
+    const m = mlp(c, norm(g, mid, normOf(g, cfg, lw.ln2, `${p}ln2`)), p);
+    resid = addBias(g, g.op('Add', [mid, m]), lw.bOut?.data, `${p}b_out`, [d]);
   });
   const x = g.op('Gather', [reshape(g, resid, [-1, d]), idx], { axis: 0 });
   g.output(unembed(g, cfg, w, x), 'logits', 'float32', ['n', cfg.vocabSize]);
-  return g.toBytes();
+  return g.build();
 }

@@ -27,13 +27,9 @@ export interface PatchOptions {
   readonly base?: SenderCache;
   readonly positions?: LogitPositions;
   /**
-   * Run every layer from the first patched one in its per-receiver form, even layers no mask
-   * reaches. Only for tests and benchmarks: the result is the same, just slower.
-   */
-  readonly alwaysPerReceiver?: boolean;
-  /**
    * Recompute from this layer instead of the first layer a patch reaches (must not be later than
-   * that). Only for tests and benchmarks of prefix reuse.
+   * that): for a base whose prefix differs from the base cache's (a denoising prefix), and for
+   * checks of prefix reuse.
    */
   readonly fromLayer?: number;
   /** Bound on K x B per pass (memory grows with it); default DEFAULT_MAX_ROWS. */
@@ -69,12 +65,12 @@ export class PatchableModel {
   /** Builds every session a run can need now, so that timings and progress exclude start-up. */
   async warm(modes: readonly MaskMode[] = ['all-positions']): Promise<void> {
     for (let L = 0; L < this.config.nLayers; L++) {
-      await this.pool.get(`plain:${L}`, () => buildPlainLayer(this.config, this.weights.layers[L]!, L));
-      await this.pool.get(`plain-mix:${L}`, () => buildPlainLayer(this.config, this.weights.layers[L]!, L, true));
-      for (const m of modes) await this.pool.get(`patched:${L}:${m}`, () => buildPatchedLayer(this.config, this.weights.layers[L]!, L, m), true);
+      await this.pool.get(`plain:${L}`, () => buildPlainLayer(this.config, this.weights.layers[L]!, L)).session;
+      await this.pool.get(`plain-mix:${L}`, () => buildPlainLayer(this.config, this.weights.layers[L]!, L, true)).session;
+      for (const m of modes) await this.pool.get(`patched:${L}:${m}`, () => buildPatchedLayer(this.config, this.weights.layers[L]!, L, m), true).session;
     }
-    await this.pool.get('logits:plain', () => buildLogits(this.config, this.weights, 'plain'));
-    await this.pool.get('logits:patched', () => buildLogits(this.config, this.weights, 'patched'));
+    await this.pool.get('logits:plain', () => buildLogits(this.config, this.weights, 'plain')).session;
+    await this.pool.get('logits:patched', () => buildLogits(this.config, this.weights, 'patched')).session;
   }
 
   /** A plain run that keeps every sender's output. */
@@ -110,6 +106,14 @@ export class PatchableModel {
    * (node-mixing.ts): only the remaining edge entries need the per-receiver form.
    */
   async runPatched(input: RunInput, opts: PatchOptions): Promise<PatchedResult> {
+    return this.runPatchedWith(input, opts, false);
+  }
+
+  /**
+   * runPatched, optionally with every recomputed layer in its per-receiver form even where no mask
+   * reaches it: the same result, slower. Tests and benchmarks reach it through testing.ts.
+   */
+  protected async runPatchedWith(input: RunInput, opts: PatchOptions, alwaysPerReceiver: boolean): Promise<PatchedResult> {
     const { batch, seqLen } = batchShape(input);
     const { nLayers, nHeads, dModel } = this.config;
     const positions = opts.positions ?? 'last';
@@ -128,7 +132,7 @@ export class PatchableModel {
       let startLayer = this.config.nLayers;
       const perReceiverLayers = new Set<number>();
       for (let k0 = 0; k0 < masks.k; k0 += perChunk) {
-        const r = await this.runPatched(input, { ...opts, base, masks: masks.slice(k0, Math.min(masks.k, k0 + perChunk)) });
+        const r = await this.runPatchedWith(input, { ...opts, base, masks: masks.slice(k0, Math.min(masks.k, k0 + perChunk)) }, alwaysPerReceiver);
         parts.push(r.logits);
         startLayer = Math.min(startLayer, r.startLayer);
         r.perReceiverLayers?.forEach((L) => perReceiverLayers.add(L));
@@ -155,7 +159,7 @@ export class PatchableModel {
     const edges = mix.masks;
     const layerPatched = Array.from({ length: nLayers }, (_, L) => edges.touches(g.layerReceiverStart(L), 3 * nHeads + 1));
     const logitsPatched = edges.touches(g.logitsReceiver, 1);
-    const perReceiver = (L: number) => layerPatched[L] || (opts.alwaysPerReceiver ?? false);
+    const perReceiver = (L: number) => layerPatched[L] || alwaysPerReceiver;
     const perReceiverLayers = Array.from({ length: nLayers - startLayer }, (_, i) => startLayer + i).filter(perReceiver);
     // This run's senders are read back only by per-receiver deltas: without any, keep no stack.
     const needCur = logitsPatched || perReceiverLayers.length > 0;

@@ -5,7 +5,7 @@ import { ComponentGraph } from '../../src/graph/component-graph.js';
 import type { LoadedModel } from '../../src/model/types.js';
 import { senderOutput } from '../../src/runtime/cache.js';
 import { EdgeMasks } from '../../src/runtime/masks.js';
-import { PatchableModel } from '../../src/runtime/patchable-model.js';
+import { InstrumentedPatchableModel } from '../../src/runtime/testing.js';
 import { referenceForward, type Mask } from '../reference/patched-forward.js';
 import { maxAbsDiff, prng, randomModel, randomTokens } from '../reference/random-model.js';
 
@@ -19,9 +19,9 @@ for (const arch of ['gpt2', 'llama'] as const) {
     const T = 6;
     const clean = [randomTokens(T, 97, 1), randomTokens(T, 97, 2)];
     const corrupt = [randomTokens(T, 97, 3), randomTokens(T, 97, 4)];
-    let pm: PatchableModel;
+    let pm: InstrumentedPatchableModel;
     beforeAll(() => {
-      pm = new PatchableModel(model, { threads: 1 });
+      pm = new InstrumentedPatchableModel(model, { threads: 1 });
     });
     afterAll(async () => pm.release());
 
@@ -29,7 +29,7 @@ for (const arch of ['gpt2', 'llama'] as const) {
       referenceForward({ config, weights }, { tokens }, mask && source ? { mask, source: source[b]! } : undefined);
 
     /** Sender outputs of prompt b of a cache, as the reference expects them ([S][T*d]). */
-    const refSenders = (cache: Awaited<ReturnType<PatchableModel['run']>>['cache'], b: number) =>
+    const refSenders = (cache: Awaited<ReturnType<InstrumentedPatchableModel['run']>>['cache'], b: number) =>
       graph.senders.map((s) => {
         const all = senderOutput(cache, s.index);
         const X = cache.seqLen * cache.dModel;
@@ -56,8 +56,8 @@ for (const arch of ['gpt2', 'llama'] as const) {
     it('mask 0 reproduces the base run; mask 1 on every edge reproduces the source run', async () => {
       const base = await pm.run({ tokens: corrupt }, 'all');
       const src = await pm.run({ tokens: clean }, 'all');
-      const zero = await pm.runPatched({ tokens: corrupt }, {
-        source: src.cache, base: base.cache, masks: EdgeMasks.zeros(graph, 1), positions: 'all', alwaysPerReceiver: true, fromLayer: 0,
+      const zero = await pm.runPatchedAllPerReceiver({ tokens: corrupt }, {
+        source: src.cache, base: base.cache, masks: EdgeMasks.zeros(graph, 1), positions: 'all', fromLayer: 0,
       });
       expect(maxAbsDiff(zero.logits, base.logits)).toBeLessThan(TOL);
       const ones = await pm.runPatched({ tokens: corrupt }, { source: src.cache, base: base.cache, masks: EdgeMasks.allEdges(graph), positions: 'all' });
@@ -115,7 +115,7 @@ for (const arch of ['gpt2', 'llama'] as const) {
       m.set(1, graph.senderIndex('input'), graph.logitsReceiver, 1);
       const fast = await pm.runPatched({ tokens: corrupt }, { source: src.cache, base: base.cache, masks: m });
       expect(fast.startLayer).toBe(2);
-      const full = await pm.runPatched({ tokens: corrupt }, { source: src.cache, base: base.cache, masks: m, fromLayer: 0, alwaysPerReceiver: true });
+      const full = await pm.runPatchedAllPerReceiver({ tokens: corrupt }, { source: src.cache, base: base.cache, masks: m, fromLayer: 0 });
       expect(full.startLayer).toBe(0);
       expect(maxAbsDiff(fast.logits, full.logits)).toBeLessThan(TOL);
     });
