@@ -19,6 +19,12 @@ const LAYER_PREFIX = 'layer.';
 
 export type LayerVariant = 'plain' | 'patched';
 export type MaskMode = 'all-positions' | 'per-position';
+/**
+ * How a patched layer forms its head receivers' inputs: each its own ('per-receiver'), or one for
+ * all ('shared': when every q, k and v receiver of the layer has the same mask column, in every
+ * configuration and position, e.g. none patched).
+ */
+export type AttentionInput = 'per-receiver' | 'shared';
 
 interface LayerCtx {
   readonly g: GraphBuilder;
@@ -219,13 +225,14 @@ export function buildPlainLayer(cfg: ModelConfig, w: LayerWeights, L: number, mi
  * cur [A, Kc, B, T, d] and src_prev [A, 1, B, T, d]: this run's and the patch source's outputs of
  * the A senders before the layer that some mask entry reaches (the runtime passes only those: a
  * sender no mask reaches adds nothing); src_heads [1, H, B, T, d]: the source's heads of this
- * layer; mask_attn [K, A, 3H], mask_mlp_prev [K, A], mask_mlp_heads [K, H] (each with a T axis
+ * layer; mask_attn [K, A, 3H] ([K, A, 1] with a shared attention input), mask_mlp_prev [K, A], mask_mlp_heads [K, H] (each with a T axis
  * after K for per-position masks); src_mlp, mix_heads, mix_mlp: node mixing of the layer's own
  * senders, as in buildPlainLayer's mix form (mask_mlp_heads must be 0 wherever mix_heads is not:
  * the runtime moves mixed senders out of the masks). Out as buildPlainLayer with K instead of Kr.
  */
-export function buildPatchedLayer(cfg: ModelConfig, w: LayerWeights, L: number, mode: MaskMode): BuiltGraph {
-  const g = new GraphBuilder(`layer_patched_${mode}`);
+export function buildPatchedLayer(cfg: ModelConfig, w: LayerWeights, L: number, mode: MaskMode, attnInput: AttentionInput = 'per-receiver'): BuiltGraph {
+  const g = new GraphBuilder(`layer_patched_${mode}_${attnInput}`);
+  const shared = attnInput === 'shared';
   const p = LAYER_PREFIX;
   const H = cfg.nHeads;
   const d = cfg.dModel;
@@ -234,19 +241,27 @@ export function buildPatchedLayer(cfg: ModelConfig, w: LayerWeights, L: number, 
   const srcPrev = g.input('src_prev', 'float32', ['s', 1, 'b', 't', d]);
   const srcHeads = g.input('src_heads', 'float32', [1, H, 'b', 't', d]);
   const pos = mode === 'per-position' ? ['t'] : [];
-  const maskAttn = g.input('mask_attn', 'float32', ['k', ...pos, 's', 3 * H]);
+  const nAttn = shared ? 1 : 3 * H;
+  const maskAttn = g.input('mask_attn', 'float32', ['k', ...pos, 's', nAttn]);
   const maskMlpPrev = g.input('mask_mlp_prev', 'float32', ['k', ...pos, 's']);
   const maskMlpHeads = g.input('mask_mlp_heads', 'float32', ['k', ...pos, H]);
   const mi = mixInputs(g, cfg);
   const c = layerCtx(g, cfg, w, resid, L);
 
-  // Head inputs: resid + delta for each of the 3H receivers, normalised one by one.
   const dPrev = g.op('Sub', [srcPrev, cur]);
-  const delta = reshape(g, patchDelta(c, dPrev, 'sender-major', maskAttn, mode, 3 * H), [0, H, 3, c.B, c.T, d]);
-  const x = g.op('Add', [g.op('Unsqueeze', [resid, g.ints([1, 2])]), delta]); // [K, H, 3, B, T, d]
-  const xn = norm(g, x, normOf(g, cfg, w.ln1, `${p}ln1`));
-  const pick = (i: number) => g.op('Squeeze', [g.op('Slice', [xn, g.ints([i]), g.ints([i + 1]), g.ints([2])]), g.ints([2])]);
-  const [q, k, v] = perHeadQkv(c, pick(0), pick(1), pick(2), p);
+  let q: string, k: string, v: string;
+  if (shared) {
+    // One input for every head receiver: one delta, one norm, the fused projection.
+    const delta = g.op('Squeeze', [patchDelta(c, dPrev, 'sender-major', maskAttn, mode, 1), g.ints([1])]);
+    [q, k, v] = sharedQkv(c, norm(g, g.op('Add', [resid, delta]), normOf(g, cfg, w.ln1, `${p}ln1`)), p);
+  } else {
+    // Head inputs: resid + delta for each of the 3H receivers, normalised one by one.
+    const delta = reshape(g, patchDelta(c, dPrev, 'sender-major', maskAttn, mode, 3 * H), [0, H, 3, c.B, c.T, d]);
+    const x = g.op('Add', [g.op('Unsqueeze', [resid, g.ints([1, 2])]), delta]); // [K, H, 3, B, T, d]
+    const xn = norm(g, x, normOf(g, cfg, w.ln1, `${p}ln1`));
+    const pick = (i: number) => g.op('Squeeze', [g.op('Slice', [xn, g.ints([i]), g.ints([i + 1]), g.ints([2])]), g.ints([2])]);
+    [q, k, v] = perHeadQkv(c, pick(0), pick(1), pick(2), p);
+  }
   // Mixed heads feed the stream; the unmixed src - heads is exact for the MLP's delta, since its
   // mask is 0 wherever a head is mixed (and the mixing value 0 where it is not).
   const { mixed: heads, diff: dHeads } = mixHeads(g, headOutputs(c, attention(c, q, k, v), p), srcHeads, mi.mixH); // [K, H, B, T, d]

@@ -4,7 +4,7 @@ import { ComponentGraph } from '../graph/component-graph.js';
 import type { LoadedModel, ModelConfig, ModelWeights } from '../model/types.js';
 import { type SenderCache, sameShape } from './cache.js';
 import { type LogitPositions, type RunInput, batchShape, gatherIndices, inputSender } from './inputs.js';
-import { buildLogits, buildPatchedLayer, buildPlainForward, buildPlainLayer, type MaskMode } from './layer-graphs.js';
+import { type AttentionInput, buildLogits, buildPatchedLayer, buildPlainForward, buildPlainLayer, type MaskMode } from './layer-graphs.js';
 import type { EdgeMasks } from './masks.js';
 import { NodeMixing } from './node-mixing.js';
 import { type Fetches, SessionPool, type SessionOptions, f32, floats, i64 } from './sessions.js';
@@ -67,7 +67,11 @@ export class PatchableModel {
     for (let L = 0; L < this.config.nLayers; L++) {
       await this.pool.get(`plain:${L}`, () => buildPlainLayer(this.config, this.weights.layers[L]!, L)).session;
       await this.pool.get(`plain-mix:${L}`, () => buildPlainLayer(this.config, this.weights.layers[L]!, L, true)).session;
-      for (const m of modes) await this.pool.get(`patched:${L}:${m}`, () => buildPatchedLayer(this.config, this.weights.layers[L]!, L, m), true).session;
+      for (const m of modes) {
+        for (const a of ['per-receiver', 'shared'] as const) {
+          await this.pool.get(`patched:${L}:${m}:${a}`, () => buildPatchedLayer(this.config, this.weights.layers[L]!, L, m, a), true).session;
+        }
+      }
     }
     await this.pool.get('logits:plain', () => buildLogits(this.config, this.weights, 'plain')).session;
     await this.pool.get('logits:patched', () => buildLogits(this.config, this.weights, 'patched')).session;
@@ -161,8 +165,9 @@ export class PatchableModel {
     const logitsPatched = edges.touches(g.logitsReceiver, 1);
     const perReceiver = (L: number) => layerPatched[L] || alwaysPerReceiver;
     const perReceiverLayers = Array.from({ length: nLayers - startLayer }, (_, i) => startLayer + i).filter(perReceiver);
-    // This run's senders are read back only by per-receiver deltas: without any, keep no stack.
-    const needCur = logitsPatched || perReceiverLayers.length > 0;
+    // This run's senders are read back only by per-receiver deltas: without any, keep no stack (a
+    // per-receiver layer that no entry reaches gets a zero mask, over any sender's values).
+    const needCur = logitsPatched || layerPatched.some((patched, L) => patched && L >= startLayer);
     const sStart = g.layerSenderStart(startLayer);
 
     let resid = base.residStart[startLayer]!;
@@ -218,16 +223,20 @@ export class PatchableModel {
         const rows = reached.size > 0 ? [...reached].sort((a, b) => a - b) : [0];
         const kCur = cur ? K : 1;
         const pos = masks.perPosition ? [seqLen] : [];
+        const maskAttn = edges.block(rAttn, 3 * nHeads, rows);
+        const attnInput: AttentionInput = sameColumns(maskAttn, 3 * nHeads) ? 'shared' : 'per-receiver';
+        const nAttn = attnInput === 'shared' ? 1 : 3 * nHeads;
         const feeds = {
           resid: f32(resid, [kResid, batch, seqLen, dModel]),
           cur: f32(pickRows(cur ?? base.senders, kCur, rows, X), [rows.length, kCur, batch, seqLen, dModel]),
           src_prev: f32(pickRows(src.senders, 1, rows, X), [rows.length, 1, batch, seqLen, dModel]),
-          mask_attn: f32(edges.block(rAttn, 3 * nHeads, rows), [K, ...pos, rows.length, 3 * nHeads]),
+          mask_attn: f32(attnInput === 'shared' ? firstColumn(maskAttn, 3 * nHeads) : maskAttn, [K, ...pos, rows.length, nAttn]),
           mask_mlp_prev: f32(edges.block(rMlp, 1, rows), [K, ...pos, rows.length]),
           mask_mlp_heads: f32(edges.block(rMlp, 1, headRows), [K, ...pos, nHeads]),
           ...mixFeeds(),
         };
-        out = await this.pool.run(`patched:${L}:${mode}`, () => buildPatchedLayer(this.config, this.weights.layers[L]!, L, mode), feeds, wide(K), true);
+        const build = () => buildPatchedLayer(this.config, this.weights.layers[L]!, L, mode, attnInput);
+        out = await this.pool.run(`patched:${L}:${mode}:${attnInput}`, build, feeds, wide(K), true);
       } else if (mix.mixesAny(sIn, sMlp + 1)) {
         const feeds = { resid: f32(resid, [kResid, batch, seqLen, dModel]), ...mixFeeds() };
         out = await this.pool.run(`plain-mix:${L}`, () => buildPlainLayer(this.config, this.weights.layers[L]!, L, true), feeds, wide(K));
@@ -316,6 +325,21 @@ function addMixed(out: Float32Array, at: number, mix: NodeMixing, k: number, s: 
       for (let i = 0; i < d; i++) out[at + o + i]! += w * (src[from + i]! - base[from + i]!);
     }
   }
+}
+
+/** Whether every row of a [rows, n] block holds one value (all n receivers see the same mask column). */
+function sameColumns(block: Float32Array, n: number): boolean {
+  for (let i = 0; i < block.length; i += n) {
+    for (let j = 1; j < n; j++) if (block[i + j] !== block[i]) return false;
+  }
+  return true;
+}
+
+/** Column 0 of a [rows, n] block, as [rows, 1]. */
+function firstColumn(block: Float32Array, n: number): Float32Array {
+  const out = new Float32Array(block.length / n);
+  for (let i = 0; i < out.length; i++) out[i] = block[i * n]!;
+  return out;
 }
 
 /** Copies n senders [kOut, n, X] into rows [first, first + n) of a [S, K, X] stack (kOut is 1 or K). */

@@ -106,6 +106,34 @@ for (const arch of ['gpt2', 'llama'] as const) {
       });
     }
 
+    for (const perPosition of [false, true]) {
+      it(`head receivers that share one mask column take the shared-input form and match the reference${perPosition ? ' (per position)' : ''}`, async () => {
+        const base = await pm.run({ tokens: corrupt }, 'all');
+        const src = await pm.run({ tokens: clean }, 'all');
+        const H = config.nHeads;
+        const masks = EdgeMasks.zeros(graph, 2, perPosition ? T : undefined);
+        const intoHeads = (k: number, s: number, v: number, t?: number) => {
+          for (let r = graph.layerReceiverStart(2); r < graph.layerReceiverStart(2) + 3 * H; r++) masks.set(k, s, r, v, t);
+        };
+        // Not node patches: the same senders' edges into the MLP receivers differ.
+        intoHeads(0, graph.headSender(0, 1), 0.5, perPosition ? 3 : undefined);
+        intoHeads(0, graph.senderIndex('input'), 1, perPosition ? 1 : undefined);
+        intoHeads(1, graph.mlpSender(1), 0.75, perPosition ? 4 : undefined);
+        masks.set(1, graph.mlpSender(0), graph.mlpReceiver(2), 0.3, perPosition ? 5 : undefined);
+        const r = await pm.runPatched({ tokens: corrupt }, { source: src.cache, base: base.cache, masks, positions: 'all' });
+        expect(r.perReceiverLayers).toEqual([2]);
+        const V = config.vocabSize;
+        for (let k = 0; k < 2; k++) {
+          for (let b = 0; b < corrupt.length; b++) {
+            const mask: Mask = (s, rr, t) => masks.get(k, s, rr, perPosition ? t : undefined);
+            const ref = refOf(corrupt[b]!, mask, [refSenders(src.cache, 0), refSenders(src.cache, 1)], b);
+            const off = (k * corrupt.length + b) * T * V;
+            expect(maxAbsDiff(r.logits.subarray(off, off + T * V), ref.logits)).toBeLessThan(TOL);
+          }
+        }
+      });
+    }
+
     it('starting at layer l from the cached prefix equals recomputing from layer 0', async () => {
       const base = await pm.run({ tokens: corrupt }, 'last');
       const src = await pm.run({ tokens: clean }, 'last');
