@@ -4,8 +4,8 @@
 // layers no edge patch reaches run the cheap shared-input form (node patches are mixed in at the
 // senders' outputs: see node-mixing.ts).
 //
-// Layouts: a sender stack is [S, K, B, T, d] (sender-major, so the senders feeding a layer are one
-// contiguous prefix); masks are [K, S_in, R_layer] or, per position, [K, T, S_in, R_layer].
+// Layouts: a sender stack is [K, S, B, T, d] (config-major: src - cur is then the layout the delta
+// matmul takes, no transpose); masks are [K, S_in, R_layer] or, per position, [K, T, S_in, R_layer].
 import { type BuiltGraph, GraphBuilder, type GraphBuilderOptions } from './onnx/builder.js';
 import { causalMask, dimOf, geluNew, norm, reshape, rope, ropeTables, silu, transpose, type NormParams } from './onnx/ops.js';
 import type { LayerWeights, ModelConfig, ModelWeights, NormWeights } from '../model/types.js';
@@ -144,20 +144,16 @@ function perHeadQkv(c: LayerCtx, xq: string, xk: string, xv: string, p: string):
 }
 
 /**
- * Patch deltas sum_s M[k, s, r] (src_s - cur_s) for a group of receivers, from D = src - cur,
- * laid out [S, Kx, B, T, d] (sender-major, as stacks are) or [Kx, S, B, T, d] (config-major, as a
- * layer's own heads are), and masks [K, S, R] (or [K, T, S, R]). Returns [K, R, B, T, d].
+ * Patch deltas sum_s M[k, s, r] (src_s - cur_s) for a group of receivers, from D = src - cur laid
+ * out [Kx, S, B, T, d] and masks [K, S, R] (or [K, T, S, R]). Returns [K, R, B, T, d].
  */
-function patchDelta(c: LayerCtx, D: string, layout: 'sender-major' | 'config-major', mask: string, mode: MaskMode, nRecv: number): string {
+function patchDelta(c: LayerCtx, D: string, mask: string, mode: MaskMode, nRecv: number): string {
   const { g, cfg } = c;
-  const senderMajor = layout === 'sender-major';
   if (mode === 'all-positions') {
-    const flat = reshape(g, D, [0, 0, -1]);
-    const d = senderMajor ? transpose(g, flat, [1, 0, 2]) : flat; // [Kx, S, X]
-    const delta = g.op('MatMul', [transpose(g, mask, [0, 2, 1]), d]); // [K, R, X]
+    const delta = g.op('MatMul', [transpose(g, mask, [0, 2, 1]), reshape(g, D, [0, 0, -1])]); // [K, R, X]
     return reshape(g, delta, [0, nRecv, c.B, c.T, cfg.dModel]);
   }
-  const d = reshape(g, transpose(g, D, senderMajor ? [1, 3, 0, 2, 4] : [0, 3, 1, 2, 4]), [0, 0, 0, -1]); // [Kx, T, S, B*d]
+  const d = reshape(g, transpose(g, D, [0, 3, 1, 2, 4]), [0, 0, 0, -1]); // [Kx, T, S, B*d]
   const delta = g.op('MatMul', [transpose(g, mask, [0, 1, 3, 2]), d]); // [K, T, R, B*d]
   return transpose(g, reshape(g, delta, [0, 0, nRecv, c.B, cfg.dModel]), [0, 2, 3, 1, 4]);
 }
@@ -222,7 +218,7 @@ export function buildPlainLayer(cfg: ModelConfig, w: LayerWeights, L: number, mi
 
 /**
  * One layer whose receivers each get their own patched input. In: resid [Kr, B, T, d];
- * cur [A, Kc, B, T, d] and src_prev [A, 1, B, T, d]: this run's and the patch source's outputs of
+ * cur [Kc, A, B, T, d] and src_prev [1, A, B, T, d]: this run's and the patch source's outputs of
  * the A senders before the layer that some mask entry reaches (the runtime passes only those: a
  * sender no mask reaches adds nothing); src_heads [1, H, B, T, d]: the source's heads of this
  * layer; mask_attn [K, A, 3H] ([K, A, 1] with a shared attention input), mask_mlp_prev [K, A], mask_mlp_heads [K, H] (each with a T axis
@@ -237,8 +233,8 @@ export function buildPatchedLayer(cfg: ModelConfig, w: LayerWeights, L: number, 
   const H = cfg.nHeads;
   const d = cfg.dModel;
   const resid = g.input('resid', 'float32', ['kr', 'b', 't', d]);
-  const cur = g.input('cur', 'float32', ['s', 'kc', 'b', 't', d]);
-  const srcPrev = g.input('src_prev', 'float32', ['s', 1, 'b', 't', d]);
+  const cur = g.input('cur', 'float32', ['kc', 's', 'b', 't', d]);
+  const srcPrev = g.input('src_prev', 'float32', [1, 's', 'b', 't', d]);
   const srcHeads = g.input('src_heads', 'float32', [1, H, 'b', 't', d]);
   const pos = mode === 'per-position' ? ['t'] : [];
   const nAttn = shared ? 1 : 3 * H;
@@ -252,11 +248,11 @@ export function buildPatchedLayer(cfg: ModelConfig, w: LayerWeights, L: number, 
   let q: string, k: string, v: string;
   if (shared) {
     // One input for every head receiver: one delta, one norm, the fused projection.
-    const delta = g.op('Squeeze', [patchDelta(c, dPrev, 'sender-major', maskAttn, mode, 1), g.ints([1])]);
+    const delta = g.op('Squeeze', [patchDelta(c, dPrev, maskAttn, mode, 1), g.ints([1])]);
     [q, k, v] = sharedQkv(c, norm(g, g.op('Add', [resid, delta]), normOf(g, cfg, w.ln1, `${p}ln1`)), p);
   } else {
     // Head inputs: resid + delta for each of the 3H receivers, normalised one by one.
-    const delta = reshape(g, patchDelta(c, dPrev, 'sender-major', maskAttn, mode, 3 * H), [0, H, 3, c.B, c.T, d]);
+    const delta = reshape(g, patchDelta(c, dPrev, maskAttn, mode, 3 * H), [0, H, 3, c.B, c.T, d]);
     const x = g.op('Add', [g.op('Unsqueeze', [resid, g.ints([1, 2])]), delta]); // [K, H, 3, B, T, d]
     const xn = norm(g, x, normOf(g, cfg, w.ln1, `${p}ln1`));
     const pick = (i: number) => g.op('Squeeze', [g.op('Slice', [xn, g.ints([i]), g.ints([i + 1]), g.ints([2])]), g.ints([2])]);
@@ -271,7 +267,7 @@ export function buildPatchedLayer(cfg: ModelConfig, w: LayerWeights, L: number, 
   // MLP input: the delta from senders before the layer plus from this layer's heads.
   const mPrev = g.op('Unsqueeze', [maskMlpPrev, g.ints([-1])]);
   const mHeads = g.op('Unsqueeze', [maskMlpHeads, g.ints([-1])]);
-  const deltaMlp = g.op('Add', [patchDelta(c, dPrev, 'sender-major', mPrev, mode, 1), patchDelta(c, dHeads, 'config-major', mHeads, mode, 1)]);
+  const deltaMlp = g.op('Add', [patchDelta(c, dPrev, mPrev, mode, 1), patchDelta(c, dHeads, mHeads, mode, 1)]);
   const xm = g.op('Add', [mid, g.op('Squeeze', [deltaMlp, g.ints([1])])]);
   const m = mixMlp(g, mlp(c, norm(g, xm, normOf(g, cfg, w.ln2, `${p}ln2`)), p), mi.srcMlp, mi.mixM);
   const out = addBias(g, g.op('Add', [mid, m]), w.bOut?.data, `${p}b_out`, [d]);
@@ -289,7 +285,7 @@ function unembed(g: GraphBuilder, cfg: ModelConfig, w: ModelWeights, x: string):
 
 /**
  * Final norm + unembedding at N gathered positions. In: resid [Kr, B, T, d], gather [N] (flat
- * b * T + t indices). Patched form adds cur [A, Kc, B, T, d], src [A, 1, B, T, d] for the A
+ * b * T + t indices). Patched form adds cur [Kc, A, B, T, d], src [1, A, B, T, d] for the A
  * senders some mask entry reaches, and mask [K, N, A] (the logits receiver's mask at each
  * gathered position). Out: logits [K, N, V].
  */
@@ -301,10 +297,10 @@ export function buildLogits(cfg: ModelConfig, w: ModelWeights, variant: LayerVar
   const at = (t: string, axis: number, lead: number) => g.op('Gather', [reshape(g, t, [...Array(lead).fill(0), -1, d]), idx], { axis });
   let x = at(resid, 1, 1); // [Kr, N, d]
   if (variant === 'patched') {
-    const cur = g.input('cur', 'float32', ['s', 'kc', 'b', 't', d]);
-    const src = g.input('src', 'float32', ['s', 1, 'b', 't', d]);
+    const cur = g.input('cur', 'float32', ['kc', 's', 'b', 't', d]);
+    const src = g.input('src', 'float32', [1, 's', 'b', 't', d]);
     const mask = g.input('mask', 'float32', ['k', 'n', 's']);
-    const D = transpose(g, g.op('Sub', [at(src, 2, 2), at(cur, 2, 2)]), [1, 2, 0, 3]); // [Kx, N, S, d]
+    const D = transpose(g, g.op('Sub', [at(src, 2, 2), at(cur, 2, 2)]), [0, 2, 1, 3]); // [Kx, N, S, d]
     const delta = g.op('MatMul', [g.op('Unsqueeze', [mask, g.ints([2])]), D]); // [K, N, 1, d]
     x = g.op('Add', [x, g.op('Squeeze', [delta, g.ints([2])])]);
   }

@@ -177,12 +177,11 @@ export class PatchableModel {
     // Senders before the first recomputed layer equal the base run's in every configuration. Their
     // rows stay unmixed: a stack row is only read as M' (src - cur), and M' is 0 wherever a sender
     // is mixed, while where it is not, its output is the base run's.
+    const S = g.nSenders;
     const initCur = (): Float32Array => {
-      const stack = new Float32Array(g.nSenders * K * X);
-      for (let s = 0; s < sStart; s++) {
-        const row = base.senders.subarray(s * X, (s + 1) * X);
-        for (let k = 0; k < K; k++) stack.set(row, (s * K + k) * X);
-      }
+      const stack = new Float32Array(K * S * X);
+      const prefix = base.senders.subarray(0, sStart * X);
+      for (let k = 0; k < K; k++) stack.set(prefix, k * S * X);
       return stack;
     };
     const premixed = Array.from({ length: sStart }, (_, s) => s).filter((s) => mix.mixes(s));
@@ -196,7 +195,7 @@ export class PatchableModel {
       resid = r;
       kResid = K;
     }
-    // Output buffers reused by every layer (K-wide outputs are re-laid into the sender-major stack).
+    // Output buffers reused by every layer (K-wide outputs are copied into the stack [K, S, X]).
     const outHeads = new Float32Array(K * nHeads * X);
     const outMlp = new Float32Array(K * X);
     for (let L = startLayer; L < nLayers; L++) {
@@ -228,8 +227,8 @@ export class PatchableModel {
         const nAttn = attnInput === 'shared' ? 1 : 3 * nHeads;
         const feeds = {
           resid: f32(resid, [kResid, batch, seqLen, dModel]),
-          cur: f32(pickRows(cur ?? base.senders, kCur, rows, X), [rows.length, kCur, batch, seqLen, dModel]),
-          src_prev: f32(pickRows(src.senders, 1, rows, X), [rows.length, 1, batch, seqLen, dModel]),
+          cur: f32(pickRows(cur ?? base.senders, kCur, S, rows, X), [kCur, rows.length, batch, seqLen, dModel]),
+          src_prev: f32(pickRows(src.senders, 1, S, rows, X), [1, rows.length, batch, seqLen, dModel]),
           mask_attn: f32(attnInput === 'shared' ? firstColumn(maskAttn, 3 * nHeads) : maskAttn, [K, ...pos, rows.length, nAttn]),
           mask_mlp_prev: f32(edges.block(rMlp, 1, rows), [K, ...pos, rows.length]),
           mask_mlp_heads: f32(edges.block(rMlp, 1, headRows), [K, ...pos, nHeads]),
@@ -246,8 +245,8 @@ export class PatchableModel {
       const kOut = floats(out.heads, 'heads').length / (nHeads * X);
       if (needCur) {
         cur ??= initCur();
-        writeSenders(cur, outHeads.subarray(0, kOut * nHeads * X), sIn, nHeads, kOut, K, X);
-        writeSenders(cur, outMlp.subarray(0, kOut * X), sMlp, 1, kOut, K, X);
+        writeSenders(cur, S, outHeads.subarray(0, kOut * nHeads * X), sIn, nHeads, kOut, K, X);
+        writeSenders(cur, S, outMlp.subarray(0, kOut * X), sMlp, 1, kOut, K, X);
       }
       resid = floats(out.resid_out, 'resid_out');
       kResid = kOut;
@@ -261,8 +260,8 @@ export class PatchableModel {
       const feeds = {
         resid: f32(resid, [kResid, batch, seqLen, dModel]),
         gather: i64(gather, [gather.length]),
-        cur: f32(pickRows(cur ?? base.senders, kCur, rows, X), [rows.length, kCur, batch, seqLen, dModel]),
-        src: f32(pickRows(src.senders, 1, rows, X), [rows.length, 1, batch, seqLen, dModel]),
+        cur: f32(pickRows(cur ?? base.senders, kCur, S, rows, X), [kCur, rows.length, batch, seqLen, dModel]),
+        src: f32(pickRows(src.senders, 1, S, rows, X), [1, rows.length, batch, seqLen, dModel]),
         mask: f32(logitsMask(edges, gather, seqLen, rows), [K, gather.length, rows.length]),
       };
       const out = await this.pool.run('logits:patched', () => buildLogits(this.config, this.weights, 'patched'), feeds);
@@ -342,13 +341,11 @@ function firstColumn(block: Float32Array, n: number): Float32Array {
   return out;
 }
 
-/** Copies n senders [kOut, n, X] into rows [first, first + n) of a [S, K, X] stack (kOut is 1 or K). */
-function writeSenders(stack: Float32Array, out: Float32Array, first: number, n: number, kOut: number, K: number, X: number): void {
-  for (let i = 0; i < n; i++) {
-    for (let k = 0; k < K; k++) {
-      const from = ((kOut === 1 ? 0 : k) * n + i) * X;
-      stack.set(out.subarray(from, from + X), ((first + i) * K + k) * X);
-    }
+/** Copies n senders [kOut, n, X] into rows [first, first + n) of a [K, S, X] stack (kOut is 1 or K). */
+function writeSenders(stack: Float32Array, S: number, out: Float32Array, first: number, n: number, kOut: number, K: number, X: number): void {
+  for (let k = 0; k < K; k++) {
+    const from = (kOut === 1 ? 0 : k) * n * X;
+    stack.set(out.subarray(from, from + n * X), (k * S + first) * X);
   }
 }
 
@@ -367,14 +364,20 @@ function logitsMask(masks: EdgeMasks, gather: BigInt64Array, seqLen: number, sen
   return out;
 }
 
-/** Rows `rows` of a sender-major stack [S, kc, X], as a view when they are consecutive, else a copy. */
-function pickRows(stack: Float32Array, kc: number, rows: readonly number[], X: number): Float32Array {
+/**
+ * Rows `rows` of a stack [kc, S, X] as [kc, n, X]: a view when kc is 1 and the rows are
+ * consecutive, else a copy (one block per configuration when they are consecutive).
+ */
+function pickRows(stack: Float32Array, kc: number, S: number, rows: readonly number[], X: number): Float32Array {
   const n = rows.length;
-  const row = kc * X;
   const first = rows[0]!;
-  if (rows[n - 1]! - first === n - 1) return stack.subarray(first * row, (first + n) * row);
-  const out = new Float32Array(n * row);
-  rows.forEach((s, i) => out.set(stack.subarray(s * row, (s + 1) * row), i * row));
+  const consecutive = rows[n - 1]! - first === n - 1;
+  if (consecutive && kc === 1) return stack.subarray(first * X, (first + n) * X);
+  const out = new Float32Array(kc * n * X);
+  for (let k = 0; k < kc; k++) {
+    if (consecutive) out.set(stack.subarray((k * S + first) * X, (k * S + first + n) * X), k * n * X);
+    else rows.forEach((s, i) => out.set(stack.subarray((k * S + s) * X, (k * S + s + 1) * X), (k * n + i) * X));
+  }
   return out;
 }
 
