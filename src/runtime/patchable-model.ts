@@ -69,7 +69,7 @@ export class PatchableModel {
       await this.pool.get(`plain-mix:${L}`, () => buildPlainLayer(this.config, this.weights.layers[L]!, L, true)).session;
       for (const m of modes) {
         for (const a of ['per-receiver', 'shared'] as const) {
-          await this.pool.get(`patched:${L}:${m}:${a}`, () => buildPatchedLayer(this.config, this.weights.layers[L]!, L, m, a), true).session;
+          await this.pool.get(`patched:${L}:${m}:${a}`, () => buildPatchedLayer(this.config, this.weights.layers[L]!, L, m, a)).session;
         }
       }
     }
@@ -235,7 +235,7 @@ export class PatchableModel {
           ...mixFeeds(),
         };
         const build = () => buildPatchedLayer(this.config, this.weights.layers[L]!, L, mode, attnInput);
-        out = await this.pool.run(`patched:${L}:${mode}:${attnInput}`, build, feeds, wide(K), true);
+        out = await this.pool.run(`patched:${L}:${mode}:${attnInput}`, build, feeds, wide(K));
       } else if (mix.mixesAny(sIn, sMlp + 1)) {
         const feeds = { resid: f32(resid, [kResid, batch, seqLen, dModel]), ...mixFeeds() };
         out = await this.pool.run(`plain-mix:${L}`, () => buildPlainLayer(this.config, this.weights.layers[L]!, L, true), feeds, wide(K));

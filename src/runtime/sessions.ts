@@ -24,25 +24,25 @@ interface PooledSession {
 export class SessionPool {
   /** By caller's key (a graph with its weights, e.g. one layer). */
   private readonly byKey = new Map<string, PooledSession>();
-  /** By graph content (weights excluded) and arena use: the sessions themselves. */
+  /** By graph content (weights excluded): the sessions themselves. */
   private readonly byGraph = new Map<string, Promise<ort.InferenceSession>>();
 
   constructor(private readonly opts: SessionOptions = {}) {}
 
   /**
-   * The session for `key`, building its graph with `build` the first time. `bigBuffers` marks
-   * sessions whose intermediates scale with the number of receivers or mask configurations: they
-   * return memory to the system after each run instead of keeping an arena at their peak size
-   * (one arena per layer session would multiply the peak by the number of layers).
+   * The session for `key`, building its graph with `build` the first time. Each session keeps a
+   * memory arena at its peak size: since all layers share their session, that is one arena per
+   * kind of layer graph, not per layer, and fresh buffers (page faults, zeroing) would cost far
+   * more than the arena keeps.
    */
-  get(key: string, build: () => BuiltGraph, bigBuffers = false): PooledSession {
+  get(key: string, build: () => BuiltGraph): PooledSession {
     let pooled = this.byKey.get(key);
     if (!pooled) {
       const graph = build();
-      const content = `${createHash('sha256').update(graph.bytes).digest('hex')}:${bigBuffers}`;
+      const content = createHash('sha256').update(graph.bytes).digest('hex');
       let session = this.byGraph.get(content);
       if (!session) {
-        session = this.create(graph.bytes, bigBuffers);
+        session = this.create(graph.bytes);
         this.byGraph.set(content, session);
       }
       const weights: Feeds = {};
@@ -54,8 +54,8 @@ export class SessionPool {
   }
 
   /** Runs a session; outputs given in `into` are written into those tensors' buffers in place. */
-  async run(key: string, build: () => BuiltGraph, feeds: Feeds, into?: Fetches, bigBuffers = false): Promise<Fetches> {
-    const pooled = this.get(key, build, bigBuffers);
+  async run(key: string, build: () => BuiltGraph, feeds: Feeds, into?: Fetches): Promise<Fetches> {
+    const pooled = this.get(key, build);
     const session = await pooled.session;
     const all = { ...pooled.weights, ...feeds };
     return into ? session.run(all, into) : session.run(all);
@@ -68,13 +68,13 @@ export class SessionPool {
     await Promise.all(all.map(async (s) => (await s).release()));
   }
 
-  private create(bytes: Uint8Array, bigBuffers: boolean): Promise<ort.InferenceSession> {
+  private create(bytes: Uint8Array): Promise<ort.InferenceSession> {
     return ort.InferenceSession.create(bytes, {
       intraOpNumThreads: this.opts.threads ?? availableParallelism(),
       interOpNumThreads: 1,
       executionMode: 'sequential',
       graphOptimizationLevel: 'all',
-      enableCpuMemArena: !bigBuffers,
+      enableCpuMemArena: true,
     });
   }
 }
