@@ -4,8 +4,8 @@
 // layers no edge patch reaches run the cheap shared-input form (node patches are mixed in at the
 // senders' outputs: see node-mixing.ts).
 //
-// Layouts: a sender stack is [K, S, B, T, d] (config-major: src - cur is then the layout the delta
-// matmul takes, no transpose); masks are [K, S_in, R_layer] or, per position, [K, T, S_in, R_layer].
+// Layouts: a stack of sender differences (src - cur) is [K, S, B, T, d] (config-major: the layout
+// the delta matmul takes, no transpose); masks are [K, S_in, R_layer] or, per position, [K, T, S_in, R_layer].
 import { type BuiltGraph, GraphBuilder, type GraphBuilderOptions } from './onnx/builder.js';
 import { causalMask, dimOf, geluNew, norm, reshape, rope, ropeTables, silu, transpose, type NormParams } from './onnx/ops.js';
 import type { LayerWeights, ModelConfig, ModelWeights, NormWeights } from '../model/types.js';
@@ -218,9 +218,9 @@ export function buildPlainLayer(cfg: ModelConfig, w: LayerWeights, L: number, mi
 
 /**
  * One layer whose receivers each get their own patched input. In: resid [Kr, B, T, d];
- * cur [Kc, A, B, T, d] and src_prev [1, A, B, T, d]: this run's and the patch source's outputs of
- * the A senders before the layer that some mask entry reaches (the runtime passes only those: a
- * sender no mask reaches adds nothing); src_heads [1, H, B, T, d]: the source's heads of this
+ * diff [Kd, A, B, T, d]: the patch source's minus this run's outputs of the A senders before the
+ * layer that some mask entry reaches (the runtime passes only those: a sender no mask reaches adds
+ * nothing); src_heads [1, H, B, T, d]: the source's heads of this
  * layer; mask_attn [K, A, 3H] ([K, A, 1] with a shared attention input), mask_mlp_prev [K, A], mask_mlp_heads [K, H] (each with a T axis
  * after K for per-position masks); src_mlp, mix_heads, mix_mlp: node mixing of the layer's own
  * senders, as in buildPlainLayer's mix form (mask_mlp_heads must be 0 wherever mix_heads is not:
@@ -233,8 +233,7 @@ export function buildPatchedLayer(cfg: ModelConfig, w: LayerWeights, L: number, 
   const H = cfg.nHeads;
   const d = cfg.dModel;
   const resid = g.input('resid', 'float32', ['kr', 'b', 't', d]);
-  const cur = g.input('cur', 'float32', ['kc', 's', 'b', 't', d]);
-  const srcPrev = g.input('src_prev', 'float32', [1, 's', 'b', 't', d]);
+  const dPrev = g.input('diff', 'float32', ['kd', 's', 'b', 't', d]);
   const srcHeads = g.input('src_heads', 'float32', [1, H, 'b', 't', d]);
   const pos = mode === 'per-position' ? ['t'] : [];
   const nAttn = shared ? 1 : 3 * H;
@@ -244,7 +243,6 @@ export function buildPatchedLayer(cfg: ModelConfig, w: LayerWeights, L: number, 
   const mi = mixInputs(g, cfg);
   const c = layerCtx(g, cfg, w, resid, L);
 
-  const dPrev = g.op('Sub', [srcPrev, cur]);
   let q: string, k: string, v: string;
   if (shared) {
     // One input for every head receiver: one delta, one norm, the fused projection.
@@ -285,7 +283,7 @@ function unembed(g: GraphBuilder, cfg: ModelConfig, w: ModelWeights, x: string):
 
 /**
  * Final norm + unembedding at N gathered positions. In: resid [Kr, B, T, d], gather [N] (flat
- * b * T + t indices). Patched form adds cur [Kc, A, B, T, d], src [1, A, B, T, d] for the A
+ * b * T + t indices). Patched form adds diff [Kd, A, B, T, d] (source minus this run) for the A
  * senders some mask entry reaches, and mask [K, N, A] (the logits receiver's mask at each
  * gathered position). Out: logits [K, N, V].
  */
@@ -297,10 +295,9 @@ export function buildLogits(cfg: ModelConfig, w: ModelWeights, variant: LayerVar
   const at = (t: string, axis: number, lead: number) => g.op('Gather', [reshape(g, t, [...Array(lead).fill(0), -1, d]), idx], { axis });
   let x = at(resid, 1, 1); // [Kr, N, d]
   if (variant === 'patched') {
-    const cur = g.input('cur', 'float32', ['kc', 's', 'b', 't', d]);
-    const src = g.input('src', 'float32', [1, 's', 'b', 't', d]);
+    const diff = g.input('diff', 'float32', ['kd', 's', 'b', 't', d]);
     const mask = g.input('mask', 'float32', ['k', 'n', 's']);
-    const D = transpose(g, g.op('Sub', [at(src, 2, 2), at(cur, 2, 2)]), [0, 2, 1, 3]); // [Kx, N, S, d]
+    const D = transpose(g, at(diff, 2, 2), [0, 2, 1, 3]); // [Kd, N, S, d]
     const delta = g.op('MatMul', [g.op('Unsqueeze', [mask, g.ints([2])]), D]); // [K, N, 1, d]
     x = g.op('Add', [x, g.op('Squeeze', [delta, g.ints([2])])]);
   }

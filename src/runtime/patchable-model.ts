@@ -1,5 +1,6 @@
 // The runner everything else uses: clean and corrupted runs with a sender cache, and patched runs
 // with K mask configurations in one pass, starting at the first layer any patch reaches.
+import type ort from 'onnxruntime-node';
 import { ComponentGraph } from '../graph/component-graph.js';
 import type { LoadedModel, ModelConfig, ModelWeights } from '../model/types.js';
 import { type SenderCache, sameShape } from './cache.js';
@@ -165,23 +166,30 @@ export class PatchableModel {
     const logitsPatched = edges.touches(g.logitsReceiver, 1);
     const perReceiver = (L: number) => layerPatched[L] || alwaysPerReceiver;
     const perReceiverLayers = Array.from({ length: nLayers - startLayer }, (_, i) => startLayer + i).filter(perReceiver);
-    // This run's senders are read back only by per-receiver deltas: without any, keep no stack (a
-    // per-receiver layer that no entry reaches gets a zero mask, over any sender's values).
-    const needCur = logitsPatched || layerPatched.some((patched, L) => patched && L >= startLayer);
+    // Sender differences are read only by edge entries: without any, keep no stack (a per-receiver
+    // layer that no entry reaches gets a zero mask over one zero row).
+    const needDiff = logitsPatched || layerPatched.some((patched, L) => patched && L >= startLayer);
     const sStart = g.layerSenderStart(startLayer);
 
     let resid = base.residStart[startLayer]!;
     let kResid = 1;
-    // This run's senders, K-wide once the first patched layer has run; before that, the base cache.
-    let cur: Float32Array | undefined;
-    // Senders before the first recomputed layer equal the base run's in every configuration. Their
-    // rows stay unmixed: a stack row is only read as M' (src - cur), and M' is 0 wherever a sender
-    // is mixed, while where it is not, its output is the base run's.
+    // src - cur of every sender, [K, S, X], made once per run and extended by each layer's outputs
+    // (no layer re-subtracts the senders before it). Senders before the first recomputed layer
+    // equal the base run's in every configuration: until the first layer has run, their one copy
+    // [1, sStart, X] serves. Rows stay unmixed: a row is only read as M' (src - cur), and M' is 0
+    // wherever a sender is mixed, while where it is not, its output is the base run's.
     const S = g.nSenders;
-    const initCur = (): Float32Array => {
+    let diff: Float32Array | undefined;
+    let prefixDiff: Float32Array | undefined;
+    const prefix = (): Float32Array => (prefixDiff ??= subtract(src.senders, base.senders, sStart * X));
+    const diffRows = (rows: readonly number[]): ort.Tensor => {
+      if (diff) return f32(pickRows(diff, K, S, rows, X), [K, rows.length, batch, seqLen, dModel]);
+      const one = needDiff ? pickRows(prefix(), 1, sStart, rows, X) : new Float32Array(rows.length * X);
+      return f32(one, [1, rows.length, batch, seqLen, dModel]);
+    };
+    const initDiff = (): Float32Array => {
       const stack = new Float32Array(K * S * X);
-      const prefix = base.senders.subarray(0, sStart * X);
-      for (let k = 0; k < K; k++) stack.set(prefix, k * S * X);
+      for (let k = 0; k < K; k++) stack.set(prefix(), k * S * X);
       return stack;
     };
     const premixed = Array.from({ length: sStart }, (_, s) => s).filter((s) => mix.mixes(s));
@@ -220,15 +228,13 @@ export class PatchableModel {
         // Only senders some mask entry reaches contribute a delta; a layer with none gets one zero row.
         const reached = new Set([...edges.activeSenders(rAttn, 3 * nHeads), ...edges.activeSenders(rMlp, 1).filter((s) => s < sIn)]);
         const rows = reached.size > 0 ? [...reached].sort((a, b) => a - b) : [0];
-        const kCur = cur ? K : 1;
         const pos = masks.perPosition ? [seqLen] : [];
         const maskAttn = edges.block(rAttn, 3 * nHeads, rows);
         const attnInput: AttentionInput = sameColumns(maskAttn, 3 * nHeads) ? 'shared' : 'per-receiver';
         const nAttn = attnInput === 'shared' ? 1 : 3 * nHeads;
         const feeds = {
           resid: f32(resid, [kResid, batch, seqLen, dModel]),
-          cur: f32(pickRows(cur ?? base.senders, kCur, S, rows, X), [kCur, rows.length, batch, seqLen, dModel]),
-          src_prev: f32(pickRows(src.senders, 1, S, rows, X), [1, rows.length, batch, seqLen, dModel]),
+          diff: diffRows(rows),
           mask_attn: f32(attnInput === 'shared' ? firstColumn(maskAttn, 3 * nHeads) : maskAttn, [K, ...pos, rows.length, nAttn]),
           mask_mlp_prev: f32(edges.block(rMlp, 1, rows), [K, ...pos, rows.length]),
           mask_mlp_heads: f32(edges.block(rMlp, 1, headRows), [K, ...pos, nHeads]),
@@ -243,10 +249,10 @@ export class PatchableModel {
         out = await this.plainLayer(L, resid, kResid, batch, seqLen, wide(kResid));
       }
       const kOut = floats(out.heads, 'heads').length / (nHeads * X);
-      if (needCur) {
-        cur ??= initCur();
-        writeSenders(cur, S, outHeads.subarray(0, kOut * nHeads * X), sIn, nHeads, kOut, K, X);
-        writeSenders(cur, S, outMlp.subarray(0, kOut * X), sMlp, 1, kOut, K, X);
+      if (needDiff) {
+        diff ??= initDiff();
+        writeDiffs(diff, S, src.senders, outHeads.subarray(0, kOut * nHeads * X), sIn, nHeads, kOut, K, X);
+        writeDiffs(diff, S, src.senders, outMlp.subarray(0, kOut * X), sMlp, 1, kOut, K, X);
       }
       resid = floats(out.resid_out, 'resid_out');
       kResid = kOut;
@@ -256,12 +262,10 @@ export class PatchableModel {
     if (logitsPatched) {
       const gather = gatherIndices(positions, batch, seqLen);
       const rows = edges.activeSenders(g.logitsReceiver, 1);
-      const kCur = cur ? K : 1;
       const feeds = {
         resid: f32(resid, [kResid, batch, seqLen, dModel]),
         gather: i64(gather, [gather.length]),
-        cur: f32(pickRows(cur ?? base.senders, kCur, S, rows, X), [kCur, rows.length, batch, seqLen, dModel]),
-        src: f32(pickRows(src.senders, 1, S, rows, X), [1, rows.length, batch, seqLen, dModel]),
+        diff: diffRows(rows),
         mask: f32(logitsMask(edges, gather, seqLen, rows), [K, gather.length, rows.length]),
       };
       const out = await this.pool.run('logits:patched', () => buildLogits(this.config, this.weights, 'patched'), feeds);
@@ -341,12 +345,25 @@ function firstColumn(block: Float32Array, n: number): Float32Array {
   return out;
 }
 
-/** Copies n senders [kOut, n, X] into rows [first, first + n) of a [K, S, X] stack (kOut is 1 or K). */
-function writeSenders(stack: Float32Array, S: number, out: Float32Array, first: number, n: number, kOut: number, K: number, X: number): void {
+/**
+ * Writes src - out for n senders (out [kOut, n, X], kOut 1 or K; src [S, X]) into rows
+ * [first, first + n) of a [K, S, X] difference stack.
+ */
+function writeDiffs(stack: Float32Array, S: number, src: Float32Array, out: Float32Array, first: number, n: number, kOut: number, K: number, X: number): void {
+  const len = n * X;
+  const s0 = first * X;
   for (let k = 0; k < K; k++) {
-    const from = (kOut === 1 ? 0 : k) * n * X;
-    stack.set(out.subarray(from, from + n * X), (k * S + first) * X);
+    const o = (kOut === 1 ? 0 : k) * len;
+    const at = (k * S + first) * X;
+    for (let i = 0; i < len; i++) stack[at + i] = src[s0 + i]! - out[o + i]!;
   }
+}
+
+/** a - b over the first n values. */
+function subtract(a: Float32Array, b: Float32Array, n: number): Float32Array {
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = a[i]! - b[i]!;
+  return out;
 }
 
 /** The logits receiver's mask at each gathered position, for the given senders: [K, N, A]. */
