@@ -70,12 +70,16 @@ function attention(c: LayerCtx, q: string, k: string, v: string): string {
   return g.op('MatMul', [probs, v]);
 }
 
-/** Per-head sender outputs z_h @ W_O[h]: [Kx, H, B, T, d] (no output bias: that is a constant). */
-function headOutputs(c: LayerCtx, z: string, p: string): string {
+/** Per-head sender outputs z_h @ W_O[h] over flat positions: [Kx, H, B*T, d] (no output bias: a constant). */
+function headOutputsFlat(c: LayerCtx, z: string, p: string): string {
   const { g, cfg } = c;
   const wo = g.weight(`${p}wo`, c.w.wo.data, [cfg.nHeads, cfg.dHead, cfg.dModel]);
-  const flat = reshape(g, z, [0, 0, -1, cfg.dHead]);
-  return reshape(g, g.op('MatMul', [flat, wo]), [0, 0, c.B, c.T, cfg.dModel]);
+  return g.op('MatMul', [reshape(g, z, [0, 0, -1, cfg.dHead]), wo]);
+}
+
+/** Per-head sender outputs: [Kx, H, B, T, d]. */
+function headOutputs(c: LayerCtx, z: string, p: string): string {
+  return reshape(c.g, headOutputsFlat(c, z, p), [0, 0, c.B, c.T, c.cfg.dModel]);
 }
 
 /** The MLP's sender output (no output bias) from its normalised input x [..., d]. */
@@ -189,9 +193,10 @@ function mixInputs(g: GraphBuilder, cfg: ModelConfig): { srcMlp: string; mixH: s
 
 /**
  * One layer whose receivers all read the shared residual stream (no edge patch reaches them).
- * In: resid [Kr, B, T, d]. Out: heads [Kr, H, B, T, d], mlp [Kr, B, T, d], resid_out [Kr, B, T, d].
+ * In: resid [Kr, B, T, d]. Out: heads [Kr, H, B*T, d], mlp [Kr, B, T, d], resid_out [Kr, B, T, d].
  * The 'mix' form also node-mixes the layer's own senders before anything reads them: in
- * src_heads [1, H, B, T, d], src_mlp [1, B, T, d], mix_heads [K, T, H], mix_mlp [K, T]; out K-wide.
+ * src_heads [1, H, B, T, d], src_mlp [1, B, T, d], mix_heads [K, T, H], mix_mlp [K, T]; out K-wide,
+ * heads as [K, H, B, T, d].
  * Base runs use the form without, which costs nothing extra.
  */
 export function buildPlainLayer(cfg: ModelConfig, w: LayerWeights, L: number, mix = false): BuiltGraph {
@@ -202,15 +207,17 @@ export function buildPlainLayer(cfg: ModelConfig, w: LayerWeights, L: number, mi
   const c = layerCtx(g, cfg, w, resid, L);
   const x = norm(g, resid, normOf(g, cfg, w.ln1, `${p}ln1`));
   const [q, k, v] = sharedQkv(c, x, p);
-  let heads = headOutputs(c, attention(c, q, k, v), p);
-  if (mi) heads = mixHeads(g, heads, mi.srcHeads, mi.mixH).mixed;
-  let mid = g.op('Add', [resid, g.op('ReduceSum', [heads, g.ints([1])], { keepdims: 0 })]);
+  // Unmixed, the heads output is the matmul's own [Kr, H, B*T, d] (no copy into the caller's buffer).
+  const z = attention(c, q, k, v);
+  const heads = mi ? mixHeads(g, headOutputs(c, z, p), mi.srcHeads, mi.mixH).mixed : headOutputsFlat(c, z, p);
+  const attnOut = reshape(g, g.op('ReduceSum', [heads, g.ints([1])], { keepdims: 0 }), [0, c.B, c.T, cfg.dModel]);
+  let mid = g.op('Add', [resid, attnOut]);
   mid = addBias(g, mid, w.bo?.data, `${p}bo`, [cfg.dModel]);
   let m = mlp(c, norm(g, mid, normOf(g, cfg, w.ln2, `${p}ln2`)), p);
   if (mi) m = mixMlp(g, m, mi.srcMlp, mi.mixM);
   const out = addBias(g, g.op('Add', [mid, m]), w.bOut?.data, `${p}b_out`, [cfg.dModel]);
   const kDim = mix ? 'k' : 'kr';
-  g.output(heads, 'heads', 'float32', [kDim, cfg.nHeads, 'b', 't', cfg.dModel]);
+  g.output(heads, 'heads', 'float32', mix ? [kDim, cfg.nHeads, 'b', 't', cfg.dModel] : [kDim, cfg.nHeads, 'bt', cfg.dModel]);
   g.output(m, 'mlp', 'float32', [kDim, 'b', 't', cfg.dModel]);
   g.output(out, 'resid_out', 'float32', [kDim, 'b', 't', cfg.dModel]);
   return g.build();

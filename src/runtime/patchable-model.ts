@@ -92,7 +92,7 @@ export class PatchableModel {
       // ORT writes this layer's senders straight into their rows of the cache: no copies.
       const s0 = this.graph.layerSenderStart(L);
       const fetches = {
-        heads: f32(senders.subarray(s0 * X, (s0 + nHeads) * X), [1, nHeads, batch, seqLen, dModel]),
+        heads: f32(senders.subarray(s0 * X, (s0 + nHeads) * X), [1, nHeads, batch * seqLen, dModel]),
         mlp: f32(senders.subarray(this.graph.mlpSender(L) * X, (this.graph.mlpSender(L) + 1) * X), [1, batch, seqLen, dModel]),
         resid_out: f32(new Float32Array(X), [1, batch, seqLen, dModel]),
       };
@@ -216,8 +216,9 @@ export class PatchableModel {
         mix_heads: f32(mix.block(headRows, seqLen), [K, seqLen, nHeads]),
         mix_mlp: f32(mix.block([sMlp], seqLen), [K, seqLen]),
       });
-      const wide = (k: number) => ({
-        heads: f32(outHeads.subarray(0, k * nHeads * X), [k, nHeads, batch, seqLen, dModel]),
+      // The plain layer gives its heads as [k, H, B*T, d]: the same values in the same order.
+      const wide = (k: number, plain = false) => ({
+        heads: f32(outHeads.subarray(0, k * nHeads * X), plain ? [k, nHeads, batch * seqLen, dModel] : [k, nHeads, batch, seqLen, dModel]),
         mlp: f32(outMlp.subarray(0, k * X), [k, batch, seqLen, dModel]),
         resid_out: f32(new Float32Array(k * X), [k, batch, seqLen, dModel]),
       });
@@ -246,7 +247,7 @@ export class PatchableModel {
         const feeds = { resid: f32(resid, [kResid, batch, seqLen, dModel]), ...mixFeeds() };
         out = await this.pool.run(`plain-mix:${L}`, () => buildPlainLayer(this.config, this.weights.layers[L]!, L, true), feeds, wide(K));
       } else {
-        out = await this.plainLayer(L, resid, kResid, batch, seqLen, wide(kResid));
+        out = await this.plainLayer(L, resid, kResid, batch, seqLen, wide(kResid, true));
       }
       const kOut = floats(out.heads, 'heads').length / (nHeads * X);
       if (needDiff) {

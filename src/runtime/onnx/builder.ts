@@ -48,6 +48,8 @@ export class GraphBuilder {
   private readonly inputs: onnxProto.onnx.IValueInfoProto[] = [];
   private readonly outputs: onnxProto.onnx.IValueInfoProto[] = [];
   private readonly constCache = new Map<string, string>();
+  /** Values renamed to the graph output that a later output() of the same value must read. */
+  private readonly renamed = new Map<string, string>();
   private counter = 0;
 
   constructor(
@@ -65,8 +67,24 @@ export class GraphBuilder {
     return name;
   }
 
+  /**
+   * Makes `value` a graph output called `name`. The node that computes it is renamed to write
+   * `name` itself, rather than copied through an Identity: onnxruntime then writes it straight into
+   * a caller's preallocated output buffer.
+   */
   output(value: string, name: string, type: ElemType, dims: readonly Dim[]): void {
-    if (value !== name) this.op('Identity', [value], {}, name);
+    const source = this.renamed.get(value) ?? value;
+    const producer = source !== value || value === name ? undefined : this.nodes.find((n) => n.output?.includes(value));
+    const isIo = this.inputs.some((i) => i.name === value) || this.outputs.some((o) => o.name === value);
+    if (producer && !isIo) {
+      for (const n of this.nodes) {
+        n.input = n.input?.map((v) => (v === value ? name : v));
+        n.output = n.output?.map((v) => (v === value ? name : v));
+      }
+      this.renamed.set(value, name);
+    } else if (source !== name) {
+      this.op('Identity', [source], {}, name);
+    }
     this.outputs.push(valueInfo(name, type, dims));
   }
 
