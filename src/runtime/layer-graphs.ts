@@ -250,17 +250,21 @@ export function buildPatchedLayer(cfg: ModelConfig, w: LayerWeights, L: number, 
   const mi = mixInputs(g, cfg);
   const c = layerCtx(g, cfg, w, resid, L);
 
+  // The deltas of the senders before the layer into the head receivers and into the MLP, in one
+  // matmul (one pass over the differences): receiver columns [head receivers..., MLP].
+  const maskPrev = g.op('Concat', [maskAttn, g.op('Unsqueeze', [maskMlpPrev, g.ints([-1])])], { axis: -1 });
+  const deltaPrev = patchDelta(c, dPrev, maskPrev, mode, nAttn + 1); // [K, nAttn + 1, B, T, d]
+  const row = (i: number) => g.op('Squeeze', [g.op('Slice', [deltaPrev, g.ints([i]), g.ints([i + 1]), g.ints([1])]), g.ints([1])]);
   let q: string, k: string, v: string;
   if (shared) {
     // One input for every head receiver: one delta, one norm, the fused projection.
-    const delta = g.op('Squeeze', [patchDelta(c, dPrev, maskAttn, mode, 1), g.ints([1])]);
-    [q, k, v] = sharedQkv(c, norm(g, g.op('Add', [resid, delta]), normOf(g, cfg, w.ln1, `${p}ln1`)), p);
+    [q, k, v] = sharedQkv(c, norm(g, g.op('Add', [resid, row(0)]), normOf(g, cfg, w.ln1, `${p}ln1`)), p);
   } else {
-    // Head inputs: resid + delta for each of the 3H receivers, normalised one by one.
-    const delta = reshape(g, patchDelta(c, dPrev, maskAttn, mode, 3 * H), [0, H, 3, c.B, c.T, d]);
-    const x = g.op('Add', [g.op('Unsqueeze', [resid, g.ints([1, 2])]), delta]); // [K, H, 3, B, T, d]
+    // Head inputs: resid + delta for each of the 3H receivers (receiver 3h + j: q, k, v of head h),
+    // normalised one by one (the MLP's row along, unused).
+    const x = g.op('Add', [g.op('Unsqueeze', [resid, g.ints([1])]), deltaPrev]);
     const xn = norm(g, x, normOf(g, cfg, w.ln1, `${p}ln1`));
-    const pick = (i: number) => g.op('Squeeze', [g.op('Slice', [xn, g.ints([i]), g.ints([i + 1]), g.ints([2])]), g.ints([2])]);
+    const pick = (j: number) => g.op('Gather', [xn, g.ints(Array.from({ length: H }, (_, h) => 3 * h + j))], { axis: 1 });
     [q, k, v] = perHeadQkv(c, pick(0), pick(1), pick(2), p);
   }
   // Mixed heads feed the stream; the unmixed src - heads is exact for the MLP's delta, since its
@@ -270,10 +274,9 @@ export function buildPatchedLayer(cfg: ModelConfig, w: LayerWeights, L: number, 
   mid = addBias(g, mid, w.bo?.data, `${p}bo`, [d]);
 
   // MLP input: the delta from senders before the layer plus from this layer's heads.
-  const mPrev = g.op('Unsqueeze', [maskMlpPrev, g.ints([-1])]);
   const mHeads = g.op('Unsqueeze', [maskMlpHeads, g.ints([-1])]);
-  const deltaMlp = g.op('Add', [patchDelta(c, dPrev, mPrev, mode, 1), patchDelta(c, dHeads, mHeads, mode, 1)]);
-  const xm = g.op('Add', [mid, g.op('Squeeze', [deltaMlp, g.ints([1])])]);
+  const deltaHeads = g.op('Squeeze', [patchDelta(c, dHeads, mHeads, mode, 1), g.ints([1])]);
+  const xm = g.op('Add', [mid, g.op('Add', [row(nAttn), deltaHeads])]);
   const m = mixMlp(g, mlp(c, norm(g, xm, normOf(g, cfg, w.ln2, `${p}ln2`)), p), mi.srcMlp, mi.mixM);
   const out = addBias(g, g.op('Add', [mid, m]), w.bOut?.data, `${p}b_out`, [d]);
   g.output(heads, 'heads', 'float32', ['k', H, 'b', 't', d]);
