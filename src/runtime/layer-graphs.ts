@@ -191,35 +191,61 @@ function mixInputs(g: GraphBuilder, cfg: ModelConfig): { srcMlp: string; mixH: s
   };
 }
 
+export interface PlainLayerForm {
+  /** Node-mix the layer's own senders (inputs src_heads, src_mlp, mix_heads, mix_mlp). */
+  readonly mix?: boolean;
+  /**
+   * Output the senders (heads, mlp) besides the stream; default true. Without, the heads are never
+   * formed one by one: the attention output is the fused projection of z, as in a plain forward.
+   */
+  readonly senders?: boolean;
+}
+
 /**
  * One layer whose receivers all read the shared residual stream (no edge patch reaches them).
  * In: resid [Kr, B, T, d]. Out: heads [Kr, H, B*T, d], mlp [Kr, B, T, d], resid_out [Kr, B, T, d].
- * The 'mix' form also node-mixes the layer's own senders before anything reads them: in
+ * The mix form also node-mixes the layer's own senders before anything reads them: in
  * src_heads [1, H, B, T, d], src_mlp [1, B, T, d], mix_heads [K, T, H], mix_mlp [K, T]; out K-wide,
- * heads as [K, H, B, T, d].
- * Base runs use the form without, which costs nothing extra.
+ * heads as [K, H, B, T, d]. Base runs use the form without, which costs nothing extra; patched runs
+ * that keep no sender differences use the forms without sender outputs.
  */
-export function buildPlainLayer(cfg: ModelConfig, w: LayerWeights, L: number, mix = false): BuiltGraph {
-  const g = new GraphBuilder(`layer_plain${mix ? '_mix' : ''}`);
+export function buildPlainLayer(cfg: ModelConfig, w: LayerWeights, L: number, form: PlainLayerForm = {}): BuiltGraph {
+  const mix = form.mix ?? false;
+  const senders = form.senders ?? true;
+  const g = new GraphBuilder(`layer_plain${mix ? '_mix' : ''}${senders ? '' : '_stream'}`);
   const p = LAYER_PREFIX;
-  const resid = g.input('resid', 'float32', ['kr', 'b', 't', cfg.dModel]);
-  const mi = mix ? { srcHeads: g.input('src_heads', 'float32', [1, cfg.nHeads, 'b', 't', cfg.dModel]), ...mixInputs(g, cfg) } : undefined;
+  const d = cfg.dModel;
+  const resid = g.input('resid', 'float32', ['kr', 'b', 't', d]);
+  const mi = mix ? { srcHeads: g.input('src_heads', 'float32', [1, cfg.nHeads, 'b', 't', d]), ...mixInputs(g, cfg) } : undefined;
   const c = layerCtx(g, cfg, w, resid, L);
   const x = norm(g, resid, normOf(g, cfg, w.ln1, `${p}ln1`));
   const [q, k, v] = sharedQkv(c, x, p);
-  // Unmixed, the heads output is the matmul's own [Kr, H, B*T, d] (no copy into the caller's buffer).
   const z = attention(c, q, k, v);
-  const heads = mi ? mixHeads(g, headOutputs(c, z, p), mi.srcHeads, mi.mixH).mixed : headOutputsFlat(c, z, p);
-  const attnOut = reshape(g, g.op('ReduceSum', [heads, g.ints([1])], { keepdims: 0 }), [0, c.B, c.T, cfg.dModel]);
+  let heads: string | undefined;
+  let attnOut: string;
+  if (senders) {
+    // Unmixed, the heads output is the matmul's own [Kr, H, B*T, d] (no copy into the caller's buffer).
+    heads = mi ? mixHeads(g, headOutputs(c, z, p), mi.srcHeads, mi.mixH).mixed : headOutputsFlat(c, z, p);
+    attnOut = reshape(g, g.op('ReduceSum', [heads, g.ints([1])], { keepdims: 0 }), [0, c.B, c.T, d]);
+  } else {
+    // sum_h heads_h + v_h (src_h - heads_h) = ((1 - v) z) W_O + sum_h v_h src_h: mixing scales z.
+    const vh = mi ? g.op('Unsqueeze', [transpose(g, mi.mixH, [0, 2, 1]), g.ints([2, 4])]) : undefined; // [K, H, 1, T, 1]
+    const zs = vh ? g.op('Mul', [z, g.op('Sub', [g.scalar(1), vh])]) : z;
+    const merged = reshape(g, transpose(g, zs, [0, 2, 3, 1, 4]), [0, 0, 0, cfg.nHeads * cfg.dHead]); // [Kx, B, T, H dh]
+    attnOut = g.op('MatMul', [merged, g.weight(`${p}wo_fused`, w.wo.data, [cfg.nHeads * cfg.dHead, d])]);
+    if (mi && vh) attnOut = g.op('Add', [attnOut, g.op('ReduceSum', [g.op('Mul', [vh, mi.srcHeads]), g.ints([1])], { keepdims: 0 })]);
+  }
   let mid = g.op('Add', [resid, attnOut]);
-  mid = addBias(g, mid, w.bo?.data, `${p}bo`, [cfg.dModel]);
+  mid = addBias(g, mid, w.bo?.data, `${p}bo`, [d]);
   let m = mlp(c, norm(g, mid, normOf(g, cfg, w.ln2, `${p}ln2`)), p);
   if (mi) m = mixMlp(g, m, mi.srcMlp, mi.mixM);
-  const out = addBias(g, g.op('Add', [mid, m]), w.bOut?.data, `${p}b_out`, [cfg.dModel]);
+  const out = addBias(g, g.op('Add', [mid, m]), w.bOut?.data, `${p}b_out`, [d]);
   const kDim = mix ? 'k' : 'kr';
-  g.output(heads, 'heads', 'float32', mix ? [kDim, cfg.nHeads, 'b', 't', cfg.dModel] : [kDim, cfg.nHeads, 'bt', cfg.dModel]);
-  g.output(m, 'mlp', 'float32', [kDim, 'b', 't', cfg.dModel]);
-  g.output(out, 'resid_out', 'float32', [kDim, 'b', 't', cfg.dModel]);
+  if (heads) {
+    g.output(heads, 'heads', 'float32', mix ? [kDim, cfg.nHeads, 'b', 't', d] : [kDim, cfg.nHeads, 'bt', d]);
+    g.output(m, 'mlp', 'float32', [kDim, 'b', 't', d]);
+  }
+  g.output(out, 'resid_out', 'float32', [kDim, 'b', 't', d]);
   return g.build();
 }
 

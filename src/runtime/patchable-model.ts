@@ -66,8 +66,9 @@ export class PatchableModel {
   /** Builds every session a run can need now, so that timings and progress exclude start-up. */
   async warm(modes: readonly MaskMode[] = ['all-positions']): Promise<void> {
     for (let L = 0; L < this.config.nLayers; L++) {
-      await this.pool.get(`plain:${L}`, () => buildPlainLayer(this.config, this.weights.layers[L]!, L)).session;
-      await this.pool.get(`plain-mix:${L}`, () => buildPlainLayer(this.config, this.weights.layers[L]!, L, true)).session;
+      for (const mix of [false, true]) {
+        for (const senders of [false, true]) await this.pool.get(plainKey(L, mix, senders), () => buildPlainLayer(this.config, this.weights.layers[L]!, L, { mix, senders })).session;
+      }
       for (const m of modes) {
         for (const a of ['per-receiver', 'shared'] as const) {
           await this.pool.get(`patched:${L}:${m}:${a}`, () => buildPatchedLayer(this.config, this.weights.layers[L]!, L, m, a)).session;
@@ -243,13 +244,16 @@ export class PatchableModel {
         };
         const build = () => buildPatchedLayer(this.config, this.weights.layers[L]!, L, mode, attnInput);
         out = await this.pool.run(`patched:${L}:${mode}:${attnInput}`, build, feeds, wide(K));
-      } else if (mix.mixesAny(sIn, sMlp + 1)) {
-        const feeds = { resid: f32(resid, [kResid, batch, seqLen, dModel]), ...mixFeeds() };
-        out = await this.pool.run(`plain-mix:${L}`, () => buildPlainLayer(this.config, this.weights.layers[L]!, L, true), feeds, wide(K));
       } else {
-        out = await this.plainLayer(L, resid, kResid, batch, seqLen, wide(kResid, true));
+        // Without sender differences to keep, the layer need not form its senders one by one.
+        const withMix = mix.mixesAny(sIn, sMlp + 1);
+        const feeds = { resid: f32(resid, [kResid, batch, seqLen, dModel]), ...(withMix ? mixFeeds() : {}) };
+        const kOut = withMix ? K : kResid;
+        const fetches = needDiff ? wide(kOut, !withMix) : { resid_out: f32(new Float32Array(kOut * X), [kOut, batch, seqLen, dModel]) };
+        const build = () => buildPlainLayer(this.config, this.weights.layers[L]!, L, { mix: withMix, senders: needDiff });
+        out = await this.pool.run(plainKey(L, withMix, needDiff), build, feeds, fetches);
       }
-      const kOut = floats(out.heads, 'heads').length / (nHeads * X);
+      const kOut = floats(out.resid_out, 'resid_out').length / X;
       if (needDiff) {
         diff ??= initDiff();
         writeDiffs(diff, S, src.senders, outHeads.subarray(0, kOut * nHeads * X), sIn, nHeads, kOut, K, X);
@@ -300,7 +304,7 @@ export class PatchableModel {
 
   private plainLayer(L: number, resid: Float32Array, k: number, batch: number, seqLen: number, fetches: Fetches): Promise<Fetches> {
     const feeds = { resid: f32(resid, [k, batch, seqLen, this.config.dModel]) };
-    return this.pool.run(`plain:${L}`, () => buildPlainLayer(this.config, this.weights.layers[L]!, L), feeds, fetches);
+    return this.pool.run(plainKey(L, false, true), () => buildPlainLayer(this.config, this.weights.layers[L]!, L), feeds, fetches);
   }
 
   private async logitsPlain(resid: Float32Array, k: number, batch: number, seqLen: number, positions: LogitPositions): Promise<Float32Array> {
@@ -311,6 +315,10 @@ export class PatchableModel {
     });
     return floats(out.logits, 'logits');
   }
+}
+
+function plainKey(L: number, mix: boolean, senders: boolean): string {
+  return `plain${mix ? '-mix' : ''}${senders ? '' : '-stream'}:${L}`;
 }
 
 /**
