@@ -1,8 +1,10 @@
 // The all-heads activation-patching sweep (144 heads, gpt2-small shape, 50 prompts x 16 tokens,
 // logit difference, denoising, STR) measured in plain forwards of the same run: the sweep's wall
 // and process CPU time divided by the median plain forward's (one ONNX graph, weights inline, the
-// baseline of bench-runtime-issue9.ts). Peak memory: run under /usr/bin/time -v.
+// baseline of bench-runtime-issue9.ts), timed after the sweep. Peak memory of the sweep: the
+// process's VmHWM, read before the baseline's session (with its own weight copy) is made.
 // Usage: npx tsx scripts/bench-runtime-sweep.ts [--threads N] [--granularity heads]
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import ort from 'onnxruntime-node';
@@ -41,6 +43,15 @@ const measure = async (f: () => Promise<unknown>): Promise<{ wall: number; cpu: 
 };
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
+const engine = new PatchingEngine({
+  model: pm, dataset, corruption: { kind: 'str' }, direction: 'denoising', metrics: [getMetric('logit-diff')],
+  granularity: getGranularity(args.granularity), window: 1, batchSize: B,
+});
+const baselines = { metrics: { 'logit-diff': { clean: 0, corrupted: 0, normaliser: 1 } } };
+const sweep = await measure(() => engine.runUnit(engine.units[0]!, baselines));
+const peakKb = Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1]);
+await pm.release();
+
 const inline = await ort.InferenceSession.create(buildPlainForward(model.config, model.weights, { inlineWeights: true }).bytes, {
   intraOpNumThreads: threads ?? availableParallelism(), interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all',
 });
@@ -50,19 +61,11 @@ const plain = () => inline.run({
   gather: new ort.Tensor('int64', gather, [gather.length]),
 });
 await plain();
-const before = [await measure(plain), await measure(plain), await measure(plain)];
-
-const engine = new PatchingEngine({
-  model: pm, dataset, corruption: { kind: 'str' }, direction: 'denoising', metrics: [getMetric('logit-diff')],
-  granularity: getGranularity(args.granularity), window: 1, batchSize: B,
-});
-const baselines = { metrics: { 'logit-diff': { clean: 0, corrupted: 0, normaliser: 1 } } };
-const sweep = await measure(() => engine.runUnit(engine.units[0]!, baselines));
-const after = [await measure(plain), await measure(plain), await measure(plain)];
-const all = [...before, ...after];
-const plainWall = median(all.map((m) => m.wall));
-const plainCpu = median(all.map((m) => m.cpu));
+const runs: { wall: number; cpu: number }[] = [];
+for (let i = 0; i < 5; i++) runs.push(await measure(plain));
+const plainWall = median(runs.map((m) => m.wall));
+const plainCpu = median(runs.map((m) => m.cpu));
 console.log(`Machine: ${machine()}. ${args.granularity} sweep, gpt2-small shape, ${B} prompts x ${T} tokens, ${threads ?? 'all'} threads.`);
-console.log(`plain forward (inline weights): median wall ${plainWall.toFixed(0)} ms, cpu ${plainCpu.toFixed(0)} ms (6 runs, 3 before and 3 after the sweep)`);
+console.log(`plain forward (inline weights): median wall ${plainWall.toFixed(0)} ms, cpu ${plainCpu.toFixed(0)} ms (5 runs after the sweep)`);
 console.log(`sweep: wall ${(sweep.wall / 1000).toFixed(1)} s = ${(sweep.wall / plainWall).toFixed(0)} plain forwards; cpu ${(sweep.cpu / 1000).toFixed(1)} s = ${(sweep.cpu / plainCpu).toFixed(0)} plain forwards`);
-await pm.release();
+console.log(`peak resident memory up to the end of the sweep (VmHWM): ${(peakKb / 2 ** 20).toFixed(2)} GB`);
