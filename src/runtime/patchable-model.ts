@@ -177,8 +177,8 @@ export class PatchableModel {
     // src - cur of every sender, [K, S, X], made once per run and extended by each layer's outputs
     // (no layer re-subtracts the senders before it). Senders before the first recomputed layer
     // equal the base run's in every configuration: until the first layer has run, their one copy
-    // [1, sStart, X] serves. Rows stay unmixed: a row is only read as M' (src - cur), and M' is 0
-    // wherever a sender is mixed, while where it is not, its output is the base run's.
+    // [1, sStart, X] serves. A mixed sender's row is never read with a nonzero entry: M' is 0
+    // wherever a sender is mixed.
     const S = g.nSenders;
     let diff: Float32Array | undefined;
     let prefixDiff: Float32Array | undefined;
@@ -204,7 +204,7 @@ export class PatchableModel {
       resid = r;
       kResid = K;
     }
-    // Output buffers reused by every layer (K-wide outputs are copied into the stack [K, S, X]).
+    // Output buffers reused by every layer (their rows become rows of the difference stack).
     const outHeads = new Float32Array(K * nHeads * X);
     const outMlp = new Float32Array(K * X);
     for (let L = startLayer; L < nLayers; L++) {
