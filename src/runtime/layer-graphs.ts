@@ -253,7 +253,9 @@ export function buildPlainLayer(cfg: ModelConfig, w: LayerWeights, L: number, fo
  * One layer whose receivers each get their own patched input. In: resid [Kr, B, T, d];
  * diff [Kd, A, B, T, d]: the patch source's minus this run's outputs of the A senders before the
  * layer that some mask entry reaches (the runtime passes only those: a sender no mask reaches adds
- * nothing); src_heads [1, H, B, T, d]: the source's heads of this
+ * nothing); diff_total [Kt, B, T, d]: added to every receiver's input from the senders before the
+ * layer (0, or the sum of all their differences when the masks given are M - 1: the patch term
+ * from the kept edges' side, sum_s M D_s = sum_s D_s + sum_s (M - 1) D_s); src_heads [1, H, B, T, d]: the source's heads of this
  * layer; mask_attn [K, A, 3H] ([K, A, 1] with a shared attention input), mask_mlp_prev [K, A], mask_mlp_heads [K, H] (each with a T axis
  * after K for per-position masks); src_mlp, mix_heads, mix_mlp: node mixing of the layer's own
  * senders, as in buildPlainLayer's mix form (mask_mlp_heads must be 0 wherever mix_heads is not:
@@ -267,6 +269,7 @@ export function buildPatchedLayer(cfg: ModelConfig, w: LayerWeights, L: number, 
   const d = cfg.dModel;
   const resid = g.input('resid', 'float32', ['kr', 'b', 't', d]);
   const dPrev = g.input('diff', 'float32', ['kd', 's', 'b', 't', d]);
+  const total = g.input('diff_total', 'float32', ['kt', 'b', 't', d]);
   const srcHeads = g.input('src_heads', 'float32', [1, H, 'b', 't', d]);
   const pos = mode === 'per-position' ? ['t'] : [];
   const nAttn = shared ? 1 : 3 * H;
@@ -284,11 +287,11 @@ export function buildPatchedLayer(cfg: ModelConfig, w: LayerWeights, L: number, 
   let q: string, k: string, v: string;
   if (shared) {
     // One input for every head receiver: one delta, one norm, the fused projection.
-    [q, k, v] = sharedQkv(c, norm(g, g.op('Add', [resid, row(0)]), normOf(g, cfg, w.ln1, `${p}ln1`)), p);
+    [q, k, v] = sharedQkv(c, norm(g, g.op('Add', [g.op('Add', [resid, total]), row(0)]), normOf(g, cfg, w.ln1, `${p}ln1`)), p);
   } else {
     // Head inputs: resid + delta for each of the 3H receivers (receiver 3h + j: q, k, v of head h),
     // normalised one by one (the MLP's row along, unused).
-    const x = g.op('Add', [g.op('Unsqueeze', [resid, g.ints([1])]), deltaPrev]);
+    const x = g.op('Add', [g.op('Unsqueeze', [g.op('Add', [resid, total]), g.ints([1])]), deltaPrev]);
     const xn = norm(g, x, normOf(g, cfg, w.ln1, `${p}ln1`));
     const pick = (j: number) => g.op('Gather', [xn, g.ints(Array.from({ length: H }, (_, h) => 3 * h + j))], { axis: 1 });
     [q, k, v] = perHeadQkv(c, pick(0), pick(1), pick(2), p);
@@ -302,7 +305,7 @@ export function buildPatchedLayer(cfg: ModelConfig, w: LayerWeights, L: number, 
   // MLP input: the delta from senders before the layer plus from this layer's heads.
   const mHeads = g.op('Unsqueeze', [maskMlpHeads, g.ints([-1])]);
   const deltaHeads = g.op('Squeeze', [patchDelta(c, dHeads, mHeads, mode, 1), g.ints([1])]);
-  const xm = g.op('Add', [mid, g.op('Add', [row(nAttn), deltaHeads])]);
+  const xm = g.op('Add', [mid, g.op('Add', [g.op('Add', [row(nAttn), total]), deltaHeads])]);
   const m = mixMlp(g, mlp(c, norm(g, xm, normOf(g, cfg, w.ln2, `${p}ln2`)), p), mi.srcMlp, mi.mixM);
   const out = addBias(g, g.op('Add', [mid, m]), w.bOut?.data, `${p}b_out`, [d]);
   g.output(heads, 'heads', 'float32', ['k', H, 'b', 't', d]);

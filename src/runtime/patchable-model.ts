@@ -193,6 +193,28 @@ export class PatchableModel {
       for (let k = 0; k < K; k++) stack.set(prefix(), k * S * X);
       return stack;
     };
+    // Running sum of the difference rows [0, totalUpTo), for layers whose patch term is taken from
+    // the kept edges' side; made only when some layer does.
+    let total: Float32Array | undefined;
+    let totalK = 1;
+    let totalUpTo = 0;
+    const zeroTotal = new Float32Array(X);
+    const diffTotal = (sEnd: number): Float32Array => {
+      const kNeed = diff ? K : 1;
+      if (!total || totalK < kNeed) {
+        const wider = new Float32Array(kNeed * X);
+        for (let k = 0; k < kNeed; k++) if (total) wider.set(total, k * X);
+        total = wider;
+        totalK = kNeed;
+      }
+      for (; totalUpTo < sEnd; totalUpTo++) {
+        for (let k = 0; k < totalK; k++) {
+          const row = diff ? diff.subarray((k * S + totalUpTo) * X, (k * S + totalUpTo + 1) * X) : prefix().subarray(totalUpTo * X, (totalUpTo + 1) * X);
+          for (let i = 0; i < X; i++) total[k * X + i]! += row[i]!;
+        }
+      }
+      return total;
+    };
     const premixed = Array.from({ length: sStart }, (_, s) => s).filter((s) => mix.mixes(s));
     if (premixed.length > 0) {
       // Mixing senders the run does not recompute changes the residual stream it starts from, per configuration.
@@ -227,18 +249,30 @@ export class PatchableModel {
       if (perReceiver(L)) {
         const rAttn = g.layerReceiverStart(L);
         const rMlp = g.mlpReceiver(L);
-        // Only senders some mask entry reaches contribute a delta; a layer with none gets one zero row.
-        const reached = new Set([...edges.activeSenders(rAttn, 3 * nHeads), ...edges.activeSenders(rMlp, 1).filter((s) => s < sIn)]);
-        const rows = reached.size > 0 ? [...reached].sort((a, b) => a - b) : [0];
+        // Only senders some mask entry reaches contribute a delta (a layer with none gets one zero
+        // row); or, when fewer senders have an entry other than 1 (most edges patched), the term is
+        // taken from the kept side: sum_s D_s + sum_s (M - 1) D_s over those senders only.
+        const senders = (baseline: number) => {
+          const set = new Set([...edges.activeSenders(rAttn, 3 * nHeads, baseline), ...edges.activeSenders(rMlp, 1, baseline).filter((s) => s < sIn)]);
+          return [...set].sort((a, b) => a - b);
+        };
+        const patched = senders(0);
+        const kept = needDiff && keptSideMayBeSmaller(patched.length, sIn) ? senders(1) : undefined;
+        const fromKept = kept !== undefined && kept.length < patched.length;
+        const chosen = fromKept ? kept : patched;
+        const rows = chosen.length > 0 ? chosen : [0];
         const pos = masks.perPosition ? [seqLen] : [];
-        const maskAttn = edges.block(rAttn, 3 * nHeads, rows);
+        const block = (r0: number, nR: number) => (fromKept ? minusOne(edges.block(r0, nR, rows)) : edges.block(r0, nR, rows));
+        const maskAttn = block(rAttn, 3 * nHeads);
         const attnInput: AttentionInput = sameColumns(maskAttn, 3 * nHeads) ? 'shared' : 'per-receiver';
         const nAttn = attnInput === 'shared' ? 1 : 3 * nHeads;
+        const totalFeed = fromKept ? diffTotal(sIn) : zeroTotal;
         const feeds = {
           resid: f32(resid, [kResid, batch, seqLen, dModel]),
           diff: diffRows(rows),
+          diff_total: f32(totalFeed, [totalFeed.length / X, batch, seqLen, dModel]),
           mask_attn: f32(attnInput === 'shared' ? firstColumn(maskAttn, 3 * nHeads) : maskAttn, [K, ...pos, rows.length, nAttn]),
-          mask_mlp_prev: f32(edges.block(rMlp, 1, rows), [K, ...pos, rows.length]),
+          mask_mlp_prev: f32(block(rMlp, 1), [K, ...pos, rows.length]),
           mask_mlp_heads: f32(edges.block(rMlp, 1, headRows), [K, ...pos, nHeads]),
           ...mixFeeds(),
         };
@@ -337,6 +371,17 @@ function addMixed(out: Float32Array, at: number, mix: NodeMixing, k: number, s: 
       for (let i = 0; i < d; i++) out[at + o + i]! += w * (src[from + i]! - base[from + i]!);
     }
   }
+}
+
+/** Whether the kept side could need fewer sender rows than the `patched` ones of the `sIn` senders before a layer. */
+function keptSideMayBeSmaller(patched: number, sIn: number): boolean {
+  return patched > sIn / 2;
+}
+
+/** M - 1 for every entry of a mask block (all of them edges: senders before the layer). */
+function minusOne(block: Float32Array): Float32Array {
+  for (let i = 0; i < block.length; i++) block[i]! -= 1;
+  return block;
 }
 
 /** Whether every row of a [rows, n] block holds one value (all n receivers see the same mask column). */

@@ -134,6 +134,35 @@ for (const arch of ['gpt2', 'llama'] as const) {
       });
     }
 
+    for (const perPosition of [false, true]) {
+      it(`masks with most edges patched (the patch term from the kept side) match the reference${perPosition ? ' (per position)' : ''}`, async () => {
+        const base = await pm.run({ tokens: corrupt }, 'all');
+        const src = await pm.run({ tokens: clean }, 'all');
+        const u = prng(perPosition ? 23 : 19);
+        const K = 2;
+        const masks = EdgeMasks.zeros(graph, K, perPosition ? T : undefined);
+        for (let k = 0; k < K; k++) {
+          for (const e of graph.edges()) {
+            // Most edges 1, a few kept (0) or partly patched, so that few senders have an entry other
+            // than 1 into a layer; every edge into the logits kept, so that none is a node patch.
+            const value = () => (e.receiver === graph.logitsReceiver ? 0 : u() < 0.99 ? 1 : u() < 0.5 ? 0 : u());
+            if (perPosition) for (let t = 0; t < T; t++) masks.set(k, e.sender, e.receiver, value(), t);
+            else masks.set(k, e.sender, e.receiver, value());
+          }
+        }
+        const r = await pm.runPatched({ tokens: corrupt }, { source: src.cache, base: base.cache, masks, positions: 'all' });
+        const V = config.vocabSize;
+        for (let k = 0; k < K; k++) {
+          for (let b = 0; b < corrupt.length; b++) {
+            const mask: Mask = (s, rr, t) => masks.get(k, s, rr, perPosition ? t : undefined);
+            const ref = refOf(corrupt[b]!, mask, [refSenders(src.cache, 0), refSenders(src.cache, 1)], b);
+            const off = (k * corrupt.length + b) * T * V;
+            expect(maxAbsDiff(r.logits.subarray(off, off + T * V), ref.logits)).toBeLessThan(TOL);
+          }
+        }
+      });
+    }
+
     it('starting at layer l from the cached prefix equals recomputing from layer 0', async () => {
       const base = await pm.run({ tokens: corrupt }, 'last');
       const src = await pm.run({ tokens: clean }, 'last');
