@@ -2,7 +2,7 @@
 // stable ratios on a busy machine: every round runs each measurement once, back to back, and the
 // ratios are medians over rounds of (measurement / plain forward of the same round).
 //
-// Usage: npx tsx scripts/bench-runtime-issue9.ts [--reps N] [--only plain,run,mask0,dense,k8]
+// Usage: npx tsx scripts/bench-runtime-issue9.ts [--reps N] [--only run,mask0,dense,pruned,k8] [--threads N]
 //        [--preset gpt2-small] [--batch 50] [--memory]
 // --memory: build every session, then report resident memory after a plain and a patched run
 // (use with /usr/bin/time -v for the peak).
@@ -18,7 +18,7 @@ import { machine } from './bench-support.js';
 const { values: args } = parseArgs({
   options: {
     reps: { type: 'string', default: '5' },
-    only: { type: 'string', default: 'plain-inline,plain,run,mask0,dense,k8' },
+    only: { type: 'string', default: 'plain-inline,plain,run,mask0,dense,pruned,k8' },
     preset: { type: 'string', default: 'gpt2-small' },
     batch: { type: 'string', default: '50' },
     memory: { type: 'boolean', default: false },
@@ -82,6 +82,9 @@ const nodeSets = Array.from({ length: 8 }, (_, k) => [...g.edges()].filter((e) =
 const k8 = EdgeMasks.fromEdgeSets(g, nodeSets);
 const dense = EdgeMasks.zeros(g, 1);
 for (const e of g.edges()) if (rand() < 0.5) dense.set(0, e.sender, e.receiver, 1);
+// A late ACDC state (noising: pruned edges patched): 97% of all edges patched, at random.
+const pruned = EdgeMasks.zeros(g, 1);
+for (const e of g.edges()) if (rand() < 0.97) pruned.set(0, e.sender, e.receiver, 1);
 
 const all: [string, string, () => Promise<unknown>][] = [
   ['plain-inline', 'plain forward, weights inline (one ONNX graph, the old baseline)', inlineForward],
@@ -89,6 +92,7 @@ const all: [string, string, () => Promise<unknown>][] = [
   ['run', 'patchable forward, no patches (full sender cache)', () => pm.run(input)],
   ['mask0', 'mask 0, every layer per-receiver', () => pm.runPatchedAllPerReceiver(input, { source, base, masks: EdgeMasks.zeros(g, 1), fromLayer: 0 })],
   ['dense', 'K=1, half of all edges patched', () => pm.runPatched(input, { source, base, masks: dense })],
+  ['pruned', 'K=1, 97% of all edges patched (a late ACDC state)', () => pm.runPatched(input, { source, base, masks: pruned })],
   ['k8', 'K=8 node patches (heads of layer 0) in one pass', () => pm.runPatched(input, { source, base, masks: k8 })],
   ['k8', 'the same 8 node patches, one pass each', async () => {
     for (const edges of nodeSets) await pm.runPatched(input, { source, base, masks: EdgeMasks.fromEdgeSets(g, [edges]) });

@@ -193,35 +193,30 @@ export class PatchableModel {
       for (let k = 0; k < K; k++) stack.set(prefix(), k * S * X);
       return stack;
     };
-    // Running sum of the difference rows [0, totalUpTo), for layers whose patch term is taken from
-    // the kept edges' side; made only when some layer does.
-    let total: Float32Array | undefined;
-    let totalK = 1;
-    let totalUpTo = 0;
+    // The senders' differences summed over every sender before a layer, for layers whose patch term
+    // is taken from the kept edges' side: the source's residual stream minus this run's, less what
+    // mixing senders the run does not recompute added to it (their rows hold src - base).
+    let premixShift: Float32Array | undefined;
     const zeroTotal = new Float32Array(X);
-    const diffTotal = (sEnd: number): Float32Array => {
-      const kNeed = diff ? K : 1;
-      if (!total || totalK < kNeed) {
-        const wider = new Float32Array(kNeed * X);
-        for (let k = 0; k < kNeed; k++) if (total) wider.set(total, k * X);
-        total = wider;
-        totalK = kNeed;
+    const diffTotal = (L: number, stream: Float32Array, kStream: number): Float32Array => {
+      const kt = premixShift ? K : kStream;
+      const out = new Float32Array(kt * X);
+      const srcResid = src.residStart[L]!;
+      for (let k = 0; k < kt; k++) {
+        const at = (kStream === 1 ? 0 : k) * X;
+        for (let i = 0; i < X; i++) out[k * X + i] = srcResid[i]! - stream[at + i]! + (premixShift ? premixShift[k * X + i]! : 0);
       }
-      for (; totalUpTo < sEnd; totalUpTo++) {
-        for (let k = 0; k < totalK; k++) {
-          const row = diff ? diff.subarray((k * S + totalUpTo) * X, (k * S + totalUpTo + 1) * X) : prefix().subarray(totalUpTo * X, (totalUpTo + 1) * X);
-          for (let i = 0; i < X; i++) total[k * X + i]! += row[i]!;
-        }
-      }
-      return total;
+      return out;
     };
     const premixed = Array.from({ length: sStart }, (_, s) => s).filter((s) => mix.mixes(s));
     if (premixed.length > 0) {
       // Mixing senders the run does not recompute changes the residual stream it starts from, per configuration.
       const r = new Float32Array(K * X);
+      premixShift = new Float32Array(K * X);
       for (let k = 0; k < K; k++) {
         r.set(resid, k * X);
-        for (const s of premixed) addMixed(r, k * X, mix, k, s, src.senders, base.senders, batch, seqLen, dModel);
+        for (const s of premixed) addMixed(premixShift, k * X, mix, k, s, src.senders, base.senders, batch, seqLen, dModel);
+        for (let i = 0; i < X; i++) r[k * X + i]! += premixShift[k * X + i]!;
       }
       resid = r;
       kResid = K;
@@ -266,7 +261,7 @@ export class PatchableModel {
         const maskAttn = block(rAttn, 3 * nHeads);
         const attnInput: AttentionInput = sameColumns(maskAttn, 3 * nHeads) ? 'shared' : 'per-receiver';
         const nAttn = attnInput === 'shared' ? 1 : 3 * nHeads;
-        const totalFeed = fromKept ? diffTotal(sIn) : zeroTotal;
+        const totalFeed = fromKept ? diffTotal(L, resid, kResid) : zeroTotal;
         const feeds = {
           resid: f32(resid, [kResid, batch, seqLen, dModel]),
           diff: diffRows(rows),

@@ -134,23 +134,30 @@ for (const arch of ['gpt2', 'llama'] as const) {
       });
     }
 
-    for (const perPosition of [false, true]) {
-      it(`masks with most edges patched (the patch term from the kept side) match the reference${perPosition ? ' (per position)' : ''}`, async () => {
+    for (const variant of ['all positions', 'per position', 'after a node patch'] as const) {
+      it(`masks with most edges patched (the patch term from the kept side) match the reference (${variant})`, async () => {
         const base = await pm.run({ tokens: corrupt }, 'all');
         const src = await pm.run({ tokens: clean }, 'all');
+        const perPosition = variant === 'per position';
         const u = prng(perPosition ? 23 : 19);
         const K = 2;
         const masks = EdgeMasks.zeros(graph, K, perPosition ? T : undefined);
+        const input = graph.senderIndex('input');
         for (let k = 0; k < K; k++) {
           for (const e of graph.edges()) {
             // Most edges 1, a few kept (0) or partly patched, so that few senders have an entry other
             // than 1 into a layer; every edge into the logits kept, so that none is a node patch.
-            const value = () => (e.receiver === graph.logitsReceiver ? 0 : u() < 0.99 ? 1 : u() < 0.5 ? 0 : u());
+            // 'after a node patch': nothing into layer 0, and the input patched as a node from layer 1
+            // on (mixed into the stream the run starts from).
+            if (variant === 'after a node patch' && graph.receiverLayer(e.receiver) === 0) continue;
+            const nodeInput = variant === 'after a node patch' && e.sender === input;
+            const value = () => (nodeInput ? 0.5 + 0.25 * k : e.receiver === graph.logitsReceiver ? 0 : u() < 0.99 ? 1 : u() < 0.5 ? 0 : u());
             if (perPosition) for (let t = 0; t < T; t++) masks.set(k, e.sender, e.receiver, value(), t);
             else masks.set(k, e.sender, e.receiver, value());
           }
         }
         const r = await pm.runPatched({ tokens: corrupt }, { source: src.cache, base: base.cache, masks, positions: 'all' });
+        if (variant === 'after a node patch') expect(r.startLayer).toBe(1);
         const V = config.vocabSize;
         for (let k = 0; k < K; k++) {
           for (let b = 0; b < corrupt.length; b++) {
