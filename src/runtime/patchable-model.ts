@@ -254,8 +254,7 @@ export class PatchableModel {
         const patched = senders(0);
         const kept = needDiff && keptSideMayBeSmaller(patched.length, sIn) ? senders(1) : undefined;
         const fromKept = kept !== undefined && kept.length < patched.length;
-        const chosen = fromKept ? kept : patched;
-        const rows = chosen.length > 0 ? chosen : [0];
+        const rows = feedRows(fromKept ? kept : patched, diff ? K : 1);
         const pos = masks.perPosition ? [seqLen] : [];
         const block = (r0: number, nR: number) => (fromKept ? minusOne(edges.block(r0, nR, rows)) : edges.block(r0, nR, rows));
         const maskAttn = block(rAttn, 3 * nHeads);
@@ -295,7 +294,7 @@ export class PatchableModel {
     let logits: Float32Array;
     if (logitsPatched) {
       const gather = gatherIndices(positions, batch, seqLen);
-      const rows = edges.activeSenders(g.logitsReceiver, 1);
+      const rows = feedRows(edges.activeSenders(g.logitsReceiver, 1), diff ? K : 1);
       const feeds = {
         resid: f32(resid, [kResid, batch, seqLen, dModel]),
         gather: i64(gather, [gather.length]),
@@ -366,6 +365,19 @@ function addMixed(out: Float32Array, at: number, mix: NodeMixing, k: number, s: 
       for (let i = 0; i < d; i++) out[at + o + i]! += w * (src[from + i]! - base[from + i]!);
     }
   }
+}
+
+/**
+ * The sender rows to feed for the `needed` ones (ascending), from a difference stack kd wide: with
+ * kd = 1, their whole range when they fill a third of it (a view of the stack costs no copy, and
+ * the rows between get zero mask entries), else just them; one zero-mask row when none is needed.
+ */
+function feedRows(needed: readonly number[], kd: number): readonly number[] {
+  if (needed.length === 0) return [0];
+  const lo = needed[0]!;
+  const span = needed[needed.length - 1]! - lo + 1;
+  if (kd === 1 && needed.length * 3 > span) return Array.from({ length: span }, (_, i) => lo + i);
+  return needed;
 }
 
 /** Whether the kept side could need fewer sender rows than the `patched` ones of the `sIn` senders before a layer. */
