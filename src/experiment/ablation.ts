@@ -2,9 +2,10 @@
 // input_r = sum_s cur_s + sum_s M[s, r] (src_s - cur_s), an ablation is just another src: 0 for
 // every sender (zero), or the mean of the sender's output at that position over a reference set of
 // prompts (mean). Such a source is no forward pass of any prompt, so it is only ever a patch source
-// (noising), never a base run: its cache holds the senders' values and no residual stream.
+// (noising), never a base run.
 import { readFileSync } from 'node:fs';
 import { UserError } from '../core/errors.js';
+import type { ComponentGraph } from '../graph/component-graph.js';
 import type { SenderCache } from '../runtime/cache.js';
 import type { PatchableModel } from '../runtime/patchable-model.js';
 import type { Tokenizer } from '../tokenizer/types.js';
@@ -56,21 +57,34 @@ export async function meanSenderOutputs(model: PatchableModel, prompts: readonly
 }
 
 /**
- * The patch source of `batch` rows of `seqLen` positions: every sender 0 (means undefined: zero
- * ablation) or its reference mean at each position, the same for every row. `residStart` is empty:
- * an ablation source is never a base run.
+ * The patch source of a group: every sender 0 (means undefined: zero ablation) or its reference
+ * mean at each position, the same for every row; shaped like `base` (the group's clean run). Its
+ * residual stream entering layer l is what a run with these sender outputs would carry: the base
+ * run's plus the source-minus-base difference of every sender before l (the runtime may take a
+ * patch term from the kept edges' side, as the source's stream minus the run's).
  */
-export function ablationSource(nSenders: number, dModel: number, batch: number, seqLen: number, means?: SenderMeans): SenderCache {
+export function ablationSource(graph: ComponentGraph, base: SenderCache, means?: SenderMeans): SenderCache {
+  const { batch, seqLen, dModel } = base;
   const X = batch * seqLen * dModel;
-  const senders = new Float32Array(nSenders * X);
+  const S = graph.nSenders;
+  const senders = new Float32Array(S * X);
   if (means) {
     if (seqLen > means.seqLen) throw new Error(`mean ablation: the reference prompts have at most ${means.seqLen} tokens, a batch needs ${seqLen}`);
-    for (let s = 0; s < nSenders; s++) {
+    for (let s = 0; s < S; s++) {
       const row = means.values.subarray(s * means.seqLen * dModel, (s * means.seqLen + seqLen) * dModel);
       for (let b = 0; b < batch; b++) senders.set(row, s * X + b * seqLen * dModel);
     }
   }
-  return { batch, seqLen, dModel, senders, residStart: [] };
+  // Running sum (float64) of src - base over the senders before each layer start.
+  const shift = new Float64Array(X);
+  let done = 0;
+  const residStart = base.residStart.map((r, L) => {
+    for (const end = graph.layerSenderStartOrEnd(L); done < end; done++) {
+      for (let i = 0; i < X; i++) shift[i]! += senders[done * X + i]! - base.senders[done * X + i]!;
+    }
+    return Float32Array.from(r, (x, i) => x + shift[i]!);
+  });
+  return { batch, seqLen, dModel, senders, residStart };
 }
 
 /**

@@ -213,9 +213,9 @@ export class Experiment {
    * patched from that source (the fully ablated model), the reference point of normalised metrics.
    */
   private async ablatedRun(g: RowGroup, clean: RunResult): Promise<RunResult> {
-    const { graph, config } = this.model;
+    const { graph } = this.model;
     const means = this.corruption.kind === 'mean' ? await this.meanSource() : undefined;
-    const source = ablationSource(graph.nSenders, config.dModel, g.rows.length, g.seqLen, means);
+    const source = ablationSource(graph, clean.cache, means);
     const all = await this.model.runPatched(g.cleanInput, { source, base: clean.cache, masks: EdgeMasks.allEdges(graph, 1), positions: g.positions });
     return { logits: all.logits, cache: source };
   }

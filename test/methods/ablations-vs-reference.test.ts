@@ -139,6 +139,32 @@ describe('ablations vs the float64 reference (random GPT-2)', () => {
     it(`${c.corruption.kind}${c.meanReference ? ' (given prompts)' : ''} ${c.direction} ${c.granularity} (window ${c.window}): every effect matches`, async () => check(c));
   }
 
+  // Edge masks that patch most edges (ACDC's late configurations): the runtime may take the patch
+  // term from the kept side, through the source's residual stream, which an ablation source builds.
+  for (const corruption of [{ kind: 'zero' }, { kind: 'mean' }] as AblationCorruption[]) {
+    it(`${corruption.kind}: configurations patching all edges but a few match the reference`, async () => {
+      const g = pm.graph;
+      const exp = Experiment.plan(pm, dataset, { corruption, batchSize: 3 });
+      // Every edge into `logits` kept: no sender is patched into all its receivers (node patching),
+      // so every layer sees edge entries from most senders before it.
+      const into = (receivers: string[]) => [...g.edges()].filter((e) => receivers.includes(g.receivers[e.receiver]!.name)).map((e) => g.edgeName(e));
+      const keep = [into(['logits']), [...into(['logits', 'm2']), 'input->a1.h0<q>'], []].map((names) => new Set(names));
+      const metric = getMetric('logit-diff');
+      // One configuration per pass: the runtime picks the kept side per pass, over all its configurations.
+      const ours = await Promise.all(keep.map((k) => exp.scoreRows(EdgeMasks.fromEdgeSets(g, [[...g.edges()].filter((e) => !k.has(g.edgeName(e)))]), { direction: 'noising', metric })));
+      exp.rows.forEach((row, i) => {
+        const p = row.pair;
+        const source = referenceSource(corruption, p);
+        keep.forEach((k, c) => {
+          const mask = (s: number, r: number) => (g.hasEdge(s, r) && !k.has(g.edgeName({ sender: s, receiver: r })) ? 1 : 0);
+          const ref = referenceForward(refModel, { tokens: p.clean }, { mask, source });
+          const want = scores(rowAt(ref.logits, p.metricPosition), rowAt(ref.logits, p.metricPosition), p)['logit-diff']!;
+          expect(Math.abs(ours[c]![i]! - want), `${corruption.kind} config ${c} row ${i}`).toBeLessThan(TOL * Math.max(1, Math.abs(want)));
+        });
+      });
+    });
+  }
+
   it('zero and mean ablation refuse denoising; resampling needs two prompts of each length', async () => {
     const exp = Experiment.plan(pm, dataset, { corruption: { kind: 'mean' }, batchSize: 3 });
     await expect(exp.scoreGroup(exp.groups[0]!, EdgeMasks.zeros(pm.graph, 1), { direction: 'denoising', metric: getMetric('prob') })).rejects.toThrow(
