@@ -192,7 +192,7 @@ describeShared('patching grid vs the float64 reference (stories260K)', () => {
   let dataset: Dataset;
   beforeAll(async () => {
     pm = new PatchableModel(await loadModel(stories260kPath));
-    const tokenizer = await loadTokenizer(stories260kPath);
+    const tokenizer = (await loadTokenizer(stories260kPath))!;
     dataset = buildDataset({ tokenizer, vocabSize: pm.config.vocabSize, dataDir: 'data' }, { task: 'induction', options: { length: 4, cut: 'last' }, seed: 2, count: 3 });
   });
   afterAll(async () => pm.release());

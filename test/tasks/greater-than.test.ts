@@ -106,7 +106,7 @@ describe('greater-than', () => {
 
 describeShared('greater-than on stories260K', () => {
   it('explains that its tokenizer splits two-digit numbers', async () => {
-    const spm = await loadTokenizer(stories260kPath);
+    const spm = (await loadTokenizer(stories260kPath))!;
     expect(() => greaterThanTask.build({ tokenizer: spm, vocabSize: 512, dataDir }, greaterThanTask.parseOptions({}, 'o'), { kind: 'str', variant: '01' }, 1, 4)).toThrow(
       /^task greater-than needs every two-digit number "00"\.\."99" to be one token, and this tokenizer makes "00" "( )?0", "0"$/,
     );

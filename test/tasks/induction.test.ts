@@ -136,7 +136,7 @@ describe('induction with GPT-2', () => {
 describeShared('induction with stories260K', () => {
   let spm: Tokenizer;
   beforeAll(async () => {
-    spm = await loadTokenizer(stories260kPath);
+    spm = (await loadTokenizer(stories260kPath))!;
   });
 
   it('prepends BOS and skips control and byte tokens', () => {

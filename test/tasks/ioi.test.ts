@@ -201,7 +201,7 @@ describe('checkedPair', () => {
 
 describeShared('ioi on stories260K', () => {
   it('explains that the names are not single tokens of its 512-token vocabulary', async () => {
-    const spm = await loadTokenizer(stories260kPath);
+    const spm = (await loadTokenizer(stories260kPath))!;
     expect(() => ioiTask.build({ tokenizer: spm, vocabSize: 512, dataDir }, ioiTask.parseOptions({}, 'o'), S2_IO, 1, 4)).toThrow(
       /task ioi: only \d+ of the \d+ names in names\.txt are one token/,
     );
