@@ -8,7 +8,7 @@ import type { RunInput } from '../runtime/inputs.js';
 import { corruptedInput, embeddingSigma } from './corruption.js';
 import { checkMetrics } from '../methods/node-patching.js';
 import { type Corruption, type Direction, type MetricName, samplesPerPair } from '../core/vocabulary.js';
-import { CleanRow, getMetric, type Metric } from './metrics.js';
+import { CleanRow, getMetric, type Metric, rowBlock, targetOffsets, targetPositions } from './metrics.js';
 import type { Dataset, PromptPair } from '../tasks/types.js';
 
 
@@ -26,8 +26,10 @@ export interface RunGroup {
   readonly offset: number;
   readonly cleanInput: RunInput;
   readonly corruptedInput: RunInput;
-  /** Metric position of each row. */
-  readonly positions: readonly number[];
+  /** Metric target positions of each row. */
+  readonly positions: readonly (readonly number[])[];
+  /** Where each row's [targets x V] block starts in a run's logits (metrics.ts targetOffsets). */
+  readonly offsets: readonly number[];
   readonly clean: RunResult;
   readonly corrupted: RunResult;
   readonly cleanRows: readonly CleanRow[];
@@ -103,12 +105,13 @@ export class PreparedRuns {
         const rows = all.slice(i, i + perBatch);
         const cleanInput: RunInput = { tokens: rows.map((r) => r.pair.clean) };
         const corrupted = corruptedInput(model.config, model.weights, corruption, rows, sigma);
-        const positions = rows.map((r) => r.pair.metricPosition);
+        const positions = targetPositions(rows);
+        const offsets = targetOffsets(rows);
         const cleanRun = await model.run(cleanInput, positions);
         const corruptedRun = await model.run(corrupted, positions);
         const V = model.config.vocabSize;
-        const cleanRows = rows.map((_, b) => new CleanRow(cleanRun.logits.slice(b * V, (b + 1) * V)));
-        groups.push({ seqLen, rows, offset, cleanInput, corruptedInput: corrupted, positions, clean: cleanRun, corrupted: corruptedRun, cleanRows });
+        const cleanRows = rows.map((_, b) => new CleanRow(rowBlock(cleanRun.logits, offsets, b, V).slice(), V));
+        groups.push({ seqLen, rows, offset, cleanInput, corruptedInput: corrupted, positions, offsets, clean: cleanRun, corrupted: corruptedRun, cleanRows });
         offset += rows.length;
       }
     }
@@ -134,7 +137,7 @@ export class PreparedRuns {
       g.rows.forEach((r, b) => {
         const cl = g.cleanRows[b]!;
         clean[g.offset + b] = metric.score(cl.logits, r.pair, cl);
-        corrupted[g.offset + b] = metric.score(g.corrupted.logits.subarray(b * V, (b + 1) * V), r.pair, cl);
+        corrupted[g.offset + b] = metric.score(rowBlock(g.corrupted.logits, g.offsets, b, V), r.pair, cl);
       });
     }
     return { clean, corrupted };
@@ -188,8 +191,7 @@ export class PreparedRuns {
     const out = new Float64Array(K * B);
     for (let k = 0; k < K; k++) {
       g.rows.forEach((r, b) => {
-        const at = (k * B + b) * V;
-        out[k * B + b] = metric.score(res.logits.subarray(at, at + V), r.pair, g.cleanRows[b]!);
+        out[k * B + b] = metric.score(rowBlock(res.logits, g.offsets, b, V, k), r.pair, g.cleanRows[b]!);
       });
     }
     return out;

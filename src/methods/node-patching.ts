@@ -9,7 +9,7 @@ import type { LogitPositions, RunInput } from '../runtime/inputs.js';
 import type { Dataset, PromptPair } from '../tasks/types.js';
 import type { Component, Granularity } from '../experiment/components.js';
 import { corruptedInput, embeddingSigma } from '../experiment/corruption.js';
-import { CleanRow, type Metric } from '../experiment/metrics.js';
+import { CleanRow, type Metric, rowBlock, targetOffsets, targetPositions } from '../experiment/metrics.js';
 
 
 export interface PatchingJob {
@@ -108,12 +108,13 @@ export class PatchingEngine {
     return planUnits(this.job);
   }
 
-  private inputs(rows: readonly Row[]): { clean: RunInput; corrupted: RunInput; positions: LogitPositions } {
+  private inputs(rows: readonly Row[]): { clean: RunInput; corrupted: RunInput; positions: LogitPositions; offsets: number[] } {
     const { model, corruption } = this.job;
     return {
       clean: { tokens: rows.map((r) => r.pair.clean) },
       corrupted: corruptedInput(model.config, model.weights, corruption, rows, this.sigma ?? 0),
-      positions: rows.map((r) => r.pair.metricPosition),
+      positions: targetPositions(rows),
+      offsets: targetOffsets(rows),
     };
   }
 
@@ -129,8 +130,8 @@ export class PatchingEngine {
       const clean = await model.plainForward(inp.clean, inp.positions);
       const corrupted = await model.plainForward(inp.corrupted, inp.positions);
       rows.forEach((r, b) => {
-        const cl = new CleanRow(clean.subarray(b * V, (b + 1) * V));
-        const co = corrupted.subarray(b * V, (b + 1) * V);
+        const cl = new CleanRow(rowBlock(clean, inp.offsets, b, V), V);
+        const co = rowBlock(corrupted, inp.offsets, b, V);
         metrics.forEach((m, i) => {
           sums[i]!.clean += m.score(cl.logits, r.pair, cl);
           sums[i]!.corrupted += m.score(co, r.pair, cl);
@@ -169,9 +170,9 @@ export class PatchingEngine {
     const corrupted = await model.run(inp.corrupted, inp.positions);
     const [base, baseInput, source] = direction === 'denoising' ? [corrupted, inp.corrupted, clean] : [clean, inp.clean, corrupted];
     const B = rows.length;
-    const row = (x: Float32Array, i: number) => x.subarray(i * V, (i + 1) * V);
-    const cleanRows = rows.map((_, b) => new CleanRow(row(clean.logits, b)));
-    const baseScores = metrics.map((m) => rows.map((r, b) => m.score(row(base.logits, b), r.pair, cleanRows[b]!)));
+    const block = (x: Float32Array, b: number, k = 0) => rowBlock(x, inp.offsets, b, V, k);
+    const cleanRows = rows.map((_, b) => new CleanRow(block(clean.logits, b), V));
+    const baseScores = metrics.map((m) => rows.map((r, b) => m.score(block(base.logits, b), r.pair, cleanRows[b]!)));
 
     // Components that start at the same layer share a pass, so each pass reuses the longest prefix.
     const comps = this.components(seqLen).sort((a, b) => a.layer - b.layer);
@@ -189,7 +190,7 @@ export class PatchingEngine {
           // Average over noise samples: one effect per pair.
           const perPair = new Map<number, { sum: number; n: number }>();
           rows.forEach((r, b) => {
-            const pt = m.score(row(out.logits, k * B + b), r.pair, cleanRows[b]!);
+            const pt = m.score(block(out.logits, b, k), r.pair, cleanRows[b]!);
             const e = (pt - baseScores[mi]![b]!) / norm;
             const acc = perPair.get(r.pair.index) ?? { sum: 0, n: 0 };
             acc.sum += e;

@@ -116,10 +116,8 @@ export const greaterThanTask: Task<GreaterThanOptions> = {
           index,
           clean: clean.ids,
           corrupted: corrupted.ids,
-          metricPosition: end,
           // The smallest greater year is the answer, YY itself the closest year that is not greater.
-          answer: yearTokens[yy + 1] as number,
-          wrong: yearTokens[yy] as number,
+          targets: [{ position: end, answer: yearTokens[yy + 1] as number, wrong: yearTokens[yy] as number }],
           keyPositions: choice.kind === 'gn' ? rolePositions(NAME, index, roles, choice.roles ?? KEY_ROLES) : differingPositions(clean.ids, corrupted.ids),
           roles,
           tokenSets: { greater: yearTokens.slice(yy + 1), notGreater: yearTokens.slice(0, yy + 1) },

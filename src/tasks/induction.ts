@@ -33,6 +33,11 @@ const optionsSchema = strictObject({
     .optional(),
   /** Where the prompt stops in the second copy: after k tokens, k random in [2, length - 1], or always at k = length - 1. */
   cut: z.enum(['random', 'last']).default('random'),
+  /**
+   * Where the metrics read: `end`, the last position (predicting seq[k]); or `second-copy`, every
+   * position of the second copy (predicting seq[1..k]), averaged: the usual induction score.
+   */
+  targets: z.enum(['end', 'second-copy']).default('end'),
 });
 
 export type InductionOptions = z.output<typeof optionsSchema>;
@@ -140,9 +145,10 @@ export const inductionTask: Task<InductionOptions> = {
           index,
           clean,
           corrupted,
-          metricPosition: end,
-          answer,
-          wrong,
+          targets:
+            options.targets === 'end'
+              ? [{ position: end, answer, wrong }]
+              : Array.from({ length: k }, (_, i) => ({ position: secondStart + i, answer: seq[i + 1] as number, wrong })),
           keyPositions: choice.kind === 'gn' ? (choice.roles !== undefined ? rolePositions(NAME, index, roles, choice.roles) : secondCopy) : changed,
           roles,
           cleanText: text(clean),

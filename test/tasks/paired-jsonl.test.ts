@@ -51,14 +51,14 @@ describe('paired-jsonl', () => {
     expect(dataset.pairs).toHaveLength(10);
     for (const pair of dataset.pairs) {
       expect(pair.corrupted).toHaveLength(pair.clean.length);
-      expect(pair.metricPosition).toBe(pair.clean.length - 1);
+      expect(pair.targets[0]!.position).toBe(pair.clean.length - 1);
       expect(pair.roles).toEqual({ END: pair.clean.length - 1 });
       expect(pair.keyPositions.length).toBeGreaterThan(0);
       expect(tok.decode(pair.clean)).toBe(pair.cleanText);
     }
     const first = dataset.pairs[0];
-    expect(tok.tokenText(first?.answer ?? -1)).toBe(' Paris');
-    expect(tok.tokenText(first?.wrong ?? -1)).toBe(' Rome');
+    expect(tok.tokenText(first?.targets[0]?.answer ?? -1)).toBe(' Paris');
+    expect(tok.tokenText(first?.targets[0]?.wrong ?? -1)).toBe(' Rome');
     // Merkel's line keys the span "Angela Merkel"; the currency line keys token 3 (" Japan").
     const merkel = dataset.pairs[2];
     expect(tok.decode(merkel?.keyPositions.map((p) => merkel.clean[p] ?? -1) ?? [])).toBe('Angela Merkel');
@@ -90,12 +90,12 @@ describe('paired-jsonl', () => {
     expect(pair?.clean[0]).toBe(50256);
     expect(pair?.corrupted[0]).toBe(50256);
     expect(pair?.keyPositions).toEqual([2, 3]);
-    expect(pair?.metricPosition).toBe((pair?.clean.length ?? 0) - 1);
+    expect(pair?.targets[0]?.position).toBe((pair?.clean.length ?? 0) - 1);
   });
 
   it('takes the first count pairs and checks every line', () => {
     const lines = [line(paris), line({ ...paris, answer: ' Lyon' }), line({ ...paris, answer: ' Nice' })];
-    expect(buildLines(lines, 'given', 2).pairs.map((p) => tok.tokenText(p.answer))).toEqual([' Paris', ' Lyon']);
+    expect(buildLines(lines, 'given', 2).pairs.map((p) => tok.tokenText(p.targets[0]!.answer))).toEqual([' Paris', ' Lyon']);
     expect(() => buildLines(lines, 'given', 4)).toThrow('facts.jsonl has 3 prompt pairs, fewer than the 4 asked for');
     expect(() => buildLines([...lines, '{"clean": 1}'], 'given', 1)).toThrow(/^facts\.jsonl line 4: clean: expected string, received number\nfacts\.jsonl line 4: answer: /);
   });
