@@ -34,10 +34,11 @@ const optionsSchema = strictObject({
   /** Where the prompt stops in the second copy: after k tokens, k random in [2, length - 1], or always at k = length - 1. */
   cut: z.enum(['random', 'last']).default('random'),
   /**
-   * Where the metrics read: `end`, the last position (predicting seq[k]); or `second-copy`, every
-   * position of the second copy (predicting seq[1..k]), averaged: the usual induction score.
+   * Where the metrics read: `end` (when absent), the last position (predicting seq[k]); or
+   * `second-copy`, every position of the second copy (predicting seq[1..k]), averaged: the usual
+   * induction score. No default is filled in, so the settings of `end` datasets stay as they were.
    */
-  targets: z.enum(['end', 'second-copy']).default('end'),
+  targets: z.enum(['end', 'second-copy']).optional(),
 });
 
 export type InductionOptions = z.output<typeof optionsSchema>;
@@ -146,7 +147,7 @@ export const inductionTask: Task<InductionOptions> = {
           clean,
           corrupted,
           targets:
-            options.targets === 'end'
+            options.targets !== 'second-copy'
               ? [{ position: end, answer, wrong }]
               : Array.from({ length: k }, (_, i) => ({ position: secondStart + i, answer: seq[i + 1] as number, wrong })),
           keyPositions: choice.kind === 'gn' ? (choice.roles !== undefined ? rolePositions(NAME, index, roles, choice.roles) : secondCopy) : changed,
