@@ -25,20 +25,21 @@ export const INDUCTION_CORRUPTIONS = ['key-token', 'random', 'all-random'] as co
 
 const optionsSchema = strictObject({
   /** Tokens in the repeated sequence (its tokens are distinct, so the next token is never ambiguous). */
-  length: z.number().int().min(3).max(4096).default(20),
+  length: z.number().int().min(3).max(4096).default(20).describe('tokens in the repeated sequence'),
   /** Draw token ids from [lo, hi) (clamped to the vocabulary); by default the whole vocabulary. */
   vocabRange: z
     .tuple([z.number().int().min(0), z.number().int().min(1)])
     .refine(([lo, hi]) => lo < hi, { message: 'expected [lo, hi) with lo < hi' })
-    .optional(),
+    .optional()
+    .describe('[lo, hi) of token ids to draw from (default: the vocabulary)'),
   /** Where the prompt stops in the second copy: after k tokens, k random in [2, length - 1], or always at k = length - 1. */
-  cut: z.enum(['random', 'last']).default('random'),
+  cut: z.enum(['random', 'last']).default('random').describe('where the prompt stops in the second copy'),
   /**
    * Where the metrics read: `end` (when absent), the last position (predicting seq[k]); or
    * `second-copy`, every position of the second copy (predicting seq[1..k]), averaged: the usual
    * induction score. No default is filled in, so the settings of `end` datasets stay as they were.
    */
-  targets: z.enum(['end', 'second-copy']).optional(),
+  targets: z.enum(['end', 'second-copy']).optional().describe('where metrics read: end (default), or every second-copy position, averaged'),
 });
 
 export type InductionOptions = z.output<typeof optionsSchema>;
@@ -85,6 +86,7 @@ export function inductionTokenPool(ctx: TaskContext, vocabRange?: readonly [numb
 
 export const inductionTask: Task<InductionOptions> = {
   name: NAME,
+  example: { options: { length: 20, cut: 'random', targets: 'second-copy' }, prompt: 'token ids "A B C D E A B C" -> "D" (with targets: second-copy, also B after A, C after B, ...)' },
   description: 'Induction: a random token sequence repeated; predict the next token of the second copy',
   corruptions: INDUCTION_CORRUPTIONS,
 

@@ -23,9 +23,9 @@ export const PAIRED_JSONL_CORRUPTIONS = ['given'] as const;
 
 const optionsSchema = strictObject({
   /** The file, relative to the pipeline's directory (TaskContext.baseDir) unless absolute. */
-  file: z.string().min(1),
+  file: z.string().min(1).describe('the pairs file, relative to the pipeline file'),
   /** `jsonl`: one JSON object per line; `eap-csv`: EAP-IG / MIB CSV (clean, corrupted, correct_idx, incorrect_idx). */
-  format: z.enum(['jsonl', 'eap-csv']).default('jsonl'),
+  format: z.enum(['jsonl', 'eap-csv']).default('jsonl').describe('jsonl (text or token ids) or eap-csv (EAP-IG / MIB files)'),
 });
 
 export type PairedJsonlOptions = z.output<typeof optionsSchema>;
@@ -228,6 +228,7 @@ function linePair(tokenizer: Tokenizer | undefined, vocabSize: number, file: str
 
 export const pairedJsonlTask: Task<PairedJsonlOptions> = {
   name: NAME,
+  example: { options: { file: 'facts.jsonl' }, prompt: 'a line {"clean": "The Eiffel Tower is in", "corrupted": "The Colosseum is in", "answer": " Paris", "wrong": " Rome"} or {"clean_ids": [0, 5, 6], "corrupted_ids": [0, 7, 6], "answer_id": 9}' },
   description: 'Clean/corrupted prompt pairs from a JSONL file (text or token ids; e.g. factual recall) or an EAP-IG / MIB CSV file; see data/README.md',
   corruptions: PAIRED_JSONL_CORRUPTIONS,
 

@@ -87,6 +87,8 @@ export interface Task<Options> {
    * where it depends on the data (paired-jsonl: a line may lack a wrong answer), checked per pair.
    */
   readonly metrics?: readonly MetricName[];
+  /** A pipeline's task section for it and what a prompt looks like, for `patchwise tasks`. */
+  readonly example: { readonly options: Readonly<Record<string, unknown>>; readonly prompt: string };
   /** Its options, with their defaults: the pipeline schema embeds it, so a bad option fails at load. */
   readonly optionsSchema: z.ZodType<Options>;
   /** Parses and checks options (absent: all defaults); throws a UserError naming the field. */
