@@ -8,7 +8,7 @@ import { loadTokenizer, noTokenizerError } from '../../tokenizer/load.js';
 
 interface GenerateArgs {
   model: string;
-  prompt: string;
+  prompt?: string;
   promptIds?: string;
   tokens: number;
   ids: boolean;
@@ -30,7 +30,7 @@ export const generateCommand: CommandModule<object, GenerateArgs> = {
   builder: (y) =>
     y
       .positional('model', { type: 'string', demandOption: true, describe: 'model file or directory' })
-      .option('prompt', { type: 'string', default: '', describe: 'prompt text (needs the model\'s tokenizer)' })
+      .option('prompt', { type: 'string', describe: 'prompt text (needs the model\'s tokenizer)' })
       .option('prompt-ids', { type: 'string', describe: 'prompt as token ids, e.g. "0 17 3" (no tokenizer needed; given verbatim, no BOS added)' })
       .option('tokens', { type: 'number', default: 64, describe: 'number of tokens to generate' })
       .option('ids', { type: 'boolean', default: false, describe: 'also print the token ids (always printed, alone, for a model without a tokenizer)' })
@@ -41,7 +41,7 @@ export const generateCommand: CommandModule<object, GenerateArgs> = {
     const tokenizer = await loadTokenizer(argv.model);
     let prompt: number[];
     if (argv.promptIds !== undefined) prompt = parsePromptIds(argv.promptIds, model.config.vocabSize);
-    else if (argv.prompt === '') {
+    else if (argv.prompt === undefined || argv.prompt === '') {
       const bos = tokenizer?.bosId ?? model.config.bosTokenId;
       prompt = bos === undefined ? [] : [bos];
     } else {
