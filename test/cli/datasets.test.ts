@@ -55,6 +55,13 @@ describe('a model without tokenizer files', () => {
     expect(named.tokenizer).toMatch(/^gpt2-bpe, 50,257 tokens, no BOS, from .*vocab\.json \+ merges\.txt$/);
   });
 
+  it('model init writes GPT-2\'s tokenizer files beside a GPT-2-vocabulary preset, so its tokenizer is explicit', async () => {
+    const out = join(dir, 'init');
+    expect(await cli('model', 'init', 'tiny', '--out', out)).toMatch(/with the GPT-2 tokenizer \(vocab\.json, merges\.txt\)$/);
+    const info = JSON.parse(await cli('model', 'info', out, '--json')) as Record<string, unknown>;
+    expect(info.tokenizer).toMatch(/^gpt2-bpe, 50,257 tokens, no BOS, from .*vocab\.json \+ merges\.txt$/);
+  }, 60_000);
+
   it('generate: token ids without a tokenizer; an empty prompt starts from BOS 0; text is refused in one line', async () => {
     const ids = JSON.parse(await cli('generate', bare(), '--prompt-ids', '0 5 6', '--tokens', '3')) as number[];
     expect(ids.slice(0, 3)).toEqual([0, 5, 6]);
