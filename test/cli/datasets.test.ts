@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { writeGpt2Hf } from '../../src/checkpoints/write-hf.js';
+import { writeGpt2Hf, writeLlamaHf } from '../../src/checkpoints/write-hf.js';
 import { main } from '../../src/cli/main.js';
 import { getPreset } from '../../src/synthetic/presets.js';
 import { initModel } from '../../src/synthetic/init.js';
@@ -72,6 +72,16 @@ describe('a model without tokenizer files', () => {
     const text = cliProcess('generate', bare(), '--prompt', 'Hello world');
     expect(text.status).toBe(2);
     expect(text.stderr.trim().split('\n')).toEqual([`patchwise: ${bare()} has no tokenizer files, so the prompt (--prompt) cannot be text: give token ids instead`]);
+  }, 30_000);
+
+  it('generate --prompt-ids works on a Llama directory without tokenizer.json', async () => {
+    const llama = join(dir, 'llama');
+    writeLlamaHf(initModel('tiny-llama', 1), llama);
+    const info = JSON.parse(await cli('model', 'info', llama, '--json')) as Record<string, unknown>;
+    expect(info.tokenizer).toBe('none (prompts are token ids)');
+    const ids = JSON.parse(await cli('generate', llama, '--prompt-ids', '1,40,41', '--tokens', '2')) as number[];
+    expect(ids.slice(0, 3)).toEqual([1, 40, 41]);
+    expect(ids).toHaveLength(5);
   }, 30_000);
 
   it('runs node patching on a token-id JSONL whose metric reads several positions, and --json outputs parse', async () => {
