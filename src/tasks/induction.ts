@@ -17,7 +17,6 @@ import { displayBytes } from '../tokenizer/display.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 import { parseTaskOptions } from './options.js';
 import { checkedPair, rolePositions } from './pairs.js';
-import { withBos } from './tokens.js';
 import type { Dataset, PromptPair, Task, TaskContext } from './types.js';
 
 const NAME = 'induction';
@@ -78,7 +77,8 @@ export function inductionTokenPool(ctx: TaskContext, vocabRange?: readonly [numb
   const limit = Math.min(ctx.vocabSize, ctx.tokenizer?.vocabSize ?? ctx.vocabSize);
   const lo = vocabRange?.[0] ?? 0;
   const hi = Math.min(vocabRange?.[1] ?? limit, limit);
-  const ordinary = ctx.tokenizer === undefined ? () => true : ordinaryTokenTest(ctx.tokenizer);
+  // Without a tokenizer every id is a token, except the config's BOS.
+  const ordinary = ctx.tokenizer === undefined ? (id: number) => id !== ctx.bosId : ordinaryTokenTest(ctx.tokenizer);
   const pool: number[] = [];
   for (let id = lo; id < hi; id++) if (ordinary(id)) pool.push(id);
   return pool;
@@ -109,7 +109,9 @@ export const inductionTask: Task<InductionOptions> = {
       );
     }
     const tokenizer = ctx.tokenizer;
-    const offset = tokenizer?.bosId === undefined ? 0 : 1;
+    const bos = tokenizer === undefined ? ctx.bosId : tokenizer.bosId;
+    const withBos = (ids: readonly number[]): number[] => (bos === undefined ? [...ids] : [bos, ...ids]);
+    const offset = bos === undefined ? 0 : 1;
     const text = (ids: readonly number[]): string => (tokenizer === undefined ? ids.join(' ') : tokenizer.decode(ids));
 
     const cleanRng = new Random(deriveSeed(seed, 0));
@@ -122,7 +124,7 @@ export const inductionTask: Task<InductionOptions> = {
       const inSeq = new Set(seq);
       const [wrong] = cleanRng.sample(pool, 1, inSeq) as [number];
       const second = seq.slice(0, k);
-      const clean = withBos(tokenizer, [...seq, ...second]);
+      const clean = withBos([...seq, ...second]);
       let corruptedBody = [...seq, ...second];
       let changed: number[] = [];
       const secondStart = offset + length;
@@ -137,7 +139,7 @@ export const inductionTask: Task<InductionOptions> = {
         corruptedBody = [...fresh, ...fresh.slice(0, k)];
         changed = Array.from({ length: length + k }, (_, i) => offset + i);
       }
-      const corrupted = withBos(tokenizer, corruptedBody);
+      const corrupted = withBos(corruptedBody);
       const end = clean.length - 1;
       // SOURCE: the answer's position in the first copy, where an induction head looks from END;
       // KEY: the token before it, whose match with the token at END the induction head detects.

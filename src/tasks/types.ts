@@ -61,6 +61,11 @@ export interface TaskContext {
    * that need no text (induction) can run then; the others throw a UserError saying so.
    */
   readonly tokenizer?: Tokenizer;
+  /**
+   * For a model without a tokenizer: the BOS its config.json names (bos_token_id), which prompts
+   * built from token ids (induction) start with. With a tokenizer, the tokenizer's BOS rules.
+   */
+  readonly bosId?: number;
   /** The model's vocabulary size (may exceed the tokenizer's: padded embeddings). */
   readonly vocabSize: number;
   /** Directory holding word lists (data/). */

@@ -12,6 +12,8 @@ import { getPreset } from '../../src/synthetic/presets.js';
 import { initModel } from '../../src/synthetic/init.js';
 import { writeGpt2TokenizerFiles } from '../../src/tokenizer/gpt2-files.js';
 import { gpt2Tokenizer } from '../../src/tokenizer/gpt2.js';
+import { loadPipelineModel } from '../../src/pipeline/model-source.js';
+import { buildDataset } from '../../src/tasks/registry.js';
 
 let dir: string;
 const bare = () => join(dir, 'bare');
@@ -73,6 +75,17 @@ describe('a model without tokenizer files', () => {
     expect(text.status).toBe(2);
     expect(text.stderr.trim().split('\n')).toEqual([`patchwise: ${bare()} has no tokenizer files, so the prompt (--prompt) cannot be text: give token ids instead`]);
   }, 30_000);
+
+  it("pipeline prompts built from token ids (induction) start with config.json's BOS 0", async () => {
+    const pm = await loadPipelineModel({ path: bare() });
+    expect(pm.tokenizer).toBeUndefined();
+    expect(pm.bosId).toBe(0);
+    const dataset = buildDataset({ bosId: pm.bosId, vocabSize: pm.model.config.vocabSize, dataDir: 'data' }, { task: 'induction', options: { length: 6, targets: 'second-copy' }, seed: 1, count: 4 });
+    for (const pair of dataset.pairs) {
+      expect(pair.clean[0]).toBe(0);
+      expect(pair.targets[0]!.position).toBe(1 + 6);
+    }
+  });
 
   it('generate --prompt-ids works on a Llama directory without tokenizer.json', async () => {
     const llama = join(dir, 'llama');

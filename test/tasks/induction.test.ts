@@ -54,6 +54,13 @@ describe('induction without a tokenizer (a planted model)', () => {
     expect(dataset.settings).toMatchObject({ tokenizer: 'none', bos: false, poolSize: 64 });
   });
 
+  it("starts every prompt with the config's BOS when the context names one, and never draws it", () => {
+    for (const pair of build({ ...planted, bosId: 0 }, 'random', { length: 8 }).pairs) {
+      checkPair(pair, 8, 0);
+      expect(pair.clean.slice(1)).not.toContain(0);
+    }
+  });
+
   it('reads every position of the second copy with targets: second-copy, on the same prompts', () => {
     const end = build(planted, 'random', { length: 8 }, 4, 10);
     const all = build(planted, 'random', { length: 8, targets: 'second-copy' }, 4, 10);
