@@ -145,6 +145,23 @@ describe('a model without tokenizer files', () => {
   }, 30_000);
 });
 
+describe('patchwise tasks', () => {
+  it('lists every task with its options, corruptions and an example; --json parses', async () => {
+    const tasks = JSON.parse(await cli('tasks', '--json')) as { name: string; options: { name: string; type: string; default?: unknown }[]; corruptions: string[]; example: { options: object } }[];
+    expect(tasks.map((t) => t.name)).toEqual(['ioi', 'greater-than', 'paired-jsonl', 'induction']);
+    const induction = tasks.find((t) => t.name === 'induction')!;
+    expect(induction.options).toContainEqual(expect.objectContaining({ name: 'length', type: 'integer', default: 20 }));
+    expect(induction.options).toContainEqual(expect.objectContaining({ name: 'targets', type: 'end | second-copy' }));
+    expect(induction.corruptions).toEqual(['key-token', 'random', 'all-random', 'str', 'gn', 'gn:ROLE,...']);
+    expect(tasks.find((t) => t.name === 'paired-jsonl')!.options).toContainEqual(expect.objectContaining({ name: 'format', type: 'jsonl | eap-csv', default: 'jsonl' }));
+    // Each example's options are valid options of its task.
+    const { getTask } = await import('../../src/tasks/registry.js');
+    for (const t of tasks) expect(() => getTask(t.name).parseOptions(t.example.options, 'example')).not.toThrow();
+    const text = await cli('tasks');
+    expect(text).toContain('    cut: random | last (default "random") - where the prompt stops in the second copy');
+  });
+});
+
 describe('an EAP-IG / MIB IOI file', () => {
   it('imports unchanged and runs node patching over its pairs', async () => {
     const tok = await gpt2Tokenizer();
