@@ -10,7 +10,11 @@ import { parseArgs } from 'node:util';
 import ort from 'onnxruntime-node';
 import { getGranularity } from '../src/experiment/components.js';
 import { getMetric } from '../src/experiment/metrics.js';
-import { PatchingEngine } from '../src/methods/node-patching.js';
+import { Experiment } from '../src/experiment/experiment.js';
+import { SILENT } from '../src/methods/method.js';
+import { nodePatching } from '../src/methods/node-patching.js';
+import { GRANULARITY_NAMES, type GranularityName, type StrCorruption } from '../src/core/vocabulary.js';
+import { Random } from '../src/core/random.js';
 import { gatherIndices, inputSender } from '../src/runtime/inputs.js';
 import { buildPlainForward } from '../src/runtime/layer-graphs.js';
 import { PatchableModel } from '../src/runtime/patchable-model.js';
@@ -22,15 +26,18 @@ const { values: args } = parseArgs({ options: { threads: { type: 'string' }, gra
 const threads = args.threads === undefined ? undefined : Number(args.threads);
 const B = 50;
 const T = 16;
-let seed = 7;
-const rand = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+const random = new Random(7);
+const rand = (): number => random.uniform();
 const tok = () => 1000 + Math.floor(rand() * 40000);
 const pairs: PromptPair[] = Array.from({ length: B }, (_, index) => {
   const clean = Array.from({ length: T }, tok);
   const corrupted = clean.map((t, i) => (i === 5 ? tok() : t));
   return { index, clean, corrupted, targets: [{ position: T - 1, answer: tok(), wrong: tok() }], keyPositions: [5], roles: { KEY: 5, END: T - 1 } };
 });
-const dataset: Dataset = { task: 'bench', settings: {}, pairs };
+const STR: StrCorruption = { kind: 'str', variant: 'random-token' };
+const dataset: Dataset = { task: 'bench', settings: {}, corruption: STR, pairs };
+if (!(GRANULARITY_NAMES as readonly string[]).includes(args.granularity)) throw new Error(`--granularity: no granularity ${args.granularity} (${GRANULARITY_NAMES.join(', ')})`);
+const granularity = args.granularity as GranularityName;
 const model = initModel('gpt2-small', 0);
 const pm = new PatchableModel(model, { threads });
 
@@ -43,12 +50,12 @@ const measure = async (f: () => Promise<unknown>): Promise<{ wall: number; cpu: 
 };
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-const engine = new PatchingEngine({
-  model: pm, dataset, corruption: { kind: 'str' }, direction: 'denoising', metrics: [getMetric('logit-diff')],
-  granularity: getGranularity(args.granularity), window: 1, batchSize: B,
-});
-const baselines = { metrics: { 'logit-diff': { clean: 0, corrupted: 0, normaliser: 1 } } };
-const sweep = await measure(() => engine.runUnit(engine.units[0]!, baselines));
+// The sweep alone is timed: the session's clean and corrupted runs and baselines are made first.
+const exp = Experiment.plan(pm, dataset, { corruption: STR, batchSize: B });
+const settings = { direction: 'denoising' as const, metrics: [getMetric('logit-diff')], granularity: getGranularity(granularity), window: 1 };
+const session = await nodePatching.open(exp, settings);
+const [unit] = nodePatching.units(exp, settings);
+const sweep = await measure(() => session.run(unit!, SILENT));
 const peakKb = Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1]);
 await pm.release();
 

@@ -141,7 +141,8 @@ for (const arch of ['gpt2', 'llama'] as const) {
         const base = await pm.run({ tokens: corrupt }, 'all');
         const src = await pm.run({ tokens: clean }, 'all');
         const perPosition = variant === 'per position';
-        const u = prng(perPosition ? 23 : 19);
+        const random = new Random(perPosition ? 23 : 19);
+        const u = (): number => random.uniform();
         const K = 2;
         const masks = EdgeMasks.zeros(graph, K, perPosition ? T : undefined);
         const input = graph.senderIndex('input');
