@@ -39,7 +39,6 @@ describe('ablations vs the float64 reference (random GPT-2)', () => {
   const refModel = { config, weights };
   const V = config.vocabSize;
   const d = config.dModel;
-  const rowAt = (logits: Float64Array, t: number) => logits.subarray(t * V, (t + 1) * V);
   // Two lengths (the induction task with a random cut), so resampling partners stay within a length.
   const dataset: Dataset = buildDataset({ vocabSize: V, dataDir: 'data' }, { task: 'induction', options: { length: 5, cut: 'random' }, seed: 3, count: 6 });
 
@@ -96,8 +95,7 @@ describe('ablations vs the float64 reference (random GPT-2)', () => {
     let ldGap = 0;
     for (const pair of dataset.pairs) {
       const r = ref.get(pair.index)!;
-      const cl = rowAt(r.clean.logits, pair.metricPosition);
-      ldGap += scores(cl, cl, pair)['logit-diff']! - scores(rowAt(r.corrupted.logits, pair.metricPosition), cl, pair)['logit-diff']!;
+      ldGap += scores(r.clean.logits, r.clean.logits, pair, V)['logit-diff']! - scores(r.corrupted.logits, r.clean.logits, pair, V)['logit-diff']!;
     }
     ldGap /= dataset.pairs.length;
     expect(Math.abs(ldGap - session.baselines.metrics['logit-diff']!.normaliser)).toBeLessThan(TOL);
@@ -109,9 +107,8 @@ describe('ablations vs the float64 reference (random GPT-2)', () => {
       const pair = dataset.pairs[Number(pairIndex)]!;
       const r = ref.get(pair.index)!;
       const pt = referenceForward(refModel, { tokens: r.baseInput }, { mask: referenceMask(pm.graph, name), source: r.source });
-      const cleanRow = rowAt(r.clean.logits, pair.metricPosition);
-      const sPt = scores(rowAt(pt.logits, pair.metricPosition), cleanRow, pair);
-      const sBase = scores(rowAt(r.base.logits, pair.metricPosition), cleanRow, pair);
+      const sPt = scores(pt.logits, r.clean.logits, pair, V);
+      const sBase = scores(r.base.logits, r.clean.logits, pair, V);
       for (const m of ['prob', 'logit-diff', 'kl']) {
         const want = (sPt[m]! - sBase[m]!) / (m === 'logit-diff' ? ldGap : 1);
         const got = ours.get(`${m}|${name}|${pairIndex}`)!;
@@ -158,7 +155,7 @@ describe('ablations vs the float64 reference (random GPT-2)', () => {
         keep.forEach((k, c) => {
           const mask = (s: number, r: number) => (g.hasEdge(s, r) && !k.has(g.edgeName({ sender: s, receiver: r })) ? 1 : 0);
           const ref = referenceForward(refModel, { tokens: p.clean }, { mask, source });
-          const want = scores(rowAt(ref.logits, p.metricPosition), rowAt(ref.logits, p.metricPosition), p)['logit-diff']!;
+          const want = scores(ref.logits, ref.logits, p, V)['logit-diff']!;
           expect(Math.abs(ours[c]![i]! - want), `${corruption.kind} config ${c} row ${i}`).toBeLessThan(TOL * Math.max(1, Math.abs(want)));
         });
       });

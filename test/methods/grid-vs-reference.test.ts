@@ -58,15 +58,14 @@ async function checkGrid(pm: PatchableModel, dataset: Dataset, c: GridCase): Pro
     }
   }
   const V = config.vocabSize;
-  const rowAt = (logits: Float64Array, t: number) => logits.subarray(t * V, (t + 1) * V);
   // Normaliser of logit difference: dataset mean of clean - corrupted.
   let ldGap = 0;
   let n = 0;
   for (const pair of dataset.pairs) {
     for (let s = 0; s < samples; s++) {
-      const cl = rowAt(clean.get(pair.index)!.logits, pair.metricPosition);
-      const co = rowAt(corrupted.get(`${pair.index}/${s}`)!.logits, pair.metricPosition);
-      ldGap += scores(cl, cl, pair)['logit-diff']! - scores(co, cl, pair)['logit-diff']!;
+      const cl = clean.get(pair.index)!.logits;
+      const co = corrupted.get(`${pair.index}/${s}`)!.logits;
+      ldGap += scores(cl, cl, pair, V)['logit-diff']! - scores(co, cl, pair, V)['logit-diff']!;
       n++;
     }
   }
@@ -91,9 +90,8 @@ async function checkGrid(pm: PatchableModel, dataset: Dataset, c: GridCase): Pro
           })()
         : { tokens: pair.clean };
       const pt = referenceForward(refModel, baseInput, { mask, source: src.senders });
-      const cleanRow = rowAt(cl.logits, pair.metricPosition);
-      const sPt = scores(rowAt(pt.logits, pair.metricPosition), cleanRow, pair);
-      const sBase = scores(rowAt(base.logits, pair.metricPosition), cleanRow, pair);
+      const sPt = scores(pt.logits, cl.logits, pair, V);
+      const sBase = scores(base.logits, cl.logits, pair, V);
       for (const m of Object.keys(acc)) acc[m]! += (sPt[m]! - sBase[m]!) / (m === 'logit-diff' ? ldGap : 1) / samples;
     }
     for (const m of Object.keys(acc)) {
@@ -134,6 +132,20 @@ describe('patching grid vs the float64 reference (random GPT-2)', () => {
       await checkGrid(pm, dataset, c);
     });
   }
+
+  // Multi-position metric: induction read at every position of the second copy (pairs of
+  // different cut points have different numbers of targets), each metric the mean over them.
+  for (const c of [cases[0]!, cases[1]!, cases[2]!]) {
+    it(`multi-position targets, ${c.granularity}, ${c.corruption.kind}, ${c.direction}: every effect matches`, async () => {
+      const dataset: Dataset = buildDataset(
+        { vocabSize: config.vocabSize, dataDir: 'data' },
+        { task: 'induction', options: { length: 5, cut: 'random', targets: 'second-copy' }, corruption: c.corruption.kind === 'gn' ? { kind: 'gn' } : undefined, seed: 3, count: 5 },
+      );
+      expect(new Set(dataset.pairs.map((p) => p.targets.length)).size).toBeGreaterThan(1);
+      expect(dataset.pairs.every((p) => p.targets.length >= 2)).toBe(true);
+      await checkGrid(pm, dataset, c);
+    });
+  }
 });
 
 describeShared('patching grid vs the float64 reference (stories260K)', () => {
@@ -141,7 +153,7 @@ describeShared('patching grid vs the float64 reference (stories260K)', () => {
   let dataset: Dataset;
   beforeAll(async () => {
     pm = new PatchableModel(await loadModel(stories260kPath));
-    const tokenizer = await loadTokenizer(stories260kPath);
+    const tokenizer = (await loadTokenizer(stories260kPath))!;
     dataset = buildDataset({ tokenizer, vocabSize: pm.config.vocabSize, dataDir: 'data' }, { task: 'induction', options: { length: 4, cut: 'last' }, seed: 2, count: 3 });
   });
   afterAll(async () => pm.release());

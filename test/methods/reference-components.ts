@@ -60,11 +60,21 @@ function logSoftmax(row: ArrayLike<number>): number[] {
   return Array.from(row, (x) => x - lse);
 }
 
-/** Hand-written scores of the three metrics. */
-export function scores(row: ArrayLike<number>, clean: ArrayLike<number>, pair: PromptPair): Record<string, number> {
-  const lp = logSoftmax(row);
-  const lc = logSoftmax(clean);
-  let kl = 0;
-  lc.forEach((l, i) => (kl += Math.exp(l) * (l - lp[i]!)));
-  return { prob: Math.exp(lp[pair.answer]!), 'logit-diff': row[pair.answer]! - row[pair.wrong!]!, kl: -kl };
+/**
+ * Hand-written scores of the three metrics from a run's logits at every position ([T x V]) and the
+ * clean run's: at each of the pair's metric targets, then their mean.
+ */
+export function scores(logits: Float64Array, cleanLogits: Float64Array, pair: PromptPair, V: number): Record<string, number> {
+  const out: Record<string, number> = { prob: 0, 'logit-diff': 0, kl: 0 };
+  for (const target of pair.targets) {
+    const row = logits.subarray(target.position * V, (target.position + 1) * V);
+    const lp = logSoftmax(row);
+    const lc = logSoftmax(cleanLogits.subarray(target.position * V, (target.position + 1) * V));
+    let kl = 0;
+    lc.forEach((l, i) => (kl += Math.exp(l) * (l - lp[i]!)));
+    out.prob! += Math.exp(lp[target.answer]!) / pair.targets.length;
+    out['logit-diff']! += (row[target.answer]! - row[target.wrong!]!) / pair.targets.length;
+    out.kl! += -kl / pair.targets.length;
+  }
+  return out;
 }
