@@ -1,0 +1,164 @@
+// Edge attribution scores from gradients (Syed et al. 2023, "Attribution Patching Outperforms
+// Automated Circuit Discovery"; Hanna et al. 2024, "Have Faith in Faithfulness", whose names the
+// schemes use). For an edge s -> r, with base run b (noising: the clean prompt; denoising: the
+// corrupted one) and source run c (the other):
+//
+//   score(s -> r) = sum_t (c_s[t] - b_s[t]) . mean_{x in points} d m / d input_r[t] (x)
+//
+// averaged over the dataset's rows. Sign convention: the score is the first-order change of the
+// metric's score (higher = closer to clean behaviour) when the edge alone carries the source run's
+// value, i.e. d m / d M[s, r] of the patching mask at M = 0 for 'eap'. Noising scores of edges the
+// clean behaviour needs are thus negative; circuits rank edges by |score|. The points x are input
+// embeddings (the `input` sender) between the source c and the base b:
+//
+// - 'eap': the base run only;
+// - 'eap-ig-inputs': c + (k / steps)(b - c), k = 1..steps (EAP-IG's Riemann sum, which ends at the
+//   base run and never evaluates the source run itself);
+// - 'clean-corrupted': the base and the source run.
+//
+// Sender values c_s, b_s are those of the unpatched runs at c and b (not at the point x), as EAP-IG
+// computes them.
+import type { Direction } from '../core/vocabulary.js';
+import { CleanRow, type Metric } from '../experiment/metrics.js';
+import type { ModelConfig, ModelWeights } from '../model/types.js';
+import { inputSender, type RunInput } from '../runtime/inputs.js';
+import { f32, floats, SessionPool } from '../runtime/sessions.js';
+import type { PromptPair } from '../tasks/types.js';
+import { type AttributionGraphs, buildAttributionGraphs } from './attribution-graph.js';
+import { scoreGradient } from './metric-gradients.js';
+
+export const ATTRIBUTION_SCHEMES = ['eap', 'eap-ig-inputs', 'clean-corrupted'] as const;
+export type AttributionScheme = (typeof ATTRIBUTION_SCHEMES)[number];
+
+/** What attribution reads of an experiment (Experiment has it): the model and the batched rows. */
+export interface AttributionData {
+  readonly model: { readonly config: ModelConfig; readonly weights: ModelWeights };
+  readonly groups: readonly {
+    readonly rows: readonly { readonly pair: PromptPair }[];
+    readonly seqLen: number;
+    readonly cleanInput: RunInput;
+    readonly corruptedInput: RunInput;
+    readonly positions: readonly number[];
+  }[];
+}
+
+export interface AttributionOptions {
+  readonly scheme: AttributionScheme;
+  readonly metric: Metric;
+  /** Default 'noising' (the base run is the clean prompt). */
+  readonly direction?: Direction;
+  /** Interpolation steps of 'eap-ig-inputs'; default 5. */
+  readonly steps?: number;
+}
+
+/** Weights alpha of the base run in each point c + alpha (b - c). */
+export function attributionPoints(scheme: AttributionScheme, steps = 5): number[] {
+  if (scheme === 'eap') return [1];
+  if (scheme === 'clean-corrupted') return [1, 0];
+  if (!Number.isInteger(steps) || steps < 1) throw new Error(`eap-ig-inputs needs a whole number of steps >= 1, got ${steps}`);
+  return Array.from({ length: steps }, (_, k) => (k + 1) / steps);
+}
+
+/** Forward and attribution sessions of one model, one pair of graphs per batch shape. */
+export class GradientModel {
+  private readonly pool: SessionPool;
+  private readonly graphs = new Map<string, AttributionGraphs>();
+
+  constructor(
+    readonly config: ModelConfig,
+    readonly weights: ModelWeights,
+    pool?: SessionPool,
+  ) {
+    this.pool = pool ?? new SessionPool();
+  }
+
+  private graphsFor(B: number, T: number): AttributionGraphs {
+    const key = `${B}x${T}`;
+    let g = this.graphs.get(key);
+    if (!g) {
+      g = buildAttributionGraphs(this.config, this.weights, B, T);
+      this.graphs.set(key, g);
+    }
+    return g;
+  }
+
+  private zeroDeltas(B: number, T: number): Record<string, ReturnType<typeof f32>> {
+    const feeds: Record<string, ReturnType<typeof f32>> = {};
+    for (const x of this.graphsFor(B, T).deltas) feeds[x.name] = f32(new Float32Array(x.shape.reduce((a, b) => a * b, 1)), x.shape);
+    return feeds;
+  }
+
+  /** Logits [B, T, V] and sender outputs [S, B, T, d] of the run at `input` (the input sender, [B, T, d]). */
+  async forward(input: Float32Array, B: number, T: number): Promise<{ logits: Float32Array; senders: Float32Array }> {
+    const feeds = { ...this.zeroDeltas(B, T), input: f32(input, [B, T, this.config.dModel]) };
+    const out = await this.pool.run(`attr-forward:${B}x${T}`, () => this.graphsFor(B, T).forward, feeds);
+    return { logits: floats(out.logits, 'logits'), senders: floats(out.senders, 'senders') };
+  }
+
+  /** Edge scores [B, S, R]: sum_t senderDelta[s, b, t] . d(sum logits * gradLogits)_b / d input_r[b, t] at `input`. */
+  async edgeScores(input: Float32Array, B: number, T: number, gradLogits: Float32Array, senderDelta: Float32Array): Promise<Float32Array> {
+    const { dModel: d, vocabSize: V } = this.config;
+    const S = senderDelta.length / (B * T * d);
+    const feeds = {
+      ...this.zeroDeltas(B, T),
+      input: f32(input, [B, T, d]),
+      grad_logits: f32(gradLogits, [B, T, V]),
+      sender_delta: f32(senderDelta, [S, B, T, d]),
+    };
+    const out = await this.pool.run(`attr-backward:${B}x${T}`, () => this.graphsFor(B, T).attribution, feeds, undefined, true);
+    return floats(out.edge_scores, 'edge_scores');
+  }
+
+  release(): Promise<void> {
+    this.graphs.clear();
+    return this.pool.release();
+  }
+}
+
+/**
+ * Mean edge scores over every row of the data, dense [S * R] (index s * R + r, as EdgeMasks and
+ * Circuit lay them out); NaN where s -> r is not an edge of the graph.
+ */
+export async function edgeAttribution(data: AttributionData, gm: GradientModel, opts: AttributionOptions, nSenders: number, fanIn: readonly number[]): Promise<Float64Array> {
+  const { config: cfg, weights: w } = data.model;
+  const V = cfg.vocabSize;
+  const S = nSenders;
+  const R = fanIn.length;
+  const points = attributionPoints(opts.scheme, opts.steps);
+  const noising = (opts.direction ?? 'noising') === 'noising';
+  const sum = new Float64Array(S * R);
+  let nRows = 0;
+  for (const g of data.groups) {
+    const B = g.rows.length;
+    const T = g.seqLen;
+    const clean = inputSender(cfg, w, g.cleanInput);
+    const corrupted = inputSender(cfg, w, g.corruptedInput);
+    const [base, source] = noising ? [clean, corrupted] : [corrupted, clean];
+    const cleanRun = await gm.forward(clean, B, T);
+    const cleanRows = g.rows.map((_, b) => new CleanRow(cleanRun.logits.slice((b * T + g.positions[b]!) * V, (b * T + g.positions[b]! + 1) * V)));
+    const sourceRun = await gm.forward(source, B, T);
+    const baseSenders = noising ? cleanRun.senders : (await gm.forward(base, B, T)).senders;
+    const senderDelta = new Float32Array(baseSenders.length);
+    for (let i = 0; i < senderDelta.length; i++) senderDelta[i] = sourceRun.senders[i]! - baseSenders[i]!;
+
+    for (const alpha of points) {
+      const x = alpha === 1 ? base : alpha === 0 ? source : Float32Array.from(source, (c, i) => c + alpha * (base[i]! - c));
+      const logits = alpha === 1 && noising ? cleanRun.logits : (await gm.forward(x, B, T)).logits;
+      const seed = new Float32Array(B * T * V);
+      g.rows.forEach((row, b) => {
+        const at = (b * T + g.positions[b]!) * V;
+        seed.set(scoreGradient(opts.metric.name, logits.subarray(at, at + V), row.pair, cleanRows[b]!), at);
+      });
+      const scores = await gm.edgeScores(x, B, T, seed, senderDelta);
+      for (let b = 0; b < B; b++) {
+        for (let r = 0; r < R; r++) {
+          for (let s = 0; s < fanIn[r]!; s++) sum[s * R + r]! += scores[(b * S + s) * R + r]! / points.length;
+        }
+      }
+    }
+    nRows += B;
+  }
+  const out = new Float64Array(S * R).fill(NaN);
+  for (let r = 0; r < R; r++) for (let s = 0; s < fanIn[r]!; s++) out[s * R + r] = sum[s * R + r]! / nRows;
+  return out;
+}
