@@ -9,8 +9,9 @@
 //    drifting machine load hits both alike;
 // 3. the total for all edges from the per-layer costs (linear between measured layers).
 // Usage: npx tsx scripts/bench-acdc.ts [--decisions 313] [--layers 0,4,8] [--reps 3] [--tau 1e-3] [--batch K]
-import { acdc } from '../src/methods/acdc.js';
-import { PreparedRuns } from '../src/experiment/runs.js';
+import { parseArgs } from 'node:util';
+import { acdcTuned } from '../src/methods/acdc.js';
+import { Experiment } from '../src/experiment/experiment.js';
 import { initModel } from '../src/synthetic/init.js';
 import { getMetric } from '../src/experiment/metrics.js';
 import { EdgeMasks } from '../src/runtime/masks.js';
@@ -19,16 +20,20 @@ import type { Dataset, PromptPair } from '../src/tasks/types.js';
 import { machine } from './bench-support.js';
 import { Random } from '../src/core/random.js';
 
-const arg = (name: string, fallback: string): string => {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? process.argv[i + 1] ?? fallback : fallback;
-};
-const decisions = Number(arg('--decisions', '313'));
-const sampleLayers = arg('--layers', '0,4,8').split(',').filter((x) => x !== '').map(Number);
-const reps = Number(arg('--reps', '3'));
-const tau = Number(arg('--tau', '1e-3'));
-const batchArg = arg('--batch', '');
-const batch = batchArg === '' ? undefined : Number(batchArg);
+const { values: args } = parseArgs({
+  options: {
+    decisions: { type: 'string', default: '313' },
+    layers: { type: 'string', default: '0,4,8' },
+    reps: { type: 'string', default: '3' },
+    tau: { type: 'string', default: '1e-3' },
+    batch: { type: 'string' },
+  },
+});
+const decisions = Number(args.decisions);
+const sampleLayers = args.layers.split(',').filter((x) => x !== '').map(Number);
+const reps = Number(args.reps);
+const tau = Number(args.tau);
+const batch = args.batch === undefined ? undefined : Number(args.batch);
 const B = 50;
 const T = 16;
 
@@ -49,7 +54,8 @@ const { nLayers } = pm.config;
 const R = g.nReceivers;
 await pm.warm();
 let t0 = performance.now();
-const runs = await PreparedRuns.prepare(pm, dataset);
+const runs = await Experiment.prepare(pm, dataset);
+const groupRuns = await runs.runsOf(runs.groups[0]!);
 const prepareSeconds = (performance.now() - t0) / 1000;
 const kl = getMetric('kl');
 const [group] = runs.groups;
@@ -84,34 +90,32 @@ async function naiveEdge(l: number, pruned: Uint8Array, i: number): Promise<numb
   data[((g.fanIn[r]! - 1 - i) % g.fanIn[r]!) * R + r] = 1;
   const masks = EdgeMasks.fromData(g, 1, data);
   const t = performance.now();
-  const out = await pm.runPatched(group!.cleanInput, { source: group!.corrupted.cache, base: group!.clean.cache, masks, positions: group!.positions, fromLayer: 0 });
+  const out = await pm.runPatched(group!.cleanInput, { source: groupRuns.corrupted.cache, base: groupRuns.clean.cache, masks, positions: group!.positions, fromLayer: 0 });
   let s = 0;
-  group!.rows.forEach((row, b) => (s += kl.score(out.logits.subarray(b * V, (b + 1) * V), row.pair, group!.cleanRows[b]!)));
+  group!.rows.forEach((row, b) => (s += kl.score(out.logits.subarray(b * V, (b + 1) * V), row.pair, groupRuns.cleanRows[b]!)));
   return (performance.now() - t) / 1000;
 }
 
 /** ACDC's per-edge cost into layer l from `pruned`: two decisions, less the start-up evaluation. */
 async function acdcEdge(l: number, pruned: Uint8Array): Promise<{ seconds: number; pruned: number }> {
-  const r = await acdc(runs, { tau, metric: kl, receivers: receiversOf(l), initialPruned: pruned, maxDecisions: 2, batch });
+  const r = await acdcTuned(runs, { tau, metric: kl, receivers: receiversOf(l), initialPruned: pruned, batch }, { maxDecisions: 2 });
   return { seconds: (r.stats.seconds - r.stats.initialSeconds) / r.log.length, pruned: r.log.filter((d) => d.pruned).length };
 }
 
 // 1. The start of a real run.
 const perLayer = new Map<number, { n: number; s: number; pruned: number }>();
-let last = performance.now();
 t0 = performance.now();
-const real = await acdc(runs, {
-  tau, metric: kl, maxDecisions: decisions, batch,
-  onDecision: (d) => {
-    const now = performance.now();
-    const l = g.receiverLayer(d.receiver!);
-    const acc = perLayer.get(l) ?? { n: 0, s: 0, pruned: 0 };
-    acc.n++;
-    acc.s += (now - last) / 1000;
-    acc.pruned += d.pruned ? 1 : 0;
-    perLayer.set(l, acc);
-    last = now;
-  },
+const last = t0;
+// Time of each decision, by the progress reporter (called once per decision, in order).
+const decidedAt: number[] = [last];
+const real = await acdcTuned(runs, { tau, metric: kl, batch, progress: { step: (done) => (decidedAt[done] = performance.now()) } }, { maxDecisions: decisions });
+real.log.forEach((d, i) => {
+  const l = g.receiverLayer(d.receiver!);
+  const acc = perLayer.get(l) ?? { n: 0, s: 0, pruned: 0 };
+  acc.n++;
+  acc.s += (decidedAt[i + 1]! - decidedAt[i]!) / 1000;
+  acc.pruned += d.pruned ? 1 : 0;
+  perLayer.set(l, acc);
 });
 const realSeconds = (performance.now() - t0) / 1000;
 // The first interval included evaluating the full graph once (not a per-edge cost).

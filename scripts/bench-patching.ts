@@ -5,7 +5,10 @@
 // Usage: npm run bench:patching [-- --naive-sample N]
 import { initModel } from '../src/synthetic/init.js';
 import { getGranularity } from '../src/experiment/components.js';
-import { PatchingEngine } from '../src/methods/node-patching.js';
+import { parseArgs } from 'node:util';
+import { Experiment } from '../src/experiment/experiment.js';
+import { SILENT } from '../src/methods/method.js';
+import { nodePatching } from '../src/methods/node-patching.js';
 import { getMetric } from '../src/experiment/metrics.js';
 import { EdgeMasks } from '../src/runtime/masks.js';
 import { PatchableModel } from '../src/runtime/patchable-model.js';
@@ -14,11 +17,8 @@ import { GRANULARITY_NAMES, type GranularityName, type StrCorruption } from '../
 import { machine } from './bench-support.js';
 import { Random } from '../src/core/random.js';
 
-const argAt = (name: string, fallback: number) => {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-};
-const naiveSample = argAt('--naive-sample', 8);
+const { values: args } = parseArgs({ options: { 'naive-sample': { type: 'string', default: '8' }, only: { type: 'string' } } });
+const naiveSample = Number(args['naive-sample']);
 const B = 50;
 const T = 16;
 
@@ -38,16 +38,14 @@ await pm.warm(['all-positions']);
 const metric = getMetric('logit-diff');
 
 async function sweep(granularity: GranularityName): Promise<{ seconds: number; patches: number }> {
-  const engine = new PatchingEngine({
-    model: pm, dataset, corruption: STR, direction: 'denoising', metrics: [metric],
-    granularity: getGranularity(granularity), window: 1, batchSize: B,
-  });
-  const baselines = { metrics: { 'logit-diff': { clean: 0, corrupted: 0, normaliser: 1 } } };
-  const [unit] = engine.units;
+  const exp = Experiment.plan(pm, dataset, { corruption: STR, batchSize: B });
+  const settings = { direction: 'denoising' as const, metrics: [metric], granularity: getGranularity(granularity), window: 1 };
+  const session = await nodePatching.open(exp, settings);
+  const [unit] = nodePatching.units(exp, settings);
   const t0 = performance.now();
-  const res = await engine.runUnit(unit!, baselines);
+  const res = await session.run(unit!, SILENT);
   const seconds = (performance.now() - t0) / 1000;
-  return { seconds, patches: res.effects.get('logit-diff')!.length / B };
+  return { seconds, patches: res.get('logit-diff')!.length / B };
 }
 
 /** One full forward per patch: K = 1, recomputed from layer 0, as a hook-based tool does it. */
@@ -69,7 +67,7 @@ async function naivePerPatch(granularity: GranularityName): Promise<number> {
 console.log(`Machine: ${machine()}. Model: gpt2-small shape (random weights), ${B} prompts x ${T} tokens, metric logit difference, denoising, STR.\n`);
 console.log('| sweep | patches | patchwise (s) | naive, one forward per patch (s, extrapolated) | speed-up |');
 console.log('|---|---:|---:|---:|---:|');
-const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
+const only = args.only;
 if (only !== undefined && !(GRANULARITY_NAMES as readonly string[]).includes(only)) throw new Error(`--only: no granularity ${only} (${GRANULARITY_NAMES.join(', ')})`);
 const granularities: GranularityName[] = only === undefined ? ['heads', 'resid'] : [only as GranularityName];
 for (const granularity of granularities) {

@@ -1,12 +1,14 @@
 // Benchmark of the patchable runtime on the gpt2-small shape (random weights: same compute as the
 // real model), batch of 50 prompts x 16 tokens. Usage: npm run bench:runtime [-- --reps N]
+import { parseArgs } from 'node:util';
 import { initModel } from '../src/synthetic/init.js';
 import { EdgeMasks } from '../src/runtime/masks.js';
 import { PatchableModel } from '../src/runtime/patchable-model.js';
 import { machine, time } from './bench-support.js';
 import { Random } from '../src/core/random.js';
 
-const reps = Number(process.argv[process.argv.indexOf('--reps') + 1] ?? 5) || 5;
+const { values: args } = parseArgs({ options: { reps: { type: 'string', default: '5' } } });
+const reps = Number(args.reps) || 5;
 const B = 50;
 const T = 16;
 

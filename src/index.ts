@@ -45,8 +45,12 @@ export type { Dataset, PromptPair, Task, TaskContext } from './tasks/types.js';
 export { METRICS, getMetric, type Metric } from './experiment/metrics.js';
 export { GRANULARITIES, getGranularity, type Granularity } from './experiment/components.js';
 
-// Methods: node patching, path patching, ACDC.
-export { PatchingEngine, type PatchingJob, type Effect } from './methods/node-patching.js';
+// One experiment over a dataset: rows, clean and corrupted runs, baselines, scoring of mask configurations.
+export { Experiment, type ExperimentOptions, type Baselines } from './experiment/experiment.js';
+
+// Methods, all of one signature, by name: node patching, path patching, ACDC (edges and nodes).
+export { METHODS } from './methods/registry.js';
+export type { Method, MethodSession, ProgressReporter } from './methods/method.js';
 export { pathPatch, type PathPatchOptions, type PathPatchResult } from './methods/path-patching.js';
 export { acdc, acdcSweep, acdcCircuit, type AcdcOptions, type AcdcResult } from './methods/acdc.js';
 

@@ -16,7 +16,7 @@ import type { Metric } from '../experiment/metrics.js';
 import { Random } from '../core/random.js';
 import { trapezoidAuc } from './measures.js';
 import type { CurvePoint, Direction, GroundTruth, MetricName } from '../core/vocabulary.js';
-import { type PreparedRuns, resolveMetric } from '../experiment/runs.js';
+import { type Experiment, resolveMetric } from '../experiment/experiment.js';
 
 export interface FaithfulnessOptions {
   readonly direction?: Direction;
@@ -48,12 +48,12 @@ export type CircuitLike = CircuitMask | { readonly mask: Uint8Array };
 
 const maskOf = (c: CircuitLike): CircuitMask => (c instanceof Uint8Array ? c : c.mask);
 
-function defaultMetric(runs: PreparedRuns): Metric {
+function defaultMetric(runs: Experiment): Metric {
   return resolveMetric(runs.dataset.pairs.every((p) => p.wrong !== undefined) ? 'logit-diff' : 'prob');
 }
 
 /** Faithfulness of several circuits, evaluated together (identical patch sets once). */
-export async function faithfulness(runs: PreparedRuns, circuitsIn: readonly CircuitLike[], opts: FaithfulnessOptions = {}): Promise<FaithfulnessResult> {
+export async function faithfulness(runs: Experiment, circuitsIn: readonly CircuitLike[], opts: FaithfulnessOptions = {}): Promise<FaithfulnessResult> {
   const circuits = circuitsIn.map(maskOf);
   const graph = runs.model.graph;
   const metric = opts.metric === undefined ? defaultMetric(runs) : resolveMetric(opts.metric);
@@ -101,7 +101,7 @@ export async function faithfulness(runs: PreparedRuns, circuitsIn: readonly Circ
 
 /** Faithfulness against circuit size for the circuits of a threshold sweep (sorted by size; `threshold`: tau). */
 export async function faithfulnessCurve(
-  runs: PreparedRuns,
+  runs: Experiment,
   circuits: readonly { readonly inCircuit: CircuitMask; readonly tau?: number }[],
   opts: FaithfulnessOptions = {},
 ): Promise<{ result: FaithfulnessResult; points: (CurvePoint & { readonly size: number })[] }> {
@@ -270,7 +270,7 @@ export function randomCircuit(graph: ComponentGraph, count: number, seed: number
 }
 
 /** Faithfulness of `samples` random circuits with `nEdges` edges each: mean and spread. */
-export async function randomBaseline(runs: PreparedRuns, nEdges: number, opts: RandomBaselineOptions = {}): Promise<RandomBaseline> {
+export async function randomBaseline(runs: Experiment, nEdges: number, opts: RandomBaselineOptions = {}): Promise<RandomBaseline> {
   const n = opts.samples ?? 20;
   const seed = opts.seed ?? 0;
   const circuits = Array.from({ length: n }, (_, i) => randomCircuit(runs.model.graph, nEdges, (Math.imul(seed, 0x9e3779b1) + i) >>> 0));

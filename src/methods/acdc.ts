@@ -41,8 +41,9 @@ import type { ComponentGraph, Edge } from '../graph/component-graph.js';
 import { EdgeMasks } from '../runtime/masks.js';
 import type { Metric } from '../experiment/metrics.js';
 import { Random } from '../core/random.js';
-import type { Direction, MetricName } from '../core/vocabulary.js';
-import { type PreparedRuns, resolveMetric } from '../experiment/runs.js';
+import type { DiscoveryMethod, Direction, MetricName } from '../core/vocabulary.js';
+import { checkMetrics, type Experiment, resolveMetric } from '../experiment/experiment.js';
+import type { Method, MethodSession, ProgressReporter } from './method.js';
 
 export type AcdcRule = 'signed' | 'absolute';
 export type Speculation = 'pruned' | 'kept' | 'auto';
@@ -64,27 +65,35 @@ export interface AcdcOptions {
    * pass 32 ms; gpt2-small, 50 prompts: 5 per pass cost 11 s each, 1 per pass 7.4 s.
    */
   readonly batch?: number;
-  /** What the batch assumes about the candidates before each one; default 'auto'. */
-  readonly speculation?: Speculation;
   /** Edge level: visit only the edges into these receivers (still in reverse topological order). */
   readonly receivers?: readonly number[];
   /** Node level: visit only these senders. */
   readonly senders?: readonly number[];
-  /** Stop after this many decisions (a partial run: benchmarks, previews). */
-  readonly maxDecisions?: number;
   /** [S * R]: edges already removed when the run starts (e.g. resuming); never revisited. */
   readonly initialPruned?: Uint8Array;
   /** Bound on configurations x rows per runtime pass. */
   readonly maxRows?: number;
-  readonly onDecision?: (d: AcdcDecision, done: number, total: number) => void;
+  /** Decisions done of the total, with the edges (nodes) kept so far. */
+  readonly progress?: ProgressReporter;
   /** Metric values of configurations already evaluated on the same runs (see AcdcMemo). */
   readonly memo?: AcdcMemo;
 }
 
 /**
+ * Knobs that change how ACDC is computed, never what it decides: for tests (decision replay under
+ * every speculation) and benchmarks (a partial run), through acdcTuned only.
+ */
+export interface AcdcTuning {
+  /** What a speculative batch assumes about the candidates before each one; default 'auto'. */
+  readonly speculation?: Speculation;
+  /** Stop after this many decisions (result.complete is then false). */
+  readonly maxDecisions?: number;
+}
+
+/**
  * Mean scores of evaluated configurations, keyed by direction, metric and the removed-edge set
  * (Zobrist hash: two 32-bit lanes of seeded random words XORed over the set). Only for runs on the
- * same PreparedRuns. A collision (probability ~ n^2 / 2^64 for n entries) would reuse a wrong value.
+ * same Experiment. A collision (probability ~ n^2 / 2^64 for n entries) would reuse a wrong value.
  */
 export class AcdcMemo {
   readonly values = new Map<string, number>();
@@ -197,8 +206,13 @@ function visitOrder(graph: ComponentGraph, opts: AcdcOptions): Unit[] {
   return units;
 }
 
-/** Runs ACDC at one threshold on prepared clean/corrupted runs. */
-export async function acdc(runs: PreparedRuns, opts: AcdcOptions): Promise<AcdcResult> {
+/** Runs ACDC at one threshold on an experiment (its clean and corrupted runs are computed once). */
+export function acdc(runs: Experiment, opts: AcdcOptions): Promise<AcdcResult> {
+  return acdcTuned(runs, opts, {});
+}
+
+/** acdc() with computation knobs (tests and benchmarks only; see AcdcTuning). */
+export async function acdcTuned(runs: Experiment, opts: AcdcOptions, tuning: AcdcTuning): Promise<AcdcResult> {
   const t0 = performance.now();
   const graph = runs.model.graph;
   const metric = resolveMetric(opts.metric ?? 'kl');
@@ -209,7 +223,7 @@ export async function acdc(runs: PreparedRuns, opts: AcdcOptions): Promise<AcdcR
   const rule = opts.rule ?? (isKl ? 'signed' : 'absolute');
   const widest = Math.max(...runs.groups.map((g) => g.rows.length));
   const K = Math.max(1, Math.floor(opts.batch ?? Math.min(16, 64 / widest)));
-  const speculation = opts.speculation ?? 'auto';
+  const speculation = tuning.speculation ?? 'auto';
   const tau = opts.tau;
   if (!Number.isFinite(tau)) throw new Error(`ACDC threshold must be a finite number, got ${tau}`);
   const { nSenders: S, nReceivers: R, nLayers } = graph;
@@ -238,7 +252,7 @@ export async function acdc(runs: PreparedRuns, opts: AcdcOptions): Promise<AcdcR
   const units = visitOrder(graph, opts)
     .map((u) => ({ ...u, cells: u.cells.filter((c) => !pruned[c]) }))
     .filter((u) => u.cells.length > 0);
-  const total = Math.min(units.length, opts.maxDecisions ?? Infinity);
+  const total = Math.min(units.length, tuning.maxDecisions ?? Infinity);
 
   /**
    * Masks for configurations "pruned + extra[k]". Noising patches the removed edges; denoising patches
@@ -338,7 +352,7 @@ export async function acdc(runs: PreparedRuns, opts: AcdcOptions): Promise<AcdcR
         nPruned++;
       }
       used++;
-      opts.onDecision?.(d, i + used, total);
+      opts.progress?.step(i + used, total, `${i + used - nPruned} ${level === 'node' ? 'nodes' : 'edges'} kept`);
       if (prune !== predicted[j]) break; // later results assumed the other outcome
     }
     dropped += batch.length - used;
@@ -360,16 +374,9 @@ export async function acdc(runs: PreparedRuns, opts: AcdcOptions): Promise<AcdcR
   };
 }
 
-/**
- * Independent ACDC runs for each threshold, sharing the prepared clean and corrupted runs and a memo
- * of evaluated configurations (`shareMemo: false` evaluates every run from scratch).
- */
-export async function acdcSweep(
-  runs: PreparedRuns,
-  taus: readonly number[],
-  opts: Omit<AcdcOptions, 'tau'> & { readonly shareMemo?: boolean } = {},
-): Promise<AcdcResult[]> {
-  const memo = opts.memo ?? (opts.shareMemo === false ? undefined : new AcdcMemo());
+/** Independent ACDC runs for each threshold, sharing the experiment and a memo of evaluated configurations. */
+export async function acdcSweep(runs: Experiment, taus: readonly number[], opts: Omit<AcdcOptions, 'tau'> = {}): Promise<AcdcResult[]> {
+  const memo = opts.memo ?? new AcdcMemo();
   const out: AcdcResult[] = [];
   for (const tau of taus) out.push(await acdc(runs, { ...opts, tau, memo }));
   return out;
@@ -392,3 +399,38 @@ export function acdcCircuit(result: AcdcResult, meta: Partial<CircuitMetaInit> =
     },
   });
 }
+
+// ---- the registry methods (acdc here, acdc-nodes in acdc-nodes.ts) ----
+
+/** Settings of an ACDC threshold sweep: one unit of work (one circuit) per threshold. */
+export interface AcdcSweepSettings {
+  readonly thresholds: readonly number[];
+  readonly metric: Metric;
+  readonly direction: Direction;
+}
+
+/** The unit key of threshold tau. */
+export const thresholdUnit = (tau: number): string => `tau:${tau}`;
+
+/** ACDC at one level as a registry method: the experiment's runs are prepared once per process and thresholds share a memo. */
+export function acdcMethod(name: DiscoveryMethod, level: 'edge' | 'node'): Method<AcdcSweepSettings, AcdcResult> {
+  return {
+    name,
+    units: (_exp, s) => s.thresholds.map(thresholdUnit),
+    check: (exp, s) => checkMetrics(exp.dataset, [s.metric]),
+    async open(exp, s): Promise<MethodSession<AcdcResult>> {
+      for (const g of exp.groups) await exp.runsOf(g);
+      const memo = new AcdcMemo();
+      return {
+        run(unit, progress) {
+          const tau = s.thresholds.find((t) => thresholdUnit(t) === unit);
+          if (tau === undefined) throw new Error(`${name}: no unit ${unit} in this sweep`);
+          return acdc(exp, { tau, metric: s.metric, direction: s.direction, level, memo, progress });
+        },
+      };
+    },
+  };
+}
+
+/** Edge-level ACDC. */
+export const acdcEdges = acdcMethod('acdc', 'edge');

@@ -1,205 +1,87 @@
-// Node-level activation patching of a dataset: clean and corrupted runs per batch of prompt pairs,
-// then every component of a granularity patched through the runtime's masks, many components per
-// pass and each pass starting at the first layer it touches. Work is cut into units (batches of
-// pairs) so a caller can store each unit as it finishes and skip finished units on a re-run.
-import { type Corruption, type Direction, samplesPerPair } from '../core/vocabulary.js';
-import type { PatchableModel } from '../runtime/patchable-model.js';
-import { EdgeMasks } from '../runtime/masks.js';
-import type { LogitPositions, RunInput } from '../runtime/inputs.js';
-import type { Dataset, PromptPair } from '../tasks/types.js';
+// Node-level activation patching: every component of a granularity (heads, MLPs, the residual
+// stream, ...) patched through the runtime's masks, many components per pass and each pass starting
+// at the first layer it touches. A unit of work is one row group of the experiment (a batch of pairs
+// of one length); its effects come out as store rows, one per (component, pair), averaged over
+// noise samples.
+import type { Direction } from '../core/vocabulary.js';
 import type { Component, Granularity } from '../experiment/components.js';
-import { corruptedInput, embeddingSigma } from '../experiment/corruption.js';
-import { CleanRow, type Metric } from '../experiment/metrics.js';
+import { type Baselines, checkMetrics, type Experiment, perPairMeans } from '../experiment/experiment.js';
+import type { Metric } from '../experiment/metrics.js';
+import { EdgeMasks } from '../runtime/masks.js';
+import type { EffectRow } from '../store/types.js';
+import type { Method, MethodSession, ProgressReporter } from './method.js';
 
-
-export interface PatchingJob {
-  readonly model: PatchableModel;
-  readonly dataset: Dataset;
-  readonly corruption: Corruption;
+export interface NodePatchingSettings {
   readonly direction: Direction;
+  /** Every metric is scored from the same patched logits. */
   readonly metrics: readonly Metric[];
   readonly granularity: Granularity;
+  /** Adjacent layers patched together (windowed granularities); single layers are computed beside. */
   readonly window: number;
-  /** Prompt rows per batch (pairs x noise samples). */
-  readonly batchSize: number;
+  /** Components per runtime pass (default 16). */
+  readonly configsPerPass?: number;
 }
 
-/** One component's effect on one pair. */
-export interface Effect {
-  readonly component: Component;
-  readonly pair: number;
-  readonly value: number;
+/** Effects of one unit: per metric name, one row per (component, pair). */
+export type NodeEffects = ReadonlyMap<string, readonly EffectRow[]>;
+
+export interface NodePatchingSession extends MethodSession<NodeEffects> {
+  readonly baselines: Baselines;
 }
 
-export interface UnitResult {
-  readonly unit: string;
-  /** Effects per metric name. */
-  readonly effects: ReadonlyMap<string, Effect[]>;
-  readonly seconds: number;
+/** Components of this granularity for prompts of length seqLen, with single-layer ones beside windows. */
+export function componentsOf(exp: Experiment, s: NodePatchingSettings, seqLen: number): Component[] {
+  const ctx = { graph: exp.model.graph, seqLen };
+  const list = s.granularity.components({ ...ctx, window: s.window });
+  // Zhang & Nanda compare a window's effect with the sum of its single layers' effects: compute both.
+  if (s.window > 1) list.push(...s.granularity.components({ ...ctx, window: 1 }));
+  return list;
 }
 
-/** Dataset-level scores of the unpatched runs: the normaliser of normalised metrics. */
-export interface Baselines {
-  /** Per metric: mean clean score, mean corrupted score, and normaliser (clean - corrupted, or 1). */
-  readonly metrics: Readonly<Record<string, { clean: number; corrupted: number; normaliser: number }>>;
-  /** Sigma of the Gaussian noise (before the multiplier), when the corruption is GN. */
-  readonly sigma?: number;
-}
-
-interface Unit {
-  readonly key: string;
-  readonly pairs: readonly PromptPair[];
-}
-
-/** Batches of pairs of one token length each, in a stable order: the units of work. */
-export function planUnits(job: Pick<PatchingJob, 'dataset' | 'corruption' | 'batchSize'>): Unit[] {
-  const samples = samplesPerPair(job.corruption);
-  const perBatch = Math.max(1, Math.floor(job.batchSize / samples));
-  const byLength = new Map<number, PromptPair[]>();
-  for (const p of job.dataset.pairs) {
-    const list = byLength.get(p.clean.length) ?? [];
-    list.push(p);
-    byLength.set(p.clean.length, list);
-  }
-  const units: Unit[] = [];
-  for (const len of [...byLength.keys()].sort((a, b) => a - b)) {
-    const pairs = byLength.get(len)!;
-    for (let i = 0; i < pairs.length; i += perBatch) {
-      const chunk = pairs.slice(i, i + perBatch);
-      units.push({ key: `len${len}:pairs${chunk[0]!.index}-${chunk[chunk.length - 1]!.index}`, pairs: chunk });
-    }
-  }
-  return units;
-}
-
-export function checkMetrics(dataset: Dataset, metrics: readonly Metric[]): string[] {
-  const problems: string[] = [];
-  for (const m of metrics) {
-    for (const p of dataset.pairs) {
-      const why = m.check(p);
-      if (why) {
-        problems.push(`metric ${m.name}: pair ${p.index}: ${why}`);
-        break;
-      }
-    }
-  }
-  return problems;
-}
-
-interface Row {
-  readonly pair: PromptPair;
-  readonly sample: number;
-}
-
-function rowsOf(unit: Unit, corruption: Corruption): Row[] {
-  const samples = samplesPerPair(corruption);
-  return unit.pairs.flatMap((pair) => Array.from({ length: samples }, (_, sample) => ({ pair, sample })));
-}
-
-export class PatchingEngine {
-  private sigma: number | undefined;
-
-  constructor(readonly job: PatchingJob) {
-    const c = job.corruption;
-    if (c.kind === 'gn') this.sigma = embeddingSigma(job.model.config, job.model.weights, c.noise.sigmaFrom, job.dataset);
-  }
-
-  get units(): Unit[] {
-    return planUnits(this.job);
-  }
-
-  private inputs(rows: readonly Row[]): { clean: RunInput; corrupted: RunInput; positions: LogitPositions } {
-    const { model, corruption } = this.job;
-    return {
-      clean: { tokens: rows.map((r) => r.pair.clean) },
-      corrupted: corruptedInput(model.config, model.weights, corruption, rows, this.sigma ?? 0),
-      positions: rows.map((r) => r.pair.metricPosition),
-    };
-  }
-
-  /** Clean and corrupted scores over the whole dataset (two plain forwards). */
-  async baselines(): Promise<Baselines> {
-    const { model, metrics } = this.job;
-    const V = model.config.vocabSize;
-    const sums = metrics.map(() => ({ clean: 0, corrupted: 0 }));
-    let n = 0;
-    for (const unit of this.units) {
-      const rows = rowsOf(unit, this.job.corruption);
-      const inp = this.inputs(rows);
-      const clean = await model.plainForward(inp.clean, inp.positions);
-      const corrupted = await model.plainForward(inp.corrupted, inp.positions);
-      rows.forEach((r, b) => {
-        const cl = new CleanRow(clean.subarray(b * V, (b + 1) * V));
-        const co = corrupted.subarray(b * V, (b + 1) * V);
-        metrics.forEach((m, i) => {
-          sums[i]!.clean += m.score(cl.logits, r.pair, cl);
-          sums[i]!.corrupted += m.score(co, r.pair, cl);
-        });
-        n++;
-      });
-    }
-    const out: Record<string, { clean: number; corrupted: number; normaliser: number }> = {};
-    metrics.forEach((m, i) => {
-      const clean = sums[i]!.clean / n;
-      const corrupted = sums[i]!.corrupted / n;
-      out[m.name] = { clean, corrupted, normaliser: m.normalised ? clean - corrupted : 1 };
-    });
-    return { metrics: out, sigma: this.sigma };
-  }
-
-  /** Components of this granularity for prompts of length seqLen, with single-layer ones beside windows. */
-  components(seqLen: number): Component[] {
-    const { granularity: g, window } = this.job;
-    const ctx = { graph: this.job.model.graph, seqLen };
-    const list = g.components({ ...ctx, window });
-    // Zhang & Nanda compare a window's effect with the sum of its single layers' effects: compute both.
-    if (window > 1) list.push(...g.components({ ...ctx, window: 1 }));
-    return list;
-  }
-
-  /** Patches every component for one unit and returns per-metric effects for each pair. */
-  async runUnit(unit: Unit, baselines: Baselines, configsPerPass = 16): Promise<UnitResult> {
-    const t0 = performance.now();
-    const { model, metrics, direction, granularity } = this.job;
-    const V = model.config.vocabSize;
-    const rows = rowsOf(unit, this.job.corruption);
-    const inp = this.inputs(rows);
-    const seqLen = unit.pairs[0]!.clean.length;
-    const clean = await model.run(inp.clean, inp.positions);
-    const corrupted = await model.run(inp.corrupted, inp.positions);
-    const [base, baseInput, source] = direction === 'denoising' ? [corrupted, inp.corrupted, clean] : [clean, inp.clean, corrupted];
-    const B = rows.length;
-    const row = (x: Float32Array, i: number) => x.subarray(i * V, (i + 1) * V);
-    const cleanRows = rows.map((_, b) => new CleanRow(row(clean.logits, b)));
-    const baseScores = metrics.map((m) => rows.map((r, b) => m.score(row(base.logits, b), r.pair, cleanRows[b]!)));
-
+async function runUnit(exp: Experiment, s: NodePatchingSettings, baselines: Baselines, unit: string, progress: ProgressReporter): Promise<NodeEffects> {
+  const g = exp.groups.find((x) => x.key === unit);
+  if (g === undefined) throw new Error(`node patching: no unit ${unit} in this experiment`);
+  const { direction, metrics } = s;
+  const perPass = Math.max(1, s.configsPerPass ?? 16);
+  try {
+    const base = await Promise.all(metrics.map((m) => exp.baseScores(g, direction, m)));
     // Components that start at the same layer share a pass, so each pass reuses the longest prefix.
-    const comps = this.components(seqLen).sort((a, b) => a.layer - b.layer);
-    const effects = new Map<string, Effect[]>(metrics.map((m) => [m.name, []]));
+    const comps = componentsOf(exp, s, g.seqLen).sort((a, b) => a.layer - b.layer);
+    const effects = new Map<string, EffectRow[]>(metrics.map((m) => [m.name, []]));
+    const B = g.rows.length;
     for (let i = 0; i < comps.length; ) {
       const layer = comps[i]!.layer;
       const chunk: Component[] = [];
-      while (i < comps.length && comps[i]!.layer === layer && chunk.length < configsPerPass) chunk.push(comps[i++]!);
-      const masks = EdgeMasks.zeros(model.graph, chunk.length, granularity.perPosition ? seqLen : undefined);
+      while (i < comps.length && comps[i]!.layer === layer && chunk.length < perPass) chunk.push(comps[i++]!);
+      const masks = EdgeMasks.zeros(exp.model.graph, chunk.length, s.granularity.perPosition ? g.seqLen : undefined);
       chunk.forEach((c, k) => c.apply(masks, k));
-      const out = await model.runPatched(baseInput, { source: source.cache, base: base.cache, masks, positions: inp.positions });
-      chunk.forEach((c, k) => {
-        metrics.forEach((m, mi) => {
-          const norm = baselines.metrics[m.name]!.normaliser;
-          // Average over noise samples: one effect per pair.
-          const perPair = new Map<number, { sum: number; n: number }>();
-          rows.forEach((r, b) => {
-            const pt = m.score(row(out.logits, k * B + b), r.pair, cleanRows[b]!);
-            const e = (pt - baseScores[mi]![b]!) / norm;
-            const acc = perPair.get(r.pair.index) ?? { sum: 0, n: 0 };
-            acc.sum += e;
-            acc.n += 1;
-            perPair.set(r.pair.index, acc);
-          });
-          for (const [pair, acc] of perPair) effects.get(m.name)!.push({ component: c, pair, value: acc.sum / acc.n });
+      const all = await exp.scoreGroupMetrics(g, masks, metrics, { direction });
+      metrics.forEach((m, mi) => {
+        const norm = baselines.metrics[m.name]!.normaliser;
+        const e = new Float64Array(chunk.length * B);
+        for (let k = 0; k < chunk.length; k++) for (let b = 0; b < B; b++) e[k * B + b] = (all[mi]![k * B + b]! - base[mi]![b]!) / norm;
+        perPairMeans(g, e).forEach((pairs, k) => {
+          const c = chunk[k]!;
+          for (const [pair, value] of pairs) {
+            effects.get(m.name)!.push({ component: c.name, kind: c.kind, layer: c.layer, head: c.head, position: c.position, window: c.window, prompt: pair, value });
+          }
         });
       });
+      progress.step(i, comps.length);
     }
-    return { unit: unit.key, effects, seconds: (performance.now() - t0) / 1000 };
+    return effects;
+  } finally {
+    exp.release(g);
   }
 }
+
+/** Node patching as a registry method: units are the experiment's row groups. */
+export const nodePatching: Method<NodePatchingSettings, NodeEffects, NodePatchingSession> = {
+  name: 'node-patching',
+  units: (exp) => exp.groups.map((g) => g.key),
+  check: (exp, s) => checkMetrics(exp.dataset, s.metrics),
+  async open(exp, s) {
+    const baselines = await exp.baselines(s.metrics);
+    return { baselines, run: (unit, progress) => runUnit(exp, s, baselines, unit, progress) };
+  },
+};

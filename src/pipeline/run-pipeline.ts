@@ -1,39 +1,28 @@
-// Runs a pipeline: every grid point x metric becomes a stored run; work goes unit by unit (a batch
-// of prompt pairs) and each unit's effects commit with its completion marker, so a re-run after a
-// crash or kill skips finished units and redoes nothing.
-import { createHash } from 'node:crypto';
-import { dirname } from 'node:path';
-import cliProgress from 'cli-progress';
+// Runs a pipeline: every stage (patching, discovery, and path patching from its command) becomes a
+// list of stage points, all planned and checked against the data before anything is stored, then
+// driven one by one through the resumable driver (driver.ts): units stored as they finish, leased
+// so concurrent processes share them, skipped on a re-run.
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { UserError } from '../core/errors.js';
-import { corruptionName, type Detection, type PromptCorruption } from '../core/vocabulary.js';
 import { packagePath } from '../core/package-root.js';
-import { getGranularity } from '../experiment/components.js';
-import { detect } from '../evaluation/detection.js';
-import { checkMetrics, PatchingEngine } from '../methods/node-patching.js';
-import { getMetric } from '../experiment/metrics.js';
+import { type Corruption, corruptionName, type PromptCorruption } from '../core/vocabulary.js';
+import { Experiment } from '../experiment/experiment.js';
 import { PatchableModel } from '../runtime/patchable-model.js';
-import { canonicalJson } from '../store/json.js';
+import { UnitLeases } from '../store/leases.js';
 import type { Store } from '../store/store.js';
-import type { EffectRow } from '../store/types.js';
 import { buildDataset } from '../tasks/registry.js';
 import type { Dataset } from '../tasks/types.js';
-import { codeVersion } from './code-version.js';
+import { checkPoints, type DriverContext, drivePoint, type StagePoint } from './driver.js';
 import { type PipelineModel, loadPipelineModel } from './model-source.js';
-import { runDiscovery, type DiscoveryResult } from './run-discovery.js';
-import { type GridPoint, type PatchingSpec, type Pipeline, expandGrid } from './spec.js';
+import type { ProgressOptions } from './progress.js';
+import { discoveryPoints, type DiscoveryResult } from './run-discovery.js';
+import { patchingPoints, type SettingResult } from './run-patching.js';
+import type { Pipeline } from './spec.js';
+
+export type { SettingResult } from './run-patching.js';
 
 const DATA_DIR = packagePath('data');
-
-export interface SettingResult {
-  readonly point: GridPoint;
-  readonly metric: string;
-  /** Mean clean and corrupted scores of the metric over the dataset (before any patch). */
-  readonly baseline?: { readonly clean: number; readonly corrupted: number };
-  readonly runId: number;
-  readonly detections: readonly Detection[];
-  readonly resumedUnits: number;
-  readonly computedUnits: number;
-}
 
 export interface PipelineResult {
   readonly patching: SettingResult[];
@@ -42,45 +31,51 @@ export interface PipelineResult {
   readonly complete: boolean;
 }
 
-/** What the stages share: the model, its runtime, the store and the datasets built so far. */
+/** What the stages share: the model, its runtime and the datasets and experiments built so far. */
 export interface StageContext {
   readonly pipeline: Pipeline;
-  readonly store: Store;
   readonly pm: PipelineModel;
   readonly runtime: PatchableModel;
-  readonly modelId: number;
-  readonly log: (line: string) => void;
-  readonly progress: boolean;
+  /** The task's dataset for a corruption (built once per corruption name). */
   dataset(corruption: PromptCorruption): Dataset;
-  datasetId(dataset: Dataset): Promise<number>;
+  /** The experiment of a dataset under a corruption (planned: its runs are computed when a unit needs them). */
+  experiment(dataset: Dataset, corruption: Corruption, batchSize: number): Experiment;
 }
 
 export interface RunPipelineOptions {
-  readonly progress?: boolean;
+  /** 'bar' on a terminal, 'lines' in logs (default), 'off'. */
+  readonly progress?: ProgressOptions['mode'];
+  /** Seconds between progress lines (default 10). */
+  readonly progressEvery?: number;
   readonly log?: (line: string) => void;
   /** Stop after this many computed units (tests of interruption). */
   readonly maxUnits?: number;
 }
 
-function fingerprintDataset(d: Dataset): string {
-  return createHash('sha256').update(canonicalJson({ task: d.task, settings: d.settings, pairs: d.pairs })).digest('hex');
+/** A stage's points and how to read its results once they are driven. */
+export interface StagePlan<Result> {
+  readonly points: readonly StagePoint<unknown, unknown>[];
+  results(store: Store, outcomes: readonly { runIds: readonly number[]; resumedUnits: number; computedUnits: number }[]): Promise<Result>;
 }
 
-export async function runPipeline(pipeline: Pipeline, store: Store, opts: RunPipelineOptions = {}): Promise<PipelineResult> {
+/**
+ * Loads the pipeline's model, plans every stage with `plan`, checks every point, then drives them in
+ * order. Returns each stage's results, or complete: false when the unit budget ran out.
+ */
+export async function runStages<Results extends readonly unknown[]>(
+  pipeline: Pipeline,
+  store: Store,
+  opts: RunPipelineOptions,
+  plan: (ctx: StageContext) => { readonly [K in keyof Results]: StagePlan<Results[K]> },
+): Promise<{ results: Results | undefined; complete: boolean }> {
   const log = opts.log ?? ((l: string) => console.log(l));
   const pm: PipelineModel = await loadPipelineModel(pipeline.model);
   const runtime = new PatchableModel(pm.model);
+  const leases = new UnitLeases(store.connection);
   try {
-    const modelId = await store.models.upsert({
-      fingerprint: pm.fingerprint,
-      name: pm.model.config.name,
-      path: 'path' in pipeline.model ? pipeline.model.path : JSON.stringify(pipeline.model),
-      architecture: pm.model.config.architecture,
-      config: pm.model.config,
-    });
     const datasets = new Map<string, Dataset>();
     const ctx: StageContext = {
-      pipeline, store, pm, runtime, modelId, log, progress: opts.progress ?? false,
+      pipeline, pm, runtime,
       dataset(corruption) {
         const name = corruptionName(corruption);
         let d = datasets.get(name);
@@ -93,123 +88,50 @@ export async function runPipeline(pipeline: Pipeline, store: Store, opts: RunPip
         }
         return d;
       },
-      datasetId: (d) => store.datasets.upsert({ fingerprint: fingerprintDataset(d), task: d.task, settings: d.settings, pairs: d.pairs }),
+      experiment: (dataset, corruption, batchSize) => Experiment.plan(runtime, dataset, { corruption, batchSize }),
     };
-    const budget = { units: opts.maxUnits ?? Infinity };
-    const patching = pipeline.patching ? await runPatching(ctx, pipeline.patching, budget) : { results: [], complete: true };
-    if (!patching.complete) return { patching: patching.results, discovery: [], complete: false };
-    const discovery = pipeline.discovery ? await runDiscovery(ctx, pipeline.discovery) : [];
-    return { patching: patching.results, discovery, complete: true };
+    // Every dataset is built and every check that can fail on data runs before anything is stored.
+    const plans = plan(ctx);
+    const problems = checkPoints(plans.flatMap((p) => p.points));
+    if (problems.length > 0) throw new UserError(problems.map((p) => `${pipeline.file}: ${p}`).join('\n'));
+
+    const modelId = await store.models.upsert({
+      fingerprint: pm.fingerprint,
+      name: pm.model.config.name,
+      path: 'path' in pipeline.model ? pipeline.model.path : JSON.stringify(pipeline.model),
+      architecture: pm.model.config.architecture,
+      config: pm.model.config,
+    });
+    const dctx: DriverContext = {
+      store, leases, pipeline: pipeline.name, modelId, modelFingerprint: pm.fingerprint,
+      progress: { mode: opts.progress ?? 'lines', everySeconds: opts.progressEvery, log },
+      budget: { units: opts.maxUnits ?? Infinity },
+    };
+    leases.start();
+    const results: unknown[] = [];
+    for (const p of plans) {
+      const outcomes = [];
+      for (const point of p.points) {
+        const o = await drivePoint(dctx, point);
+        if (!o.complete) {
+          log(`stopped after the unit budget: ${point.label} is incomplete; run again to resume`);
+          return { results: undefined, complete: false };
+        }
+        outcomes.push(o);
+      }
+      results.push(await p.results(store, outcomes));
+    }
+    return { results: results as unknown as Results, complete: true };
   } finally {
+    leases.stop();
     await runtime.release();
   }
 }
 
-async function runPatching(ctx: StageContext, spec: PatchingSpec, budget: { units: number }): Promise<{ results: SettingResult[]; complete: boolean }> {
-  const { pipeline, store, pm, runtime, modelId, log } = ctx;
-  const results: SettingResult[] = [];
-  const grid = expandGrid(pipeline);
-  const metrics = spec.metric.map(getMetric);
-  for (const point of grid) {
-    const dataset = ctx.dataset(point.corruption);
-    const problems = checkMetrics(dataset, metrics);
-    if (problems.length > 0) throw new UserError(problems.map((p) => `${pipeline.file}: patching.metric: ${p}`).join('\n'));
-    const datasetId = await ctx.datasetId(dataset);
-    const corruption = point.corruption;
-    const engine = new PatchingEngine({
-      model: runtime,
-      dataset,
-      corruption,
-      direction: point.direction,
-      metrics,
-      granularity: getGranularity(point.granularity),
-      window: point.window,
-      batchSize: spec.batch,
-    });
-
-    // One stored run per metric; all metrics come from the same patched logits.
-    const runs = [];
-    for (const m of metrics) {
-      const settings = {
-        task: pipeline.task.name,
-        taskOptions: pipeline.task.options ?? {},
-        corruption: corruptionName(corruption),
-        ...(corruption.kind === 'gn' ? { gn: corruption.noise } : {}),
-        direction: point.direction,
-        metric: m.name,
-        granularity: point.granularity,
-        window: point.window,
-        detectK: spec.detect.k,
-        batch: spec.batch,
-        model: pm.fingerprint,
-        dataset: fingerprintDataset(dataset),
-      };
-      const key = createHash('sha256').update(canonicalJson(settings)).digest('hex').slice(0, 16);
-      const opened = await store.runs.open({ pipeline: pipeline.name, key, modelId, datasetId, settings, codeVersion: codeVersion() });
-      runs.push({ metric: m, opened, done: opened.status === 'done' ? null : await store.runs.completedUnits(opened.id) });
-    }
-    const units = engine.units;
-    const label = `${corruptionName(point.corruption)} ${point.direction} ${point.granularity}${point.window > 1 ? ` w${point.window}` : ''}`;
-    const pending = runs.filter((r) => r.done !== null);
-    let resumedUnits = 0;
-    let computedUnits = 0;
-    if (pending.length > 0) {
-      const t0 = performance.now();
-      const bar = ctx.progress
-        ? new cliProgress.SingleBar({ format: `${label.padEnd(32)} [{bar}] {value}/{total} units | {eta_formatted} left`, hideCursor: true, clearOnComplete: false }, cliProgress.Presets.shades_classic)
-        : undefined;
-      bar?.start(units.length, 0);
-      const baselines = await engine.baselines();
-      for (const unit of units) {
-        const missing = pending.filter((r) => !r.done!.has(unit.key));
-        if (missing.length === 0) {
-          resumedUnits++;
-          bar?.increment();
-          continue;
-        }
-        if (budget.units <= 0) break;
-        const res = await engine.runUnit(unit, baselines);
-        for (const r of missing) {
-          const rows: EffectRow[] = res.effects.get(r.metric.name)!.map((e) => ({
-            component: e.component.name,
-            kind: e.component.kind,
-            layer: e.component.layer,
-            head: e.component.head,
-            position: e.component.position,
-            window: e.component.window,
-            prompt: e.pair,
-            value: e.value,
-          }));
-          await store.runs.saveUnit(r.opened.id, unit.key, rows, res.seconds);
-          r.done!.add(unit.key);
-        }
-        computedUnits++;
-        budget.units--;
-        bar?.increment();
-      }
-      bar?.stop();
-      if (budget.units <= 0 && pending.some((r) => units.some((u) => !r.done!.has(u.key)))) {
-        log(`stopped after the unit budget: ${label} is incomplete; run again to resume`);
-        return { results, complete: false };
-      }
-      for (const r of pending) {
-        const effects = await store.runs.meanEffects(r.opened.id);
-        const detections = detect(effects, spec.detect.k);
-        await store.runs.saveDetections(r.opened.id, detections.map((d) => ({ component: d.component, layer: d.layer, head: d.head, position: d.position, window: d.window, mean: d.mean, std: d.std, zscore: d.zscore, sign: d.sign })));
-        await store.runs.finish(r.opened.id, {
-          seconds: (performance.now() - t0) / 1000,
-          detail: { stage: 'patching', baselines: baselines.metrics[r.metric.name]!, sigma: baselines.sigma ?? null, units: units.length, groundTruth: pm.groundTruth ?? null },
-        });
-      }
-    }
-    for (const r of runs) {
-      const detections: Detection[] = await store.runs.detections(r.opened.id);
-      const detail = (await store.runs.get(r.opened.id)).detail;
-      const baseline = detail?.stage === 'patching' ? { clean: detail.baselines.clean, corrupted: detail.baselines.corrupted } : undefined;
-      results.push({ point, metric: r.metric.name, runId: r.opened.id, baseline, detections, resumedUnits, computedUnits });
-    }
-  }
-  return { results, complete: true };
+export async function runPipeline(pipeline: Pipeline, store: Store, opts: RunPipelineOptions = {}): Promise<PipelineResult> {
+  const { results, complete } = await runStages<[SettingResult[], DiscoveryResult[]]>(pipeline, store, opts, (ctx) => [
+    patchingPoints(ctx),
+    discoveryPoints(ctx),
+  ]);
+  return { patching: results?.[0] ?? [], discovery: results?.[1] ?? [], complete };
 }
-
-export const fingerprintOfDataset = fingerprintDataset;

@@ -184,6 +184,34 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX circuit_curves_circuit ON circuit_curves(circuit_id);
     `,
   },
+  {
+    version: 3,
+    name: 'unit leases',
+    sql: `
+      -- Who is computing which unit of work, so several processes (or machines sharing a database
+      -- server) split a run's units instead of each computing all of them. scope names the work
+      -- (a stage point's content-derived key), unit the unit within it; a row whose expires_at (ms
+      -- since the epoch, by the database's clock) has passed may be taken over. Rows whose unit is
+      -- '@worker:<holder>' say that holder is working in the scope at all (an attempt in progress).
+      CREATE TABLE unit_leases (
+        scope      TEXT NOT NULL,
+        unit       TEXT NOT NULL,
+        holder     TEXT NOT NULL,
+        expires_at INTEGER NOT NULL,
+        PRIMARY KEY (scope, unit)
+      ) WITHOUT ROWID;
+      CREATE INDEX unit_leases_holder ON unit_leases(holder);
+    `,
+  },
+  {
+    version: 4,
+    name: 'one name for node-level ACDC',
+    sql: `
+      -- Node-level ACDC was stored as 'acdc-node' before the vocabulary named every method once;
+      -- 'acdc-nodes' is the name pipelines and 'circuit list --method' use.
+      UPDATE circuits SET method = 'acdc-nodes' WHERE method = 'acdc-node';
+    `,
+  },
 ];
 
 /** The schema version this build writes. */

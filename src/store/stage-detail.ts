@@ -2,6 +2,7 @@
 // per stage kind. Written and read only through these schemas, so a reader gets a typed value (or
 // a clear error naming the run) and never casts stored JSON.
 import { z } from 'zod';
+import { issueLines } from '../core/zod-issues.js';
 
 const baselines = z.object({
   /** Mean metric on the clean and corrupted prompts, before any patch. */
@@ -49,20 +50,31 @@ export const DiscoveryRunDetailSchema = z.object({
   auc: z.number().nullable(),
 });
 
-export const StageDetailSchema = z.discriminatedUnion('stage', [PatchingRunDetailSchema, DiscoveryRunDetailSchema]);
+/** A path-patching run (one metric of one sender-set -> receiver-set sweep). */
+export const PathPatchingRunDetailSchema = z.object({
+  stage: z.literal('path-patching'),
+  /** The denominator of the normalised metric (1 for metrics that are not normalised). */
+  normaliser: z.number(),
+  /** Mean metric score of the unpatched base run. */
+  baseScore: z.number(),
+  units: z.number().int().nonnegative(),
+});
+
+export const StageDetailSchema = z.discriminatedUnion('stage', [PatchingRunDetailSchema, DiscoveryRunDetailSchema, PathPatchingRunDetailSchema]);
 
 export type PatchingRunDetail = z.infer<typeof PatchingRunDetailSchema>;
 export type DiscoveredCircuitDetail = z.infer<typeof DiscoveredCircuitSchema>;
 export type DiscoveryRunDetail = z.infer<typeof DiscoveryRunDetailSchema>;
+export type PathPatchingRunDetail = z.infer<typeof PathPatchingRunDetailSchema>;
 export type StageDetail = z.infer<typeof StageDetailSchema>;
 
 /** The one-line reason a detail does not fit its schema: the first problem, where it is, and how many more. */
 export function detailProblem(error: z.ZodError): string {
-  const issue = error.issues[0];
-  if (issue === undefined) return 'invalid';
-  const where = issue.path.length > 0 ? `${issue.path.map(String).join('.')}: ` : '';
-  const more = error.issues.length > 1 ? ` (and ${error.issues.length - 1} more problems)` : '';
-  return `${where}${issue.message}${more}`;
+  const lines = issueLines(error);
+  const first = lines[0];
+  if (first === undefined) return 'invalid';
+  const more = lines.length > 1 ? ` (and ${lines.length - 1} more problems)` : '';
+  return `${first[0]}: ${first[1]}${more}`;
 }
 
 /**

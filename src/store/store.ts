@@ -47,6 +47,11 @@ export class Store {
     return this.conn.close();
   }
 
+  /** The connection, for store modules kept in files of their own (leases.ts). */
+  get connection(): Connection {
+    return this.conn;
+  }
+
   /** Runs `sql` under the store's lock and returns its rows: for diagnostics and tests (integrity checks, counts), not for features. */
   async query<T>(sql: string, params: readonly SqlValue[] = []): Promise<T[]> {
     return this.conn.lock(() => this.conn.all<T>(sql, params));

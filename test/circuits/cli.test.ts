@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import yargs from 'yargs';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { circuitCommand } from '../../src/cli/commands/circuit.js';
-import { PreparedRuns } from '../../src/experiment/runs.js';
+import { Experiment } from '../../src/experiment/experiment.js';
 import { acdc, acdcCircuit } from '../../src/methods/acdc.js';
 import { PatchableModel } from '../../src/runtime/patchable-model.js';
 import { Store } from '../../src/store/store.js';
@@ -97,7 +97,7 @@ describe('patchwise circuit list --method', () => {
     const nodesDb = join(dir, 'nodes.db');
     const pm = new PatchableModel(smallModel(), { threads: 1 });
     try {
-      const runs = await PreparedRuns.prepare(pm, smallDataset(3));
+      const runs = await Experiment.prepare(pm, smallDataset(3));
       const circuit = acdcCircuit(await acdc(runs, { tau: 0.1, metric: 'kl', level: 'node' }), { metric: 'kl' });
       expect(circuit.meta.method).toBe('acdc-nodes');
       const s = await Store.open(nodesDb);

@@ -56,6 +56,28 @@ describe('circuits in the store', () => {
     }
   });
 
+  it('migration 4 renames node-level ACDC circuits stored as acdc-node to acdc-nodes', async () => {
+    const path = fresh();
+    let s = await Store.open(path);
+    try {
+      const circuit = build({ nLayers: 2, nHeads: 2 }, ['a0.h1->m1', 'input->logits'], {}, { method: 'acdc-node' });
+      await s.circuits.save({ pipeline: 'p', key: 'old-name', circuit, settings: {} });
+      // Roll the file back to how schema 3 left it: the old name, and migration 4 not yet applied.
+      await s.query(`DELETE FROM schema_migrations WHERE version >= 4`);
+      await s.query(`PRAGMA user_version = 3`);
+      expect((await s.circuits.list({ method: 'acdc-node' })).length).toBe(1);
+    } finally {
+      await s.close();
+    }
+    s = await Store.open(path);
+    try {
+      expect((await s.circuits.list({ method: 'acdc-node' })).length).toBe(0);
+      expect((await s.circuits.list({ method: 'acdc-nodes' })).map((c) => c.key)).toEqual(['old-name']);
+    } finally {
+      await s.close();
+    }
+  });
+
   it('saves and loads the gpt2-small graph (32,491 edges) bit for bit, quickly', async () => {
     const path = fresh();
     const c = gpt2Circuit(1);

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   confusion, countEdges, edgeScoreAuc, edgeSetMask, faithfulness, faithfulnessCurve, randomBaseline, randomCircuit, rankAuc, sweepRoc,
 } from '../../src/evaluation/evaluate.js';
-import { PreparedRuns } from '../../src/experiment/runs.js';
+import { Experiment } from '../../src/experiment/experiment.js';
 import { ComponentGraph } from '../../src/graph/component-graph.js';
 import { PatchableModel } from '../../src/runtime/patchable-model.js';
 import { Reference, smallDataset, smallModel } from '../methods/fixtures.js';
@@ -74,10 +74,10 @@ describe('faithfulness on a small random GPT-2', () => {
   const model = smallModel();
   const dataset = smallDataset(4);
   let pm: PatchableModel;
-  let runs: PreparedRuns;
+  let runs: Experiment;
   beforeAll(async () => {
     pm = new PatchableModel(model, { threads: 1 });
-    runs = await PreparedRuns.prepare(pm, dataset);
+    runs = await Experiment.prepare(pm, dataset);
   });
   afterAll(async () => pm.release());
 

@@ -3,8 +3,8 @@
 // agree: same visiting order, same before/after metric values within 1e-4, same decisions, same
 // final circuit; and the batch size and speculation strategy must not change any decision.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type AcdcOptions, type AcdcResult, acdc, acdcSweep } from '../../src/methods/acdc.js';
-import { PreparedRuns } from '../../src/experiment/runs.js';
+import { type AcdcOptions, type AcdcResult, acdc, acdcSweep, acdcTuned } from '../../src/methods/acdc.js';
+import { Experiment } from '../../src/experiment/experiment.js';
 import { PatchableModel } from '../../src/runtime/patchable-model.js';
 import { Reference, smallDataset, smallModel } from './fixtures.js';
 
@@ -14,11 +14,11 @@ describe('ACDC on a small random GPT-2 (d 16, 2 layers, 2 heads)', () => {
   const model = smallModel();
   const dataset = smallDataset(4);
   let pm: PatchableModel;
-  let runs: PreparedRuns;
+  let runs: Experiment;
   let ref: Reference;
   beforeAll(async () => {
     pm = new PatchableModel(model, { threads: 1 });
-    runs = await PreparedRuns.prepare(pm, dataset);
+    runs = await Experiment.prepare(pm, dataset);
     ref = new Reference(model, pm.graph, dataset);
   });
   afterAll(async () => pm.release());
@@ -82,7 +82,7 @@ describe('ACDC on a small random GPT-2 (d 16, 2 layers, 2 heads)', () => {
       expect(batched.log.filter((d) => !d.pruned).length).toBeGreaterThan(0);
       const decisions = (r: AcdcResult) => r.log.map((d) => `${d.name}:${d.pruned}`);
       for (const variant of [{ batch: 1 }, { batch: 5, speculation: 'kept' as const }, { batch: 3, speculation: 'pruned' as const }]) {
-        const other = await acdc(runs, { ...c.opts, ...variant });
+        const other = await acdcTuned(runs, { ...c.opts, batch: variant.batch }, { speculation: variant.speculation });
         expect(decisions(other)).toEqual(decisions(batched));
         expect(other.inCircuit).toEqual(batched.inCircuit);
         other.log.forEach((d, i) => expect(Math.abs(d.after - batched.log[i]!.after)).toBeLessThan(TOL));
@@ -131,7 +131,7 @@ describe('ACDC on a small random GPT-2 (d 16, 2 layers, 2 heads)', () => {
 
   it('maxDecisions stops early; receivers restricts the visit', async () => {
     const g = pm.graph;
-    const partial = await acdc(runs, { tau: 0.03, maxDecisions: 5 });
+    const partial = await acdcTuned(runs, { tau: 0.03 }, { maxDecisions: 5 });
     expect(partial.log).toHaveLength(5);
     expect(partial.complete).toBe(false);
     const only = await acdc(runs, { tau: 0.03, receivers: [g.mlpReceiver(1)] });

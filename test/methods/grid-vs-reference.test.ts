@@ -7,7 +7,9 @@ import type { LoadedModel } from '../../src/model/types.js';
 import { getGranularity } from '../../src/experiment/components.js';
 import type { Corruption, Direction, GranularityName } from '../../src/core/vocabulary.js';
 import { corruptedInput } from '../../src/experiment/corruption.js';
-import { PatchingEngine } from '../../src/methods/node-patching.js';
+import { Experiment } from '../../src/experiment/experiment.js';
+import { nodePatching } from '../../src/methods/node-patching.js';
+import { SILENT } from '../../src/methods/method.js';
 import { getMetric } from '../../src/experiment/metrics.js';
 import { PatchableModel } from '../../src/runtime/patchable-model.js';
 import { buildDataset } from '../../src/tasks/registry.js';
@@ -88,15 +90,14 @@ async function checkGrid(pm: PatchableModel, dataset: Dataset, c: GridCase): Pro
   const { config, weights } = pm.model;
   const graph = pm.graph;
   const metrics = (['prob', 'logit-diff', 'kl'] as const).map(getMetric);
-  const engine = new PatchingEngine({
-    model: pm, dataset, corruption: c.corruption, direction: c.direction, metrics,
-    granularity: getGranularity(c.granularity), window: c.window, batchSize: 3,
-  });
-  const baselines = await engine.baselines();
+  const exp = Experiment.plan(pm, dataset, { corruption: c.corruption, batchSize: 3 });
+  const settings = { direction: c.direction, metrics, granularity: getGranularity(c.granularity), window: c.window, configsPerPass: 5 };
+  const session = await nodePatching.open(exp, settings);
+  const baselines = session.baselines;
   const ours = new Map<string, number>();
-  for (const unit of engine.units) {
-    const res = await engine.runUnit(unit, baselines, 5);
-    for (const [metric, effects] of res.effects) for (const e of effects) ours.set(`${metric}|${e.component.name}|${e.pair}`, e.value);
+  for (const unit of nodePatching.units(exp, settings)) {
+    const effects = await session.run(unit, SILENT);
+    for (const [metric, rows] of effects) for (const e of rows) ours.set(`${metric}|${e.component}|${e.prompt}`, e.value);
   }
 
   // Reference: one float64 forward per (pair, noise sample, component).

@@ -3,7 +3,7 @@
 // consistency checks that hold exactly.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { headInputs, type PathPosition, pathPatch } from '../../src/methods/path-patching.js';
-import { PreparedRuns } from '../../src/experiment/runs.js';
+import { Experiment } from '../../src/experiment/experiment.js';
 import { EdgeMasks } from '../../src/runtime/masks.js';
 import type { Direction, MetricName } from '../../src/core/vocabulary.js';
 import { getMetric } from '../../src/experiment/metrics.js';
@@ -17,11 +17,11 @@ describe('path patching on a small random GPT-2', () => {
   const model = smallModel();
   const dataset = smallDataset(4);
   let pm: PatchableModel;
-  let runs: PreparedRuns;
+  let runs: Experiment;
   let ref: Reference;
   beforeAll(async () => {
     pm = new PatchableModel(model, { threads: 1 });
-    runs = await PreparedRuns.prepare(pm, dataset);
+    runs = await Experiment.prepare(pm, dataset);
     ref = new Reference(model, pm.graph, dataset);
   });
   afterAll(async () => pm.release());
@@ -92,7 +92,7 @@ describe('path patching on a small random GPT-2', () => {
 
   it('Gaussian noising: one row per pair and noise sample; effects match the reference on the noisy embeddings', async () => {
     const g = pm.graph;
-    const gn = await PreparedRuns.prepare(pm, dataset, { corruption: { kind: 'gn', noise: { multiplier: 3, samples: 2, seed: 5, sigmaFrom: 'vocabulary' } } });
+    const gn = await Experiment.prepare(pm, dataset, { corruption: { kind: 'gn', noise: { multiplier: 3, samples: 2, seed: 5, sigmaFrom: 'vocabulary' } } });
     expect(gn.nRows).toBe(8);
     const res = await pathPatch(gn, { receivers: ['logits'], metric: 'kl', senders: ['input', 'a1.h0'] });
     const [group] = gn.groups;

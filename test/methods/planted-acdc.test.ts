@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AcdcResult, acdc, acdcCircuit, acdcSweep, circuitEdges } from '../../src/methods/acdc.js';
 import { confusion, edgeScoreAuc, faithfulness, randomBaseline, sweepRoc } from '../../src/evaluation/evaluate.js';
-import { PreparedRuns } from '../../src/experiment/runs.js';
+import { Experiment } from '../../src/experiment/experiment.js';
 import { plantInductionModel } from '../../src/synthetic/planted.js';
 import { PatchableModel } from '../../src/runtime/patchable-model.js';
 import { inductionTask } from '../../src/tasks/induction.js';
@@ -18,12 +18,12 @@ describe('ACDC on the planted induction model', () => {
   // 16 pairs: a 5-token sequence and its first 4 tokens again (9 tokens), every token corrupted.
   const dataset = inductionTask.build({ vocabSize: model.config.vocabSize, dataDir: '' }, inductionTask.parseOptions({ length: 5, cut: 'last' }, 'options'), { kind: 'str', variant: 'all-random' }, 3, 16);
   let pm: PatchableModel;
-  let runs: PreparedRuns;
+  let runs: Experiment;
   let sweep: AcdcResult[];
   const taus = [1e-3, 1e-2, 0.1, 1];
   beforeAll(async () => {
     pm = new PatchableModel(model, { threads: 1 });
-    runs = await PreparedRuns.prepare(pm, dataset);
+    runs = await Experiment.prepare(pm, dataset);
     sweep = await acdcSweep(runs, taus, { metric: 'kl', direction: 'noising', batch: 8 });
   });
   afterAll(async () => pm.release());

@@ -87,7 +87,7 @@ describe('npm package', () => {
       EdgeMasks: 'function',
       ComponentGraph: 'function',
       buildDataset: 'function',
-      PatchingEngine: 'function',
+      Experiment: 'function',
       acdc: 'function',
       Circuit: 'function',
       Store: 'function',

@@ -89,6 +89,9 @@ describe('pipeline resume after kill -9', () => {
 
     const second = await finish(runCli(killed));
     expect(second.code, second.out).toBe(0);
+    // The re-run says how much it found stored, and the killed holder's leases did not hold it up.
+    expect(second.out).toMatch(/: resumed: [1-9]\d* of \d+ units already stored/);
+    expect(await count(killed, 'SELECT count(*) AS n FROM unit_leases')).toBe(0);
     expect(await count(killed, 'SELECT count(*) AS n FROM units')).toBe(total);
     expect(await count(killed, `SELECT count(*) AS n FROM runs WHERE status != 'done'`)).toBe(0);
     expect(await count(killed, 'SELECT count(*) AS n FROM (SELECT run_id, component_id, prompt FROM effects GROUP BY 1, 2, 3 HAVING count(*) > 1)')).toBe(0);

@@ -76,7 +76,7 @@ describe('run detail by stage', () => {
       const bad = { ...patching, baselines: { ...patching.baselines, clean: NaN } };
       await expect(store.runs.finish(id, { seconds: 1, detail: bad })).rejects.toThrow(/detail of run 1: baselines\.clean: /);
       const missing = { stage: 'discovery', circuits: [{ tau: 0.1, circuitId: 1, size: 2 }], auc: null } as unknown as StageDetail;
-      await expect(store.runs.finish(id, { seconds: 1, detail: missing })).rejects.toThrow(/circuits\.0\.faithfulness/);
+      await expect(store.runs.finish(id, { seconds: 1, detail: missing })).rejects.toThrow(/circuits\[0\]\.faithfulness/);
       expect(await store.runs.get(id)).toMatchObject({ status: 'running', detail: null });
     } finally {
       await store.close();

@@ -8,7 +8,7 @@ import { GN, parseCorruption } from '../../src/tasks/pairs.js';
 import { buildDataset, getTask, taskNames } from '../../src/tasks/registry.js';
 import { METRIC_NAMES } from '../../src/core/vocabulary.js';
 import { getMetric } from '../../src/experiment/metrics.js';
-import { checkMetrics } from '../../src/methods/node-patching.js';
+import { checkMetrics } from '../../src/experiment/experiment.js';
 import { gpt2Tokenizer } from '../../src/tokenizer/gpt2.js';
 
 const dataDir = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'data');

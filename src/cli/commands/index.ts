@@ -3,6 +3,7 @@
 import type { CommandModule } from 'yargs';
 import { generateCommand } from './generate.js';
 import { modelCommand } from './model.js';
+import { pathPatchCommand } from './path-patch.js';
 import { circuitCommand } from './circuit.js';
 import { compareCommand } from './compare.js';
 import { resultsCommand } from './results.js';
@@ -10,4 +11,4 @@ import { runCommand } from './run.js';
 import { showCommand } from './show.js';
 import { vizCommand } from './viz.js';
 
-export const commands: readonly CommandModule[] = [modelCommand, generateCommand as unknown as CommandModule, runCommand as unknown as CommandModule, resultsCommand as unknown as CommandModule, showCommand as unknown as CommandModule, compareCommand as unknown as CommandModule, circuitCommand, vizCommand];
+export const commands: readonly CommandModule[] = [modelCommand, generateCommand as unknown as CommandModule, runCommand as unknown as CommandModule, pathPatchCommand as unknown as CommandModule, resultsCommand as unknown as CommandModule, showCommand as unknown as CommandModule, compareCommand as unknown as CommandModule, circuitCommand, vizCommand];

@@ -61,14 +61,18 @@ function summary(pipeline: Pipeline, results: readonly SettingResult[]): string 
   );
 }
 
-export const runCommand: CommandModule<object, { pipelines: string[]; db: string; progress: boolean }> = {
+/** A bar on a terminal, periodic lines in logs, nothing with --no-progress. */
+export const progressMode = (on: boolean): 'bar' | 'lines' | 'off' => (!on ? 'off' : process.stderr.isTTY ? 'bar' : 'lines');
+
+export const runCommand: CommandModule<object, { pipelines: string[]; db: string; progress: boolean; 'progress-every': number }> = {
   command: 'run <pipelines..>',
   describe: 'Run pipeline files (or every .yaml in a folder); finished work is kept and resumed',
   builder: (y) =>
     y
       .positional('pipelines', { type: 'string', array: true, demandOption: true, describe: 'pipeline .yaml files or folders of them' })
       .option('db', { type: 'string', default: 'patchwise.db', describe: 'SQLite database for results' })
-      .option('progress', { type: 'boolean', default: true, describe: 'show a progress bar (--no-progress to hide)' }),
+      .option('progress', { type: 'boolean', default: true, describe: 'show progress: a bar on a terminal, else a line every --progress-every seconds (--no-progress to hide)' })
+      .option('progress-every', { type: 'number', default: 10, describe: 'seconds between progress lines when the output is not a terminal' }),
   handler: async (argv) => {
     const files = pipelineFiles(argv.pipelines);
     // Every file is checked before anything runs, and every problem of every file is reported.
@@ -87,7 +91,7 @@ export const runCommand: CommandModule<object, { pipelines: string[]; db: string
     try {
       for (const p of pipelines) {
         console.log(`running ${p.file} (${p.name})`);
-        const results = await runPipeline(p, store, { progress: argv.progress && process.stderr.isTTY });
+        const results = await runPipeline(p, store, { progress: progressMode(argv.progress), progressEvery: argv['progress-every'] });
         if (results.patching.length > 0) console.log(summary(p, results.patching));
         if (results.discovery.length > 0) console.log(discoverySummary(results.discovery));
       }

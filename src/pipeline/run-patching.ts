@@ -1,0 +1,91 @@
+// The patching stage: every grid point (corruption x direction x granularity x window) is one
+// stage point whose runs are its metrics (all scored from the same patched passes) and whose units
+// are the experiment's row groups; once every unit is stored, each run gets its detections.
+import { getGranularity } from '../experiment/components.js';
+import { corruptionName, type Detection } from '../core/vocabulary.js';
+import { detect } from '../evaluation/detection.js';
+import { getMetric } from '../experiment/metrics.js';
+import type { NodeEffects, NodePatchingSession, NodePatchingSettings } from '../methods/node-patching.js';
+import { METHODS } from '../methods/registry.js';
+import type { StagePoint } from './driver.js';
+import type { StageContext, StagePlan } from './run-pipeline.js';
+import { expandGrid, type GridPoint } from './spec.js';
+
+const nodePatching = METHODS['node-patching'];
+
+export interface SettingResult {
+  readonly point: GridPoint;
+  readonly metric: string;
+  /** Mean clean and corrupted scores of the metric over the dataset (before any patch). */
+  readonly baseline?: { readonly clean: number; readonly corrupted: number };
+  readonly runId: number;
+  readonly detections: readonly Detection[];
+  readonly resumedUnits: number;
+  readonly computedUnits: number;
+}
+
+export function patchingPoints(ctx: StageContext): StagePlan<SettingResult[]> {
+  const { pipeline, pm } = ctx;
+  const spec = pipeline.patching;
+  const grid = spec ? expandGrid(pipeline) : [];
+  const metrics = (spec?.metric ?? []).map(getMetric);
+  const points = grid.map((point): StagePoint<NodePatchingSession, NodeEffects> => {
+    const s = spec!;
+    const corruption = point.corruption;
+    const dataset = ctx.dataset(corruption);
+    const exp = ctx.experiment(dataset, corruption, s.batch);
+    const settings: NodePatchingSettings = { direction: point.direction, metrics, granularity: getGranularity(point.granularity), window: point.window };
+    const runs = metrics.map((m) => ({
+      task: pipeline.task.name,
+      taskOptions: pipeline.task.options ?? {},
+      corruption: corruptionName(corruption),
+      ...(corruption.kind === 'gn' ? { gn: corruption.noise } : {}),
+      direction: point.direction,
+      metric: m.name,
+      granularity: point.granularity,
+      window: point.window,
+      detectK: s.detect.k,
+      batch: s.batch,
+    }));
+    return {
+      close: () => exp.release(),
+      stage: 'patching',
+      label: `${corruptionName(corruption)} ${point.direction} ${point.granularity}${point.window > 1 ? ` w${point.window}` : ''}`,
+      dataset,
+      runs,
+      units: nodePatching.units(exp, settings),
+      check: () => nodePatching.check(exp, settings).map((p) => `patching.metric: ${p}`),
+      open: () => nodePatching.open(exp, settings),
+      compute: (session, unit, progress) => session.run(unit, progress),
+      save: async (store, run, unit, output, seconds) => {
+        await store.runs.saveUnit(run.id, unit, output.get(metrics[run.index]!.name)!, seconds);
+      },
+      async finish(store, stored, session, seconds) {
+        const { baselines } = await session();
+        for (const r of stored) {
+          const detections = detect(await store.runs.meanEffects(r.id), s.detect.k);
+          await store.runs.saveDetections(r.id, detections.map((d) => ({ component: d.component, layer: d.layer, head: d.head, position: d.position, window: d.window, mean: d.mean, std: d.std, zscore: d.zscore, sign: d.sign })));
+          await store.runs.finish(r.id, {
+            seconds,
+            detail: { stage: 'patching', baselines: baselines.metrics[metrics[r.index]!.name]!, sigma: baselines.sigma ?? null, units: this.units.length, groundTruth: pm.groundTruth ?? null },
+          });
+        }
+      },
+    };
+  });
+  return {
+    points,
+    async results(store, outcomes) {
+      const out: SettingResult[] = [];
+      for (const [i, o] of outcomes.entries()) {
+        for (const [mi, runId] of o.runIds.entries()) {
+          const detections: Detection[] = await store.runs.detections(runId);
+          const detail = (await store.runs.get(runId)).detail;
+          const baseline = detail?.stage === 'patching' ? { clean: detail.baselines.clean, corrupted: detail.baselines.corrupted } : undefined;
+          out.push({ point: grid[i]!, metric: metrics[mi]!.name, runId, baseline, detections, resumedUnits: o.resumedUnits, computedUnits: o.computedUnits });
+        }
+      }
+      return out;
+    },
+  };
+}

@@ -1,0 +1,124 @@
+// The path-patching stage: stored through the driver, its per-sender mean effects equal the library
+// function pathPatch() on the same dataset (Gaussian noise with two samples, several units); the
+// command prints them; a bad receiver is reported before anything is stored.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+import { UserError } from '../../src/core/errors.js';
+import { Experiment } from '../../src/experiment/experiment.js';
+import { pathPatch } from '../../src/methods/path-patching.js';
+import { loadPipelineModel } from '../../src/pipeline/model-source.js';
+import { runStages } from '../../src/pipeline/run-pipeline.js';
+import { type PathPatchingRequest, type PathPatchingResult, pathPatchingPoints } from '../../src/pipeline/run-path-patching.js';
+import { loadPipeline } from '../../src/pipeline/spec.js';
+import { PatchableModel } from '../../src/runtime/patchable-model.js';
+import { Store } from '../../src/store/store.js';
+import type { Dataset } from '../../src/tasks/types.js';
+import { formatNumber } from '../../src/cli/format-table.js';
+
+const BIN = resolve('bin/patchwise.js');
+const dir = mkdtempSync(join(tmpdir(), 'patchwise-path-'));
+const file = join(dir, 'paths.yaml');
+writeFileSync(
+  file,
+  `name: paths
+model: { plant: induction }
+task: { name: induction, count: 6, seed: 3, options: { length: 8 } }
+patching: { corruption: [key-token, "gn:KEY"], gn: { samples: 3 } }
+`,
+);
+
+describe('path patching stage', () => {
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const pipeline = loadPipeline(file);
+  const request: PathPatchingRequest = {
+    receivers: ['a1.h7<k>', 'a1.h7<v>'],
+    corruption: [
+      { kind: 'str', variant: 'key-token' },
+      { kind: 'gn', roles: ['KEY'], noise: { multiplier: 3, samples: 3, seed: 0, sigmaFrom: 'key-tokens' } },
+    ],
+    direction: ['noising'],
+    metric: ['logit-diff'],
+    position: 'all',
+    batch: 4,
+  };
+
+  it('stores per-sender effects equal to pathPatch() on the same dataset', async () => {
+    const db = join(dir, 'stage.db');
+    const store = await Store.open(db);
+    const datasets = new Map<string, Dataset>();
+    let results: PathPatchingResult[];
+    let storedUnits = 0;
+    try {
+      const out = await runStages<[PathPatchingResult[]]>(pipeline, store, { progress: 'off' }, (ctx) => {
+        for (const c of request.corruption) datasets.set(c.kind, ctx.dataset(c));
+        return [pathPatchingPoints(ctx, request)];
+      });
+      expect(out.complete).toBe(true);
+      results = out.results![0];
+      const [units] = await store.query<{ n: number }>('SELECT count(*) AS n FROM units');
+      storedUnits = units?.n ?? 0;
+    } finally {
+      await store.close();
+    }
+    expect(results).toHaveLength(2);
+
+    const pm = await loadPipelineModel(pipeline.model);
+    const runtime = new PatchableModel(pm.model);
+    try {
+      // 4 rows per unit (Gaussian noise: 3 samples a pair, so one pair a unit): several units each.
+      let planned = 0;
+      for (const r of results) planned += Experiment.plan(runtime, datasets.get(r.point.corruption.kind)!, { corruption: r.point.corruption, batchSize: 4 }).groups.length;
+      expect(storedUnits).toBe(planned);
+      expect(planned).toBeGreaterThanOrEqual(2 + 6);
+      for (const r of results) {
+        const exp = await Experiment.prepare(runtime, datasets.get(r.point.corruption.kind)!, { corruption: r.point.corruption });
+        const lib = await pathPatch(exp, { receivers: request.receivers, direction: r.point.direction, metric: 'logit-diff' });
+        expect(r.effects.map((e) => e.sender)).toEqual(lib.effects.map((e) => e.name));
+        r.effects.forEach((e, i) => expect(Math.abs(e.effect - lib.effects[i]!.effect), e.sender).toBeLessThan(1e-12));
+        expect(r.normaliser).toBe(lib.normaliser);
+        // The planted previous-token head feeds the induction head's key: the strongest path under STR.
+        if (r.point.corruption.kind === 'str') expect([...lib.effects].sort((a, b) => Math.abs(b.effect) - Math.abs(a.effect))[0]!.name).toBe('a0.h3');
+      }
+    } finally {
+      await runtime.release();
+    }
+  }, 120_000);
+
+  it('reports a receiver the model does not have before anything is stored', async () => {
+    const db = join(dir, 'bad.db');
+    const store = await Store.open(db);
+    try {
+      const bad = { ...request, receivers: ['a7.h0<q>'] };
+      await expect(runStages(pipeline, store, { progress: 'off' }, (ctx) => [pathPatchingPoints(ctx, bad)])).rejects.toThrow(UserError);
+      await expect(runStages(pipeline, store, { progress: 'off' }, (ctx) => [pathPatchingPoints(ctx, bad)])).rejects.toThrow(/paths\.yaml: path patching: unknown receiver "a7\.h0<q>"/);
+      expect(await store.query('SELECT id FROM runs')).toEqual([]);
+      expect(await store.query('SELECT id FROM models')).toEqual([]);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('`patchwise path-patch` stores the sweep and prints the largest effects; a second call resumes it', async () => {
+    const db = join(dir, 'cli.db');
+    const args = [BIN, 'path-patch', file, '--db', db, '--receivers', 'logits', '--corruption', 'key-token', '--metric', 'kl', '--top', '3', '--no-progress'];
+    const first = await promisify(execFile)(process.execPath, args);
+    const lines = first.stdout.trim().split('\n');
+    expect(lines[0]).toMatch(/^run 1: key-token noising kl \(normaliser 1\.0000\)$/);
+    expect(lines.slice(3)).toHaveLength(3);
+    const store = await Store.open(db, { create: false });
+    try {
+      const means = await store.runs.meanEffects(1);
+      const top = [...means].sort((a, b) => Math.abs(b.mean) - Math.abs(a.mean))[0]!;
+      expect(lines[3]).toMatch(new RegExp(`^${top.component.replace('.', '\\.')}\\s+${formatNumber(top.mean).replace(/[.+-]/g, (c) => `\\${c}`)}$`));
+      expect((await store.runs.get(1)).status).toBe('done');
+    } finally {
+      await store.close();
+    }
+    const again = await promisify(execFile)(process.execPath, args);
+    expect(again.stdout).toBe(first.stdout);
+  }, 120_000);
+});
