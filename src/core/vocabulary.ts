@@ -20,11 +20,21 @@ export type GranularityName = (typeof GRANULARITY_NAMES)[number];
  * The methods that produce results: node-level activation patching, path patching, and ACDC over
  * edges (`acdc`) or over whole heads and MLPs (`acdc-nodes`). Stored and filtered by these names.
  */
-export const METHOD_NAMES = ['node-patching', 'path-patching', 'acdc', 'acdc-nodes'] as const;
+export const METHOD_NAMES = ['node-patching', 'path-patching', 'acdc', 'acdc-nodes', 'eap', 'eap-ig-inputs', 'clean-corrupted'] as const;
 export type MethodName = (typeof METHOD_NAMES)[number];
 
+/**
+ * Edge attribution from gradients, named as EAP-IG names its methods: `eap` (gradients at the base
+ * run), `eap-ig-inputs` (averaged over input embeddings interpolated between the runs),
+ * `clean-corrupted` (averaged over the two runs). src/gradients/edge-attribution.ts defines them.
+ */
+export const ATTRIBUTION_METHODS = ['eap', 'eap-ig-inputs', 'clean-corrupted'] as const satisfies readonly MethodName[];
+export type AttributionMethod = (typeof ATTRIBUTION_METHODS)[number];
+
+export const isAttributionMethod = (value: unknown): value is AttributionMethod => (ATTRIBUTION_METHODS as readonly unknown[]).includes(value);
+
 /** The methods a pipeline's discovery stage can run. */
-export const DISCOVERY_METHODS = ['acdc', 'acdc-nodes'] as const satisfies readonly MethodName[];
+export const DISCOVERY_METHODS = ['acdc', 'acdc-nodes', ...ATTRIBUTION_METHODS] as const satisfies readonly MethodName[];
 export type DiscoveryMethod = (typeof DISCOVERY_METHODS)[number];
 
 /** Where the standard deviation of Gaussian noise comes from. */

@@ -18,7 +18,7 @@
 //
 // Sender values c_s, b_s are those of the unpatched runs at c and b (not at the point x), as EAP-IG
 // computes them.
-import type { Direction } from '../core/vocabulary.js';
+import type { AttributionMethod, Direction } from '../core/vocabulary.js';
 import { CleanRow, type Metric } from '../experiment/metrics.js';
 import type { ModelConfig, ModelWeights } from '../model/types.js';
 import { inputSender, type RunInput } from '../runtime/inputs.js';
@@ -27,8 +27,8 @@ import type { PromptPair } from '../tasks/types.js';
 import { type AttributionGraphs, buildAttributionGraphs } from './attribution-graph.js';
 import { scoreGradient } from './metric-gradients.js';
 
-export const ATTRIBUTION_SCHEMES = ['eap', 'eap-ig-inputs', 'clean-corrupted'] as const;
-export type AttributionScheme = (typeof ATTRIBUTION_SCHEMES)[number];
+/** The scheme is the method's name (src/core/vocabulary.ts). */
+export type AttributionScheme = AttributionMethod;
 
 /** What attribution reads of an experiment (Experiment has it): the model and the batched rows. */
 export interface AttributionData {

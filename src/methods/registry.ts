@@ -3,6 +3,7 @@
 import type { MethodName } from '../core/vocabulary.js';
 import { acdcEdges } from './acdc.js';
 import { acdcNodes } from './acdc-nodes.js';
+import { cleanCorrupted, eap, eapIgInputs } from './attribution.js';
 import type { Method } from './method.js';
 import { nodePatching } from './node-patching.js';
 import { pathPatching } from './path-patching.js';
@@ -12,4 +13,7 @@ export const METHODS = {
   'path-patching': pathPatching,
   acdc: acdcEdges,
   'acdc-nodes': acdcNodes,
+  eap,
+  'eap-ig-inputs': eapIgInputs,
+  'clean-corrupted': cleanCorrupted,
 } as const satisfies Readonly<Record<MethodName, Method<never, unknown>>>;

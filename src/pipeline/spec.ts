@@ -97,8 +97,12 @@ function discoverySchema(task: Task<unknown> | undefined) {
     gn: noiseSchema,
     direction: axis(z.enum(DIRECTIONS), ['noising']),
     metric: axis(metricSchema(task), ['kl']),
-    /** ACDC thresholds tau, each one circuit. */
+    /** ACDC thresholds tau, each one circuit; attribution methods (eap, ...) without `edges` cut |score| at them. */
     thresholds: axis(z.number().nonnegative(), [0.01]),
+    /** Attribution methods: one circuit of the top N edges by |score| per entry (dangling edges then removed). */
+    edges: z.preprocess((v) => (v === undefined || Array.isArray(v) ? v : [v]), z.array(z.number().int().min(1)).min(1).optional()),
+    /** eap-ig-inputs: interpolation steps between the corrupted and the clean input embeddings. */
+    steps: z.number().int().min(1).default(5),
     /** Metric of the faithfulness score (default: logit-diff where the task has a wrong answer, else prob). */
     faithfulnessMetric: metricSchema(task).optional(),
     /** Random circuits of the same size per threshold, for a baseline of faithfulness. */
