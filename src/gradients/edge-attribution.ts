@@ -27,8 +27,8 @@ import type { PromptPair } from '../tasks/types.js';
 import { type AttributionGraphs, buildAttributionGraphs } from './attribution-graph.js';
 import { scoreGradient } from './metric-gradients.js';
 
-/** The scheme is the method's name (src/core/vocabulary.ts). */
-export type AttributionScheme = AttributionMethod;
+/** The scheme is the method's name (src/core/vocabulary.ts); `exact` uses no gradient. */
+export type AttributionScheme = Exclude<AttributionMethod, 'exact'>;
 
 /** What attribution reads of an experiment (Experiment has it): the model and the batched rows. */
 export interface AttributionData {

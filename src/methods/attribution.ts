@@ -1,5 +1,6 @@
-// Edge attribution as registry methods, named as EAP-IG names them: `eap`, `eap-ig-inputs` and
-// `clean-corrupted` (src/gradients/edge-attribution.ts defines the scores). One gradient computation
+// Edge scoring as registry methods, named as EAP-IG names them: `eap`, `eap-ig-inputs` and
+// `clean-corrupted` (src/gradients/edge-attribution.ts defines the scores) and `exact`
+// (exact-edges.ts). One gradient computation
 // scores every edge; each unit of work is one cut of those scores into a circuit (the top n edges by
 // |score|, or every edge with |score| >= tau), with dangling edges removed (pruneDeadEnds) and every
 // edge's score kept in the circuit.
@@ -11,6 +12,7 @@ import type { Metric } from '../experiment/metrics.js';
 import { edgeAttribution, GradientModel } from '../gradients/edge-attribution.js';
 import type { ComponentGraph } from '../graph/component-graph.js';
 import type { ModelWeights } from '../model/types.js';
+import { exactEdgeEffects } from './exact-edges.js';
 import type { Method, MethodSession } from './method.js';
 
 /** How scores become circuits: one circuit per entry. */
@@ -79,6 +81,7 @@ function gradientModelOf(exp: Experiment): GradientModel {
 
 /** Scores of every edge on an experiment's rows (mean over rows), [S * R], NaN where no edge. */
 export async function attributionScores(exp: Experiment, method: AttributionMethod, s: Omit<AttributionSettings, 'selection'>): Promise<Float32Array> {
+  if (method === 'exact') return Float32Array.from(await exactEdgeEffects(exp, { metric: s.metric, direction: s.direction }));
   const graph = exp.model.graph;
   const scores = await edgeAttribution(exp, gradientModelOf(exp), { scheme: method, metric: s.metric, direction: s.direction, steps: s.steps }, graph.nSenders, graph.fanIn);
   return Float32Array.from(scores);
@@ -124,3 +127,4 @@ export function attributionCircuit(result: AttributionResult, meta: Partial<Circ
 export const eap = attributionMethod('eap');
 export const eapIgInputs = attributionMethod('eap-ig-inputs');
 export const cleanCorrupted = attributionMethod('clean-corrupted');
+export const exact = attributionMethod('exact');

@@ -3,7 +3,7 @@
 import type { MethodName } from '../core/vocabulary.js';
 import { acdcEdges } from './acdc.js';
 import { acdcNodes } from './acdc-nodes.js';
-import { cleanCorrupted, eap, eapIgInputs } from './attribution.js';
+import { cleanCorrupted, eap, eapIgInputs, exact } from './attribution.js';
 import type { Method } from './method.js';
 import { nodePatching } from './node-patching.js';
 import { pathPatching } from './path-patching.js';
@@ -16,4 +16,5 @@ export const METHODS = {
   eap,
   'eap-ig-inputs': eapIgInputs,
   'clean-corrupted': cleanCorrupted,
+  exact,
 } as const satisfies Readonly<Record<MethodName, Method<never, unknown>>>;
