@@ -161,16 +161,19 @@ export class Tape {
     const s = this.shape(x);
     const ax = axis < 0 ? s.length + axis : axis;
     const shape = keepdims ? s.map((d, i) => (i === ax ? 1 : d)) : s.filter((_, i) => i !== ax);
-    const y = mean
-      ? this.emit('ReduceMean', [x], shape, { axes: [ax], keepdims: keepdims ? 1 : 0 })
-      : this.emit('ReduceSum', [x, this.g.ints([ax])], shape, { keepdims: keepdims ? 1 : 0 });
+    const y = mean ? this.emit('ReduceMean', [x], shape, { axes: [ax], keepdims: keepdims ? 1 : 0 }) : this.emit('ReduceSum', [x, this.g.ints([ax])], shape, { keepdims: keepdims ? 1 : 0 });
     this.record({ op: 'reduce', x, y, axis: ax, keepdims, mean }, [x]);
     return y;
   }
 
   transpose(x: string, perm: readonly number[]): string {
     const s = this.shape(x);
-    const y = this.emit('Transpose', [x], perm.map((p) => s[p]!), { perm: [...perm] });
+    const y = this.emit(
+      'Transpose',
+      [x],
+      perm.map((p) => s[p]!),
+      { perm: [...perm] },
+    );
     this.record({ op: 'transpose', x, y, perm }, [x]);
     return y;
   }
@@ -186,7 +189,11 @@ export class Tape {
   slice(x: string, axis: number, start: number, end: number): string {
     const s = this.shape(x);
     const ax = axis < 0 ? s.length + axis : axis;
-    const y = this.emit('Slice', [x, this.g.ints([start]), this.g.ints([end]), this.g.ints([ax])], s.map((d, i) => (i === ax ? end - start : d)));
+    const y = this.emit(
+      'Slice',
+      [x, this.g.ints([start]), this.g.ints([end]), this.g.ints([ax])],
+      s.map((d, i) => (i === ax ? end - start : d)),
+    );
     this.record({ op: 'slice', x, y, axis: ax, start, end }, [x]);
     return y;
   }
@@ -195,7 +202,12 @@ export class Tape {
     const s0 = this.shape(xs[0]!);
     const ax = axis < 0 ? s0.length + axis : axis;
     const total = xs.reduce((a, x) => a + this.shape(x)[ax]!, 0);
-    const y = this.emit('Concat', xs, s0.map((d, i) => (i === ax ? total : d)), { axis: ax });
+    const y = this.emit(
+      'Concat',
+      xs,
+      s0.map((d, i) => (i === ax ? total : d)),
+      { axis: ax },
+    );
     this.record({ op: 'concat', xs, y, axis: ax }, xs);
     return y;
   }
@@ -210,7 +222,13 @@ export class Tape {
       if (i < lead || (to[i - lead] === 1 && d !== 1)) axes.push(i);
     });
     let r = gy;
-    if (axes.length > 0) r = this.emit('ReduceSum', [gy, this.g.ints(axes)], from.map((d, i) => (axes.includes(i) ? 1 : d)), { keepdims: 1 });
+    if (axes.length > 0)
+      r = this.emit(
+        'ReduceSum',
+        [gy, this.g.ints(axes)],
+        from.map((d, i) => (axes.includes(i) ? 1 : d)),
+        { keepdims: 1 },
+      );
     return this.reshape(r, to);
   }
 
@@ -277,7 +295,12 @@ export class Tape {
           break;
         case 'reduce': {
           const sx = this.shape(r.x);
-          const kept = r.keepdims ? gy : this.reshape(gy, sx.map((d, i) => (i === r.axis ? 1 : d)));
+          const kept = r.keepdims
+            ? gy
+            : this.reshape(
+                gy,
+                sx.map((d, i) => (i === r.axis ? 1 : d)),
+              );
           const spread = this.expand(kept, sx);
           accumulate(r.x, r.mean ? this.mul(spread, this.scalar(1 / sx[r.axis]!)) : spread);
           break;

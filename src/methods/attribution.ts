@@ -16,9 +16,7 @@ import { exactEdgeEffects } from './exact-edges.js';
 import type { Method, MethodSession } from './method.js';
 
 /** How scores become circuits: one circuit per entry. */
-export type AttributionSelection =
-  | { readonly kind: 'top-n'; readonly counts: readonly number[] }
-  | { readonly kind: 'threshold'; readonly thresholds: readonly number[] };
+export type AttributionSelection = { readonly kind: 'top-n'; readonly counts: readonly number[] } | { readonly kind: 'threshold'; readonly thresholds: readonly number[] };
 
 export interface AttributionSettings {
   readonly metric: Metric;

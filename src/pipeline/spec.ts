@@ -90,7 +90,7 @@ function patchingSchema(task: Task<unknown> | undefined) {
 
 function discoverySchema(task: Task<unknown> | undefined) {
   return strictObject({
-    /** acdc: edge-level ACDC; acdc-nodes: ACDC over whole heads and MLPs. */
+    /** acdc: edge-level ACDC; acdc-nodes: ACDC over whole heads and MLPs; eap, eap-ig-inputs, clean-corrupted: edge attribution from gradients; exact: each edge patched alone. */
     method: axis(z.enum(DISCOVERY_METHODS), ['acdc']),
     corruption: axis(corruptionSchema(task), [DEFAULT_STR]),
     /** Settings of this section's `gn` corruptions (the patching section has its own). */

@@ -28,13 +28,15 @@ function dataOf(model: ReferenceModel, ps: PromptPair[]): AttributionData {
   const T = ps[0]!.clean.length;
   return {
     model,
-    groups: [{
-      rows: ps.map((pair) => ({ pair })),
-      seqLen: T,
-      cleanInput: { tokens: ps.map((p) => p.clean) },
-      corruptedInput: { tokens: ps.map((p) => p.corrupted) },
-      positions: ps.map((p) => p.metricPosition),
-    }],
+    groups: [
+      {
+        rows: ps.map((pair) => ({ pair })),
+        seqLen: T,
+        cleanInput: { tokens: ps.map((p) => p.clean) },
+        corruptedInput: { tokens: ps.map((p) => p.corrupted) },
+        positions: ps.map((p) => p.metricPosition),
+      },
+    ],
   };
 }
 
@@ -51,7 +53,15 @@ function score(metric: MetricName, logits: Float64Array, at: number, V: number, 
 }
 
 /** The reference's attribution: mean over pairs and points of central differences in M[s, r]. */
-function referenceAttribution(model: ReferenceModel, ps: PromptPair[], scheme: AttributionScheme, metric: MetricName, direction: Direction, steps: number, checked: (e: Edge, i: number) => boolean): Float64Array {
+function referenceAttribution(
+  model: ReferenceModel,
+  ps: PromptPair[],
+  scheme: AttributionScheme,
+  metric: MetricName,
+  direction: Direction,
+  steps: number,
+  checked: (e: Edge, i: number) => boolean,
+): Float64Array {
   const { config: cfg, weights: w } = model;
   const graph = ComponentGraph.forModel(cfg);
   const { nSenders: S, nReceivers: R } = graph;
@@ -88,7 +98,15 @@ function referenceAttribution(model: ReferenceModel, ps: PromptPair[], scheme: A
 }
 
 /** Compares the edges `checked` selects (default: every edge; the reference costs two forwards per edge). */
-async function expectMatchesReference(model: ReferenceModel, ps: PromptPair[], scheme: AttributionScheme, metric: MetricName, direction: Direction = 'noising', steps = 3, checked: (e: Edge, i: number) => boolean = () => true): Promise<void> {
+async function expectMatchesReference(
+  model: ReferenceModel,
+  ps: PromptPair[],
+  scheme: AttributionScheme,
+  metric: MetricName,
+  direction: Direction = 'noising',
+  steps = 3,
+  checked: (e: Edge, i: number) => boolean = () => true,
+): Promise<void> {
   const graph = ComponentGraph.forModel(model.config);
   const gm = new GradientModel(model.config, model.weights);
   try {
