@@ -9,7 +9,8 @@
 // - attribution: the same plus `grad_logits` [B, T, V] (d metric / d logits, made in TypeScript:
 //   metric-gradients.ts) and `sender_delta` [S, B, T, d]; out edge_scores [B, S, R], entry
 //   (b, s, r) = sum_t sender_delta[s, b, t] . d metric_b / d input_r[b, t]: the first-order change
-//   of row b's metric when edge s -> r carries sender_delta on top of the run at `input`.
+//   of row b's metric when edge s -> r carries sender_delta on top of the run at `input`; or, per
+//   position, [B, T, S, R] without the sum over t (node attribution of per-position components).
 //
 // Deltas: d_attn_L [H, 3, B, T, d] (head-major, q/k/v: the graph's receiver order in layer L),
 // d_mlp_L [B, T, d], d_logits [B, T, d].
@@ -25,7 +26,7 @@ export interface AttributionGraphs {
   readonly deltas: readonly { readonly name: string; readonly shape: readonly number[] }[];
 }
 
-export function buildAttributionGraphs(cfg: ModelConfig, w: ModelWeights, B: number, T: number): AttributionGraphs {
+export function buildAttributionGraphs(cfg: ModelConfig, w: ModelWeights, B: number, T: number, perPosition = false): AttributionGraphs {
   const { dModel: d, nHeads: H, dHead: dh, dMlp: f, vocabSize: V, nLayers } = cfg;
   if (T > cfg.maxPositions) throw new Error(`sequence of ${T} tokens exceeds the model's ${cfg.maxPositions} positions`);
   const tp = new Tape(`attribution_b${B}_t${T}`);
@@ -122,8 +123,15 @@ export function buildAttributionGraphs(cfg: ModelConfig, w: ModelWeights, B: num
   });
   const G = tp.concat(perReceiver, 0); // [R, B, T d]
   const S = 1 + nLayers * (H + 1);
-  const sd = tp.reshape(tp.input('sender_delta', [S, B, T, d], false), [S, B, T * d]);
-  const scores = tp.matmul(tp.transpose(sd, [1, 0, 2]), tp.transpose(G, [1, 2, 0])); // [B, S, R]
+  const R = tp.shape(G)[0]!;
+  const sd = tp.input('sender_delta', [S, B, T, d], false);
+  let scores: string;
+  if (perPosition) {
+    const Gt = tp.transpose(tp.reshape(G, [R, B, T, d]), [1, 2, 3, 0]); // [B, T, d, R]
+    scores = tp.matmul(tp.transpose(sd, [1, 2, 0, 3]), Gt); // [B, T, S, R]
+  } else {
+    scores = tp.matmul(tp.transpose(tp.reshape(sd, [S, B, T * d]), [1, 0, 2]), tp.transpose(G, [1, 2, 0])); // [B, S, R]
+  }
   tp.output(scores, 'edge_scores');
   return { forward, attribution: tp.g.toBytes(), deltas };
 }

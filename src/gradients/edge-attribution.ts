@@ -30,16 +30,19 @@ import { scoreGradient } from './metric-gradients.js';
 /** The scheme is the method's name (src/core/vocabulary.ts); `exact` uses no gradient. */
 export type AttributionScheme = Exclude<AttributionMethod, 'exact'>;
 
+/** One batch of rows of equal length (Experiment's RowGroup has these fields). */
+export interface AttributionGroup {
+  readonly rows: readonly { readonly pair: PromptPair }[];
+  readonly seqLen: number;
+  readonly cleanInput: RunInput;
+  readonly corruptedInput: RunInput;
+  readonly positions: readonly number[];
+}
+
 /** What attribution reads of an experiment (Experiment has it): the model and the batched rows. */
 export interface AttributionData {
   readonly model: { readonly config: ModelConfig; readonly weights: ModelWeights };
-  readonly groups: readonly {
-    readonly rows: readonly { readonly pair: PromptPair }[];
-    readonly seqLen: number;
-    readonly cleanInput: RunInput;
-    readonly corruptedInput: RunInput;
-    readonly positions: readonly number[];
-  }[];
+  readonly groups: readonly AttributionGroup[];
 }
 
 export interface AttributionOptions {
@@ -72,11 +75,11 @@ export class GradientModel {
     this.pool = pool ?? new SessionPool();
   }
 
-  private graphsFor(B: number, T: number): AttributionGraphs {
-    const key = `${B}x${T}`;
+  private graphsFor(B: number, T: number, perPosition = false): AttributionGraphs {
+    const key = `${B}x${T}${perPosition ? 'pos' : ''}`;
     let g = this.graphs.get(key);
     if (!g) {
-      g = buildAttributionGraphs(this.config, this.weights, B, T);
+      g = buildAttributionGraphs(this.config, this.weights, B, T, perPosition);
       this.graphs.set(key, g);
     }
     return g;
@@ -95,8 +98,11 @@ export class GradientModel {
     return { logits: floats(out.logits, 'logits'), senders: floats(out.senders, 'senders') };
   }
 
-  /** Edge scores [B, S, R]: sum_t senderDelta[s, b, t] . d(sum logits * gradLogits)_b / d input_r[b, t] at `input`. */
-  async edgeScores(input: Float32Array, B: number, T: number, gradLogits: Float32Array, senderDelta: Float32Array): Promise<Float32Array> {
+  /**
+   * Edge scores [B, S, R]: sum_t senderDelta[s, b, t] . d(sum logits * gradLogits)_b / d input_r[b, t]
+   * at `input`; per position [B, T, S, R] (no sum over t).
+   */
+  async edgeScores(input: Float32Array, B: number, T: number, gradLogits: Float32Array, senderDelta: Float32Array, perPosition = false): Promise<Float32Array> {
     const { dModel: d, vocabSize: V } = this.config;
     const S = senderDelta.length / (B * T * d);
     const feeds = {
@@ -105,7 +111,8 @@ export class GradientModel {
       grad_logits: f32(gradLogits, [B, T, V]),
       sender_delta: f32(senderDelta, [S, B, T, d]),
     };
-    const out = await this.pool.run(`attr-backward:${B}x${T}`, () => this.graphsFor(B, T).attribution, feeds, undefined, true);
+    const key = `attr-backward:${B}x${T}${perPosition ? 'pos' : ''}`;
+    const out = await this.pool.run(key, () => this.graphsFor(B, T, perPosition).attribution, feeds, undefined, true);
     return floats(out.edge_scores, 'edge_scores');
   }
 
@@ -115,45 +122,67 @@ export class GradientModel {
   }
 }
 
+export interface GroupScoreOptions {
+  readonly metric: Metric;
+  readonly direction: Direction;
+  /** Weights alpha of the points (attributionPoints). */
+  readonly points: readonly number[];
+  /** Scores per position [B, T, S, R] instead of [B, S, R]. */
+  readonly perPosition?: boolean;
+}
+
+/** Raw per-row scores of one group (mean over the points), as GradientModel.edgeScores lays them out. */
+export async function groupEdgeScores(model: AttributionData['model'], gm: GradientModel, g: AttributionGroup, opts: GroupScoreOptions): Promise<Float32Array> {
+  const { config: cfg, weights: w } = model;
+  const V = cfg.vocabSize;
+  const B = g.rows.length;
+  const T = g.seqLen;
+  const noising = opts.direction === 'noising';
+  const clean = inputSender(cfg, w, g.cleanInput);
+  const corrupted = inputSender(cfg, w, g.corruptedInput);
+  const [base, source] = noising ? [clean, corrupted] : [corrupted, clean];
+  const cleanRun = await gm.forward(clean, B, T);
+  const cleanRows = g.rows.map((_, b) => new CleanRow(cleanRun.logits.slice((b * T + g.positions[b]!) * V, (b * T + g.positions[b]! + 1) * V)));
+  const sourceRun = await gm.forward(source, B, T);
+  const baseSenders = noising ? cleanRun.senders : (await gm.forward(base, B, T)).senders;
+  const senderDelta = new Float32Array(baseSenders.length);
+  for (let i = 0; i < senderDelta.length; i++) senderDelta[i] = sourceRun.senders[i]! - baseSenders[i]!;
+
+  let sum: Float32Array | undefined;
+  for (const alpha of opts.points) {
+    const x = alpha === 1 ? base : alpha === 0 ? source : Float32Array.from(source, (c, i) => c + alpha * (base[i]! - c));
+    const logits = alpha === 1 && noising ? cleanRun.logits : (await gm.forward(x, B, T)).logits;
+    const seed = new Float32Array(B * T * V);
+    g.rows.forEach((row, b) => {
+      const at = (b * T + g.positions[b]!) * V;
+      seed.set(scoreGradient(opts.metric.name, logits.subarray(at, at + V), row.pair, cleanRows[b]!), at);
+    });
+    const scores = await gm.edgeScores(x, B, T, seed, senderDelta, opts.perPosition);
+    if (opts.points.length === 1) return scores;
+    sum ??= new Float32Array(scores.length);
+    for (let i = 0; i < scores.length; i++) sum[i]! += scores[i]! / opts.points.length;
+  }
+  if (!sum) throw new Error('attribution needs at least one point');
+  return sum;
+}
+
 /**
  * Mean edge scores over every row of the data, dense [S * R] (index s * R + r, as EdgeMasks and
  * Circuit lay them out); NaN where s -> r is not an edge of the graph.
  */
 export async function edgeAttribution(data: AttributionData, gm: GradientModel, opts: AttributionOptions, nSenders: number, fanIn: readonly number[]): Promise<Float64Array> {
-  const { config: cfg, weights: w } = data.model;
-  const V = cfg.vocabSize;
   const S = nSenders;
   const R = fanIn.length;
   const points = attributionPoints(opts.scheme, opts.steps);
-  const noising = (opts.direction ?? 'noising') === 'noising';
+  const direction = opts.direction ?? 'noising';
   const sum = new Float64Array(S * R);
   let nRows = 0;
   for (const g of data.groups) {
     const B = g.rows.length;
-    const T = g.seqLen;
-    const clean = inputSender(cfg, w, g.cleanInput);
-    const corrupted = inputSender(cfg, w, g.corruptedInput);
-    const [base, source] = noising ? [clean, corrupted] : [corrupted, clean];
-    const cleanRun = await gm.forward(clean, B, T);
-    const cleanRows = g.rows.map((_, b) => new CleanRow(cleanRun.logits.slice((b * T + g.positions[b]!) * V, (b * T + g.positions[b]! + 1) * V)));
-    const sourceRun = await gm.forward(source, B, T);
-    const baseSenders = noising ? cleanRun.senders : (await gm.forward(base, B, T)).senders;
-    const senderDelta = new Float32Array(baseSenders.length);
-    for (let i = 0; i < senderDelta.length; i++) senderDelta[i] = sourceRun.senders[i]! - baseSenders[i]!;
-
-    for (const alpha of points) {
-      const x = alpha === 1 ? base : alpha === 0 ? source : Float32Array.from(source, (c, i) => c + alpha * (base[i]! - c));
-      const logits = alpha === 1 && noising ? cleanRun.logits : (await gm.forward(x, B, T)).logits;
-      const seed = new Float32Array(B * T * V);
-      g.rows.forEach((row, b) => {
-        const at = (b * T + g.positions[b]!) * V;
-        seed.set(scoreGradient(opts.metric.name, logits.subarray(at, at + V), row.pair, cleanRows[b]!), at);
-      });
-      const scores = await gm.edgeScores(x, B, T, seed, senderDelta);
-      for (let b = 0; b < B; b++) {
-        for (let r = 0; r < R; r++) {
-          for (let s = 0; s < fanIn[r]!; s++) sum[s * R + r]! += scores[(b * S + s) * R + r]! / points.length;
-        }
+    const scores = await groupEdgeScores(data.model, gm, g, { metric: opts.metric, direction, points });
+    for (let b = 0; b < B; b++) {
+      for (let r = 0; r < R; r++) {
+        for (let s = 0; s < fanIn[r]!; s++) sum[s * R + r]! += scores[(b * S + s) * R + r]!;
       }
     }
     nRows += B;
