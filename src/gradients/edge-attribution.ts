@@ -166,6 +166,19 @@ export async function groupEdgeScores(model: AttributionData['model'], gm: Gradi
   return sum;
 }
 
+// Gradient sessions are costly to build: one GradientModel per model weights, shared by every user.
+const shared = new WeakMap<ModelWeights, GradientModel>();
+
+/** The shared GradientModel of a model. */
+export function gradientModelFor(model: AttributionData['model']): GradientModel {
+  let gm = shared.get(model.weights);
+  if (!gm) {
+    gm = new GradientModel(model.config, model.weights);
+    shared.set(model.weights, gm);
+  }
+  return gm;
+}
+
 /**
  * Mean edge scores over every row of the data, dense [S * R] (index s * R + r, as EdgeMasks and
  * Circuit lay them out); NaN where s -> r is not an edge of the graph.

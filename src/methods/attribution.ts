@@ -9,9 +9,8 @@ import { type Circuit, type CircuitMetaInit, pruneDeadEnds } from '../circuits/c
 import type { AttributionMethod, Direction, MetricName } from '../core/vocabulary.js';
 import { checkMetrics, type Experiment } from '../experiment/experiment.js';
 import type { Metric } from '../experiment/metrics.js';
-import { edgeAttribution, GradientModel } from '../gradients/edge-attribution.js';
+import { edgeAttribution, gradientModelFor } from '../gradients/edge-attribution.js';
 import type { ComponentGraph } from '../graph/component-graph.js';
-import type { ModelWeights } from '../model/types.js';
 import { exactEdgeEffects } from './exact-edges.js';
 import type { Method, MethodSession } from './method.js';
 
@@ -64,24 +63,11 @@ export function cutScores(graph: ComponentGraph, scores: Float32Array, cut: { to
   return pruneDeadEnds(graph, mask);
 }
 
-// Gradient sessions are costly to build: one per model weights, shared by every experiment on it.
-const gradientModels = new WeakMap<ModelWeights, GradientModel>();
-
-function gradientModelOf(exp: Experiment): GradientModel {
-  const { config, weights } = exp.model;
-  let gm = gradientModels.get(weights);
-  if (!gm) {
-    gm = new GradientModel(config, weights);
-    gradientModels.set(weights, gm);
-  }
-  return gm;
-}
-
 /** Scores of every edge on an experiment's rows (mean over rows), [S * R], NaN where no edge. */
 export async function attributionScores(exp: Experiment, method: AttributionMethod, s: Omit<AttributionSettings, 'selection'>): Promise<Float32Array> {
   if (method === 'exact') return Float32Array.from(await exactEdgeEffects(exp, { metric: s.metric, direction: s.direction }));
   const graph = exp.model.graph;
-  const scores = await edgeAttribution(exp, gradientModelOf(exp), { scheme: method, metric: s.metric, direction: s.direction, steps: s.steps }, graph.nSenders, graph.fanIn);
+  const scores = await edgeAttribution(exp, gradientModelFor(exp.model), { scheme: method, metric: s.metric, direction: s.direction, steps: s.steps }, graph.nSenders, graph.fanIn);
   return Float32Array.from(scores);
 }
 
