@@ -18,6 +18,8 @@ import {
   GRANULARITY_NAMES,
   type GranularityName,
   METRIC_NAMES,
+  PATCHING_METHODS,
+  type PatchingMethod,
   type MetricName,
   type NoiseSettings,
   type PromptCorruption,
@@ -83,6 +85,8 @@ function patchingSchema(task: Task<unknown> | undefined) {
     metric: axis(metricSchema(task), ['logit-diff']),
     granularity: axis(z.enum(GRANULARITY_NAMES), ['heads']),
     window: axis(z.number().int().min(1), [1]),
+    /** exact: patch each component; attribution: first-order estimates from gradients (AtP). */
+    method: axis(z.enum(PATCHING_METHODS), ['exact']),
     detect: strictObject({ k: z.number().positive().default(2) }).default({ k: 2 }),
     batch: z.number().int().min(1).default(32),
   }).transform((s) => ({ ...s, corruption: s.corruption.map((c) => withNoise(c, s.gn)) }));
@@ -164,6 +168,7 @@ export function expandDiscovery(p: Pipeline): DiscoveryPoint[] {
 
 /** One point of the grid: everything that determines a set of runs except the metric. */
 export interface GridPoint {
+  readonly method: PatchingMethod;
   readonly corruption: Corruption;
   readonly direction: Direction;
   readonly granularity: GranularityName;
@@ -224,11 +229,13 @@ function rawTaskName(raw: unknown): string | undefined {
 export function expandGrid(p: Pipeline): GridPoint[] {
   const out: GridPoint[] = [];
   if (!p.patching) return out;
-  for (const corruption of p.patching.corruption) {
-    for (const direction of p.patching.direction) {
-      for (const granularity of p.patching.granularity) {
-        const windows = GRANULARITIES[granularity].windowed ? p.patching.window : [1];
-        for (const window of [...new Set(windows)]) out.push({ corruption, direction, granularity, window });
+  for (const method of [...new Set(p.patching.method)]) {
+    for (const corruption of p.patching.corruption) {
+      for (const direction of p.patching.direction) {
+        for (const granularity of p.patching.granularity) {
+          const windows = GRANULARITIES[granularity].windowed ? p.patching.window : [1];
+          for (const window of [...new Set(windows)]) out.push({ method, corruption, direction, granularity, window });
+        }
       }
     }
   }

@@ -76,4 +76,39 @@ discovery:
       log.mockRestore();
     }
   }, 180_000);
+
+  it('patching.method [exact, attribution]: AtP runs stored beside exact ones, keys of exact runs unchanged', async () => {
+    const file = join(dir, 'atp.yaml');
+    const body = `name: atp
+model: { plant: induction, seed: 0 }
+task: { name: induction, count: 12, seed: 7, options: { length: 8 } }
+patching:
+  corruption: [key-token]
+  direction: [denoising, noising]
+  metric: [logit-diff]
+  granularity: [heads]
+`;
+    writeFileSync(file, `${body}  method: [exact, attribution]\n`);
+    const plain = join(dir, 'plain.yaml');
+    writeFileSync(plain, body);
+    const store = await Store.open(join(dir, 'atp.db'));
+    try {
+      const results = (await runPipeline(loadPipeline(file), store, { log: () => undefined })).patching;
+      expect(results.map((r) => r.point.method)).toEqual(['exact', 'exact', 'attribution', 'attribution']);
+      // AtP on saturated attention is only first order: here it detects the previous-token head
+      // when denoising (overshooting, ~3.5 vs 1.0) and the induction head when noising.
+      const detected = (m: string, d: string) => results.find((r) => r.point.method === m && r.point.direction === d)!.detections.map((x) => x.component);
+      expect(detected('exact', 'denoising').sort()).toEqual(['a0.h3', 'a1.h7']);
+      expect(detected('attribution', 'denoising')).toContain('a0.h3');
+      expect(detected('attribution', 'noising')).toContain('a1.h7');
+      const runs = await store.query<{ key: string; settings: string }>('SELECT key, settings FROM runs ORDER BY id');
+      expect(runs.filter((r) => JSON.parse(r.settings).method === 'attribution')).toHaveLength(2);
+      // The same pipeline without `method` finds its exact runs already stored (same keys).
+      const again = await runPipeline(loadPipeline(plain), store, { log: () => undefined });
+      expect(again.patching.map((r) => r.runId)).toEqual(results.slice(0, 2).map((r) => r.runId));
+      expect(again.patching.every((r) => r.computedUnits === 0)).toBe(true);
+    } finally {
+      await store.close();
+    }
+  }, 180_000);
 });
