@@ -48,7 +48,7 @@ patching:
     expect(message).toMatch(/patching\.direction\[0\]: expected one of denoising, noising$/m);
     expect(lines.length).toBeGreaterThanOrEqual(4);
     const typo = write('typo.yaml', `model: { plant: induction }\ntask: { name: induction }\npatching: { metrics: [kl] }\n`);
-    expect(() => loadPipeline(typo)).toThrow(/typo\.yaml: patching\.metrics: unknown field \(fields: corruption, gn, direction, metric, granularity, window, detect, batch\)/);
+    expect(() => loadPipeline(typo)).toThrow(/typo\.yaml: patching\.metrics: unknown field \(fields: corruption, gn, direction, metric, granularity, window, method, detect, batch\)/);
   });
 
   it('rejects windows on granularities without them, and YAML syntax errors', () => {
