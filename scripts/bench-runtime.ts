@@ -3,7 +3,7 @@
 import { parseArgs } from 'node:util';
 import { initModel } from '../src/synthetic/init.js';
 import { EdgeMasks } from '../src/runtime/masks.js';
-import { PatchableModel } from '../src/runtime/patchable-model.js';
+import { InstrumentedPatchableModel } from '../src/runtime/testing.js';
 import { machine, time } from './bench-support.js';
 import { Random } from '../src/core/random.js';
 
@@ -13,7 +13,7 @@ const B = 50;
 const T = 16;
 
 const model = initModel('gpt2-small', 0);
-const pm = new PatchableModel(model);
+const pm = new InstrumentedPatchableModel(model);
 const g = pm.graph;
 const random = new Random(1);
 const rand = (): number => random.uniform();
@@ -35,7 +35,7 @@ for (const e of g.edges()) if (rand() < 0.5) dense.set(0, e.sender, e.receiver, 
 const plain = await time('plain forward (one ONNX graph)', () => pm.plainForward(input), reps);
 const run = await time('patchable forward, no patches (per-layer graphs, full sender cache)', () => pm.run(input), reps);
 const zeroForced = await time('patched forward, mask 0, every layer in per-receiver form', () =>
-  pm.runPatched(input, { source, base, masks: EdgeMasks.zeros(g, 1), fromLayer: 0, alwaysPerReceiver: true }), reps);
+  pm.runPatchedAllPerReceiver(input, { source, base, masks: EdgeMasks.zeros(g, 1), fromLayer: 0 }), reps);
 const denseT = await time('patched forward, K=1, half of all 32,491 edges patched', () => pm.runPatched(input, { source, base, masks: dense }), reps);
 const batched = await time('patched forward, K=8 node patches in one run', () => pm.runPatched(input, { source, base, masks: k8 }), reps);
 const oneByOne = await time('patched forward, the same 8 node patches one run each', async () => {

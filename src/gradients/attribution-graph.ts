@@ -15,13 +15,14 @@
 // Deltas: d_attn_L [H, 3, B, T, d] (head-major, q/k/v: the graph's receiver order in layer L),
 // d_mlp_L [B, T, d], d_logits [B, T, d].
 import type { ModelConfig, ModelWeights, NormWeights } from '../model/types.js';
+import type { BuiltGraph } from '../runtime/onnx/builder.js';
 import { ropeTables } from '../runtime/onnx/ops.js';
 import { expandKvHeads } from '../runtime/weight-layouts.js';
 import { Tape } from './tape.js';
 
 export interface AttributionGraphs {
-  readonly forward: Uint8Array;
-  readonly attribution: Uint8Array;
+  readonly forward: BuiltGraph;
+  readonly attribution: BuiltGraph;
   /** Names and shapes of the zero receiver-delta inputs both graphs take. */
   readonly deltas: readonly { readonly name: string; readonly shape: readonly number[] }[];
 }
@@ -35,7 +36,7 @@ export function buildAttributionGraphs(cfg: ModelConfig, w: ModelWeights, B: num
     deltas.push({ name, shape });
     return tp.input(name, shape, true);
   };
-  const wt = (name: string, data: Float32Array, shape: number[]): string => tp.constant(name, data, shape);
+  const wt = (name: string, data: Float32Array, shape: number[]): string => tp.weight(name, data, shape);
 
   const norm = (x: string, nw: NormWeights, name: string): string => {
     const weight = wt(`${name}.weight`, nw.weight.data, [d]);
@@ -50,7 +51,7 @@ export function buildAttributionGraphs(cfg: ModelConfig, w: ModelWeights, B: num
   let rope: { cos: string; sin: string } | undefined;
   if (cfg.positional === 'rope') {
     const t = ropeTables(T, dh, cfg.ropeTheta);
-    rope = { cos: wt('rope.cos', t.cos, [T, dh]), sin: wt('rope.sin', t.sin, [T, dh]) };
+    rope = { cos: tp.table('rope.cos', t.cos, [T, dh]), sin: tp.table('rope.sin', t.sin, [T, dh]) };
   }
   const rotate = (x: string): string => {
     if (!rope) return x;
@@ -60,7 +61,7 @@ export function buildAttributionGraphs(cfg: ModelConfig, w: ModelWeights, B: num
   };
   const causal = new Float32Array(T * T);
   for (let i = 0; i < T; i++) for (let j = i + 1; j < T; j++) causal[i * T + j] = -1e9;
-  const causalMask = wt('causal', causal, [T, T]);
+  const causalMask = tp.table('causal', causal, [T, T]);
 
   const input = tp.input('input', [B, T, d], false);
   const senders: string[] = [tp.reshape(input, [1, B, T, d])];
@@ -111,7 +112,7 @@ export function buildAttributionGraphs(cfg: ModelConfig, w: ModelWeights, B: num
   if (w.unembedBias) logits = tp.add(logits, wt('unembed.bias', w.unembedBias.data, [V]));
   tp.output(logits, 'logits');
   tp.output(tp.concat(senders, 0), 'senders');
-  const forward = tp.g.toBytes();
+  const forward = tp.g.build();
 
   // Attribution: gradients of sum(logits * grad_logits) w.r.t. every delta, in receiver order.
   const seed = tp.input('grad_logits', [B, T, V], false);
@@ -133,7 +134,7 @@ export function buildAttributionGraphs(cfg: ModelConfig, w: ModelWeights, B: num
     scores = tp.matmul(tp.transpose(tp.reshape(sd, [S, B, T * d]), [1, 0, 2]), tp.transpose(G, [1, 2, 0])); // [B, S, R]
   }
   tp.output(scores, 'edge_scores');
-  return { forward, attribution: tp.g.toBytes(), deltas };
+  return { forward, attribution: tp.g.build(), deltas };
 }
 
 const size = (s: readonly number[]): number => s.reduce((a, b) => a * b, 1);

@@ -112,7 +112,7 @@ export class GradientModel {
       sender_delta: f32(senderDelta, [S, B, T, d]),
     };
     const key = `attr-backward:${B}x${T}${perPosition ? 'pos' : ''}`;
-    const out = await this.pool.run(key, () => this.graphsFor(B, T, perPosition).attribution, feeds, undefined, true);
+    const out = await this.pool.run(key, () => this.graphsFor(B, T, perPosition).attribution, feeds);
     return floats(out.edge_scores, 'edge_scores');
   }
 

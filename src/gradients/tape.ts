@@ -61,9 +61,16 @@ export class Tape {
     return name;
   }
 
-  /** A constant (weights, tables, masks): never differentiated. */
-  constant(name: string, data: Float32Array, shape: Shape): string {
+  /** A model weight (a graph input fed from the model's own array): never differentiated. */
+  weight(name: string, data: Float32Array, shape: Shape): string {
     this.g.weight(name, data, shape);
+    this.shapes.set(name, shape);
+    return name;
+  }
+
+  /** A small constant table stored in the graph (rotary tables, the causal mask): never differentiated. */
+  table(name: string, data: Float32Array, shape: Shape): string {
+    this.g.constant(name, data, shape);
     this.shapes.set(name, shape);
     return name;
   }
@@ -74,8 +81,12 @@ export class Tape {
     return s;
   }
 
+  /**
+   * Makes x a graph output through an Identity: the builder would otherwise rename x's producer to
+   * `name`, and backward ops emitted later still refer to x by its own name.
+   */
   output(x: string, name: string): void {
-    this.g.output(x, name, 'float32', this.shape(x));
+    this.g.output(this.g.op('Identity', [x]), name, 'float32', this.shape(x));
   }
 
   private emit(opType: string, inputs: readonly string[], shape: Shape, attrs: Record<string, number | number[]> = {}): string {

@@ -1,17 +1,30 @@
 // ONNX graphs of one transformer layer, of the final norm + unembedding, and of the whole plain
-// model. The patchable runtime chains one session per layer so that a patched run can start at any
-// layer (prefix reuse) and so that layers no edge patch reaches run the cheap shared-input form (node
-// patches are mixed in at the senders' outputs: see node-mixing.ts).
+// model. The patchable runtime chains layer graphs (one graph, and one session, serves every layer:
+// the weights are inputs) so that a patched run can start at any layer (prefix reuse) and so that
+// layers no edge patch reaches run the cheap shared-input form (node patches are mixed in at the
+// senders' outputs: see node-mixing.ts).
 //
-// Layouts: a sender stack is [S, K, B, T, d] (sender-major, so the senders feeding a layer are one
-// contiguous prefix); masks are [K, S_in, R_layer] or, per position, [K, T, S_in, R_layer].
-import { GraphBuilder } from './onnx/builder.js';
+// Layouts: a stack of sender differences (src - cur) is [K, S, B, T, d] (config-major: the layout
+// the delta matmul takes, no transpose); masks are [K, S_in, R_layer] or, per position, [K, T, S_in, R_layer].
+import { type BuiltGraph, GraphBuilder, type GraphBuilderOptions } from './onnx/builder.js';
 import { causalMask, dimOf, geluNew, norm, reshape, rope, ropeTables, silu, transpose, type NormParams } from './onnx/ops.js';
 import type { LayerWeights, ModelConfig, ModelWeights, NormWeights } from '../model/types.js';
 import { expandKvHeads, fusedQkv } from './weight-layouts.js';
 
+/**
+ * Weight names of a layer graph carry no layer index: its weights are inputs (onnx/builder.ts), so
+ * the graphs of all layers of a model are one graph, and one session serves them all.
+ */
+const LAYER_PREFIX = 'layer.';
+
 export type LayerVariant = 'plain' | 'patched';
 export type MaskMode = 'all-positions' | 'per-position';
+/**
+ * How a patched layer forms its head receivers' inputs: each its own ('per-receiver'), or one for
+ * all ('shared': when every q, k and v receiver of the layer has the same mask column, in every
+ * configuration and position, e.g. none patched).
+ */
+export type AttentionInput = 'per-receiver' | 'shared';
 
 interface LayerCtx {
   readonly g: GraphBuilder;
@@ -21,6 +34,8 @@ interface LayerCtx {
   readonly B: string;
   readonly T: string;
   readonly rope?: { cos: string; sin: string };
+  /** The layer's index, for messages only: a layer graph is the same for every layer. */
+  readonly layer: number;
 }
 
 function normOf(g: GraphBuilder, cfg: ModelConfig, nw: NormWeights, prefix: string): NormParams {
@@ -36,8 +51,8 @@ function ropeInit(g: GraphBuilder, cfg: ModelConfig): { cos: string; sin: string
   if (cfg.positional !== 'rope') return undefined;
   const t = ropeTables(cfg.maxPositions, cfg.dHead, cfg.ropeTheta);
   return {
-    cos: g.weight('rope.cos', t.cos, [cfg.maxPositions, cfg.dHead]),
-    sin: g.weight('rope.sin', t.sin, [cfg.maxPositions, cfg.dHead]),
+    cos: g.constant('rope.cos', t.cos, [cfg.maxPositions, cfg.dHead]),
+    sin: g.constant('rope.sin', t.sin, [cfg.maxPositions, cfg.dHead]),
   };
 }
 
@@ -55,25 +70,29 @@ function attention(c: LayerCtx, q: string, k: string, v: string): string {
   return g.op('MatMul', [probs, v]);
 }
 
-/** Per-head sender outputs z_h @ W_O[h]: [Kx, H, B, T, d] (no output bias: that is a constant). */
-function headOutputs(c: LayerCtx, z: string, L: number): string {
+/** Per-head sender outputs z_h @ W_O[h] over flat positions: [Kx, H, B*T, d] (no output bias: a constant). */
+function headOutputsFlat(c: LayerCtx, z: string, p: string): string {
   const { g, cfg } = c;
-  const wo = g.weight(`L${L}.wo`, c.w.wo.data, [cfg.nHeads, cfg.dHead, cfg.dModel]);
-  const flat = reshape(g, z, [0, 0, -1, cfg.dHead]);
-  return reshape(g, g.op('MatMul', [flat, wo]), [0, 0, c.B, c.T, cfg.dModel]);
+  const wo = g.weight(`${p}wo`, c.w.wo.data, [cfg.nHeads, cfg.dHead, cfg.dModel]);
+  return g.op('MatMul', [reshape(g, z, [0, 0, -1, cfg.dHead]), wo]);
+}
+
+/** Per-head sender outputs: [Kx, H, B, T, d]. */
+function headOutputs(c: LayerCtx, z: string, p: string): string {
+  return reshape(c.g, headOutputsFlat(c, z, p), [0, 0, c.B, c.T, c.cfg.dModel]);
 }
 
 /** The MLP's sender output (no output bias) from its normalised input x [..., d]. */
-function mlp(c: LayerCtx, x: string, L: number): string {
+function mlp(c: LayerCtx, x: string, p: string): string {
   const { g, cfg, w } = c;
-  const wIn = g.weight(`L${L}.w_in`, w.wIn.data, [cfg.dModel, cfg.dMlp]);
-  const wOut = g.weight(`L${L}.w_out`, w.wOut.data, [cfg.dMlp, cfg.dModel]);
+  const wIn = g.weight(`${p}w_in`, w.wIn.data, [cfg.dModel, cfg.dMlp]);
+  const wOut = g.weight(`${p}w_out`, w.wOut.data, [cfg.dMlp, cfg.dModel]);
   let up = g.op('MatMul', [x, wIn]);
-  if (w.bIn) up = g.op('Add', [up, g.weight(`L${L}.b_in`, w.bIn.data, [cfg.dMlp])]);
+  if (w.bIn) up = g.op('Add', [up, g.weight(`${p}b_in`, w.bIn.data, [cfg.dMlp])]);
   let hidden: string;
   if (cfg.mlp === 'swiglu') {
-    if (!w.wGate) throw new Error(`${cfg.name}: layer ${L} is SwiGLU but has no gate weight`);
-    const gate = g.op('MatMul', [x, g.weight(`L${L}.w_gate`, w.wGate.data, [cfg.dModel, cfg.dMlp])]);
+    if (!w.wGate) throw new Error(`${cfg.name}: layer ${c.layer} is SwiGLU but has no gate weight`);
+    const gate = g.op('MatMul', [x, g.weight(`${p}w_gate`, w.wGate.data, [cfg.dModel, cfg.dMlp])]);
     hidden = g.op('Mul', [silu(g, gate), up]);
   } else {
     hidden = geluNew(g, up);
@@ -86,10 +105,10 @@ function addBias(g: GraphBuilder, x: string, bias: Float32Array | undefined, nam
 }
 
 /** q, k, v [Kr, H, B, T, dh] from one shared normalised input x [Kr, B, T, d] (fused projection). */
-function sharedQkv(c: LayerCtx, x: string, L: number): [string, string, string] {
+function sharedQkv(c: LayerCtx, x: string, p: string): [string, string, string] {
   const { g, cfg } = c;
   const f = fusedQkv(c.w);
-  const qkv = addBias(g, g.op('MatMul', [x, g.weight(`L${L}.w_qkv`, f.weight, [cfg.dModel, f.width])]), f.bias, `L${L}.b_qkv`, [f.width]);
+  const qkv = addBias(g, g.op('MatMul', [x, g.weight(`${p}w_qkv`, f.weight, [cfg.dModel, f.width])]), f.bias, `${p}b_qkv`, [f.width]);
   const qw = cfg.nHeads * cfg.dHead;
   const kw = cfg.nKvHeads * cfg.dHead;
   const split = (from: number, to: number) => g.op('Slice', [qkv, g.ints([from]), g.ints([to]), g.ints([-1])]);
@@ -112,12 +131,12 @@ function sharedQkv(c: LayerCtx, x: string, L: number): [string, string, string] 
 }
 
 /** q, k, v [K, H, B, T, dh] from per-head normalised inputs xq, xk, xv [K, H, B, T, d]. */
-function perHeadQkv(c: LayerCtx, xq: string, xk: string, xv: string, L: number): [string, string, string] {
+function perHeadQkv(c: LayerCtx, xq: string, xk: string, xv: string, p: string): [string, string, string] {
   const { g, cfg, w } = c;
   const dims = [cfg.nHeads, cfg.dModel, cfg.dHead];
   const proj = (x: string, wt: Float32Array, b: Float32Array | undefined, name: string) => {
-    const y = g.op('MatMul', [reshape(g, x, [0, 0, -1, cfg.dModel]), g.weight(`L${L}.${name}`, wt, dims)]);
-    const yb = addBias(g, y, b, `L${L}.b${name}`, [cfg.nHeads, 1, cfg.dHead]);
+    const y = g.op('MatMul', [reshape(g, x, [0, 0, -1, cfg.dModel]), g.weight(`${p}${name}`, wt, dims)]);
+    const yb = addBias(g, y, b, `${p}b${name}`, [cfg.nHeads, 1, cfg.dHead]);
     return reshape(g, yb, [0, 0, c.B, c.T, cfg.dHead]);
   };
   const expandBias = (b: LayerWeights['bk']) => (b ? expandKvHeads(b, cfg) : undefined);
@@ -129,26 +148,22 @@ function perHeadQkv(c: LayerCtx, xq: string, xk: string, xv: string, L: number):
 }
 
 /**
- * Patch deltas sum_s M[k, s, r] (src_s - cur_s) for a group of receivers, from D = src - cur,
- * laid out [S, Kx, B, T, d] (sender-major, as stacks are) or [Kx, S, B, T, d] (config-major, as a
- * layer's own heads are), and masks [K, S, R] (or [K, T, S, R]). Returns [K, R, B, T, d].
+ * Patch deltas sum_s M[k, s, r] (src_s - cur_s) for a group of receivers, from D = src - cur laid
+ * out [Kx, S, B, T, d] and masks [K, S, R] (or [K, T, S, R]). Returns [K, R, B, T, d].
  */
-function patchDelta(c: LayerCtx, D: string, layout: 'sender-major' | 'config-major', mask: string, mode: MaskMode, nRecv: number): string {
+function patchDelta(c: LayerCtx, D: string, mask: string, mode: MaskMode, nRecv: number): string {
   const { g, cfg } = c;
-  const senderMajor = layout === 'sender-major';
   if (mode === 'all-positions') {
-    const flat = reshape(g, D, [0, 0, -1]);
-    const d = senderMajor ? transpose(g, flat, [1, 0, 2]) : flat; // [Kx, S, X]
-    const delta = g.op('MatMul', [transpose(g, mask, [0, 2, 1]), d]); // [K, R, X]
+    const delta = g.op('MatMul', [transpose(g, mask, [0, 2, 1]), reshape(g, D, [0, 0, -1])]); // [K, R, X]
     return reshape(g, delta, [0, nRecv, c.B, c.T, cfg.dModel]);
   }
-  const d = reshape(g, transpose(g, D, senderMajor ? [1, 3, 0, 2, 4] : [0, 3, 1, 2, 4]), [0, 0, 0, -1]); // [Kx, T, S, B*d]
+  const d = reshape(g, transpose(g, D, [0, 3, 1, 2, 4]), [0, 0, 0, -1]); // [Kx, T, S, B*d]
   const delta = g.op('MatMul', [transpose(g, mask, [0, 1, 3, 2]), d]); // [K, T, R, B*d]
   return transpose(g, reshape(g, delta, [0, 0, nRecv, c.B, cfg.dModel]), [0, 2, 3, 1, 4]);
 }
 
-function layerCtx(g: GraphBuilder, cfg: ModelConfig, w: LayerWeights, resid: string): LayerCtx {
-  return { g, cfg, w, B: dimOf(g, resid, 1), T: dimOf(g, resid, 2), rope: ropeInit(g, cfg) };
+function layerCtx(g: GraphBuilder, cfg: ModelConfig, w: LayerWeights, resid: string, layer: number): LayerCtx {
+  return { g, cfg, w, B: dimOf(g, resid, 1), T: dimOf(g, resid, 2), rope: ropeInit(g, cfg), layer };
 }
 
 /**
@@ -176,83 +191,127 @@ function mixInputs(g: GraphBuilder, cfg: ModelConfig): { srcMlp: string; mixH: s
   };
 }
 
+export interface PlainLayerForm {
+  /** Node-mix the layer's own senders (inputs src_heads, src_mlp, mix_heads, mix_mlp). */
+  readonly mix?: boolean;
+  /**
+   * Output the senders (heads, mlp) besides the stream; default true. Without, the heads are never
+   * formed one by one: the attention output is the fused projection of z, as in a plain forward.
+   */
+  readonly senders?: boolean;
+}
+
 /**
  * One layer whose receivers all read the shared residual stream (no edge patch reaches them).
- * In: resid [Kr, B, T, d]. Out: heads [Kr, H, B, T, d], mlp [Kr, B, T, d], resid_out [Kr, B, T, d].
- * The 'mix' form also node-mixes the layer's own senders before anything reads them: in
- * src_heads [1, H, B, T, d], src_mlp [1, B, T, d], mix_heads [K, T, H], mix_mlp [K, T]; out K-wide.
- * Base runs use the form without, which costs nothing extra.
+ * In: resid [Kr, B, T, d]. Out: heads [Kr, H, B*T, d], mlp [Kr, B, T, d], resid_out [Kr, B, T, d].
+ * The mix form also node-mixes the layer's own senders before anything reads them: in
+ * src_heads [1, H, B, T, d], src_mlp [1, B, T, d], mix_heads [K, T, H], mix_mlp [K, T]; out K-wide,
+ * heads as [K, H, B, T, d]. Base runs use the form without, which costs nothing extra; patched runs
+ * that keep no sender differences use the forms without sender outputs.
  */
-export function buildPlainLayer(cfg: ModelConfig, w: LayerWeights, L: number, mix = false): Uint8Array {
-  const g = new GraphBuilder(`layer${L}_plain${mix ? '_mix' : ''}`);
-  const resid = g.input('resid', 'float32', ['kr', 'b', 't', cfg.dModel]);
-  const mi = mix ? { srcHeads: g.input('src_heads', 'float32', [1, cfg.nHeads, 'b', 't', cfg.dModel]), ...mixInputs(g, cfg) } : undefined;
-  const c = layerCtx(g, cfg, w, resid);
-  const x = norm(g, resid, normOf(g, cfg, w.ln1, `L${L}.ln1`));
-  const [q, k, v] = sharedQkv(c, x, L);
-  let heads = headOutputs(c, attention(c, q, k, v), L);
-  if (mi) heads = mixHeads(g, heads, mi.srcHeads, mi.mixH).mixed;
-  let mid = g.op('Add', [resid, g.op('ReduceSum', [heads, g.ints([1])], { keepdims: 0 })]);
-  mid = addBias(g, mid, w.bo?.data, `L${L}.bo`, [cfg.dModel]);
-  let m = mlp(c, norm(g, mid, normOf(g, cfg, w.ln2, `L${L}.ln2`)), L);
+export function buildPlainLayer(cfg: ModelConfig, w: LayerWeights, L: number, form: PlainLayerForm = {}): BuiltGraph {
+  const mix = form.mix ?? false;
+  const senders = form.senders ?? true;
+  const g = new GraphBuilder(`layer_plain${mix ? '_mix' : ''}${senders ? '' : '_stream'}`);
+  const p = LAYER_PREFIX;
+  const d = cfg.dModel;
+  const resid = g.input('resid', 'float32', ['kr', 'b', 't', d]);
+  const mi = mix ? { srcHeads: g.input('src_heads', 'float32', [1, cfg.nHeads, 'b', 't', d]), ...mixInputs(g, cfg) } : undefined;
+  const c = layerCtx(g, cfg, w, resid, L);
+  const x = norm(g, resid, normOf(g, cfg, w.ln1, `${p}ln1`));
+  const [q, k, v] = sharedQkv(c, x, p);
+  const z = attention(c, q, k, v);
+  let heads: string | undefined;
+  let attnOut: string;
+  if (senders) {
+    // Unmixed, the heads output is the matmul's own [Kr, H, B*T, d] (no copy into the caller's buffer).
+    heads = mi ? mixHeads(g, headOutputs(c, z, p), mi.srcHeads, mi.mixH).mixed : headOutputsFlat(c, z, p);
+    attnOut = reshape(g, g.op('ReduceSum', [heads, g.ints([1])], { keepdims: 0 }), [0, c.B, c.T, d]);
+  } else {
+    // sum_h heads_h + v_h (src_h - heads_h) = ((1 - v) z) W_O + sum_h v_h src_h: mixing scales z.
+    const vh = mi ? g.op('Unsqueeze', [transpose(g, mi.mixH, [0, 2, 1]), g.ints([2, 4])]) : undefined; // [K, H, 1, T, 1]
+    const zs = vh ? g.op('Mul', [z, g.op('Sub', [g.scalar(1), vh])]) : z;
+    const merged = reshape(g, transpose(g, zs, [0, 2, 3, 1, 4]), [0, 0, 0, cfg.nHeads * cfg.dHead]); // [Kx, B, T, H dh]
+    attnOut = g.op('MatMul', [merged, g.weight(`${p}wo_fused`, w.wo.data, [cfg.nHeads * cfg.dHead, d])]);
+    if (mi && vh) attnOut = g.op('Add', [attnOut, g.op('ReduceSum', [g.op('Mul', [vh, mi.srcHeads]), g.ints([1])], { keepdims: 0 })]);
+  }
+  let mid = g.op('Add', [resid, attnOut]);
+  mid = addBias(g, mid, w.bo?.data, `${p}bo`, [d]);
+  let m = mlp(c, norm(g, mid, normOf(g, cfg, w.ln2, `${p}ln2`)), p);
   if (mi) m = mixMlp(g, m, mi.srcMlp, mi.mixM);
-  const out = addBias(g, g.op('Add', [mid, m]), w.bOut?.data, `L${L}.b_out`, [cfg.dModel]);
+  const out = addBias(g, g.op('Add', [mid, m]), w.bOut?.data, `${p}b_out`, [d]);
   const kDim = mix ? 'k' : 'kr';
-  g.output(heads, 'heads', 'float32', [kDim, cfg.nHeads, 'b', 't', cfg.dModel]);
-  g.output(m, 'mlp', 'float32', [kDim, 'b', 't', cfg.dModel]);
-  g.output(out, 'resid_out', 'float32', [kDim, 'b', 't', cfg.dModel]);
-  return g.toBytes();
+  if (heads) {
+    g.output(heads, 'heads', 'float32', mix ? [kDim, cfg.nHeads, 'b', 't', d] : [kDim, cfg.nHeads, 'bt', d]);
+    g.output(m, 'mlp', 'float32', [kDim, 'b', 't', d]);
+  }
+  g.output(out, 'resid_out', 'float32', [kDim, 'b', 't', d]);
+  return g.build();
 }
 
 /**
  * One layer whose receivers each get their own patched input. In: resid [Kr, B, T, d];
- * cur [A, Kc, B, T, d] and src_prev [A, 1, B, T, d]: this run's and the patch source's outputs of
- * the A senders before the layer that some mask entry reaches (the runtime passes only those: a
- * sender no mask reaches adds nothing); src_heads [1, H, B, T, d]: the source's heads of this
- * layer; mask_attn [K, A, 3H], mask_mlp_prev [K, A], mask_mlp_heads [K, H] (each with a T axis
+ * diff [Kd, A, B, T, d]: the patch source's minus this run's outputs of the A senders before the
+ * layer that some mask entry reaches (the runtime passes only those: a sender no mask reaches adds
+ * nothing); diff_total [Kt, B, T, d]: added to every receiver's input from the senders before the
+ * layer (0, or the sum of all their differences when the masks given are M - 1: the patch term
+ * from the kept edges' side, sum_s M D_s = sum_s D_s + sum_s (M - 1) D_s); src_heads [1, H, B, T, d]: the source's heads of this
+ * layer; mask_attn [K, A, 3H] ([K, A, 1] with a shared attention input), mask_mlp_prev [K, A], mask_mlp_heads [K, H] (each with a T axis
  * after K for per-position masks); src_mlp, mix_heads, mix_mlp: node mixing of the layer's own
  * senders, as in buildPlainLayer's mix form (mask_mlp_heads must be 0 wherever mix_heads is not:
  * the runtime moves mixed senders out of the masks). Out as buildPlainLayer with K instead of Kr.
  */
-export function buildPatchedLayer(cfg: ModelConfig, w: LayerWeights, L: number, mode: MaskMode): Uint8Array {
-  const g = new GraphBuilder(`layer${L}_patched_${mode}`);
+export function buildPatchedLayer(cfg: ModelConfig, w: LayerWeights, L: number, mode: MaskMode, attnInput: AttentionInput = 'per-receiver'): BuiltGraph {
+  const g = new GraphBuilder(`layer_patched_${mode}_${attnInput}`);
+  const shared = attnInput === 'shared';
+  const p = LAYER_PREFIX;
   const H = cfg.nHeads;
   const d = cfg.dModel;
   const resid = g.input('resid', 'float32', ['kr', 'b', 't', d]);
-  const cur = g.input('cur', 'float32', ['s', 'kc', 'b', 't', d]);
-  const srcPrev = g.input('src_prev', 'float32', ['s', 1, 'b', 't', d]);
+  const dPrev = g.input('diff', 'float32', ['kd', 's', 'b', 't', d]);
+  const total = g.input('diff_total', 'float32', ['kt', 'b', 't', d]);
   const srcHeads = g.input('src_heads', 'float32', [1, H, 'b', 't', d]);
   const pos = mode === 'per-position' ? ['t'] : [];
-  const maskAttn = g.input('mask_attn', 'float32', ['k', ...pos, 's', 3 * H]);
+  const nAttn = shared ? 1 : 3 * H;
+  const maskAttn = g.input('mask_attn', 'float32', ['k', ...pos, 's', nAttn]);
   const maskMlpPrev = g.input('mask_mlp_prev', 'float32', ['k', ...pos, 's']);
   const maskMlpHeads = g.input('mask_mlp_heads', 'float32', ['k', ...pos, H]);
   const mi = mixInputs(g, cfg);
-  const c = layerCtx(g, cfg, w, resid);
+  const c = layerCtx(g, cfg, w, resid, L);
 
-  // Head inputs: resid + delta for each of the 3H receivers, normalised one by one.
-  const dPrev = g.op('Sub', [srcPrev, cur]);
-  const delta = reshape(g, patchDelta(c, dPrev, 'sender-major', maskAttn, mode, 3 * H), [0, H, 3, c.B, c.T, d]);
-  const x = g.op('Add', [g.op('Unsqueeze', [resid, g.ints([1, 2])]), delta]); // [K, H, 3, B, T, d]
-  const xn = norm(g, x, normOf(g, cfg, w.ln1, `L${L}.ln1`));
-  const pick = (i: number) => g.op('Squeeze', [g.op('Slice', [xn, g.ints([i]), g.ints([i + 1]), g.ints([2])]), g.ints([2])]);
-  const [q, k, v] = perHeadQkv(c, pick(0), pick(1), pick(2), L);
+  // The deltas of the senders before the layer into the head receivers and into the MLP, in one
+  // matmul (one pass over the differences): receiver columns [head receivers..., MLP].
+  const maskPrev = g.op('Concat', [maskAttn, g.op('Unsqueeze', [maskMlpPrev, g.ints([-1])])], { axis: -1 });
+  const deltaPrev = patchDelta(c, dPrev, maskPrev, mode, nAttn + 1); // [K, nAttn + 1, B, T, d]
+  const row = (i: number) => g.op('Squeeze', [g.op('Slice', [deltaPrev, g.ints([i]), g.ints([i + 1]), g.ints([1])]), g.ints([1])]);
+  let q: string, k: string, v: string;
+  if (shared) {
+    // One input for every head receiver: one delta, one norm, the fused projection.
+    [q, k, v] = sharedQkv(c, norm(g, g.op('Add', [g.op('Add', [resid, total]), row(0)]), normOf(g, cfg, w.ln1, `${p}ln1`)), p);
+  } else {
+    // Head inputs: resid + delta for each of the 3H receivers (receiver 3h + j: q, k, v of head h),
+    // normalised one by one (the MLP's row along, unused).
+    const x = g.op('Add', [g.op('Unsqueeze', [g.op('Add', [resid, total]), g.ints([1])]), deltaPrev]);
+    const xn = norm(g, x, normOf(g, cfg, w.ln1, `${p}ln1`));
+    const pick = (j: number) => g.op('Gather', [xn, g.ints(Array.from({ length: H }, (_, h) => 3 * h + j))], { axis: 1 });
+    [q, k, v] = perHeadQkv(c, pick(0), pick(1), pick(2), p);
+  }
   // Mixed heads feed the stream; the unmixed src - heads is exact for the MLP's delta, since its
   // mask is 0 wherever a head is mixed (and the mixing value 0 where it is not).
-  const { mixed: heads, diff: dHeads } = mixHeads(g, headOutputs(c, attention(c, q, k, v), L), srcHeads, mi.mixH); // [K, H, B, T, d]
+  const { mixed: heads, diff: dHeads } = mixHeads(g, headOutputs(c, attention(c, q, k, v), p), srcHeads, mi.mixH); // [K, H, B, T, d]
   let mid = g.op('Add', [resid, g.op('ReduceSum', [heads, g.ints([1])], { keepdims: 0 })]);
-  mid = addBias(g, mid, w.bo?.data, `L${L}.bo`, [d]);
+  mid = addBias(g, mid, w.bo?.data, `${p}bo`, [d]);
 
   // MLP input: the delta from senders before the layer plus from this layer's heads.
-  const mPrev = g.op('Unsqueeze', [maskMlpPrev, g.ints([-1])]);
   const mHeads = g.op('Unsqueeze', [maskMlpHeads, g.ints([-1])]);
-  const deltaMlp = g.op('Add', [patchDelta(c, dPrev, 'sender-major', mPrev, mode, 1), patchDelta(c, dHeads, 'config-major', mHeads, mode, 1)]);
-  const xm = g.op('Add', [mid, g.op('Squeeze', [deltaMlp, g.ints([1])])]);
-  const m = mixMlp(g, mlp(c, norm(g, xm, normOf(g, cfg, w.ln2, `L${L}.ln2`)), L), mi.srcMlp, mi.mixM);
-  const out = addBias(g, g.op('Add', [mid, m]), w.bOut?.data, `L${L}.b_out`, [d]);
+  const deltaHeads = g.op('Squeeze', [patchDelta(c, dHeads, mHeads, mode, 1), g.ints([1])]);
+  const xm = g.op('Add', [mid, g.op('Add', [g.op('Add', [row(nAttn), total]), deltaHeads])]);
+  const m = mixMlp(g, mlp(c, norm(g, xm, normOf(g, cfg, w.ln2, `${p}ln2`)), p), mi.srcMlp, mi.mixM);
+  const out = addBias(g, g.op('Add', [mid, m]), w.bOut?.data, `${p}b_out`, [d]);
   g.output(heads, 'heads', 'float32', ['k', H, 'b', 't', d]);
   g.output(m, 'mlp', 'float32', ['k', 'b', 't', d]);
   g.output(out, 'resid_out', 'float32', ['k', 'b', 't', d]);
-  return g.toBytes();
+  return g.build();
 }
 
 function unembed(g: GraphBuilder, cfg: ModelConfig, w: ModelWeights, x: string): string {
@@ -263,11 +322,11 @@ function unembed(g: GraphBuilder, cfg: ModelConfig, w: ModelWeights, x: string):
 
 /**
  * Final norm + unembedding at N gathered positions. In: resid [Kr, B, T, d], gather [N] (flat
- * b * T + t indices). Patched form adds cur [A, Kc, B, T, d], src [A, 1, B, T, d] for the A
+ * b * T + t indices). Patched form adds diff [Kd, A, B, T, d] (source minus this run) for the A
  * senders some mask entry reaches, and mask [K, N, A] (the logits receiver's mask at each
  * gathered position). Out: logits [K, N, V].
  */
-export function buildLogits(cfg: ModelConfig, w: ModelWeights, variant: LayerVariant): Uint8Array {
+export function buildLogits(cfg: ModelConfig, w: ModelWeights, variant: LayerVariant): BuiltGraph {
   const g = new GraphBuilder(`logits_${variant}`);
   const d = cfg.dModel;
   const resid = g.input('resid', 'float32', ['kr', 'b', 't', d]);
@@ -275,15 +334,14 @@ export function buildLogits(cfg: ModelConfig, w: ModelWeights, variant: LayerVar
   const at = (t: string, axis: number, lead: number) => g.op('Gather', [reshape(g, t, [...Array(lead).fill(0), -1, d]), idx], { axis });
   let x = at(resid, 1, 1); // [Kr, N, d]
   if (variant === 'patched') {
-    const cur = g.input('cur', 'float32', ['s', 'kc', 'b', 't', d]);
-    const src = g.input('src', 'float32', ['s', 1, 'b', 't', d]);
+    const diff = g.input('diff', 'float32', ['kd', 's', 'b', 't', d]);
     const mask = g.input('mask', 'float32', ['k', 'n', 's']);
-    const D = transpose(g, g.op('Sub', [at(src, 2, 2), at(cur, 2, 2)]), [1, 2, 0, 3]); // [Kx, N, S, d]
+    const D = transpose(g, at(diff, 2, 2), [0, 2, 1, 3]); // [Kd, N, S, d]
     const delta = g.op('MatMul', [g.op('Unsqueeze', [mask, g.ints([2])]), D]); // [K, N, 1, d]
     x = g.op('Add', [x, g.op('Squeeze', [delta, g.ints([2])])]);
   }
   g.output(unembed(g, cfg, w, x), 'logits', 'float32', ['k', 'n', cfg.vocabSize]);
-  return g.toBytes();
+  return g.build();
 }
 
 /**
@@ -291,8 +349,8 @@ export function buildLogits(cfg: ModelConfig, w: ModelWeights, variant: LayerVar
  * the patchable runtime is measured and checked against. In: embeddings [B, T, d] (the `input`
  * sender: token + position embeddings), gather [N]. Out: logits [N, V].
  */
-export function buildPlainForward(cfg: ModelConfig, w: ModelWeights): Uint8Array {
-  const g = new GraphBuilder('plain_forward');
+export function buildPlainForward(cfg: ModelConfig, w: ModelWeights, opts: GraphBuilderOptions = {}): BuiltGraph {
+  const g = new GraphBuilder('plain_forward', opts);
   const d = cfg.dModel;
   const emb = g.input('input', 'float32', ['b', 't', d]);
   const idx = g.input('gather', 'int64', ['n']);
@@ -301,17 +359,18 @@ export function buildPlainForward(cfg: ModelConfig, w: ModelWeights): Uint8Array
   const ropeT = ropeInit(g, cfg);
   let resid = emb;
   w.layers.forEach((lw, L) => {
-    const c: LayerCtx = { g, cfg, w: lw, B, T, rope: ropeT };
-    const x = g.op('Unsqueeze', [norm(g, resid, normOf(g, cfg, lw.ln1, `L${L}.ln1`)), g.ints([0])]);
-    const [q, k, v] = sharedQkv(c, x, L);
+    const c: LayerCtx = { g, cfg, w: lw, B, T, rope: ropeT, layer: L };
+    const p = `L${L}.`;
+    const x = g.op('Unsqueeze', [norm(g, resid, normOf(g, cfg, lw.ln1, `${p}ln1`)), g.ints([0])]);
+    const [q, k, v] = sharedQkv(c, x, p);
     const z = attention(c, q, k, v); // [1, H, B, T, dh]
     const merged = reshape(g, transpose(g, g.op('Squeeze', [z, g.ints([0])]), [1, 2, 0, 3]), [0, 0, cfg.nHeads * cfg.dHead]);
-    const attnOut = g.op('MatMul', [merged, g.weight(`L${L}.wo_fused`, lw.wo.data, [cfg.nHeads * cfg.dHead, d])]);
-    const mid = addBias(g, g.op('Add', [resid, attnOut]), lw.bo?.data, `L${L}.bo`, [d]);
-    const m = mlp(c, norm(g, mid, normOf(g, cfg, lw.ln2, `L${L}.ln2`)), L);
-    resid = addBias(g, g.op('Add', [mid, m]), lw.bOut?.data, `L${L}.b_out`, [d]);
+    const attnOut = g.op('MatMul', [merged, g.weight(`${p}wo_fused`, lw.wo.data, [cfg.nHeads * cfg.dHead, d])]);
+    const mid = addBias(g, g.op('Add', [resid, attnOut]), lw.bo?.data, `${p}bo`, [d]);
+    const m = mlp(c, norm(g, mid, normOf(g, cfg, lw.ln2, `${p}ln2`)), p);
+    resid = addBias(g, g.op('Add', [mid, m]), lw.bOut?.data, `${p}b_out`, [d]);
   });
   const x = g.op('Gather', [reshape(g, resid, [-1, d]), idx], { axis: 0 });
   g.output(unembed(g, cfg, w, x), 'logits', 'float32', ['n', cfg.vocabSize]);
-  return g.toBytes();
+  return g.build();
 }

@@ -93,8 +93,11 @@ export class EdgeMasks {
     return out;
   }
 
-  /** Senders (ascending) with a nonzero entry into any receiver of [r0, r0 + nR) in any configuration. */
-  activeSenders(r0: number, nR: number): number[] {
+  /**
+   * Senders (ascending) with an entry other than `baseline` (default 0: a nonzero entry) into any
+   * receiver of [r0, r0 + nR) in any configuration.
+   */
+  activeSenders(r0: number, nR: number, baseline = 0): number[] {
     const { nSenders: S, nReceivers: R } = this.graph;
     const rows = this.k * (this.seqLen ?? 1);
     const active: number[] = [];
@@ -103,7 +106,7 @@ export class EdgeMasks {
       search: for (let row = 0; row < rows; row++) {
         const base = (row * S + s) * R;
         for (let r = r0; r < r0 + nR; r++) {
-          if (s < this.graph.fanIn[r]! && this.data[base + r] !== 0) {
+          if (s < this.graph.fanIn[r]! && this.data[base + r] !== baseline) {
             active.push(s);
             break search;
           }

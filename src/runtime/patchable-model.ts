@@ -1,10 +1,11 @@
 // The runner everything else uses: clean and corrupted runs with a sender cache, and patched runs
 // with K mask configurations in one pass, starting at the first layer any patch reaches.
+import type ort from 'onnxruntime-node';
 import { ComponentGraph } from '../graph/component-graph.js';
 import type { LoadedModel, ModelConfig, ModelWeights } from '../model/types.js';
 import { type SenderCache, sameShape } from './cache.js';
 import { type LogitPositions, type RunInput, batchShape, gatherIndices, inputSender } from './inputs.js';
-import { buildLogits, buildPatchedLayer, buildPlainForward, buildPlainLayer, type MaskMode } from './layer-graphs.js';
+import { type AttentionInput, buildLogits, buildPatchedLayer, buildPlainForward, buildPlainLayer, type MaskMode } from './layer-graphs.js';
 import type { EdgeMasks } from './masks.js';
 import { NodeMixing } from './node-mixing.js';
 import { type Fetches, SessionPool, type SessionOptions, f32, floats, i64 } from './sessions.js';
@@ -27,13 +28,9 @@ export interface PatchOptions {
   readonly base?: SenderCache;
   readonly positions?: LogitPositions;
   /**
-   * Run every layer from the first patched one in its per-receiver form, even layers no mask
-   * reaches. Only for tests and benchmarks: the result is the same, just slower.
-   */
-  readonly alwaysPerReceiver?: boolean;
-  /**
    * Recompute from this layer instead of the first layer a patch reaches (must not be later than
-   * that). Only for tests and benchmarks of prefix reuse.
+   * that): for a base whose prefix differs from the base cache's (a denoising prefix), and for
+   * checks of prefix reuse.
    */
   readonly fromLayer?: number;
   /** Bound on K x B per pass (memory grows with it); default DEFAULT_MAX_ROWS. */
@@ -69,12 +66,17 @@ export class PatchableModel {
   /** Builds every session a run can need now, so that timings and progress exclude start-up. */
   async warm(modes: readonly MaskMode[] = ['all-positions']): Promise<void> {
     for (let L = 0; L < this.config.nLayers; L++) {
-      await this.pool.get(`plain:${L}`, () => buildPlainLayer(this.config, this.weights.layers[L]!, L));
-      await this.pool.get(`plain-mix:${L}`, () => buildPlainLayer(this.config, this.weights.layers[L]!, L, true));
-      for (const m of modes) await this.pool.get(`patched:${L}:${m}`, () => buildPatchedLayer(this.config, this.weights.layers[L]!, L, m), true);
+      for (const mix of [false, true]) {
+        for (const senders of [false, true]) await this.pool.get(plainKey(L, mix, senders), () => buildPlainLayer(this.config, this.weights.layers[L]!, L, { mix, senders })).session;
+      }
+      for (const m of modes) {
+        for (const a of ['per-receiver', 'shared'] as const) {
+          await this.pool.get(`patched:${L}:${m}:${a}`, () => buildPatchedLayer(this.config, this.weights.layers[L]!, L, m, a)).session;
+        }
+      }
     }
-    await this.pool.get('logits:plain', () => buildLogits(this.config, this.weights, 'plain'));
-    await this.pool.get('logits:patched', () => buildLogits(this.config, this.weights, 'patched'));
+    await this.pool.get('logits:plain', () => buildLogits(this.config, this.weights, 'plain')).session;
+    await this.pool.get('logits:patched', () => buildLogits(this.config, this.weights, 'patched')).session;
   }
 
   /** A plain run that keeps every sender's output. */
@@ -91,7 +93,7 @@ export class PatchableModel {
       // ORT writes this layer's senders straight into their rows of the cache: no copies.
       const s0 = this.graph.layerSenderStart(L);
       const fetches = {
-        heads: f32(senders.subarray(s0 * X, (s0 + nHeads) * X), [1, nHeads, batch, seqLen, dModel]),
+        heads: f32(senders.subarray(s0 * X, (s0 + nHeads) * X), [1, nHeads, batch * seqLen, dModel]),
         mlp: f32(senders.subarray(this.graph.mlpSender(L) * X, (this.graph.mlpSender(L) + 1) * X), [1, batch, seqLen, dModel]),
         resid_out: f32(new Float32Array(X), [1, batch, seqLen, dModel]),
       };
@@ -110,6 +112,14 @@ export class PatchableModel {
    * (node-mixing.ts): only the remaining edge entries need the per-receiver form.
    */
   async runPatched(input: RunInput, opts: PatchOptions): Promise<PatchedResult> {
+    return this.runPatchedWith(input, opts, false);
+  }
+
+  /**
+   * runPatched, optionally with every recomputed layer in its per-receiver form even where no mask
+   * reaches it: the same result, slower. Tests and benchmarks reach it through testing.ts.
+   */
+  protected async runPatchedWith(input: RunInput, opts: PatchOptions, alwaysPerReceiver: boolean): Promise<PatchedResult> {
     const { batch, seqLen } = batchShape(input);
     const { nLayers, nHeads, dModel } = this.config;
     const positions = opts.positions ?? 'last';
@@ -128,7 +138,7 @@ export class PatchableModel {
       let startLayer = this.config.nLayers;
       const perReceiverLayers = new Set<number>();
       for (let k0 = 0; k0 < masks.k; k0 += perChunk) {
-        const r = await this.runPatched(input, { ...opts, base, masks: masks.slice(k0, Math.min(masks.k, k0 + perChunk)) });
+        const r = await this.runPatchedWith(input, { ...opts, base, masks: masks.slice(k0, Math.min(masks.k, k0 + perChunk)) }, alwaysPerReceiver);
         parts.push(r.logits);
         startLayer = Math.min(startLayer, r.startLayer);
         r.perReceiverLayers?.forEach((L) => perReceiverLayers.add(L));
@@ -155,39 +165,63 @@ export class PatchableModel {
     const edges = mix.masks;
     const layerPatched = Array.from({ length: nLayers }, (_, L) => edges.touches(g.layerReceiverStart(L), 3 * nHeads + 1));
     const logitsPatched = edges.touches(g.logitsReceiver, 1);
-    const perReceiver = (L: number) => layerPatched[L] || (opts.alwaysPerReceiver ?? false);
+    const perReceiver = (L: number) => layerPatched[L] || alwaysPerReceiver;
     const perReceiverLayers = Array.from({ length: nLayers - startLayer }, (_, i) => startLayer + i).filter(perReceiver);
-    // This run's senders are read back only by per-receiver deltas: without any, keep no stack.
-    const needCur = logitsPatched || perReceiverLayers.length > 0;
+    // Sender differences are read only by edge entries: without any, keep no stack (a per-receiver
+    // layer that no entry reaches gets a zero mask over one zero row).
+    const needDiff = logitsPatched || layerPatched.some((patched, L) => patched && L >= startLayer);
     const sStart = g.layerSenderStart(startLayer);
 
     let resid = base.residStart[startLayer]!;
     let kResid = 1;
-    // This run's senders, K-wide once the first patched layer has run; before that, the base cache.
-    let cur: Float32Array | undefined;
-    // Senders before the first recomputed layer equal the base run's in every configuration. Their
-    // rows stay unmixed: a stack row is only read as M' (src - cur), and M' is 0 wherever a sender
-    // is mixed, while where it is not, its output is the base run's.
-    const initCur = (): Float32Array => {
-      const stack = new Float32Array(g.nSenders * K * X);
-      for (let s = 0; s < sStart; s++) {
-        const row = base.senders.subarray(s * X, (s + 1) * X);
-        for (let k = 0; k < K; k++) stack.set(row, (s * K + k) * X);
-      }
+    // src - cur of every sender, [K, S, X], made once per run and extended by each layer's outputs
+    // (no layer re-subtracts the senders before it). Senders before the first recomputed layer
+    // equal the base run's in every configuration: until the first layer has run, their one copy
+    // [1, sStart, X] serves. A mixed sender's row is never read with a nonzero entry: M' is 0
+    // wherever a sender is mixed.
+    const S = g.nSenders;
+    let diff: Float32Array | undefined;
+    let prefixDiff: Float32Array | undefined;
+    const prefix = (): Float32Array => (prefixDiff ??= subtract(src.senders, base.senders, sStart * X));
+    const diffRows = (rows: readonly number[]): ort.Tensor => {
+      if (diff) return f32(pickRows(diff, K, S, rows, X), [K, rows.length, batch, seqLen, dModel]);
+      const one = needDiff ? pickRows(prefix(), 1, sStart, rows, X) : new Float32Array(rows.length * X);
+      return f32(one, [1, rows.length, batch, seqLen, dModel]);
+    };
+    const initDiff = (): Float32Array => {
+      const stack = new Float32Array(K * S * X);
+      for (let k = 0; k < K; k++) stack.set(prefix(), k * S * X);
       return stack;
+    };
+    // The senders' differences summed over every sender before a layer, for layers whose patch term
+    // is taken from the kept edges' side: the source's residual stream minus this run's, less what
+    // mixing senders the run does not recompute added to it (their rows hold src - base).
+    let premixShift: Float32Array | undefined;
+    const zeroTotal = new Float32Array(X);
+    const diffTotal = (L: number, stream: Float32Array, kStream: number): Float32Array => {
+      const kt = premixShift ? K : kStream;
+      const out = new Float32Array(kt * X);
+      const srcResid = src.residStart[L]!;
+      for (let k = 0; k < kt; k++) {
+        const at = (kStream === 1 ? 0 : k) * X;
+        for (let i = 0; i < X; i++) out[k * X + i] = srcResid[i]! - stream[at + i]! + (premixShift ? premixShift[k * X + i]! : 0);
+      }
+      return out;
     };
     const premixed = Array.from({ length: sStart }, (_, s) => s).filter((s) => mix.mixes(s));
     if (premixed.length > 0) {
       // Mixing senders the run does not recompute changes the residual stream it starts from, per configuration.
       const r = new Float32Array(K * X);
+      premixShift = new Float32Array(K * X);
       for (let k = 0; k < K; k++) {
         r.set(resid, k * X);
-        for (const s of premixed) addMixed(r, k * X, mix, k, s, src.senders, base.senders, batch, seqLen, dModel);
+        for (const s of premixed) addMixed(premixShift, k * X, mix, k, s, src.senders, base.senders, batch, seqLen, dModel);
+        for (let i = 0; i < X; i++) r[k * X + i]! += premixShift[k * X + i]!;
       }
       resid = r;
       kResid = K;
     }
-    // Output buffers reused by every layer (K-wide outputs are re-laid into the sender-major stack).
+    // Output buffers reused by every layer (their rows become rows of the difference stack).
     const outHeads = new Float32Array(K * nHeads * X);
     const outMlp = new Float32Array(K * X);
     for (let L = startLayer; L < nLayers; L++) {
@@ -200,8 +234,9 @@ export class PatchableModel {
         mix_heads: f32(mix.block(headRows, seqLen), [K, seqLen, nHeads]),
         mix_mlp: f32(mix.block([sMlp], seqLen), [K, seqLen]),
       });
-      const wide = (k: number) => ({
-        heads: f32(outHeads.subarray(0, k * nHeads * X), [k, nHeads, batch, seqLen, dModel]),
+      // The plain layer gives its heads as [k, H, B*T, d]: the same values in the same order.
+      const wide = (k: number, plain = false) => ({
+        heads: f32(outHeads.subarray(0, k * nHeads * X), plain ? [k, nHeads, batch * seqLen, dModel] : [k, nHeads, batch, seqLen, dModel]),
         mlp: f32(outMlp.subarray(0, k * X), [k, batch, seqLen, dModel]),
         resid_out: f32(new Float32Array(k * X), [k, batch, seqLen, dModel]),
       });
@@ -209,32 +244,48 @@ export class PatchableModel {
       if (perReceiver(L)) {
         const rAttn = g.layerReceiverStart(L);
         const rMlp = g.mlpReceiver(L);
-        // Only senders some mask entry reaches contribute a delta; a layer with none gets one zero row.
-        const reached = new Set([...edges.activeSenders(rAttn, 3 * nHeads), ...edges.activeSenders(rMlp, 1).filter((s) => s < sIn)]);
-        const rows = reached.size > 0 ? [...reached].sort((a, b) => a - b) : [0];
-        const kCur = cur ? K : 1;
+        // Only senders some mask entry reaches contribute a delta (a layer with none gets one zero
+        // row); or, when fewer senders have an entry other than 1 (most edges patched), the term is
+        // taken from the kept side: sum_s D_s + sum_s (M - 1) D_s over those senders only.
+        const senders = (baseline: number) => {
+          const set = new Set([...edges.activeSenders(rAttn, 3 * nHeads, baseline), ...edges.activeSenders(rMlp, 1, baseline).filter((s) => s < sIn)]);
+          return [...set].sort((a, b) => a - b);
+        };
+        const patched = senders(0);
+        const kept = needDiff && keptSideMayBeSmaller(patched.length, sIn) ? senders(1) : undefined;
+        const fromKept = kept !== undefined && kept.length < patched.length;
+        const rows = feedRows(fromKept ? kept : patched, diff ? K : 1);
         const pos = masks.perPosition ? [seqLen] : [];
+        const block = (r0: number, nR: number) => (fromKept ? minusOne(edges.block(r0, nR, rows)) : edges.block(r0, nR, rows));
+        const maskAttn = block(rAttn, 3 * nHeads);
+        const attnInput: AttentionInput = sameColumns(maskAttn, 3 * nHeads) ? 'shared' : 'per-receiver';
+        const nAttn = attnInput === 'shared' ? 1 : 3 * nHeads;
+        const totalFeed = fromKept ? diffTotal(L, resid, kResid) : zeroTotal;
         const feeds = {
           resid: f32(resid, [kResid, batch, seqLen, dModel]),
-          cur: f32(pickRows(cur ?? base.senders, kCur, rows, X), [rows.length, kCur, batch, seqLen, dModel]),
-          src_prev: f32(pickRows(src.senders, 1, rows, X), [rows.length, 1, batch, seqLen, dModel]),
-          mask_attn: f32(edges.block(rAttn, 3 * nHeads, rows), [K, ...pos, rows.length, 3 * nHeads]),
-          mask_mlp_prev: f32(edges.block(rMlp, 1, rows), [K, ...pos, rows.length]),
+          diff: diffRows(rows),
+          diff_total: f32(totalFeed, [totalFeed.length / X, batch, seqLen, dModel]),
+          mask_attn: f32(attnInput === 'shared' ? firstColumn(maskAttn, 3 * nHeads) : maskAttn, [K, ...pos, rows.length, nAttn]),
+          mask_mlp_prev: f32(block(rMlp, 1), [K, ...pos, rows.length]),
           mask_mlp_heads: f32(edges.block(rMlp, 1, headRows), [K, ...pos, nHeads]),
           ...mixFeeds(),
         };
-        out = await this.pool.run(`patched:${L}:${mode}`, () => buildPatchedLayer(this.config, this.weights.layers[L]!, L, mode), feeds, wide(K), true);
-      } else if (mix.mixesAny(sIn, sMlp + 1)) {
-        const feeds = { resid: f32(resid, [kResid, batch, seqLen, dModel]), ...mixFeeds() };
-        out = await this.pool.run(`plain-mix:${L}`, () => buildPlainLayer(this.config, this.weights.layers[L]!, L, true), feeds, wide(K));
+        const build = () => buildPatchedLayer(this.config, this.weights.layers[L]!, L, mode, attnInput);
+        out = await this.pool.run(`patched:${L}:${mode}:${attnInput}`, build, feeds, wide(K));
       } else {
-        out = await this.plainLayer(L, resid, kResid, batch, seqLen, wide(kResid));
+        // Without sender differences to keep, the layer need not form its senders one by one.
+        const withMix = mix.mixesAny(sIn, sMlp + 1);
+        const feeds = { resid: f32(resid, [kResid, batch, seqLen, dModel]), ...(withMix ? mixFeeds() : {}) };
+        const kOut = withMix ? K : kResid;
+        const fetches = needDiff ? wide(kOut, !withMix) : { resid_out: f32(new Float32Array(kOut * X), [kOut, batch, seqLen, dModel]) };
+        const build = () => buildPlainLayer(this.config, this.weights.layers[L]!, L, { mix: withMix, senders: needDiff });
+        out = await this.pool.run(plainKey(L, withMix, needDiff), build, feeds, fetches);
       }
-      const kOut = floats(out.heads, 'heads').length / (nHeads * X);
-      if (needCur) {
-        cur ??= initCur();
-        writeSenders(cur, outHeads.subarray(0, kOut * nHeads * X), sIn, nHeads, kOut, K, X);
-        writeSenders(cur, outMlp.subarray(0, kOut * X), sMlp, 1, kOut, K, X);
+      const kOut = floats(out.resid_out, 'resid_out').length / X;
+      if (needDiff) {
+        diff ??= initDiff();
+        writeDiffs(diff, S, src.senders, outHeads.subarray(0, kOut * nHeads * X), sIn, nHeads, kOut, K, X);
+        writeDiffs(diff, S, src.senders, outMlp.subarray(0, kOut * X), sMlp, 1, kOut, K, X);
       }
       resid = floats(out.resid_out, 'resid_out');
       kResid = kOut;
@@ -243,13 +294,11 @@ export class PatchableModel {
     let logits: Float32Array;
     if (logitsPatched) {
       const gather = gatherIndices(positions, batch, seqLen);
-      const rows = edges.activeSenders(g.logitsReceiver, 1);
-      const kCur = cur ? K : 1;
+      const rows = feedRows(edges.activeSenders(g.logitsReceiver, 1), diff ? K : 1);
       const feeds = {
         resid: f32(resid, [kResid, batch, seqLen, dModel]),
         gather: i64(gather, [gather.length]),
-        cur: f32(pickRows(cur ?? base.senders, kCur, rows, X), [rows.length, kCur, batch, seqLen, dModel]),
-        src: f32(pickRows(src.senders, 1, rows, X), [rows.length, 1, batch, seqLen, dModel]),
+        diff: diffRows(rows),
         mask: f32(logitsMask(edges, gather, seqLen, rows), [K, gather.length, rows.length]),
       };
       const out = await this.pool.run('logits:patched', () => buildLogits(this.config, this.weights, 'patched'), feeds);
@@ -283,7 +332,7 @@ export class PatchableModel {
 
   private plainLayer(L: number, resid: Float32Array, k: number, batch: number, seqLen: number, fetches: Fetches): Promise<Fetches> {
     const feeds = { resid: f32(resid, [k, batch, seqLen, this.config.dModel]) };
-    return this.pool.run(`plain:${L}`, () => buildPlainLayer(this.config, this.weights.layers[L]!, L), feeds, fetches);
+    return this.pool.run(plainKey(L, false, true), () => buildPlainLayer(this.config, this.weights.layers[L]!, L), feeds, fetches);
   }
 
   private async logitsPlain(resid: Float32Array, k: number, batch: number, seqLen: number, positions: LogitPositions): Promise<Float32Array> {
@@ -294,6 +343,10 @@ export class PatchableModel {
     });
     return floats(out.logits, 'logits');
   }
+}
+
+function plainKey(L: number, mix: boolean, senders: boolean): string {
+  return `plain${mix ? '-mix' : ''}${senders ? '' : '-stream'}:${L}`;
 }
 
 /**
@@ -314,14 +367,64 @@ function addMixed(out: Float32Array, at: number, mix: NodeMixing, k: number, s: 
   }
 }
 
-/** Copies n senders [kOut, n, X] into rows [first, first + n) of a [S, K, X] stack (kOut is 1 or K). */
-function writeSenders(stack: Float32Array, out: Float32Array, first: number, n: number, kOut: number, K: number, X: number): void {
-  for (let i = 0; i < n; i++) {
-    for (let k = 0; k < K; k++) {
-      const from = ((kOut === 1 ? 0 : k) * n + i) * X;
-      stack.set(out.subarray(from, from + X), ((first + i) * K + k) * X);
-    }
+/**
+ * The sender rows to feed for the `needed` ones (ascending), from a difference stack kd wide: with
+ * kd = 1, their whole range when they fill a third of it (a view of the stack costs no copy, and
+ * the rows between get zero mask entries), else just them; one zero-mask row when none is needed.
+ */
+function feedRows(needed: readonly number[], kd: number): readonly number[] {
+  if (needed.length === 0) return [0];
+  const lo = needed[0]!;
+  const span = needed[needed.length - 1]! - lo + 1;
+  if (kd === 1 && needed.length * 3 > span) return Array.from({ length: span }, (_, i) => lo + i);
+  return needed;
+}
+
+/** Whether the kept side could need fewer sender rows than the `patched` ones of the `sIn` senders before a layer. */
+function keptSideMayBeSmaller(patched: number, sIn: number): boolean {
+  return patched > sIn / 2;
+}
+
+/** M - 1 for every entry of a mask block (all of them edges: senders before the layer). */
+function minusOne(block: Float32Array): Float32Array {
+  for (let i = 0; i < block.length; i++) block[i]! -= 1;
+  return block;
+}
+
+/** Whether every row of a [rows, n] block holds one value (all n receivers see the same mask column). */
+function sameColumns(block: Float32Array, n: number): boolean {
+  for (let i = 0; i < block.length; i += n) {
+    for (let j = 1; j < n; j++) if (block[i + j] !== block[i]) return false;
   }
+  return true;
+}
+
+/** Column 0 of a [rows, n] block, as [rows, 1]. */
+function firstColumn(block: Float32Array, n: number): Float32Array {
+  const out = new Float32Array(block.length / n);
+  for (let i = 0; i < out.length; i++) out[i] = block[i * n]!;
+  return out;
+}
+
+/**
+ * Writes src - out for n senders (out [kOut, n, X], kOut 1 or K; src [S, X]) into rows
+ * [first, first + n) of a [K, S, X] difference stack.
+ */
+function writeDiffs(stack: Float32Array, S: number, src: Float32Array, out: Float32Array, first: number, n: number, kOut: number, K: number, X: number): void {
+  const len = n * X;
+  const s0 = first * X;
+  for (let k = 0; k < K; k++) {
+    const o = (kOut === 1 ? 0 : k) * len;
+    const at = (k * S + first) * X;
+    for (let i = 0; i < len; i++) stack[at + i] = src[s0 + i]! - out[o + i]!;
+  }
+}
+
+/** a - b over the first n values. */
+function subtract(a: Float32Array, b: Float32Array, n: number): Float32Array {
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = a[i]! - b[i]!;
+  return out;
 }
 
 /** The logits receiver's mask at each gathered position, for the given senders: [K, N, A]. */
@@ -339,14 +442,20 @@ function logitsMask(masks: EdgeMasks, gather: BigInt64Array, seqLen: number, sen
   return out;
 }
 
-/** Rows `rows` of a sender-major stack [S, kc, X], as a view when they are consecutive, else a copy. */
-function pickRows(stack: Float32Array, kc: number, rows: readonly number[], X: number): Float32Array {
+/**
+ * Rows `rows` of a stack [kc, S, X] as [kc, n, X]: a view when kc is 1 and the rows are
+ * consecutive, else a copy (one block per configuration when they are consecutive).
+ */
+function pickRows(stack: Float32Array, kc: number, S: number, rows: readonly number[], X: number): Float32Array {
   const n = rows.length;
-  const row = kc * X;
   const first = rows[0]!;
-  if (rows[n - 1]! - first === n - 1) return stack.subarray(first * row, (first + n) * row);
-  const out = new Float32Array(n * row);
-  rows.forEach((s, i) => out.set(stack.subarray(s * row, (s + 1) * row), i * row));
+  const consecutive = rows[n - 1]! - first === n - 1;
+  if (consecutive && kc === 1) return stack.subarray(first * X, (first + n) * X);
+  const out = new Float32Array(kc * n * X);
+  for (let k = 0; k < kc; k++) {
+    if (consecutive) out.set(stack.subarray((k * S + first) * X, (k * S + first + n) * X), k * n * X);
+    else rows.forEach((s, i) => out.set(stack.subarray((k * S + s) * X, (k * S + s + 1) * X), (k * n + i) * X));
+  }
   return out;
 }
 

@@ -1,7 +1,11 @@
-// onnxruntime-node sessions of one model, built on first use and kept: building a graph and a
-// session costs far more than running it.
+// onnxruntime-node sessions of one model, built on first use and kept: building a session costs far
+// more than running it. Graphs take the model's weights as inputs (see onnx/builder.ts), fed from
+// the caller's arrays with every run, so that the weights are in memory once; and graphs that are
+// the same but for their weights (every layer's) share one session, with one memory arena.
+import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import ort from 'onnxruntime-node';
+import type { BuiltGraph } from './onnx/builder.js';
 
 export type Feeds = Record<string, ort.Tensor>;
 export type Fetches = Record<string, ort.Tensor>;
@@ -11,42 +15,67 @@ export interface SessionOptions {
   readonly threads?: number;
 }
 
+interface PooledSession {
+  readonly session: Promise<ort.InferenceSession>;
+  /** The weight inputs of the graph, as tensors over the model's own arrays (no copies). */
+  readonly weights: Feeds;
+}
+
 export class SessionPool {
-  private readonly sessions = new Map<string, Promise<ort.InferenceSession>>();
+  /** By caller's key (a graph with its weights, e.g. one layer). */
+  private readonly byKey = new Map<string, PooledSession>();
+  /** By graph content (weights excluded): the sessions themselves. */
+  private readonly byGraph = new Map<string, Promise<ort.InferenceSession>>();
 
   constructor(private readonly opts: SessionOptions = {}) {}
 
   /**
-   * The session for `key`, building its graph with `build` the first time. `bigBuffers` marks
-   * sessions whose intermediates scale with the number of receivers or mask configurations: they
-   * return memory to the system after each run instead of keeping an arena at their peak size
-   * (one arena per layer session would multiply the peak by the number of layers).
+   * The session for `key`, building its graph with `build` the first time. Each session keeps a
+   * memory arena at its peak size: since all layers share their session, that is one arena per
+   * kind of layer graph, not per layer, and fresh buffers (page faults, zeroing) would cost far
+   * more than the arena keeps.
    */
-  get(key: string, build: () => Uint8Array, bigBuffers = false): Promise<ort.InferenceSession> {
-    let s = this.sessions.get(key);
-    if (!s) {
-      s = ort.InferenceSession.create(build(), {
-        intraOpNumThreads: this.opts.threads ?? availableParallelism(),
-        interOpNumThreads: 1,
-        executionMode: 'sequential',
-        graphOptimizationLevel: 'all',
-        enableCpuMemArena: !bigBuffers,
-      });
-      this.sessions.set(key, s);
+  get(key: string, build: () => BuiltGraph): PooledSession {
+    let pooled = this.byKey.get(key);
+    if (!pooled) {
+      const graph = build();
+      const content = createHash('sha256').update(graph.bytes).digest('hex');
+      let session = this.byGraph.get(content);
+      if (!session) {
+        session = this.create(graph.bytes);
+        this.byGraph.set(content, session);
+      }
+      const weights: Feeds = {};
+      for (const w of graph.weights) weights[w.name] = f32(w.data, w.dims);
+      pooled = { session, weights };
+      this.byKey.set(key, pooled);
     }
-    return s;
+    return pooled;
   }
 
   /** Runs a session; outputs given in `into` are written into those tensors' buffers in place. */
-  async run(key: string, build: () => Uint8Array, feeds: Feeds, into?: Fetches, bigBuffers = false): Promise<Fetches> {
-    const session = await this.get(key, build, bigBuffers);
-    return into ? session.run(feeds, into) : session.run(feeds);
+  async run(key: string, build: () => BuiltGraph, feeds: Feeds, into?: Fetches): Promise<Fetches> {
+    const pooled = this.get(key, build);
+    const session = await pooled.session;
+    const all = { ...pooled.weights, ...feeds };
+    return into ? session.run(all, into) : session.run(all);
   }
 
   async release(): Promise<void> {
-    const all = [...this.sessions.values()];
-    this.sessions.clear();
+    const all = [...this.byGraph.values()];
+    this.byGraph.clear();
+    this.byKey.clear();
     await Promise.all(all.map(async (s) => (await s).release()));
+  }
+
+  private create(bytes: Uint8Array): Promise<ort.InferenceSession> {
+    return ort.InferenceSession.create(bytes, {
+      intraOpNumThreads: this.opts.threads ?? availableParallelism(),
+      interOpNumThreads: 1,
+      executionMode: 'sequential',
+      graphOptimizationLevel: 'all',
+      enableCpuMemArena: true,
+    });
   }
 }
 

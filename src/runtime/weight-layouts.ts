@@ -1,5 +1,16 @@
-// Re-arrangements of the internal weights into the layouts the ONNX graphs multiply with.
+// Re-arrangements of the internal weights into the layouts the ONNX graphs multiply with. Each is
+// made once per weight object and kept with it, so that every session of a model (which all take
+// their weights as inputs) reads the same copy.
 import type { LayerWeights, ModelConfig, Tensor } from '../model/types.js';
+
+const fusedCache = new WeakMap<LayerWeights, FusedQkv>();
+const expandedCache = new WeakMap<Tensor, Float32Array>();
+
+export interface FusedQkv {
+  readonly weight: Float32Array;
+  readonly bias?: Float32Array;
+  readonly width: number;
+}
 
 /** Per-head [n, d, dh] blocks side by side as one [d, n*dh] matrix (column block h = head h). */
 export function headsToColumns(w: Tensor): Float32Array {
@@ -15,7 +26,16 @@ export function headsToColumns(w: Tensor): Float32Array {
 }
 
 /** Fused [d, (H + 2 Hkv) dh] projection q | k | v for the unpatched (shared-input) layer. */
-export function fusedQkv(l: LayerWeights): { weight: Float32Array; bias?: Float32Array; width: number } {
+export function fusedQkv(l: LayerWeights): FusedQkv {
+  let f = fusedCache.get(l);
+  if (!f) {
+    f = makeFusedQkv(l);
+    fusedCache.set(l, f);
+  }
+  return f;
+}
+
+function makeFusedQkv(l: LayerWeights): FusedQkv {
   const q = headsToColumns(l.wq);
   const k = headsToColumns(l.wk);
   const v = headsToColumns(l.wv);
@@ -43,12 +63,15 @@ export function fusedQkv(l: LayerWeights): { weight: Float32Array; bias?: Float3
 export function expandKvHeads(w: Tensor, cfg: ModelConfig): Float32Array {
   const group = cfg.nHeads / cfg.nKvHeads;
   if (group === 1) return w.data;
+  const known = expandedCache.get(w);
+  if (known) return known;
   const per = w.data.length / cfg.nKvHeads;
   const out = new Float32Array(per * cfg.nHeads);
   for (let h = 0; h < cfg.nHeads; h++) {
     const kv = Math.floor(h / group);
     out.set(w.data.subarray(kv * per, (kv + 1) * per), h * per);
   }
+  expandedCache.set(w, out);
   return out;
 }
 

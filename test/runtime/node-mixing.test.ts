@@ -7,7 +7,7 @@ import { ComponentGraph } from '../../src/graph/component-graph.js';
 import type { LoadedModel } from '../../src/model/types.js';
 import { type SenderCache, senderOutput } from '../../src/runtime/cache.js';
 import { EdgeMasks } from '../../src/runtime/masks.js';
-import { PatchableModel } from '../../src/runtime/patchable-model.js';
+import { InstrumentedPatchableModel } from '../../src/runtime/testing.js';
 import { referenceForward } from '../reference/patched-forward.js';
 import { maxAbsDiff, randomModel, randomTokens } from '../reference/random-model.js';
 
@@ -22,11 +22,11 @@ for (const arch of ['gpt2', 'llama'] as const) {
     const clean = [randomTokens(T, 97, 1), randomTokens(T, 97, 2)];
     const corrupt = [randomTokens(T, 97, 3), randomTokens(T, 97, 4)];
     const V = config.vocabSize;
-    let pm: PatchableModel;
+    let pm: InstrumentedPatchableModel;
     let base: SenderCache;
     let src: SenderCache;
     beforeAll(async () => {
-      pm = new PatchableModel(model, { threads: 1 });
+      pm = new InstrumentedPatchableModel(model, { threads: 1 });
       base = (await pm.run({ tokens: corrupt }, 'all')).cache;
       src = (await pm.run({ tokens: clean }, 'all')).cache;
     });
@@ -56,10 +56,10 @@ for (const arch of ['gpt2', 'llama'] as const) {
       const r = await pm.runPatched(input, { source: src, base, masks, positions: 'all' });
       if (opts.plain) expect(r.perReceiverLayers).toEqual([]);
       if (opts.startLayer !== undefined) expect(r.startLayer).toBe(opts.startLayer);
-      const forced = await pm.runPatched(input, { source: src, base, masks, positions: 'all', alwaysPerReceiver: true });
+      const forced = await pm.runPatchedAllPerReceiver(input, { source: src, base, masks, positions: 'all' });
       expect(maxAbsDiff(forced.logits, r.logits)).toBeLessThan(TOL);
       if (opts.fromZero) {
-        const full = await pm.runPatched(input, { source: src, base, masks, positions: 'all', alwaysPerReceiver: true, fromLayer: 0 });
+        const full = await pm.runPatchedAllPerReceiver(input, { source: src, base, masks, positions: 'all', fromLayer: 0 });
         expect(maxAbsDiff(full.logits, r.logits)).toBeLessThan(TOL);
       }
       const per = masks.perPosition;

@@ -5,7 +5,7 @@ import { ComponentGraph } from '../../src/graph/component-graph.js';
 import type { LoadedModel } from '../../src/model/types.js';
 import { senderOutput } from '../../src/runtime/cache.js';
 import { EdgeMasks } from '../../src/runtime/masks.js';
-import { PatchableModel } from '../../src/runtime/patchable-model.js';
+import { InstrumentedPatchableModel } from '../../src/runtime/testing.js';
 import { referenceForward, type Mask } from '../reference/patched-forward.js';
 import { Random } from '../../src/core/random.js';
 import { maxAbsDiff, randomModel, randomTokens } from '../reference/random-model.js';
@@ -20,9 +20,9 @@ for (const arch of ['gpt2', 'llama'] as const) {
     const T = 6;
     const clean = [randomTokens(T, 97, 1), randomTokens(T, 97, 2)];
     const corrupt = [randomTokens(T, 97, 3), randomTokens(T, 97, 4)];
-    let pm: PatchableModel;
+    let pm: InstrumentedPatchableModel;
     beforeAll(() => {
-      pm = new PatchableModel(model, { threads: 1 });
+      pm = new InstrumentedPatchableModel(model, { threads: 1 });
     });
     afterAll(async () => pm.release());
 
@@ -30,7 +30,7 @@ for (const arch of ['gpt2', 'llama'] as const) {
       referenceForward({ config, weights }, { tokens }, mask && source ? { mask, source: source[b]! } : undefined);
 
     /** Sender outputs of prompt b of a cache, as the reference expects them ([S][T*d]). */
-    const refSenders = (cache: Awaited<ReturnType<PatchableModel['run']>>['cache'], b: number) =>
+    const refSenders = (cache: Awaited<ReturnType<InstrumentedPatchableModel['run']>>['cache'], b: number) =>
       graph.senders.map((s) => {
         const all = senderOutput(cache, s.index);
         const X = cache.seqLen * cache.dModel;
@@ -57,8 +57,8 @@ for (const arch of ['gpt2', 'llama'] as const) {
     it('mask 0 reproduces the base run; mask 1 on every edge reproduces the source run', async () => {
       const base = await pm.run({ tokens: corrupt }, 'all');
       const src = await pm.run({ tokens: clean }, 'all');
-      const zero = await pm.runPatched({ tokens: corrupt }, {
-        source: src.cache, base: base.cache, masks: EdgeMasks.zeros(graph, 1), positions: 'all', alwaysPerReceiver: true, fromLayer: 0,
+      const zero = await pm.runPatchedAllPerReceiver({ tokens: corrupt }, {
+        source: src.cache, base: base.cache, masks: EdgeMasks.zeros(graph, 1), positions: 'all', fromLayer: 0,
       });
       expect(maxAbsDiff(zero.logits, base.logits)).toBeLessThan(TOL);
       const ones = await pm.runPatched({ tokens: corrupt }, { source: src.cache, base: base.cache, masks: EdgeMasks.allEdges(graph), positions: 'all' });
@@ -108,6 +108,71 @@ for (const arch of ['gpt2', 'llama'] as const) {
       });
     }
 
+    for (const perPosition of [false, true]) {
+      it(`head receivers that share one mask column take the shared-input form and match the reference${perPosition ? ' (per position)' : ''}`, async () => {
+        const base = await pm.run({ tokens: corrupt }, 'all');
+        const src = await pm.run({ tokens: clean }, 'all');
+        const H = config.nHeads;
+        const masks = EdgeMasks.zeros(graph, 2, perPosition ? T : undefined);
+        const intoHeads = (k: number, s: number, v: number, t?: number) => {
+          for (let r = graph.layerReceiverStart(2); r < graph.layerReceiverStart(2) + 3 * H; r++) masks.set(k, s, r, v, t);
+        };
+        // Not node patches: the same senders' edges into the MLP receivers differ.
+        intoHeads(0, graph.headSender(0, 1), 0.5, perPosition ? 3 : undefined);
+        intoHeads(0, graph.senderIndex('input'), 1, perPosition ? 1 : undefined);
+        intoHeads(1, graph.mlpSender(1), 0.75, perPosition ? 4 : undefined);
+        masks.set(1, graph.mlpSender(0), graph.mlpReceiver(2), 0.3, perPosition ? 5 : undefined);
+        const r = await pm.runPatched({ tokens: corrupt }, { source: src.cache, base: base.cache, masks, positions: 'all' });
+        expect(r.perReceiverLayers).toEqual([2]);
+        const V = config.vocabSize;
+        for (let k = 0; k < 2; k++) {
+          for (let b = 0; b < corrupt.length; b++) {
+            const mask: Mask = (s, rr, t) => masks.get(k, s, rr, perPosition ? t : undefined);
+            const ref = refOf(corrupt[b]!, mask, [refSenders(src.cache, 0), refSenders(src.cache, 1)], b);
+            const off = (k * corrupt.length + b) * T * V;
+            expect(maxAbsDiff(r.logits.subarray(off, off + T * V), ref.logits)).toBeLessThan(TOL);
+          }
+        }
+      });
+    }
+
+    for (const variant of ['all positions', 'per position', 'after a node patch'] as const) {
+      it(`masks with most edges patched (the patch term from the kept side) match the reference (${variant})`, async () => {
+        const base = await pm.run({ tokens: corrupt }, 'all');
+        const src = await pm.run({ tokens: clean }, 'all');
+        const perPosition = variant === 'per position';
+        const random = new Random(perPosition ? 23 : 19);
+        const u = (): number => random.uniform();
+        const K = 2;
+        const masks = EdgeMasks.zeros(graph, K, perPosition ? T : undefined);
+        const input = graph.senderIndex('input');
+        for (let k = 0; k < K; k++) {
+          for (const e of graph.edges()) {
+            // Most edges 1, a few kept (0) or partly patched, so that few senders have an entry other
+            // than 1 into a layer; every edge into the logits kept, so that none is a node patch.
+            // 'after a node patch': nothing into layer 0, and the input patched as a node from layer 1
+            // on (mixed into the stream the run starts from).
+            if (variant === 'after a node patch' && graph.receiverLayer(e.receiver) === 0) continue;
+            const nodeInput = variant === 'after a node patch' && e.sender === input;
+            const value = () => (nodeInput ? 0.5 + 0.25 * k : e.receiver === graph.logitsReceiver ? 0 : u() < 0.99 ? 1 : u() < 0.5 ? 0 : u());
+            if (perPosition) for (let t = 0; t < T; t++) masks.set(k, e.sender, e.receiver, value(), t);
+            else masks.set(k, e.sender, e.receiver, value());
+          }
+        }
+        const r = await pm.runPatched({ tokens: corrupt }, { source: src.cache, base: base.cache, masks, positions: 'all' });
+        if (variant === 'after a node patch') expect(r.startLayer).toBe(1);
+        const V = config.vocabSize;
+        for (let k = 0; k < K; k++) {
+          for (let b = 0; b < corrupt.length; b++) {
+            const mask: Mask = (s, rr, t) => masks.get(k, s, rr, perPosition ? t : undefined);
+            const ref = refOf(corrupt[b]!, mask, [refSenders(src.cache, 0), refSenders(src.cache, 1)], b);
+            const off = (k * corrupt.length + b) * T * V;
+            expect(maxAbsDiff(r.logits.subarray(off, off + T * V), ref.logits)).toBeLessThan(TOL);
+          }
+        }
+      });
+    }
+
     it('starting at layer l from the cached prefix equals recomputing from layer 0', async () => {
       const base = await pm.run({ tokens: corrupt }, 'last');
       const src = await pm.run({ tokens: clean }, 'last');
@@ -117,7 +182,7 @@ for (const arch of ['gpt2', 'llama'] as const) {
       m.set(1, graph.senderIndex('input'), graph.logitsReceiver, 1);
       const fast = await pm.runPatched({ tokens: corrupt }, { source: src.cache, base: base.cache, masks: m });
       expect(fast.startLayer).toBe(2);
-      const full = await pm.runPatched({ tokens: corrupt }, { source: src.cache, base: base.cache, masks: m, fromLayer: 0, alwaysPerReceiver: true });
+      const full = await pm.runPatchedAllPerReceiver({ tokens: corrupt }, { source: src.cache, base: base.cache, masks: m, fromLayer: 0 });
       expect(full.startLayer).toBe(0);
       expect(maxAbsDiff(fast.logits, full.logits)).toBeLessThan(TOL);
     });

@@ -18,16 +18,44 @@ export type Dim = number | string;
 
 export type AttrValue = number | string | number[] | { float: number } | { ints: number[] };
 
+/** A weight the graph takes as an input: the model's own array, fed with every run. */
+export interface WeightInput {
+  readonly name: string;
+  readonly data: Float32Array;
+  readonly dims: readonly number[];
+}
+
+/** A serialised graph and the weights to feed it (none when weights are inline). */
+export interface BuiltGraph {
+  readonly bytes: Uint8Array;
+  readonly weights: readonly WeightInput[];
+}
+
+export interface GraphBuilderOptions {
+  /**
+   * Store weights in the model file (initializers) instead of taking them as inputs. Inputs are the
+   * default: every session of a model then reads the one copy of its weights the caller holds, where
+   * initializers would give each session its own copy (and a pre-packed one besides).
+   */
+  readonly inlineWeights?: boolean;
+}
+
 /** Builds one ONNX graph. Value names are generated unique; callers pass names around as strings. */
 export class GraphBuilder {
   private readonly nodes: onnxProto.onnx.INodeProto[] = [];
   private readonly initializers: onnxProto.onnx.ITensorProto[] = [];
+  private readonly weightInputs = new Map<string, WeightInput>();
   private readonly inputs: onnxProto.onnx.IValueInfoProto[] = [];
   private readonly outputs: onnxProto.onnx.IValueInfoProto[] = [];
   private readonly constCache = new Map<string, string>();
+  /** Values renamed to the graph output that a later output() of the same value must read. */
+  private readonly renamed = new Map<string, string>();
   private counter = 0;
 
-  constructor(private readonly name: string) {}
+  constructor(
+    private readonly name: string,
+    private readonly opts: GraphBuilderOptions = {},
+  ) {}
 
   private fresh(hint: string): string {
     this.counter += 1;
@@ -39,17 +67,44 @@ export class GraphBuilder {
     return name;
   }
 
+  /**
+   * Makes `value` a graph output called `name`. The node that computes it is renamed to write
+   * `name` itself, rather than copied through an Identity: onnxruntime then writes it straight into
+   * a caller's preallocated output buffer.
+   */
   output(value: string, name: string, type: ElemType, dims: readonly Dim[]): void {
-    if (value !== name) this.op('Identity', [value], {}, name);
+    const source = this.renamed.get(value) ?? value;
+    const producer = source !== value || value === name ? undefined : this.nodes.find((n) => n.output?.includes(value));
+    const isIo = this.inputs.some((i) => i.name === value) || this.outputs.some((o) => o.name === value);
+    if (producer && !isIo) {
+      for (const n of this.nodes) {
+        n.input = n.input?.map((v) => (v === value ? name : v));
+        n.output = n.output?.map((v) => (v === value ? name : v));
+      }
+      this.renamed.set(value, name);
+    } else if (source !== name) {
+      this.op('Identity', [source], {}, name);
+    }
     this.outputs.push(valueInfo(name, type, dims));
   }
 
-  /** A float32 weight stored in the model file. */
+  /** A float32 model weight: a graph input fed from `data` with every run (or inline, see the options). */
   weight(name: string, data: Float32Array, dims: readonly number[]): string {
-    const expected = dims.reduce((a, b) => a * b, 1);
-    if (expected !== data.length) {
-      throw new Error(`initializer ${name}: shape [${dims.join(', ')}] needs ${expected} values, got ${data.length}`);
+    if (this.opts.inlineWeights) return this.constant(name, data, dims);
+    checkSize(name, data, dims);
+    const known = this.weightInputs.get(name);
+    if (known) {
+      if (known.data !== data) throw new Error(`weight ${name} was given twice with different data`);
+      return name;
     }
+    this.weightInputs.set(name, { name, data, dims: [...dims] });
+    this.inputs.push(valueInfo(name, 'float32', dims));
+    return name;
+  }
+
+  /** A float32 constant stored in the model file (small tables that are not model weights). */
+  constant(name: string, data: Float32Array, dims: readonly number[]): string {
+    checkSize(name, data, dims);
     this.initializers.push({
       name,
       dataType: ELEM.float32,
@@ -98,7 +153,7 @@ export class GraphBuilder {
     const hit = this.constCache.get(key);
     if (hit) return hit;
     const name = this.fresh('const_f32');
-    this.weight(name, new Float32Array([value]), []);
+    this.constant(name, new Float32Array([value]), []);
     this.constCache.set(key, name);
     return name;
   }
@@ -116,8 +171,8 @@ export class GraphBuilder {
     return out;
   }
 
-  /** Serialises the model; weights go inline (models here are far below protobuf's 2 GiB limit). */
-  toBytes(): Uint8Array {
+  /** Serialises the graph (inline weights, if any, stay far below protobuf's 2 GiB limit per layer). */
+  build(): BuiltGraph {
     const model = onnx.ModelProto.create({
       irVersion: 8,
       producerName: 'patchwise',
@@ -130,8 +185,13 @@ export class GraphBuilder {
         output: this.outputs,
       },
     });
-    return onnx.ModelProto.encode(model).finish();
+    return { bytes: onnx.ModelProto.encode(model).finish(), weights: [...this.weightInputs.values()] };
   }
+}
+
+function checkSize(name: string, data: Float32Array, dims: readonly number[]): void {
+  const expected = dims.reduce((a, b) => a * b, 1);
+  if (expected !== data.length) throw new Error(`weight ${name}: shape [${dims.join(', ')}] needs ${expected} values, got ${data.length}`);
 }
 
 function valueInfo(name: string, type: ElemType, dims: readonly Dim[]): onnxProto.onnx.IValueInfoProto {
