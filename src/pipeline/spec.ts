@@ -8,6 +8,8 @@ import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { UserError } from '../core/errors.js';
 import {
+  ATTRIBUTION_METHODS,
+  isAttributionMethod,
   type Corruption,
   corruptionName,
   DEFAULT_NOISE,
@@ -207,7 +209,12 @@ export function loadPipeline(file: string): Pipeline {
     }
     problems.push(...repeatedCorruptions(file, 'patching', p.patching.corruption));
   }
-  if (p.discovery) problems.push(...repeatedCorruptions(file, 'discovery', p.discovery.corruption));
+  if (p.discovery) {
+    problems.push(...repeatedCorruptions(file, 'discovery', p.discovery.corruption));
+    if (p.discovery.edges && !p.discovery.method.some(isAttributionMethod)) {
+      problems.push(`${file}: discovery.edges: only attribution methods (${ATTRIBUTION_METHODS.join(', ')}) cut circuits by edge count, got method ${p.discovery.method.join(', ')}`);
+    }
+  }
   if ('path' in p.model) {
     p.model.path = resolve(dirname(file), p.model.path);
     if (!existsSync(p.model.path)) problems.push(`${file}: model.path: no such file or folder ${p.model.path}`);
@@ -225,7 +232,7 @@ function rawTaskName(raw: unknown): string | undefined {
   return typeof name === 'string' ? name : undefined;
 }
 
-/** The grid of settings: corruption x direction x granularity x window (windows only for windowed granularities). */
+/** The grid of settings: method x corruption x direction x granularity x window (windows only for windowed granularities). */
 export function expandGrid(p: Pipeline): GridPoint[] {
   const out: GridPoint[] = [];
   if (!p.patching) return out;

@@ -58,6 +58,18 @@ patching:
     expect(() => loadPipeline(y)).toThrow(new RegExp(`^${y.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: YAML: `));
   });
 
+  it('attribution settings: edges only with an attribution method; whole steps >= 1; the patching method axis', () => {
+    const acdcEdges = write('edges.yaml', `model: { plant: induction }\ntask: { name: induction }\ndiscovery: { method: [acdc], edges: [10] }\n`);
+    expect(() => loadPipeline(acdcEdges)).toThrow(/edges\.yaml: discovery\.edges: only attribution methods \(eap, eap-ig-inputs, clean-corrupted, exact\) cut circuits by edge count, got method acdc$/);
+    const steps = write('steps.yaml', `model: { plant: induction }\ntask: { name: induction }\ndiscovery: { method: [eap-ig-inputs], steps: 0 }\n`);
+    expect(() => loadPipeline(steps)).toThrow(/steps\.yaml: discovery\.steps: /);
+    const ok = loadPipeline(write('ok.yaml', `model: { plant: induction }\ntask: { name: induction }\ndiscovery: { method: [eap, exact], edges: 7 }\npatching: { method: [attribution, exact] }\n`));
+    expect(ok.discovery?.edges).toEqual([7]);
+    expect(ok.discovery?.steps).toBe(5);
+    expect(expandDiscovery(ok).map((d) => d.method)).toEqual(['eap', 'exact']);
+    expect(expandGrid(ok).map((g) => g.method)).toEqual(['attribution', 'exact']);
+  });
+
   it('expands the grid: corruption x direction x granularity x window', () => {
     const f = write(
       'grid.yaml',
