@@ -4,9 +4,11 @@
 // through its own layer norm and q projection, exactly as in a patched run where each receiver
 // gets its own copy of the residual stream. Two graphs per batch shape [B, T]:
 //
-// - forward: in `input` [B, T, d] (the input sender) and the zero deltas; out logits [B, T, V] and
+// - forward: in `input` [B, T, d] (the input sender), `pick` [B, 1, T] (one-hot: each row's metric
+//   position; a MatMul rather than a Gather, so the tape needs no scatter rule and nothing of width
+//   V is made at other positions) and the zero deltas; out logits [B, 1, V] and
 //   senders [S, B, T, d] (graph order: input, then per layer its heads and its MLP);
-// - attribution: the same plus `grad_logits` [B, T, V] (d metric / d logits, made in TypeScript:
+// - attribution: the same plus `grad_logits` [B, 1, V] (d metric / d logits, made in TypeScript:
 //   metric-gradients.ts) and `sender_delta` [S, B, T, d]; out edge_scores [B, S, R], entry
 //   (b, s, r) = sum_t sender_delta[s, b, t] . d metric_b / d input_r[b, t]: the first-order change
 //   of row b's metric when edge s -> r carries sender_delta on top of the run at `input`; or, per
@@ -108,14 +110,15 @@ export function buildAttributionGraphs(cfg: ModelConfig, w: ModelWeights, B: num
     if (lw.bOut) resid = tp.add(resid, wt(`L${L}.b_out`, lw.bOut.data, [d]));
   }
   const xl = norm(tp.add(resid, delta('d_logits', [B, T, d])), w.lnFinal, 'ln_f');
-  let logits = tp.matmul(xl, wt('unembed', w.unembed.data, [d, V]));
+  const picked = tp.matmul(tp.input('pick', [B, 1, T], false), xl); // [B, 1, d]
+  let logits = tp.matmul(picked, wt('unembed', w.unembed.data, [d, V]));
   if (w.unembedBias) logits = tp.add(logits, wt('unembed.bias', w.unembedBias.data, [V]));
   tp.output(logits, 'logits');
   tp.output(tp.concat(senders, 0), 'senders');
   const forward = tp.g.build();
 
   // Attribution: gradients of sum(logits * grad_logits) w.r.t. every delta, in receiver order.
-  const seed = tp.input('grad_logits', [B, T, V], false);
+  const seed = tp.input('grad_logits', [B, 1, V], false);
   const names = deltas.map((x) => x.name);
   const grads = tp.gradients(logits, seed, names);
   const perReceiver = grads.map((gr, i) => {

@@ -91,24 +91,29 @@ export class GradientModel {
     return feeds;
   }
 
-  /** Logits [B, T, V] and sender outputs [S, B, T, d] of the run at `input` (the input sender, [B, T, d]). */
-  async forward(input: Float32Array, B: number, T: number): Promise<{ logits: Float32Array; senders: Float32Array }> {
-    const feeds = { ...this.zeroDeltas(B, T), input: f32(input, [B, T, this.config.dModel]) };
+  /**
+   * Logits [B, V] at each row's position and sender outputs [S, B, T, d] of the run at `input` (the
+   * input sender, [B, T, d]).
+   */
+  async forward(input: Float32Array, B: number, T: number, positions: readonly number[]): Promise<{ logits: Float32Array; senders: Float32Array }> {
+    const feeds = { ...this.zeroDeltas(B, T), input: f32(input, [B, T, this.config.dModel]), pick: pick(positions, T) };
     const out = await this.pool.run(`attr-forward:${B}x${T}`, () => this.graphsFor(B, T).forward, feeds);
     return { logits: floats(out.logits, 'logits'), senders: floats(out.senders, 'senders') };
   }
 
   /**
    * Edge scores [B, S, R]: sum_t senderDelta[s, b, t] . d(sum logits * gradLogits)_b / d input_r[b, t]
-   * at `input`; per position [B, T, S, R] (no sum over t).
+   * at `input`, logits and gradLogits [B, V] at each row's position; per position [B, T, S, R] (no
+   * sum over t).
    */
-  async edgeScores(input: Float32Array, B: number, T: number, gradLogits: Float32Array, senderDelta: Float32Array, perPosition = false): Promise<Float32Array> {
+  async edgeScores(input: Float32Array, B: number, T: number, positions: readonly number[], gradLogits: Float32Array, senderDelta: Float32Array, perPosition = false): Promise<Float32Array> {
     const { dModel: d, vocabSize: V } = this.config;
     const S = senderDelta.length / (B * T * d);
     const feeds = {
       ...this.zeroDeltas(B, T),
       input: f32(input, [B, T, d]),
-      grad_logits: f32(gradLogits, [B, T, V]),
+      pick: pick(positions, T),
+      grad_logits: f32(gradLogits, [B, 1, V]),
       sender_delta: f32(senderDelta, [S, B, T, d]),
     };
     const key = `attr-backward:${B}x${T}${perPosition ? 'pos' : ''}`;
@@ -141,29 +146,37 @@ export async function groupEdgeScores(model: AttributionData['model'], gm: Gradi
   const clean = inputSender(cfg, w, g.cleanInput);
   const corrupted = inputSender(cfg, w, g.corruptedInput);
   const [base, source] = noising ? [clean, corrupted] : [corrupted, clean];
-  const cleanRun = await gm.forward(clean, B, T);
-  const cleanRows = g.rows.map((_, b) => new CleanRow(cleanRun.logits.slice((b * T + g.positions[b]!) * V, (b * T + g.positions[b]! + 1) * V)));
-  const sourceRun = await gm.forward(source, B, T);
-  const baseSenders = noising ? cleanRun.senders : (await gm.forward(base, B, T)).senders;
+  const at = g.positions;
+  const cleanRun = await gm.forward(clean, B, T, at);
+  const cleanRows = g.rows.map((_, b) => new CleanRow(cleanRun.logits.slice(b * V, (b + 1) * V)));
+  const sourceRun = await gm.forward(source, B, T, at);
+  const baseSenders = noising ? cleanRun.senders : (await gm.forward(base, B, T, at)).senders;
   const senderDelta = new Float32Array(baseSenders.length);
   for (let i = 0; i < senderDelta.length; i++) senderDelta[i] = sourceRun.senders[i]! - baseSenders[i]!;
 
   let sum: Float32Array | undefined;
   for (const alpha of opts.points) {
     const x = alpha === 1 ? base : alpha === 0 ? source : Float32Array.from(source, (c, i) => c + alpha * (base[i]! - c));
-    const logits = alpha === 1 && noising ? cleanRun.logits : (await gm.forward(x, B, T)).logits;
-    const seed = new Float32Array(B * T * V);
-    g.rows.forEach((row, b) => {
-      const at = (b * T + g.positions[b]!) * V;
-      seed.set(scoreGradient(opts.metric.name, logits.subarray(at, at + V), row.pair, cleanRows[b]!), at);
-    });
-    const scores = await gm.edgeScores(x, B, T, seed, senderDelta, opts.perPosition);
+    const logits = alpha === 1 && noising ? cleanRun.logits : (await gm.forward(x, B, T, at)).logits;
+    const seed = new Float32Array(B * V);
+    g.rows.forEach((row, b) => seed.set(scoreGradient(opts.metric.name, logits.subarray(b * V, (b + 1) * V), row.pair, cleanRows[b]!), b * V));
+    const scores = await gm.edgeScores(x, B, T, at, seed, senderDelta, opts.perPosition);
     if (opts.points.length === 1) return scores;
     sum ??= new Float32Array(scores.length);
     for (let i = 0; i < scores.length; i++) sum[i]! += scores[i]! / opts.points.length;
   }
   if (!sum) throw new Error('attribution needs at least one point');
   return sum;
+}
+
+/** One-hot [B, 1, T] of each row's metric position. */
+function pick(positions: readonly number[], T: number): ReturnType<typeof f32> {
+  const data = new Float32Array(positions.length * T);
+  positions.forEach((t, b) => {
+    if (!Number.isInteger(t) || t < 0 || t >= T) throw new Error(`row ${b}: metric position ${t} is outside 0..${T - 1}`);
+    data[b * T + t] = 1;
+  });
+  return f32(data, [positions.length, 1, T]);
 }
 
 // Gradient sessions are costly to build: one GradientModel per model weights, shared by every user.
