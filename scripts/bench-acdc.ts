@@ -44,7 +44,7 @@ const tok = () => 1000 + Math.floor(rand() * 40000);
 const pairs: PromptPair[] = Array.from({ length: B }, (_, index) => {
   const clean = Array.from({ length: T }, tok);
   const corrupted = clean.map((t, i) => (i % 4 === 1 ? tok() : t));
-  return { index, clean, corrupted, metricPosition: T - 1, answer: tok(), wrong: tok(), keyPositions: [1, 5, 9, 13], roles: { END: T - 1 } };
+  return { index, clean, corrupted, targets: [{ position: T - 1, answer: tok(), wrong: tok() }], keyPositions: [1, 5, 9, 13], roles: { END: T - 1 } };
 });
 const dataset: Dataset = { task: 'bench', settings: {}, corruption: { kind: 'str', variant: 'random-tokens' }, pairs };
 

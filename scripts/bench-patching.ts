@@ -28,7 +28,7 @@ const tok = () => 1000 + Math.floor(rand() * 40000);
 const pairs: PromptPair[] = Array.from({ length: B }, (_, index) => {
   const clean = Array.from({ length: T }, tok);
   const corrupted = clean.map((t, i) => (i === 5 ? tok() : t));
-  return { index, clean, corrupted, metricPosition: T - 1, answer: tok(), wrong: tok(), keyPositions: [5], roles: { KEY: 5, END: T - 1 } };
+  return { index, clean, corrupted, targets: [{ position: T - 1, answer: tok(), wrong: tok() }], keyPositions: [5], roles: { KEY: 5, END: T - 1 } };
 });
 const STR: StrCorruption = { kind: 'str', variant: 'random-token' };
 const dataset: Dataset = { task: 'bench', settings: {}, corruption: STR, pairs };
@@ -59,7 +59,7 @@ async function naivePerPatch(granularity: GranularityName): Promise<number> {
   for (const c of sample) {
     const m = EdgeMasks.zeros(pm.graph, 1, getGranularity(granularity).perPosition ? T : undefined);
     c.apply(m, 0);
-    await pm.runPatched({ tokens: pairs.map((p) => p.corrupted) }, { source: clean.cache, base: corrupted.cache, masks: m, fromLayer: 0, positions: pairs.map((p) => p.metricPosition) });
+    await pm.runPatched({ tokens: pairs.map((p) => p.corrupted) }, { source: clean.cache, base: corrupted.cache, masks: m, fromLayer: 0, positions: pairs.map((p) => p.targets.map((t) => t.position)) });
   }
   return (performance.now() - t0) / 1000 / sample.length;
 }

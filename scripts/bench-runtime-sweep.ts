@@ -32,7 +32,7 @@ const tok = () => 1000 + Math.floor(rand() * 40000);
 const pairs: PromptPair[] = Array.from({ length: B }, (_, index) => {
   const clean = Array.from({ length: T }, tok);
   const corrupted = clean.map((t, i) => (i === 5 ? tok() : t));
-  return { index, clean, corrupted, metricPosition: T - 1, answer: tok(), wrong: tok(), keyPositions: [5], roles: { KEY: 5, END: T - 1 } };
+  return { index, clean, corrupted, targets: [{ position: T - 1, answer: tok(), wrong: tok() }], keyPositions: [5], roles: { KEY: 5, END: T - 1 } };
 });
 const STR: StrCorruption = { kind: 'str', variant: 'random-token' };
 const dataset: Dataset = { task: 'bench', settings: {}, corruption: STR, pairs };

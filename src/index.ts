@@ -39,7 +39,7 @@ export { greedyGenerate } from './runtime/generate.js';
 
 // Tasks and their datasets of clean/corrupted prompt pairs.
 export { taskNames, getTask, buildDataset, type DatasetRequest } from './tasks/registry.js';
-export type { Dataset, PromptPair, Task, TaskContext } from './tasks/types.js';
+export type { Dataset, MetricTarget, PromptPair, Task, TaskContext } from './tasks/types.js';
 
 // Experiment building blocks: metrics and patch granularities.
 export { METRICS, getMetric, type Metric } from './experiment/metrics.js';

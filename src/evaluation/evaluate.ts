@@ -49,7 +49,7 @@ export type CircuitLike = CircuitMask | { readonly mask: Uint8Array };
 const maskOf = (c: CircuitLike): CircuitMask => (c instanceof Uint8Array ? c : c.mask);
 
 function defaultMetric(runs: Experiment): Metric {
-  return resolveMetric(runs.dataset.pairs.every((p) => p.wrong !== undefined) ? 'logit-diff' : 'prob');
+  return resolveMetric(runs.dataset.pairs.every((p) => p.targets.every((t) => t.wrong !== undefined)) ? 'logit-diff' : 'prob');
 }
 
 /** Faithfulness of several circuits, evaluated together (identical patch sets once). */

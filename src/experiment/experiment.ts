@@ -9,7 +9,7 @@ import { EdgeMasks } from '../runtime/masks.js';
 import type { SenderCache } from '../runtime/cache.js';
 import type { RunInput } from '../runtime/inputs.js';
 import { corruptedInput, embeddingSigma } from './corruption.js';
-import { CleanRow, getMetric, type Metric } from './metrics.js';
+import { CleanRow, getMetric, type Metric, rowBlock, targetOffsets, targetPositions } from './metrics.js';
 import type { Dataset, PromptPair } from '../tasks/types.js';
 
 export type { Direction } from '../core/vocabulary.js';
@@ -33,8 +33,10 @@ export interface RowGroup {
   readonly offset: number;
   readonly cleanInput: RunInput;
   readonly corruptedInput: RunInput;
-  /** Metric position of each row. */
-  readonly positions: readonly number[];
+  /** Metric target positions of each row. */
+  readonly positions: readonly (readonly number[])[];
+  /** Where each row's [targets x V] block starts in a run's logits (metrics.ts targetOffsets). */
+  readonly offsets: readonly number[];
 }
 
 /** The two unpatched runs of a group. */
@@ -152,7 +154,8 @@ export class Experiment {
           get corruptedInput() {
             return (corrupted ??= corruptedInput(model.config, model.weights, corruption, rows, sigma ?? 0));
           },
-          positions: rows.map((r) => r.pair.metricPosition),
+          positions: targetPositions(rows),
+          offsets: targetOffsets(rows),
         });
         offset += rows.length;
       }
@@ -187,7 +190,7 @@ export class Experiment {
     const clean = await this.model.run(g.cleanInput, g.positions);
     const corrupted = await this.model.run(g.corruptedInput, g.positions);
     const V = this.model.config.vocabSize;
-    const cleanRows = g.rows.map((_, b) => new CleanRow(clean.logits.slice(b * V, (b + 1) * V)));
+    const cleanRows = g.rows.map((_, b) => new CleanRow(rowBlock(clean.logits, g.offsets, b, V).slice(), V));
     return { clean, corrupted, cleanRows };
   }
 
@@ -219,8 +222,8 @@ export class Experiment {
       const clean = await this.model.plainForward(g.cleanInput, g.positions);
       const corrupted = await this.model.plainForward(g.corruptedInput, g.positions);
       g.rows.forEach((r, b) => {
-        const cl = new CleanRow(clean.subarray(b * V, (b + 1) * V));
-        const co = corrupted.subarray(b * V, (b + 1) * V);
+        const cl = new CleanRow(rowBlock(clean, g.offsets, b, V), V);
+        const co = rowBlock(corrupted, g.offsets, b, V);
         metrics.forEach((m, i) => {
           sums[i]!.clean += m.score(cl.logits, r.pair, cl);
           sums[i]!.corrupted += m.score(co, r.pair, cl);
@@ -246,7 +249,7 @@ export class Experiment {
       g.rows.forEach((r, b) => {
         const cl = runs.cleanRows[b]!;
         clean[g.offset + b] = metric.score(cl.logits, r.pair, cl);
-        corrupted[g.offset + b] = metric.score(runs.corrupted.logits.subarray(b * V, (b + 1) * V), r.pair, cl);
+        corrupted[g.offset + b] = metric.score(rowBlock(runs.corrupted.logits, g.offsets, b, V), r.pair, cl);
       });
     }
     return { clean, corrupted };
@@ -308,8 +311,7 @@ export class Experiment {
       const out = new Float64Array(K * B);
       for (let k = 0; k < K; k++) {
         g.rows.forEach((r, b) => {
-          const at = (k * B + b) * V;
-          out[k * B + b] = metric.score(res.logits.subarray(at, at + V), r.pair, runs.cleanRows[b]!);
+          out[k * B + b] = metric.score(rowBlock(res.logits, g.offsets, b, V, k), r.pair, runs.cleanRows[b]!);
         });
       }
       return out;
@@ -321,7 +323,7 @@ export class Experiment {
     const runs = await this.runsOf(g);
     const V = this.model.config.vocabSize;
     const logits = direction === 'noising' ? runs.clean.logits : runs.corrupted.logits;
-    return Float64Array.from(g.rows, (r, b) => metric.score(logits.subarray(b * V, (b + 1) * V), r.pair, runs.cleanRows[b]!));
+    return Float64Array.from(g.rows, (r, b) => metric.score(rowBlock(logits, g.offsets, b, V), r.pair, runs.cleanRows[b]!));
   }
 
   /** Mean score over all rows of each of K configurations. */

@@ -4,11 +4,11 @@
 // through its own layer norm and q projection, exactly as in a patched run where each receiver
 // gets its own copy of the residual stream. Two graphs per batch shape [B, T]:
 //
-// - forward: in `input` [B, T, d] (the input sender), `pick` [B, 1, T] (one-hot: each row's metric
-//   position; a MatMul rather than a Gather, so the tape needs no scatter rule and nothing of width
-//   V is made at other positions) and the zero deltas; out logits [B, 1, V] and
+// - forward: in `input` [B, T, d] (the input sender), `pick` [N, B T] (one-hot: the N metric
+//   targets of the rows, row after row; a MatMul rather than a Gather, so the tape needs no scatter
+//   rule and nothing of width V is made at other positions) and the zero deltas; out logits [N, V] and
 //   senders [S, B, T, d] (graph order: input, then per layer its heads and its MLP);
-// - attribution: the same plus `grad_logits` [B, 1, V] (d metric / d logits, made in TypeScript:
+// - attribution: the same plus `grad_logits` [N, V] (d metric / d logits, made in TypeScript:
 //   metric-gradients.ts) and `sender_delta` [S, B, T, d]; out edge_scores [B, S, R], entry
 //   (b, s, r) = sum_t sender_delta[s, b, t] . d metric_b / d input_r[b, t]: the first-order change
 //   of row b's metric when edge s -> r carries sender_delta on top of the run at `input`; or, per
@@ -29,7 +29,7 @@ export interface AttributionGraphs {
   readonly deltas: readonly { readonly name: string; readonly shape: readonly number[] }[];
 }
 
-export function buildAttributionGraphs(cfg: ModelConfig, w: ModelWeights, B: number, T: number, perPosition = false): AttributionGraphs {
+export function buildAttributionGraphs(cfg: ModelConfig, w: ModelWeights, B: number, T: number, N: number, perPosition = false): AttributionGraphs {
   const { dModel: d, nHeads: H, dHead: dh, dMlp: f, vocabSize: V, nLayers } = cfg;
   if (T > cfg.maxPositions) throw new Error(`sequence of ${T} tokens exceeds the model's ${cfg.maxPositions} positions`);
   const tp = new Tape(`attribution_b${B}_t${T}`);
@@ -110,7 +110,7 @@ export function buildAttributionGraphs(cfg: ModelConfig, w: ModelWeights, B: num
     if (lw.bOut) resid = tp.add(resid, wt(`L${L}.b_out`, lw.bOut.data, [d]));
   }
   const xl = norm(tp.add(resid, delta('d_logits', [B, T, d])), w.lnFinal, 'ln_f');
-  const picked = tp.matmul(tp.input('pick', [B, 1, T], false), xl); // [B, 1, d]
+  const picked = tp.matmul(tp.input('pick', [N, B * T], false), tp.reshape(xl, [B * T, d])); // [N, d]
   let logits = tp.matmul(picked, wt('unembed', w.unembed.data, [d, V]));
   if (w.unembedBias) logits = tp.add(logits, wt('unembed.bias', w.unembedBias.data, [V]));
   tp.output(logits, 'logits');
@@ -118,7 +118,7 @@ export function buildAttributionGraphs(cfg: ModelConfig, w: ModelWeights, B: num
   const forward = tp.g.build();
 
   // Attribution: gradients of sum(logits * grad_logits) w.r.t. every delta, in receiver order.
-  const seed = tp.input('grad_logits', [B, 1, V], false);
+  const seed = tp.input('grad_logits', [N, V], false);
   const names = deltas.map((x) => x.name);
   const grads = tp.gradients(logits, seed, names);
   const perReceiver = grads.map((gr, i) => {

@@ -19,7 +19,7 @@
 // Sender values c_s, b_s are those of the unpatched runs at c and b (not at the point x), as EAP-IG
 // computes them.
 import type { AttributionMethod, Direction } from '../core/vocabulary.js';
-import { CleanRow, type Metric } from '../experiment/metrics.js';
+import { CleanRow, type Metric, rowBlock } from '../experiment/metrics.js';
 import type { ModelConfig, ModelWeights } from '../model/types.js';
 import { inputSender, type RunInput } from '../runtime/inputs.js';
 import { f32, floats, SessionPool } from '../runtime/sessions.js';
@@ -36,7 +36,10 @@ export interface AttributionGroup {
   readonly seqLen: number;
   readonly cleanInput: RunInput;
   readonly corruptedInput: RunInput;
-  readonly positions: readonly number[];
+  /** Each row's metric target positions. */
+  readonly positions: readonly (readonly number[])[];
+  /** Where each row's targets start among the group's (metrics.ts targetOffsets; last: the total). */
+  readonly offsets: readonly number[];
 }
 
 /** What attribution reads of an experiment (Experiment has it): the model and the batched rows. */
@@ -75,49 +78,61 @@ export class GradientModel {
     this.pool = pool ?? new SessionPool();
   }
 
-  private graphsFor(B: number, T: number, perPosition = false): AttributionGraphs {
-    const key = `${B}x${T}${perPosition ? 'pos' : ''}`;
+  private graphsFor(B: number, T: number, N: number, perPosition = false): AttributionGraphs {
+    const key = `${B}x${T}x${N}${perPosition ? 'pos' : ''}`;
     let g = this.graphs.get(key);
     if (!g) {
-      g = buildAttributionGraphs(this.config, this.weights, B, T, perPosition);
+      g = buildAttributionGraphs(this.config, this.weights, B, T, N, perPosition);
       this.graphs.set(key, g);
     }
     return g;
   }
 
-  private zeroDeltas(B: number, T: number): Record<string, ReturnType<typeof f32>> {
+  private zeroDeltas(B: number, T: number, N: number): Record<string, ReturnType<typeof f32>> {
     const feeds: Record<string, ReturnType<typeof f32>> = {};
-    for (const x of this.graphsFor(B, T).deltas) feeds[x.name] = f32(new Float32Array(x.shape.reduce((a, b) => a * b, 1)), x.shape);
+    for (const x of this.graphsFor(B, T, N).deltas) feeds[x.name] = f32(new Float32Array(x.shape.reduce((a, b) => a * b, 1)), x.shape);
     return feeds;
   }
 
   /**
-   * Logits [B, V] at each row's position and sender outputs [S, B, T, d] of the run at `input` (the
-   * input sender, [B, T, d]).
+   * Logits [N, V] at the rows' metric targets (row after row) and sender outputs [S, B, T, d] of the
+   * run at `input` (the input sender, [B, T, d]).
    */
-  async forward(input: Float32Array, B: number, T: number, positions: readonly number[]): Promise<{ logits: Float32Array; senders: Float32Array }> {
-    const feeds = { ...this.zeroDeltas(B, T), input: f32(input, [B, T, this.config.dModel]), pick: pick(positions, T) };
-    const out = await this.pool.run(`attr-forward:${B}x${T}`, () => this.graphsFor(B, T).forward, feeds);
+  async forward(input: Float32Array, B: number, T: number, positions: readonly (readonly number[])[]): Promise<{ logits: Float32Array; senders: Float32Array }> {
+    const p = pick(positions, T);
+    const N = p.dims[0]!;
+    const feeds = { ...this.zeroDeltas(B, T, N), input: f32(input, [B, T, this.config.dModel]), pick: p };
+    const out = await this.pool.run(`attr-forward:${B}x${T}x${N}`, () => this.graphsFor(B, T, N).forward, feeds);
     return { logits: floats(out.logits, 'logits'), senders: floats(out.senders, 'senders') };
   }
 
   /**
    * Edge scores [B, S, R]: sum_t senderDelta[s, b, t] . d(sum logits * gradLogits)_b / d input_r[b, t]
-   * at `input`, logits and gradLogits [B, V] at each row's position; per position [B, T, S, R] (no
-   * sum over t).
+   * at `input`, logits and gradLogits [N, V] at the rows' metric targets; per position [B, T, S, R]
+   * (no sum over t).
    */
-  async edgeScores(input: Float32Array, B: number, T: number, positions: readonly number[], gradLogits: Float32Array, senderDelta: Float32Array, perPosition = false): Promise<Float32Array> {
+  async edgeScores(
+    input: Float32Array,
+    B: number,
+    T: number,
+    positions: readonly (readonly number[])[],
+    gradLogits: Float32Array,
+    senderDelta: Float32Array,
+    perPosition = false,
+  ): Promise<Float32Array> {
     const { dModel: d, vocabSize: V } = this.config;
     const S = senderDelta.length / (B * T * d);
+    const p = pick(positions, T);
+    const N = p.dims[0]!;
     const feeds = {
-      ...this.zeroDeltas(B, T),
+      ...this.zeroDeltas(B, T, N),
       input: f32(input, [B, T, d]),
-      pick: pick(positions, T),
-      grad_logits: f32(gradLogits, [B, 1, V]),
+      pick: p,
+      grad_logits: f32(gradLogits, [N, V]),
       sender_delta: f32(senderDelta, [S, B, T, d]),
     };
-    const key = `attr-backward:${B}x${T}${perPosition ? 'pos' : ''}`;
-    const out = await this.pool.run(key, () => this.graphsFor(B, T, perPosition).attribution, feeds);
+    const key = `attr-backward:${B}x${T}x${N}${perPosition ? 'pos' : ''}`;
+    const out = await this.pool.run(key, () => this.graphsFor(B, T, N, perPosition).attribution, feeds);
     return floats(out.edge_scores, 'edge_scores');
   }
 
@@ -148,7 +163,7 @@ export async function groupEdgeScores(model: AttributionData['model'], gm: Gradi
   const [base, source] = noising ? [clean, corrupted] : [corrupted, clean];
   const at = g.positions;
   const cleanRun = await gm.forward(clean, B, T, at);
-  const cleanRows = g.rows.map((_, b) => new CleanRow(cleanRun.logits.slice(b * V, (b + 1) * V)));
+  const cleanRows = g.rows.map((_, b) => new CleanRow(rowBlock(cleanRun.logits, g.offsets, b, V).slice(), V));
   const sourceRun = await gm.forward(source, B, T, at);
   const baseSenders = noising ? cleanRun.senders : (await gm.forward(base, B, T, at)).senders;
   const senderDelta = new Float32Array(baseSenders.length);
@@ -158,8 +173,8 @@ export async function groupEdgeScores(model: AttributionData['model'], gm: Gradi
   for (const alpha of opts.points) {
     const x = alpha === 1 ? base : alpha === 0 ? source : Float32Array.from(source, (c, i) => c + alpha * (base[i]! - c));
     const logits = alpha === 1 && noising ? cleanRun.logits : (await gm.forward(x, B, T, at)).logits;
-    const seed = new Float32Array(B * V);
-    g.rows.forEach((row, b) => seed.set(scoreGradient(opts.metric.name, logits.subarray(b * V, (b + 1) * V), row.pair, cleanRows[b]!), b * V));
+    const seed = new Float32Array(g.offsets[B]! * V);
+    g.rows.forEach((row, b) => seed.set(scoreGradient(opts.metric.name, rowBlock(logits, g.offsets, b, V), row.pair, cleanRows[b]!), g.offsets[b]! * V));
     const scores = await gm.edgeScores(x, B, T, at, seed, senderDelta, opts.perPosition);
     if (opts.points.length === 1) return scores;
     sum ??= new Float32Array(scores.length);
@@ -169,14 +184,19 @@ export async function groupEdgeScores(model: AttributionData['model'], gm: Gradi
   return sum;
 }
 
-/** One-hot [B, 1, T] of each row's metric position. */
-function pick(positions: readonly number[], T: number): ReturnType<typeof f32> {
-  const data = new Float32Array(positions.length * T);
-  positions.forEach((t, b) => {
-    if (!Number.isInteger(t) || t < 0 || t >= T) throw new Error(`row ${b}: metric position ${t} is outside 0..${T - 1}`);
-    data[b * T + t] = 1;
+/** One-hot [N, B T] of the rows' metric targets, row after row (the order of metrics.ts targetOffsets). */
+function pick(positions: readonly (readonly number[])[], T: number): ReturnType<typeof f32> {
+  const B = positions.length;
+  const N = positions.reduce((a, p) => a + p.length, 0);
+  const data = new Float32Array(N * B * T);
+  let n = 0;
+  positions.forEach((ts, b) => {
+    for (const t of ts) {
+      if (!Number.isInteger(t) || t < 0 || t >= T) throw new Error(`row ${b}: metric position ${t} is outside 0..${T - 1}`);
+      data[n++ * B * T + b * T + t] = 1;
+    }
   });
-  return f32(data, [positions.length, 1, T]);
+  return f32(data, [N, B * T]);
 }
 
 // Gradient sessions are costly to build: one GradientModel per model weights, shared by every user.

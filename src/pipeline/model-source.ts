@@ -13,6 +13,8 @@ import type { ModelSpec } from './spec.js';
 export interface PipelineModel {
   readonly model: LoadedModel;
   readonly tokenizer?: Tokenizer;
+  /** A model without a tokenizer: its config's bos_token_id, which token-id prompts start with. */
+  readonly bosId?: number;
   readonly fingerprint: string;
   /** The circuit of a planted model, for ROC and reports. */
   readonly groundTruth?: GroundTruth;
@@ -37,7 +39,9 @@ export function fingerprintModel(model: LoadedModel): string {
 export async function loadPipelineModel(spec: ModelSpec): Promise<PipelineModel> {
   if ('path' in spec) {
     const model = await loadModel(spec.path);
-    return { model, tokenizer: await loadTokenizer(spec.path), fingerprint: fingerprintModel(model) };
+    const tokenizer = await loadTokenizer(spec.path);
+    const bosId = tokenizer === undefined ? model.config.bosTokenId : undefined;
+    return { model, ...(tokenizer === undefined ? {} : { tokenizer }), ...(bosId === undefined ? {} : { bosId }), fingerprint: fingerprintModel(model) };
   }
   if ('plant' in spec) {
     const { model, groundTruth } = plantInductionModel({ seed: spec.seed });

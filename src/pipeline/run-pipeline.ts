@@ -81,7 +81,7 @@ export async function runStages<Results extends readonly unknown[]>(
         let d = datasets.get(name);
         if (!d) {
           d = buildDataset(
-            { tokenizer: pm.tokenizer, vocabSize: pm.model.config.vocabSize, dataDir: DATA_DIR, baseDir: dirname(pipeline.file) },
+            { tokenizer: pm.tokenizer, bosId: pm.bosId, vocabSize: pm.model.config.vocabSize, dataDir: DATA_DIR, baseDir: dirname(pipeline.file) },
             { task: pipeline.task.name, options: pipeline.task.options, corruption, seed: pipeline.task.seed, count: pipeline.task.count },
           );
           datasets.set(name, d);

@@ -6,8 +6,8 @@ export type RunInput =
   | { readonly tokens: readonly (readonly number[])[] }
   | { readonly embeddings: Float32Array; readonly batch: number; readonly seqLen: number };
 
-/** Which positions get logits: every position, the last one, or one position per prompt. */
-export type LogitPositions = 'all' | 'last' | readonly number[];
+/** Which positions get logits: every position, the last one, or per prompt one position or a list of them. */
+export type LogitPositions = 'all' | 'last' | readonly (number | readonly number[])[];
 
 export function batchShape(input: RunInput): { batch: number; seqLen: number } {
   if ('embeddings' in input) return { batch: input.batch, seqLen: input.seqLen };
@@ -60,13 +60,16 @@ export function inputSender(cfg: ModelConfig, w: ModelWeights, input: RunInput):
   return x;
 }
 
-/** Flat b * T + t indices of the positions that get logits. */
+/** Flat b * T + t indices of the positions that get logits (a prompt may list several: multi-position metrics). */
 export function gatherIndices(positions: LogitPositions, batch: number, seqLen: number): BigInt64Array {
   if (positions === 'all') return BigInt64Array.from({ length: batch * seqLen }, (_, i) => BigInt(i));
   if (positions === 'last') return BigInt64Array.from({ length: batch }, (_, b) => BigInt(b * seqLen + seqLen - 1));
   if (positions.length !== batch) throw new Error(`got ${positions.length} logit positions for ${batch} prompts`);
-  return BigInt64Array.from(positions, (t, b) => {
-    if (!Number.isInteger(t) || t < 0 || t >= seqLen) throw new Error(`prompt ${b}: logit position ${t} is outside 0..${seqLen - 1}`);
-    return BigInt(b * seqLen + t);
-  });
+  const flat = positions.flatMap((ts, b) =>
+    (typeof ts === 'number' ? [ts] : ts).map((t) => {
+      if (!Number.isInteger(t) || t < 0 || t >= seqLen) throw new Error(`prompt ${b}: logit position ${t} is outside 0..${seqLen - 1}`);
+      return BigInt(b * seqLen + t);
+    }),
+  );
+  return BigInt64Array.from(flat);
 }

@@ -22,11 +22,11 @@ export const GREATER_THAN_CORRUPTIONS = ['01'] as const;
 
 const optionsSchema = strictObject({
   /** Centuries XX to draw from (Hanna et al.: 11..17). */
-  centuries: z.array(z.number().int().min(10).max(99)).min(1).default([11, 12, 13, 14, 15, 16, 17]),
+  centuries: z.array(z.number().int().min(10).max(99)).min(1).default([11, 12, 13, 14, 15, 16, 17]).describe('centuries XX to draw from'),
   /** Range of YY (inclusive); 02..98 keeps YY off the corruption's 01 and leaves years on both sides. */
-  yyMin: z.number().int().min(2).max(98).default(2),
-  yyMax: z.number().int().min(2).max(98).default(98),
-  nounsFile: z.string().min(1).default('event-nouns.txt'),
+  yyMin: z.number().int().min(2).max(98).default(2).describe('smallest YY'),
+  yyMax: z.number().int().min(2).max(98).default(98).describe('largest YY'),
+  nounsFile: z.string().min(1).default('event-nouns.txt').describe('event nouns, in the data directory'),
 })
   .refine((o) => o.yyMin <= o.yyMax, { message: 'yyMin must not exceed yyMax', path: ['yyMin'] });
 
@@ -49,6 +49,7 @@ export function twoDigitTokens(tokenizer: Tokenizer): number[] {
 
 export const greaterThanTask: Task<GreaterThanOptions> = {
   name: NAME,
+  example: { options: { centuries: [17], yyMin: 2, yyMax: 98 }, prompt: 'clean "The war lasted from the year 1732 to the year 17" -> a year above 32; corrupted "... 1701 ..."' },
   description: 'Greater-than: "The war lasted from the year 1732 to the year 17" -> a year after 32',
   corruptions: GREATER_THAN_CORRUPTIONS,
   keyRoles: KEY_ROLES,
@@ -116,10 +117,8 @@ export const greaterThanTask: Task<GreaterThanOptions> = {
           index,
           clean: clean.ids,
           corrupted: corrupted.ids,
-          metricPosition: end,
           // The smallest greater year is the answer, YY itself the closest year that is not greater.
-          answer: yearTokens[yy + 1] as number,
-          wrong: yearTokens[yy] as number,
+          targets: [{ position: end, answer: yearTokens[yy + 1] as number, wrong: yearTokens[yy] as number }],
           keyPositions: choice.kind === 'gn' ? rolePositions(NAME, index, roles, choice.roles ?? KEY_ROLES) : differingPositions(clean.ids, corrupted.ids),
           roles,
           tokenSets: { greater: yearTokens.slice(yy + 1), notGreater: yearTokens.slice(0, yy + 1) },

@@ -17,7 +17,6 @@ import { displayBytes } from '../tokenizer/display.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 import { parseTaskOptions } from './options.js';
 import { checkedPair, rolePositions } from './pairs.js';
-import { withBos } from './tokens.js';
 import type { Dataset, PromptPair, Task, TaskContext } from './types.js';
 
 const NAME = 'induction';
@@ -25,14 +24,21 @@ export const INDUCTION_CORRUPTIONS = ['key-token', 'random', 'all-random'] as co
 
 const optionsSchema = strictObject({
   /** Tokens in the repeated sequence (its tokens are distinct, so the next token is never ambiguous). */
-  length: z.number().int().min(3).max(4096).default(20),
+  length: z.number().int().min(3).max(4096).default(20).describe('tokens in the repeated sequence'),
   /** Draw token ids from [lo, hi) (clamped to the vocabulary); by default the whole vocabulary. */
   vocabRange: z
     .tuple([z.number().int().min(0), z.number().int().min(1)])
     .refine(([lo, hi]) => lo < hi, { message: 'expected [lo, hi) with lo < hi' })
-    .optional(),
+    .optional()
+    .describe('[lo, hi) of token ids to draw from (default: the vocabulary)'),
   /** Where the prompt stops in the second copy: after k tokens, k random in [2, length - 1], or always at k = length - 1. */
-  cut: z.enum(['random', 'last']).default('random'),
+  cut: z.enum(['random', 'last']).default('random').describe('where the prompt stops in the second copy'),
+  /**
+   * Where the metrics read: `end` (when absent), the last position (predicting seq[k]); or
+   * `second-copy`, every position of the second copy (predicting seq[1..k]), averaged: the usual
+   * induction score. No default is filled in, so the settings of `end` datasets stay as they were.
+   */
+  targets: z.enum(['end', 'second-copy']).optional().describe('where metrics read: end (default), or every second-copy position, averaged'),
 });
 
 export type InductionOptions = z.output<typeof optionsSchema>;
@@ -71,7 +77,8 @@ export function inductionTokenPool(ctx: TaskContext, vocabRange?: readonly [numb
   const limit = Math.min(ctx.vocabSize, ctx.tokenizer?.vocabSize ?? ctx.vocabSize);
   const lo = vocabRange?.[0] ?? 0;
   const hi = Math.min(vocabRange?.[1] ?? limit, limit);
-  const ordinary = ctx.tokenizer === undefined ? () => true : ordinaryTokenTest(ctx.tokenizer);
+  // Without a tokenizer every id is a token, except the config's BOS.
+  const ordinary = ctx.tokenizer === undefined ? (id: number) => id !== ctx.bosId : ordinaryTokenTest(ctx.tokenizer);
   const pool: number[] = [];
   for (let id = lo; id < hi; id++) if (ordinary(id)) pool.push(id);
   return pool;
@@ -79,6 +86,7 @@ export function inductionTokenPool(ctx: TaskContext, vocabRange?: readonly [numb
 
 export const inductionTask: Task<InductionOptions> = {
   name: NAME,
+  example: { options: { length: 20, cut: 'random', targets: 'second-copy' }, prompt: 'token ids "A B C D E A B C" -> "D" (with targets: second-copy, also B after A, C after B, ...)' },
   description: 'Induction: a random token sequence repeated; predict the next token of the second copy',
   corruptions: INDUCTION_CORRUPTIONS,
 
@@ -101,7 +109,9 @@ export const inductionTask: Task<InductionOptions> = {
       );
     }
     const tokenizer = ctx.tokenizer;
-    const offset = tokenizer?.bosId === undefined ? 0 : 1;
+    const bos = tokenizer === undefined ? ctx.bosId : tokenizer.bosId;
+    const withBos = (ids: readonly number[]): number[] => (bos === undefined ? [...ids] : [bos, ...ids]);
+    const offset = bos === undefined ? 0 : 1;
     const text = (ids: readonly number[]): string => (tokenizer === undefined ? ids.join(' ') : tokenizer.decode(ids));
 
     const cleanRng = new Random(deriveSeed(seed, 0));
@@ -114,7 +124,7 @@ export const inductionTask: Task<InductionOptions> = {
       const inSeq = new Set(seq);
       const [wrong] = cleanRng.sample(pool, 1, inSeq) as [number];
       const second = seq.slice(0, k);
-      const clean = withBos(tokenizer, [...seq, ...second]);
+      const clean = withBos([...seq, ...second]);
       let corruptedBody = [...seq, ...second];
       let changed: number[] = [];
       const secondStart = offset + length;
@@ -129,7 +139,7 @@ export const inductionTask: Task<InductionOptions> = {
         corruptedBody = [...fresh, ...fresh.slice(0, k)];
         changed = Array.from({ length: length + k }, (_, i) => offset + i);
       }
-      const corrupted = withBos(tokenizer, corruptedBody);
+      const corrupted = withBos(corruptedBody);
       const end = clean.length - 1;
       // SOURCE: the answer's position in the first copy, where an induction head looks from END;
       // KEY: the token before it, whose match with the token at END the induction head detects.
@@ -140,9 +150,10 @@ export const inductionTask: Task<InductionOptions> = {
           index,
           clean,
           corrupted,
-          metricPosition: end,
-          answer,
-          wrong,
+          targets:
+            options.targets !== 'second-copy'
+              ? [{ position: end, answer, wrong }]
+              : Array.from({ length: k }, (_, i) => ({ position: secondStart + i, answer: seq[i + 1] as number, wrong })),
           keyPositions: choice.kind === 'gn' ? (choice.roles !== undefined ? rolePositions(NAME, index, roles, choice.roles) : secondCopy) : changed,
           roles,
           cleanText: text(clean),

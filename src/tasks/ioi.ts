@@ -39,11 +39,11 @@ export const IOI_CORRUPTIONS = ['s2-io', 's1-io-other', 'abc'] as const;
 
 const optionsSchema = strictObject({
   /** Which name orders to generate; `mixed` alternates ABBA and BABA pair by pair. */
-  templates: z.enum(['BABA', 'ABBA', 'mixed']).default('mixed'),
+  templates: z.enum(['BABA', 'ABBA', 'mixed']).default('mixed').describe('name orders; mixed alternates ABBA and BABA'),
   /** Word lists, relative to the data directory. */
-  namesFile: z.string().min(1).default('names.txt'),
-  placesFile: z.string().min(1).default('places.txt'),
-  objectsFile: z.string().min(1).default('objects.txt'),
+  namesFile: z.string().min(1).default('names.txt').describe('first names, in the data directory'),
+  placesFile: z.string().min(1).default('places.txt').describe('places, in the data directory'),
+  objectsFile: z.string().min(1).default('objects.txt').describe('objects, in the data directory'),
 });
 
 export type IoiOptions = z.output<typeof optionsSchema>;
@@ -94,6 +94,7 @@ export function singleTokenNames(tokenizer: Tokenizer, names: readonly string[])
 
 export const ioiTask: Task<IoiOptions> = {
   name: NAME,
+  example: { options: { templates: 'mixed' }, prompt: 'clean "When Mary and John went to the store, John gave a drink to" -> " Mary" (wrong " John")' },
   description: 'Indirect object identification: "When Mary and John went to the store, John gave a drink to" -> " Mary"',
   corruptions: IOI_CORRUPTIONS,
   keyRoles: KEY_ROLES,
@@ -158,9 +159,7 @@ export const ioiTask: Task<IoiOptions> = {
         index,
         clean: clean.ids,
         corrupted: corrupted.ids,
-        metricPosition: end,
-        answer: clean.ids[roles.IO ?? end] as number,
-        wrong: clean.ids[roles.S1 ?? end] as number,
+        targets: [{ position: end, answer: clean.ids[roles.IO ?? end] as number, wrong: clean.ids[roles.S1 ?? end] as number }],
         keyPositions,
         roles,
         cleanText: clean.text,

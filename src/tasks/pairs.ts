@@ -73,12 +73,17 @@ export function checkedPair(task: string, vocabSize: number, pair: PromptPair): 
   }
   if (clean.length === 0) throw new UserError(`${where}: the prompt is empty`);
   const inPrompt = (p: number): boolean => Number.isInteger(p) && p >= 0 && p < clean.length;
-  if (!inPrompt(pair.metricPosition)) throw new UserError(`${where}: metric position ${pair.metricPosition} is outside the ${clean.length}-token prompt`);
+  if (pair.targets.length === 0) throw new UserError(`${where}: no metric target (position and answer)`);
+  pair.targets.forEach((t, i) => {
+    if (!inPrompt(t.position)) throw new UserError(`${where}: target ${i}: metric position ${t.position} is outside the ${clean.length}-token prompt`);
+    if (t.wrong !== undefined && t.wrong === t.answer) throw new UserError(`${where}: target ${i}: the wrong answer ${t.wrong} is the answer itself`);
+  });
   for (const p of pair.keyPositions) if (!inPrompt(p)) throw new UserError(`${where}: key position ${p} is outside the ${clean.length}-token prompt`);
   for (const [role, p] of Object.entries(pair.roles)) {
     if (!inPrompt(p)) throw new UserError(`${where}: role ${role} at ${p} is outside the ${clean.length}-token prompt`);
   }
-  const ids = [...clean, ...corrupted, pair.answer, ...(pair.wrong === undefined ? [] : [pair.wrong]), ...Object.values(pair.tokenSets ?? {}).flat()];
+  const answers = pair.targets.flatMap((t) => (t.wrong === undefined ? [t.answer] : [t.answer, t.wrong]));
+  const ids = [...clean, ...corrupted, ...answers, ...Object.values(pair.tokenSets ?? {}).flat()];
   const outside = ids.find((id) => !Number.isInteger(id) || id < 0 || id >= vocabSize);
   if (outside !== undefined) throw new UserError(`${where}: token id ${outside} is outside the model's vocabulary (0..${vocabSize - 1})`);
   return pair;

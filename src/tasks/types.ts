@@ -7,6 +7,18 @@ import type { Tokenizer } from '../tokenizer/types.js';
 export type Roles = Readonly<Record<string, number>>;
 
 /**
+ * Where a metric reads a prompt: the next-token distribution at `position`, with the correct next
+ * token there and its competitor. A pair has one or more; every metric averages over them.
+ */
+export interface MetricTarget {
+  readonly position: number;
+  /** The correct next token r at `position` on the clean prompt. */
+  readonly answer: number;
+  /** The competing token r' for logit difference (IOI: the subject name). */
+  readonly wrong?: number;
+}
+
+/**
  * One clean/corrupted prompt pair. Token ids include BOS where the model expects one, and both
  * prompts have the same length: a pair that does not is an error naming the pair, never truncated.
  */
@@ -16,12 +28,11 @@ export interface PromptPair {
   readonly clean: readonly number[];
   /** The STR/ABC/resample corrupted prompt; for Gaussian noising, equal to `clean`. */
   readonly corrupted: readonly number[];
-  /** Position whose next-token distribution the metrics read (usually the last). */
-  readonly metricPosition: number;
-  /** The correct next token r on the clean prompt. */
-  readonly answer: number;
-  /** The competing token r' for logit difference (IOI: the subject name). */
-  readonly wrong?: number;
+  /**
+   * Where the metrics read (at least one; usually the last position alone). Induction and tasks
+   * with several answers per prompt list many; a pair's score is the mean over them.
+   */
+  readonly targets: readonly MetricTarget[];
   /** Positions of the key tokens: where STR swaps tokens and where GN adds noise. */
   readonly keyPositions: readonly number[];
   readonly roles: Roles;
@@ -50,6 +61,11 @@ export interface TaskContext {
    * that need no text (induction) can run then; the others throw a UserError saying so.
    */
   readonly tokenizer?: Tokenizer;
+  /**
+   * For a model without a tokenizer: the BOS its config.json names (bos_token_id), which prompts
+   * built from token ids (induction) start with. With a tokenizer, the tokenizer's BOS rules.
+   */
+  readonly bosId?: number;
   /** The model's vocabulary size (may exceed the tokenizer's: padded embeddings). */
   readonly vocabSize: number;
   /** Directory holding word lists (data/). */
@@ -76,6 +92,8 @@ export interface Task<Options> {
    * where it depends on the data (paired-jsonl: a line may lack a wrong answer), checked per pair.
    */
   readonly metrics?: readonly MetricName[];
+  /** A pipeline's task section for it and what a prompt looks like, for `patchwise tasks`. */
+  readonly example: { readonly options: Readonly<Record<string, unknown>>; readonly prompt: string };
   /** Its options, with their defaults: the pipeline schema embeds it, so a bad option fails at load. */
   readonly optionsSchema: z.ZodType<Options>;
   /** Parses and checks options (absent: all defaults); throws a UserError naming the field. */

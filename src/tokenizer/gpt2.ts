@@ -1,5 +1,5 @@
-// GPT-2's byte-level BPE tokenizer, from the model's own files when it has them and otherwise from
-// gpt-tokenizer's bundled r50k_base encoding, which is GPT-2's vocabulary and merges (50257 ids).
+// GPT-2's byte-level BPE tokenizer, from a model's own files, or the standard one from
+// gpt-tokenizer's bundled r50k_base encoding (GPT-2's vocabulary and merges, 50257 ids).
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -11,35 +11,35 @@ import type { Tokenizer } from './types.js';
 
 const END_OF_TEXT = '<|endoftext|>';
 
-/**
- * GPT-2's tokenizer. With `modelDir`, its tokenizer.json is used, or else its vocab.json + merges.txt;
- * a directory with neither (a randomly initialised GPT-2-shaped model) and no `modelDir` at all get
- * the standard GPT-2 vocabulary. GPT-2 has no BOS; EOS is `<|endoftext|>`.
- */
-export async function gpt2Tokenizer(modelDir?: string): Promise<Tokenizer> {
-  if (modelDir !== undefined) {
-    const tokenizerJson = join(modelDir, 'tokenizer.json');
-    const vocabJson = join(modelDir, 'vocab.json');
-    const mergesTxt = join(modelDir, 'merges.txt');
-    const configPath = join(modelDir, 'tokenizer_config.json');
-    const config = existsSync(configPath) ? await readJsonObject(configPath) : {};
-    if (existsSync(tokenizerJson)) {
-      const json = await readJsonObject(tokenizerJson);
-      if (!isByteLevel(json)) {
-        throw new UserError(`${tokenizerJson} is not a byte-level BPE tokenizer, so it is not GPT-2's`);
-      }
-      return hfTokenizer(json, config, tokenizerJson);
-    }
-    if (existsSync(vocabJson) !== existsSync(mergesTxt)) {
-      const missing = existsSync(vocabJson) ? mergesTxt : vocabJson;
-      throw new UserError(`${missing} is missing: a GPT-2 tokenizer needs both vocab.json and merges.txt`);
-    }
-    if (existsSync(vocabJson)) {
-      const json = gpt2TokenizerJson(await readJsonObject(vocabJson), await readMerges(mergesTxt), vocabJson);
-      return hfTokenizer(json, config, modelDir);
-    }
-  }
+/** The standard GPT-2 tokenizer (gpt-tokenizer's bundled r50k_base). GPT-2 has no BOS; EOS is `<|endoftext|>`. */
+export function gpt2Tokenizer(): Promise<Tokenizer> {
   return bundledGpt2Tokenizer();
+}
+
+/**
+ * The tokenizer in a GPT-2 model directory: its tokenizer.json, or else its vocab.json + merges.txt;
+ * undefined when it has none (a random GPT-2-shaped model): no vocabulary is substituted.
+ */
+export async function gpt2DirectoryTokenizer(modelDir: string): Promise<Tokenizer | undefined> {
+  const tokenizerJson = join(modelDir, 'tokenizer.json');
+  const vocabJson = join(modelDir, 'vocab.json');
+  const mergesTxt = join(modelDir, 'merges.txt');
+  const configPath = join(modelDir, 'tokenizer_config.json');
+  const config = existsSync(configPath) ? await readJsonObject(configPath) : {};
+  if (existsSync(tokenizerJson)) {
+    const json = await readJsonObject(tokenizerJson);
+    if (!isByteLevel(json)) {
+      throw new UserError(`${tokenizerJson} is not a byte-level BPE tokenizer, so it is not GPT-2's`);
+    }
+    return hfTokenizer(json, config, tokenizerJson);
+  }
+  if (existsSync(vocabJson) !== existsSync(mergesTxt)) {
+    const missing = existsSync(vocabJson) ? mergesTxt : vocabJson;
+    throw new UserError(`${missing} is missing: a GPT-2 tokenizer needs both vocab.json and merges.txt`);
+  }
+  if (!existsSync(vocabJson)) return undefined;
+  const json = gpt2TokenizerJson(await readJsonObject(vocabJson), await readMerges(mergesTxt), vocabJson);
+  return hfTokenizer(json, config, `${vocabJson} + merges.txt`);
 }
 
 /**
@@ -114,6 +114,7 @@ async function bundledGpt2Tokenizer(): Promise<Tokenizer> {
   return {
     kind: 'gpt2-bpe',
     vocabSize,
+    source: 'the standard GPT-2 vocabulary (bundled)',
     eosId,
     encode(text: string): number[] {
       // Like the Hugging Face tokenizer, '<|endoftext|>' in the text is the special token, not 7

@@ -81,6 +81,7 @@ export function hfTokenizer(json: TokenizerJson, tokenizerConfig: Record<string,
   return {
     kind,
     vocabSize,
+    source,
     ...(bosId === undefined ? {} : { bosId }),
     ...(eosId === undefined ? {} : { eosId }),
     encode(text: string): number[] {

@@ -1,18 +1,19 @@
 // The tokenizer of a model, from the path the user gives for the model: a .gguf file (its
 // tokenizer.ggml.* metadata) or a Hugging Face model directory (config.json and tokenizer files).
+// A model without one has none: its prompts are token ids, and no other vocabulary is substituted.
 import { existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UserError } from '../core/errors.js';
 import { readGgufMetadata, type GgufHeader, type GgufValue } from '../checkpoints/formats/gguf.js';
-import { gpt2Tokenizer } from './gpt2.js';
+import { gpt2DirectoryTokenizer } from './gpt2.js';
 import { hfTokenizer } from './hf.js';
 import { readJsonObject } from './json-file.js';
 import { sentencePieceTokenizer } from './sentencepiece.js';
 import type { Tokenizer } from './types.js';
 
-/** The tokenizer for the model at `path` (a .gguf file or a model directory). */
-export async function loadTokenizer(path: string): Promise<Tokenizer> {
+/** The tokenizer of the model at `path` (a .gguf file or a model directory); undefined when it has none. */
+export async function loadTokenizer(path: string): Promise<Tokenizer | undefined> {
   const info = await stat(path).catch(() => undefined);
   if (info === undefined) throw new UserError(`${path}: no such file or directory`);
   if (info.isDirectory()) return directoryTokenizer(path);
@@ -20,18 +21,17 @@ export async function loadTokenizer(path: string): Promise<Tokenizer> {
   throw new UserError(`${path}: expected a .gguf file or a Hugging Face model directory`);
 }
 
-async function directoryTokenizer(dir: string): Promise<Tokenizer> {
+async function directoryTokenizer(dir: string): Promise<Tokenizer | undefined> {
   const configPath = join(dir, 'config.json');
   if (!existsSync(configPath)) {
     throw new UserError(`${dir} has no config.json, so the model type (and its tokenizer) is unknown`);
   }
   const modelType = (await readJsonObject(configPath)).model_type;
-  if (modelType === 'gpt2') return gpt2Tokenizer(dir);
+  if (modelType === 'gpt2') return gpt2DirectoryTokenizer(dir);
   if (modelType === 'llama') {
+    // Only the fast-tokenizer file is read (a lone tokenizer.model is not): without it, none.
     const tokenizerJson = join(dir, 'tokenizer.json');
-    if (!existsSync(tokenizerJson)) {
-      throw new UserError(`${dir} has no tokenizer.json: a Llama model directory needs the fast-tokenizer file`);
-    }
+    if (!existsSync(tokenizerJson)) return undefined;
     const tokenizerConfig = join(dir, 'tokenizer_config.json');
     const config = existsSync(tokenizerConfig) ? await readJsonObject(tokenizerConfig) : {};
     return hfTokenizer(await readJsonObject(tokenizerJson), config, tokenizerJson);
@@ -45,10 +45,10 @@ const SPM_DEFAULT_IDS = { bos: 1, eos: 2, unknown: 0 } as const;
 const TOKEN_NULL = 0xffffffff;
 
 /** The tokenizer described by a GGUF file's tokenizer.ggml.* metadata (only the 'llama' SentencePiece model). */
-export function ggufTokenizer(header: GgufHeader): Tokenizer {
+export function ggufTokenizer(header: GgufHeader): Tokenizer | undefined {
   const { path, metadata } = header;
   const model = metadata.get('tokenizer.ggml.model');
-  if (model === undefined) throw new UserError(`${path}: no tokenizer in the file (metadata tokenizer.ggml.model is missing)`);
+  if (model === undefined) return undefined;
   if (model !== 'llama') {
     throw new UserError(`${path}: tokenizer.ggml.model is ${JSON.stringify(model)}; only 'llama' (SentencePiece) GGUF tokenizers are supported`);
   }
@@ -65,7 +65,7 @@ export function ggufTokenizer(header: GgufHeader): Tokenizer {
   const eosId = specialId(header, 'tokenizer.ggml.eos_token_id', SPM_DEFAULT_IDS.eos, tokens.length);
   const unkId = specialId(header, 'tokenizer.ggml.unknown_token_id', SPM_DEFAULT_IDS.unknown, tokens.length);
   try {
-    return sentencePieceTokenizer({
+    const tokenizer = sentencePieceTokenizer({
       tokens,
       scores,
       ...(tokenTypes === undefined ? {} : { tokenTypes }),
@@ -74,6 +74,7 @@ export function ggufTokenizer(header: GgufHeader): Tokenizer {
       ...(unkId === undefined ? {} : { unkId }),
       ...(addSpacePrefix === undefined ? {} : { addSpacePrefix }),
     });
+    return { ...tokenizer, source: `${path} (GGUF vocabulary)` };
   } catch (err) {
     if (err instanceof UserError) throw new UserError(`${path}: ${err.message}`);
     throw err;
@@ -108,4 +109,16 @@ function describe(value: GgufValue | undefined): string {
   if (value === undefined) return 'nothing';
   if (Array.isArray(value)) return `an array of ${value.length}`;
   return `${typeof value} ${String(value)}`;
+}
+
+/** One line naming a model's tokenizer, for `model info`. */
+export function describeTokenizer(tokenizer: Tokenizer | undefined): string {
+  if (tokenizer === undefined) return 'none (prompts are token ids)';
+  const bos = tokenizer.bosId === undefined ? 'no BOS' : `BOS ${tokenizer.bosId}`;
+  return `${tokenizer.kind}, ${tokenizer.vocabSize.toLocaleString('en-US')} tokens, ${bos}, from ${tokenizer.source ?? 'the model'}`;
+}
+
+/** The error for text given to a model without a tokenizer: one line, naming where the text was. */
+export function noTokenizerError(model: string, where: string): UserError {
+  return new UserError(`${model} has no tokenizer files, so ${where} cannot be text: give token ids instead`);
 }

@@ -2,6 +2,8 @@
 export interface Tokenizer {
   readonly kind: 'gpt2-bpe' | 'sentencepiece';
   readonly vocabSize: number;
+  /** The files it was read from (or the bundled table), for `model info`. */
+  readonly source?: string;
   /** Token prepended to every prompt when the model expects one (Llama's BOS); GPT-2 has none. */
   readonly bosId?: number;
   readonly eosId?: number;

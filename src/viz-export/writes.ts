@@ -34,9 +34,11 @@ function specOf(path: string): ModelSpec {
 /** Equal-length prompts and their metric positions from a dataset's stored pairs. */
 export function promptBatch(pairs: readonly unknown[], max = MAX_PROMPTS): { tokens: number[][]; positions: number[] } {
   const ok = pairs.flatMap((p) => {
-    const q = p as { clean?: unknown; metricPosition?: unknown };
+    const q = p as { clean?: unknown; targets?: { position?: unknown }[]; metricPosition?: unknown };
     if (!Array.isArray(q.clean) || q.clean.length === 0 || !q.clean.every((x) => Number.isInteger(x))) return [];
-    const pos = typeof q.metricPosition === 'number' ? q.metricPosition : q.clean.length - 1;
+    // The last metric target (pairs stored before targets had one metricPosition).
+    const last = Array.isArray(q.targets) ? q.targets[q.targets.length - 1]?.position : q.metricPosition;
+    const pos = typeof last === 'number' ? last : q.clean.length - 1;
     return [{ tokens: q.clean as number[], pos }];
   });
   const byLength = new Map<number, number>();

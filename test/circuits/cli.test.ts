@@ -90,6 +90,17 @@ describe('patchwise circuit list / show', () => {
     expect(out).toContain(['edges (5, top 2 by |score|)', 'edge              score', '---------------  ------', 'input->a0.h0<q>  0.9000', 'm1->logits       0.7000'].join('\n'));
     await expect(run(['show', '7', '--db', db])).rejects.toThrow(`no circuit 7 in ${db}`);
   });
+
+  it('--json: list and show parse, with the same facts as the tables', async () => {
+    const list = JSON.parse((await run(['list', '--db', db, '--json'])).out) as { id: number; method: string; size: number }[];
+    expect(list.map((c) => [c.id, c.method, c.size])).toEqual([[1, 'eap-ig', 5], [2, 'acdc', 5]]);
+    const shown = JSON.parse((await run(['show', 'ioi-eap', '--db', db, '--edges', '2', '--json'])).out) as { id: number; nodes: string[]; edges: { edge: string; score: number }[]; graph: { edges: number } };
+    expect(shown.id).toBe(1);
+    expect(shown.nodes).toEqual(['input', 'a0.h0', 'm0', 'm1', 'logits']);
+    // Scores are stored as float32, and printed exactly as stored.
+    expect(shown.edges).toEqual([{ edge: 'input->a0.h0<q>', score: Math.fround(0.9) }, { edge: 'm1->logits', score: Math.fround(0.7) }]);
+    expect(shown.graph.edges).toBe(46);
+  });
 });
 
 describe('patchwise circuit list --method', () => {

@@ -18,7 +18,7 @@ describe('Experiment', () => {
   const base = smallDataset(7);
   const dataset: Dataset = {
     ...base,
-    pairs: base.pairs.map((p, i) => (i < 5 ? p : { ...p, clean: p.clean.slice(0, 4), corrupted: p.corrupted.slice(0, 4), metricPosition: 3, keyPositions: [1], roles: { END: 3 } })),
+    pairs: base.pairs.map((p, i) => (i < 5 ? p : { ...p, clean: p.clean.slice(0, 4), corrupted: p.corrupted.slice(0, 4), targets: p.targets.map((t) => ({ ...t, position: 3 })), keyPositions: [1], roles: { END: 3 } })),
   };
   beforeAll(() => {
     pm = new PatchableModel(smallModel(), { threads: 1 });

@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { loadModel } from '../../src/checkpoints/load.js';
 import { ComponentGraph, type Edge } from '../../src/graph/component-graph.js';
 import type { Direction, MetricName } from '../../src/core/vocabulary.js';
-import { CleanRow, getMetric } from '../../src/experiment/metrics.js';
+import { CleanRow, getMetric, targetOffsets } from '../../src/experiment/metrics.js';
 import { attributionPoints, type AttributionData, type AttributionScheme, edgeAttribution, GradientModel } from '../../src/gradients/edge-attribution.js';
 import type { ModelConfig, ModelWeights } from '../../src/model/types.js';
 import type { PromptPair } from '../../src/tasks/types.js';
@@ -20,7 +20,10 @@ function pairs(V: number, T: number, n: number, seed: number): PromptPair[] {
   return Array.from({ length: n }, (_, i) => {
     const clean = randomTokens(T, V, seed + 2 * i);
     const corrupted = randomTokens(T, V, seed + 2 * i + 1);
-    return { index: i, clean, corrupted, metricPosition: T - 1, answer: (7 * i + 3) % V, wrong: (5 * i + 11) % V, keyPositions: [], roles: {} };
+    // Two metric targets on the first pair (a pair's score is the mean over its targets).
+    const last = { position: T - 1, answer: (7 * i + 3) % V, wrong: (5 * i + 11) % V };
+    const targets = i === 0 ? [last, { position: T - 3, answer: (3 * i + 5) % V, wrong: (11 * i + 2) % V }] : [last];
+    return { index: i, clean, corrupted, targets, keyPositions: [], roles: {} };
   });
 }
 
@@ -34,7 +37,8 @@ function dataOf(model: ReferenceModel, ps: PromptPair[]): AttributionData {
         seqLen: T,
         cleanInput: { tokens: ps.map((p) => p.clean) },
         corruptedInput: { tokens: ps.map((p) => p.corrupted) },
-        positions: ps.map((p) => p.metricPosition),
+        positions: ps.map((p) => p.targets.map((t) => t.position)),
+        offsets: targetOffsets(ps.map((pair) => ({ pair }))),
       },
     ],
   };
@@ -47,9 +51,16 @@ function embed(w: ModelWeights, d: number, tokens: readonly number[]): Float64Ar
   return out;
 }
 
-/** The registry metric's score of a float64 logits row (metrics only index and sum the row). */
-function score(metric: MetricName, logits: Float64Array, at: number, V: number, pair: PromptPair, clean: CleanRow): number {
-  return getMetric(metric).score(logits.subarray(at * V, (at + 1) * V) as unknown as Float32Array, pair, clean);
+/** A prompt's logits rows [T, V] at its targets: its [targets x V] block. */
+function block(logits: Float64Array, V: number, pair: PromptPair): Float64Array {
+  const out = new Float64Array(pair.targets.length * V);
+  pair.targets.forEach((t, i) => out.set(logits.subarray(t.position * V, (t.position + 1) * V), i * V));
+  return out;
+}
+
+/** The registry metric's score of a float64 block (metrics only index and sum its rows). */
+function score(metric: MetricName, logits: Float64Array, V: number, pair: PromptPair, clean: CleanRow): number {
+  return getMetric(metric).score(block(logits, V, pair) as unknown as Float32Array, pair, clean);
 }
 
 /** The reference's attribution: mean over pairs and points of central differences in M[s, r]. */
@@ -70,8 +81,7 @@ function referenceAttribution(
   const out = new Float64Array(S * R);
   for (const pair of ps) {
     const cleanRun = referenceForward(model, { tokens: pair.clean });
-    const at = pair.metricPosition;
-    const cleanRow = new CleanRow(Float32Array.from(cleanRun.logits.subarray(at * V, (at + 1) * V)));
+    const cleanRow = new CleanRow(Float32Array.from(block(cleanRun.logits, V, pair)), V);
     const eClean = embed(w, d, pair.clean);
     const eCorrupt = embed(w, d, pair.corrupted);
     const [eBase, eSource] = direction === 'noising' ? [eClean, eCorrupt] : [eCorrupt, eClean];
@@ -85,7 +95,7 @@ function referenceAttribution(
       const patchSource = here.map((h, s) => h.map((v, i) => v + source[s]![i]! - base[s]![i]!));
       const metricAt = (s: number, r: number, m: number): number => {
         const res = referenceForward(model, { embeddings: x }, { mask: edgeMask([{ sender: s, receiver: r, value: m }]), source: patchSource });
-        return score(metric, res.logits, at, V, pair, cleanRow);
+        return score(metric, res.logits, V, pair, cleanRow);
       };
       for (const [i, e] of [...graph.edges()].entries()) {
         if (!checked(e, i)) continue;

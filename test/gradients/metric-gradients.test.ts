@@ -8,22 +8,35 @@ import type { PromptPair } from '../../src/tasks/types.js';
 
 const V = 13;
 const random = new Random(9);
-const row = (): Float64Array => Float64Array.from({ length: V }, () => 2 * random.normal());
+const block = (n: number): Float64Array => Float64Array.from({ length: n * V }, () => 2 * random.normal());
 // A token listed twice counts twice in prob-diff's sums.
-const pair: PromptPair = { index: 0, clean: [1], corrupted: [2], metricPosition: 0, answer: 4, wrong: 7, keyPositions: [], roles: {}, tokenSets: { greater: [1, 2, 5, 5], notGreater: [0, 3, 9] } };
+// Two targets: a score is the mean over them.
+const pair: PromptPair = {
+  index: 0,
+  clean: [1, 2],
+  corrupted: [2, 3],
+  targets: [
+    { position: 1, answer: 4, wrong: 7 },
+    { position: 0, answer: 2, wrong: 11 },
+  ],
+  keyPositions: [],
+  roles: {},
+  tokenSets: { greater: [1, 2, 5, 5], notGreater: [0, 3, 9] },
+};
+const N = pair.targets.length;
 
 describe('metric gradients', () => {
   for (const name of METRIC_NAMES) {
     it(`${name}: equals the central difference of the score`, () => {
       const metric = getMetric(name);
-      const clean = new CleanRow(Float32Array.from(row()));
-      const x = row();
-      // Metrics only index and sum their row: a float64 row keeps the differences exact.
+      const clean = new CleanRow(Float32Array.from(block(N)), V);
+      const x = block(N);
+      // Metrics only index and sum their block: a float64 block keeps the differences exact.
       const score = (r: Float64Array): number => metric.score(r as unknown as Float32Array, pair, clean);
       const grad = scoreGradient(name, Float32Array.from(x), pair, clean);
       const h = 1e-5;
       let scale = 0;
-      for (let i = 0; i < V; i++) {
+      for (let i = 0; i < N * V; i++) {
         const up = x.slice();
         const down = x.slice();
         up[i]! += h;

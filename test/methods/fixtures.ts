@@ -23,7 +23,7 @@ export function smallDataset(n: number, seed = 1): Dataset {
     const corrupted = randomTokens(T, VOCAB, seed * 100 + 2 * index + 1);
     const answer = random.int(VOCAB);
     const wrong = (answer + 1 + random.int(VOCAB - 1)) % VOCAB;
-    return { index, clean, corrupted, metricPosition: T - 1, answer, wrong, keyPositions: [1, 3], roles: { END: T - 1, MID: 1 + (index % 3) } };
+    return { index, clean, corrupted, targets: [{ position: T - 1, answer, wrong }], keyPositions: [1, 3], roles: { END: T - 1, MID: 1 + (index % 3) } };
   });
   return { task: 'test', settings: {}, corruption: { kind: 'str', variant: 'random' }, pairs };
 }
@@ -37,13 +37,15 @@ function logSoftmax(row: ArrayLike<number>): number[] {
 
 /** Hand-written scores (higher = more clean-like), KL's being -KL(P_clean || P). */
 export function refScore(metric: string, row: ArrayLike<number>, cleanRow: ArrayLike<number>, pair: PromptPair): number {
+  if (pair.targets.length !== 1) throw new Error('refScore reads one metric target');
+  const target = pair.targets[0]!;
   const lp = logSoftmax(row);
   if (metric === 'kl') {
     const lc = logSoftmax(cleanRow);
     return -lc.reduce((a, l, i) => a + Math.exp(l) * (l - lp[i]!), 0);
   }
-  if (metric === 'logit-diff') return row[pair.answer]! - row[pair.wrong!]!;
-  if (metric === 'prob') return Math.exp(lp[pair.answer]!);
+  if (metric === 'logit-diff') return row[target.answer]! - row[target.wrong!]!;
+  if (metric === 'prob') return Math.exp(lp[target.answer]!);
   throw new Error(`no reference for ${metric}`);
 }
 
@@ -59,7 +61,8 @@ export class Reference {
 
   row(r: ReferenceResult, pair: PromptPair): Float64Array {
     const V = this.model.config.vocabSize;
-    return r.logits.subarray(pair.metricPosition * V, (pair.metricPosition + 1) * V);
+    const position = pair.targets[0]!.position;
+    return r.logits.subarray(position * V, (position + 1) * V);
   }
 
   /** Per-pair scores of the run on the direction's base prompt with `patched(s, r, t)` from the other run. */

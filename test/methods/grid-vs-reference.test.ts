@@ -68,13 +68,23 @@ function logSoftmax(row: ArrayLike<number>): number[] {
   return Array.from(row, (x) => x - lse);
 }
 
-/** Hand-written scores of the three metrics. */
-function scores(row: ArrayLike<number>, clean: ArrayLike<number>, pair: PromptPair): Record<string, number> {
-  const lp = logSoftmax(row);
-  const lc = logSoftmax(clean);
-  let kl = 0;
-  lc.forEach((l, i) => (kl += Math.exp(l) * (l - lp[i]!)));
-  return { prob: Math.exp(lp[pair.answer]!), 'logit-diff': row[pair.answer]! - row[pair.wrong!]!, kl: -kl };
+/**
+ * Hand-written scores of the three metrics from a run's logits at every position ([T x V]) and the
+ * clean run's: at each of the pair's metric targets, then their mean.
+ */
+function scores(logits: Float64Array, cleanLogits: Float64Array, pair: PromptPair, V: number): Record<string, number> {
+  const out: Record<string, number> = { prob: 0, 'logit-diff': 0, kl: 0 };
+  for (const target of pair.targets) {
+    const row = logits.subarray(target.position * V, (target.position + 1) * V);
+    const lp = logSoftmax(row);
+    const lc = logSoftmax(cleanLogits.subarray(target.position * V, (target.position + 1) * V));
+    let kl = 0;
+    lc.forEach((l, i) => (kl += Math.exp(l) * (l - lp[i]!)));
+    out.prob! += Math.exp(lp[target.answer]!) / pair.targets.length;
+    out['logit-diff']! += (row[target.answer]! - row[target.wrong!]!) / pair.targets.length;
+    out.kl! += -kl / pair.targets.length;
+  }
+  return out;
 }
 
 
@@ -114,15 +124,14 @@ async function checkGrid(pm: PatchableModel, dataset: Dataset, c: GridCase): Pro
     }
   }
   const V = config.vocabSize;
-  const rowAt = (logits: Float64Array, t: number) => logits.subarray(t * V, (t + 1) * V);
   // Normaliser of logit difference: dataset mean of clean - corrupted.
   let ldGap = 0;
   let n = 0;
   for (const pair of dataset.pairs) {
     for (let s = 0; s < samples; s++) {
-      const cl = rowAt(clean.get(pair.index)!.logits, pair.metricPosition);
-      const co = rowAt(corrupted.get(`${pair.index}/${s}`)!.logits, pair.metricPosition);
-      ldGap += scores(cl, cl, pair)['logit-diff']! - scores(co, cl, pair)['logit-diff']!;
+      const cl = clean.get(pair.index)!.logits;
+      const co = corrupted.get(`${pair.index}/${s}`)!.logits;
+      ldGap += scores(cl, cl, pair, V)['logit-diff']! - scores(co, cl, pair, V)['logit-diff']!;
       n++;
     }
   }
@@ -147,9 +156,8 @@ async function checkGrid(pm: PatchableModel, dataset: Dataset, c: GridCase): Pro
           })()
         : { tokens: pair.clean };
       const pt = referenceForward(refModel, baseInput, { mask, source: src.senders });
-      const cleanRow = rowAt(cl.logits, pair.metricPosition);
-      const sPt = scores(rowAt(pt.logits, pair.metricPosition), cleanRow, pair);
-      const sBase = scores(rowAt(base.logits, pair.metricPosition), cleanRow, pair);
+      const sPt = scores(pt.logits, cl.logits, pair, V);
+      const sBase = scores(base.logits, cl.logits, pair, V);
       for (const m of Object.keys(acc)) acc[m]! += (sPt[m]! - sBase[m]!) / (m === 'logit-diff' ? ldGap : 1) / samples;
     }
     for (const m of Object.keys(acc)) {
@@ -186,6 +194,20 @@ describe('patching grid vs the float64 reference (random GPT-2)', () => {
       await checkGrid(pm, dataset, c);
     });
   }
+
+  // Multi-position metric: induction read at every position of the second copy (pairs of
+  // different cut points have different numbers of targets), each metric the mean over them.
+  for (const c of [cases[0]!, cases[1]!, cases[2]!]) {
+    it(`multi-position targets, ${c.granularity}, ${c.corruption.kind}, ${c.direction}: every effect matches`, async () => {
+      const dataset: Dataset = buildDataset(
+        { vocabSize: config.vocabSize, dataDir: 'data' },
+        { task: 'induction', options: { length: 5, cut: 'random', targets: 'second-copy' }, corruption: c.corruption.kind === 'gn' ? { kind: 'gn' } : undefined, seed: 3, count: 5 },
+      );
+      expect(new Set(dataset.pairs.map((p) => p.targets.length)).size).toBeGreaterThan(1);
+      expect(dataset.pairs.every((p) => p.targets.length >= 2)).toBe(true);
+      await checkGrid(pm, dataset, c);
+    });
+  }
 });
 
 describeShared('patching grid vs the float64 reference (stories260K)', () => {
@@ -193,7 +215,7 @@ describeShared('patching grid vs the float64 reference (stories260K)', () => {
   let dataset: Dataset;
   beforeAll(async () => {
     pm = new PatchableModel(await loadModel(stories260kPath));
-    const tokenizer = await loadTokenizer(stories260kPath);
+    const tokenizer = (await loadTokenizer(stories260kPath))!;
     dataset = buildDataset({ tokenizer, vocabSize: pm.config.vocabSize, dataDir: 'data' }, { task: 'induction', options: { length: 4, cut: 'last' }, seed: 2, count: 3 });
   });
   afterAll(async () => pm.release());

@@ -106,7 +106,7 @@ describe('path patching on a small random GPT-2', () => {
         const cleanRef = referenceForward(model, { tokens: p.clean });
         const noisy = referenceForward(model, { embeddings: input.embeddings.subarray(b * T * d, (b + 1) * T * d) });
         const patched = referenceForward(model, { tokens: p.clean }, { source: noisy.senders, mask: (s, r) => (s === e.sender && r === g.logitsReceiver ? 1 : 0) });
-        const at = (x: Float64Array) => x.subarray(p.metricPosition * V, (p.metricPosition + 1) * V);
+        const at = (x: Float64Array) => x.subarray(p.targets[0]!.position * V, (p.targets[0]!.position + 1) * V);
         const want = refScore('kl', at(patched.logits), at(cleanRef.logits), p) - refScore('kl', at(cleanRef.logits), at(cleanRef.logits), p);
         expect(Math.abs(e.perRow[b]! - want), `${e.name} row ${b}`).toBeLessThan(TOL);
       });

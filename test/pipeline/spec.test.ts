@@ -138,7 +138,7 @@ discovery:
   corruption: [gn, all-randm, "gn:KEY,IO"]
 `;
   const expected = (f: string) => [
-    `${f}: task.options.lenght: unknown field (fields: length, vocabRange, cut)`,
+    `${f}: task.options.lenght: unknown field (fields: length, vocabRange, cut, targets)`,
     `${f}: patching.corruption[1]: task induction has no corruption "bogus" (known: key-token, random, all-random, str, gn, gn:ROLE,...)`,
     `${f}: patching.metric[1]: task induction has no metric prob-diff (its metrics: prob, logit-diff, kl)`,
     `${f}: discovery.corruption[1]: task induction has no corruption "all-randm" (known: key-token, random, all-random, str, gn, gn:ROLE,...)`,

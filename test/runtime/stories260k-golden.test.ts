@@ -27,7 +27,7 @@ describeShared('stories260K golden values', () => {
   it('greedy generation from BOS reproduces the 64 golden tokens and decodes to the known story', async () => {
     const ids = await greedyGenerate(pm, [1], { tokens: 64 });
     expect(ids).toEqual(golden.greedy_from_bos);
-    const tok = await loadTokenizer(stories260kPath);
+    const tok = (await loadTokenizer(stories260kPath))!;
     expect(tok.decode(ids)).toMatch(/^Once upon a time, there was a little girl named Lily\./);
   });
 

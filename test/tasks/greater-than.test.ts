@@ -50,7 +50,7 @@ describe('greater-than', () => {
       expect(at(pair, 'XX2')).toBe(` ${xx}`);
       expect(pair.roles.END).toBe(pair.clean.length - 1);
       expect(pair.roles.XX2).toBe(pair.roles.END);
-      expect(pair.metricPosition).toBe(pair.clean.length - 1);
+      expect(pair.targets[0]!.position).toBe(pair.clean.length - 1);
       expect(pair.roles.YY).toBe((pair.roles.XX1 ?? 0) + 1);
     }
   });
@@ -73,8 +73,8 @@ describe('greater-than', () => {
       expect(greater).toEqual(tokens.slice(yy + 1));
       expect(notGreater).toEqual(tokens.slice(0, yy + 1));
       expect(new Set([...(greater ?? []), ...(notGreater ?? [])]).size).toBe(100);
-      expect(tok.tokenText(pair.answer)).toBe(twoDigits(yy + 1));
-      expect(tok.tokenText(pair.wrong ?? -1)).toBe(twoDigits(yy));
+      expect(tok.tokenText(pair.targets[0]!.answer)).toBe(twoDigits(yy + 1));
+      expect(tok.tokenText(pair.targets[0]!.wrong ?? -1)).toBe(twoDigits(yy));
     }
   });
 
@@ -106,7 +106,7 @@ describe('greater-than', () => {
 
 describeShared('greater-than on stories260K', () => {
   it('explains that its tokenizer splits two-digit numbers', async () => {
-    const spm = await loadTokenizer(stories260kPath);
+    const spm = (await loadTokenizer(stories260kPath))!;
     expect(() => greaterThanTask.build({ tokenizer: spm, vocabSize: 512, dataDir }, greaterThanTask.parseOptions({}, 'o'), { kind: 'str', variant: '01' }, 1, 4)).toThrow(
       /^task greater-than needs every two-digit number "00"\.\."99" to be one token, and this tokenizer makes "00" "( )?0", "0"$/,
     );

@@ -28,10 +28,10 @@ function checkPair(pair: PromptPair, length: number, bos: number | undefined): n
   expect(k).toBeGreaterThanOrEqual(2);
   expect(k).toBeLessThanOrEqual(length - 1);
   expect(second).toEqual(seq.slice(0, k));
-  expect(pair.answer).toBe(seq[k]);
-  expect(seq).not.toContain(pair.wrong);
+  expect(pair.targets[0]!.answer).toBe(seq[k]);
+  expect(seq).not.toContain(pair.targets[0]!.wrong);
   expect(pair.roles).toEqual({ FIRST: offset, KEY: offset + k - 1, SOURCE: offset + k, SECOND: offset + length, END: pair.clean.length - 1 });
-  expect(pair.metricPosition).toBe(pair.clean.length - 1);
+  expect(pair.targets[0]!.position).toBe(pair.clean.length - 1);
   expect(pair.keyPositions).toEqual(Array.from({ length: k }, (_, i) => offset + length + i));
   expect(pair.corrupted).toHaveLength(pair.clean.length);
   return seq;
@@ -43,7 +43,7 @@ describe('induction without a tokenizer (a planted model)', () => {
     const cuts = new Set<number>();
     for (const pair of dataset.pairs) {
       const seq = checkPair(pair, 8, undefined);
-      for (const id of [...pair.clean, ...pair.corrupted, pair.answer, pair.wrong ?? 0]) expect(id).toBeLessThan(64);
+      for (const id of [...pair.clean, ...pair.corrupted, pair.targets[0]!.answer, pair.targets[0]!.wrong ?? 0]) expect(id).toBeLessThan(64);
       // The corruption keeps the first copy and replaces the second by tokens not in it.
       expect(pair.corrupted.slice(0, 8)).toEqual(seq);
       for (const p of pair.keyPositions) expect(seq).not.toContain(pair.corrupted[p]);
@@ -52,6 +52,28 @@ describe('induction without a tokenizer (a planted model)', () => {
     }
     expect(cuts.size).toBeGreaterThan(3);
     expect(dataset.settings).toMatchObject({ tokenizer: 'none', bos: false, poolSize: 64 });
+  });
+
+  it("starts every prompt with the config's BOS when the context names one, and never draws it", () => {
+    for (const pair of build({ ...planted, bosId: 0 }, 'random', { length: 8 }).pairs) {
+      checkPair(pair, 8, 0);
+      expect(pair.clean.slice(1)).not.toContain(0);
+    }
+  });
+
+  it('reads every position of the second copy with targets: second-copy, on the same prompts', () => {
+    const end = build(planted, 'random', { length: 8 }, 4, 10);
+    const all = build(planted, 'random', { length: 8, targets: 'second-copy' }, 4, 10);
+    all.pairs.forEach((pair, i) => {
+      expect(pair.clean).toEqual(end.pairs[i]!.clean);
+      expect(pair.corrupted).toEqual(end.pairs[i]!.corrupted);
+      const seq = pair.clean.slice(0, 8);
+      const k = pair.clean.length - 8;
+      // Position 8 + i holds seq[i] and predicts seq[i + 1]; the last target is the `end` one.
+      expect(pair.targets.map((t) => t.position)).toEqual(Array.from({ length: k }, (_, j) => 8 + j));
+      expect(pair.targets.map((t) => t.answer)).toEqual(seq.slice(1, k + 1));
+      expect(pair.targets[k - 1]).toEqual(end.pairs[i]!.targets[0]);
+    });
   });
 
   it('draws from vocabRange, clamped to the vocabulary', () => {
@@ -136,7 +158,7 @@ describe('induction with GPT-2', () => {
 describeShared('induction with stories260K', () => {
   let spm: Tokenizer;
   beforeAll(async () => {
-    spm = await loadTokenizer(stories260kPath);
+    spm = (await loadTokenizer(stories260kPath))!;
   });
 
   it('prepends BOS and skips control and byte tokens', () => {

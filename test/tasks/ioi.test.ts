@@ -69,9 +69,9 @@ describe('ioi', () => {
       expect(pair.clean[s2]).toBe(pair.clean[s1]);
       expect(s2).toBeGreaterThan(Math.max(io, s1));
       expect(end).toBe(pair.clean.length - 1);
-      expect(pair.metricPosition).toBe(end);
-      expect(pair.answer).toBe(pair.clean[io]);
-      expect(pair.wrong).toBe(pair.clean[s1]);
+      expect(pair.targets[0]!.position).toBe(end);
+      expect(pair.targets[0]!.answer).toBe(pair.clean[io]);
+      expect(pair.targets[0]!.wrong).toBe(pair.clean[s1]);
       expect(tok.decode(pair.clean)).toBe(pair.cleanText);
       // The first clause names IO first (ABBA) or S first (BABA): "{A} and {B}".
       const order = io < s1 ? 'ABBA' : 'BABA';
@@ -192,7 +192,7 @@ describe('ioi', () => {
 
 describe('checkedPair', () => {
   it('names the pair whose prompts differ in length', () => {
-    const pair = { index: 3, clean: [1, 2, 3], corrupted: [1, 2], metricPosition: 2, answer: 4, keyPositions: [1], roles: {} };
+    const pair = { index: 3, clean: [1, 2, 3], corrupted: [1, 2], targets: [{ position: 2, answer: 4 }], keyPositions: [1], roles: {} };
     expect(() => checkedPair('ioi', 10, pair)).toThrow('ioi pair 3: clean and corrupted prompts must have the same token length, got 3 and 2');
     expect(() => checkedPair('ioi', 10, { ...pair, corrupted: [1, 2, 5], keyPositions: [3] })).toThrow('ioi pair 3: key position 3 is outside the 3-token prompt');
     expect(() => checkedPair('ioi', 4, { ...pair, corrupted: [1, 2, 3] })).toThrow('ioi pair 3: token id 4 is outside the model\'s vocabulary (0..3)');
@@ -201,7 +201,7 @@ describe('checkedPair', () => {
 
 describeShared('ioi on stories260K', () => {
   it('explains that the names are not single tokens of its 512-token vocabulary', async () => {
-    const spm = await loadTokenizer(stories260kPath);
+    const spm = (await loadTokenizer(stories260kPath))!;
     expect(() => ioiTask.build({ tokenizer: spm, vocabSize: 512, dataDir }, ioiTask.parseOptions({}, 'o'), S2_IO, 1, 4)).toThrow(
       /task ioi: only \d+ of the \d+ names in names\.txt are one token/,
     );

@@ -51,14 +51,14 @@ describe('paired-jsonl', () => {
     expect(dataset.pairs).toHaveLength(10);
     for (const pair of dataset.pairs) {
       expect(pair.corrupted).toHaveLength(pair.clean.length);
-      expect(pair.metricPosition).toBe(pair.clean.length - 1);
+      expect(pair.targets[0]!.position).toBe(pair.clean.length - 1);
       expect(pair.roles).toEqual({ END: pair.clean.length - 1 });
       expect(pair.keyPositions.length).toBeGreaterThan(0);
       expect(tok.decode(pair.clean)).toBe(pair.cleanText);
     }
     const first = dataset.pairs[0];
-    expect(tok.tokenText(first?.answer ?? -1)).toBe(' Paris');
-    expect(tok.tokenText(first?.wrong ?? -1)).toBe(' Rome');
+    expect(tok.tokenText(first?.targets[0]?.answer ?? -1)).toBe(' Paris');
+    expect(tok.tokenText(first?.targets[0]?.wrong ?? -1)).toBe(' Rome');
     // Merkel's line keys the span "Angela Merkel"; the currency line keys token 3 (" Japan").
     const merkel = dataset.pairs[2];
     expect(tok.decode(merkel?.keyPositions.map((p) => merkel.clean[p] ?? -1) ?? [])).toBe('Angela Merkel');
@@ -90,14 +90,14 @@ describe('paired-jsonl', () => {
     expect(pair?.clean[0]).toBe(50256);
     expect(pair?.corrupted[0]).toBe(50256);
     expect(pair?.keyPositions).toEqual([2, 3]);
-    expect(pair?.metricPosition).toBe((pair?.clean.length ?? 0) - 1);
+    expect(pair?.targets[0]?.position).toBe((pair?.clean.length ?? 0) - 1);
   });
 
   it('takes the first count pairs and checks every line', () => {
     const lines = [line(paris), line({ ...paris, answer: ' Lyon' }), line({ ...paris, answer: ' Nice' })];
-    expect(buildLines(lines, 'given', 2).pairs.map((p) => tok.tokenText(p.answer))).toEqual([' Paris', ' Lyon']);
+    expect(buildLines(lines, 'given', 2).pairs.map((p) => tok.tokenText(p.targets[0]!.answer))).toEqual([' Paris', ' Lyon']);
     expect(() => buildLines(lines, 'given', 4)).toThrow('facts.jsonl has 3 prompt pairs, fewer than the 4 asked for');
-    expect(() => buildLines([...lines, '{"clean": 1}'], 'given', 1)).toThrow(/^facts\.jsonl line 4: clean: expected string, received number\nfacts\.jsonl line 4: answer: /);
+    expect(() => buildLines([...lines, '{"clean": 1}'], 'given', 1)).toThrow(/^facts\.jsonl line 4: clean: expected string, received number$/);
   });
 
   it('gn keeps the prompt and needs no corrupted prompt when the keys are given', () => {
@@ -113,9 +113,9 @@ describe('paired-jsonl', () => {
     it.each([
       ['not JSON', ['{"clean": "a",'], /^facts\.jsonl line 1: not valid JSON \(/],
       ['not an object', ['["a", "b"]'], 'facts.jsonl line 1: expected a JSON object'],
-      ['a missing field', [line(paris), line({ clean: 'x', corrupted: 'y' })], 'facts.jsonl line 2: answer: expected string, received undefined'],
+      ['a missing field', [line(paris), line({ clean: 'x', corrupted: 'y' })], 'facts.jsonl line 2: answer: give the answer as text (answer), a token id (answer_id), or targets, exactly one'],
       ['a wrong type', [line({ ...paris, wrong: 3 })], 'facts.jsonl line 1: wrong: expected string, received number'],
-      ['an unknown field', [line({ ...paris, anwser: ' Paris' })], /^facts\.jsonl line 1: anwser: unknown field \(fields: clean, corrupted, answer, wrong, key_spans, key_tokens\)$/],
+      ['an unknown field', [line({ ...paris, anwser: ' Paris' })], /^facts\.jsonl line 1: anwser: unknown field \(fields: clean, corrupted, clean_ids, corrupted_ids, answer, wrong, answer_id, wrong_id, targets, key_spans, key_tokens\)$/],
       ['an empty prompt', [line({ ...paris, clean: '' })], /^facts\.jsonl line 1: clean: Too small/],
       ['a bad span', [line({ ...paris, key_spans: [[5, 5]] })], 'facts.jsonl line 1: key_spans[0]: a span [start, end) needs start < end'],
       ['a span past the text', [line({ ...paris, key_spans: [[0, 3], [20, 40]] })], 'facts.jsonl line 1: key_spans[1]: span [20, 40) runs past the clean text (22 characters)'],
@@ -154,5 +154,74 @@ describe('paired-jsonl', () => {
       expect(() => pairedJsonlTask.parseOptions({}, 'task.options')).toThrow('task.options.file: expected string, received undefined');
       expect(() => parsePairLines('\n\n{"clean": "a", "answer": 5}', 'x.jsonl')).toThrow('x.jsonl line 3: answer: expected string, received number');
     });
+  });
+});
+
+describe('paired-jsonl with token ids (a model without a tokenizer)', () => {
+  const noTokenizer: TaskContext = { vocabSize: 50, dataDir: '/nonexistent' };
+  const idsLine = { clean_ids: [0, 5, 6, 7, 5, 6], corrupted_ids: [0, 5, 9, 7, 5, 6], targets: [{ position: 4, answer_id: 6, wrong_id: 9 }, { position: 5, answer_id: 7 }] };
+
+  it('takes prompts verbatim and several metric targets per pair', () => {
+    const [pair] = buildLines([line(idsLine)], 'given', 1, { ...noTokenizer, baseDir: dir }).pairs;
+    expect(pair!.clean).toEqual([0, 5, 6, 7, 5, 6]);
+    expect(pair!.corrupted).toEqual([0, 5, 9, 7, 5, 6]);
+    expect(pair!.targets).toEqual([{ position: 4, answer: 6, wrong: 9 }, { position: 5, answer: 7 }]);
+    expect(pair!.keyPositions).toEqual([2]);
+    expect(pair!.cleanText).toBe('0 5 6 7 5 6');
+  });
+
+  it('reads answer_id and wrong_id at the last position, and key_tokens as given', () => {
+    const [pair] = buildLines([line({ clean_ids: [1, 2, 3], corrupted_ids: [1, 4, 3], answer_id: 8, wrong_id: 9, key_tokens: [0, 1] })], 'given', 1, { ...noTokenizer, baseDir: dir }).pairs;
+    expect(pair!.targets).toEqual([{ position: 2, answer: 8, wrong: 9 }]);
+    expect(pair!.keyPositions).toEqual([0, 1]);
+  });
+
+  it('refuses text with one line naming the field when the model has no tokenizer', () => {
+    writeFileSync(join(dir, 'facts.jsonl'), line(paris) + '\n');
+    const options = pairedJsonlTask.parseOptions({ file: 'facts.jsonl' }, 'task.options');
+    expect(() => pairedJsonlTask.build({ ...noTokenizer, baseDir: dir }, options, GIVEN, 0, 1)).toThrow(
+      /^facts\.jsonl line 1: clean: the model has no tokenizer files, so prompts must be token ids \(clean_ids, corrupted_ids, answer_id\)$/,
+    );
+  });
+
+  it.each([
+    ['a target past the prompt', { ...idsLine, targets: [{ position: 6, answer_id: 1 }] }, "facts.jsonl line 1: targets[0].position: position 6 is past the clean prompt's 6 tokens"],
+    ['an id outside the vocabulary', { ...idsLine, targets: [{ position: 5, answer_id: 50 }] }, "paired-jsonl pair 0: token id 50 is outside the model's vocabulary (0..49)"],
+    ['text and ids mixed', { clean: 'a', clean_ids: [1], answer_id: 1 }, 'facts.jsonl line 1: clean: give the clean prompt as text (clean) or token ids (clean_ids), exactly one'],
+    ['targets with a text prompt', { clean: 'a b', corrupted: 'a c', targets: [{ position: 0, answer_id: 1 }] }, 'facts.jsonl line 1: targets: targets count positions in clean_ids, so they need token-id prompts'],
+    ['lengths differ', { clean_ids: [1, 2], corrupted_ids: [1], answer_id: 3 }, 'facts.jsonl line 1: clean and corrupted must have the same length, got 2 tokens (1 2) and 1 (1)'],
+  ] as const)('%s is one line naming it', (_name, fields, expected) => {
+    writeFileSync(join(dir, 'facts.jsonl'), line(fields) + '\n');
+    const options = pairedJsonlTask.parseOptions({ file: 'facts.jsonl' }, 'task.options');
+    expect(() => pairedJsonlTask.build({ ...noTokenizer, baseDir: dir }, options, GIVEN, 0, 1)).toThrow(expected);
+  });
+});
+
+describe('paired-jsonl format eap-csv (EAP-IG / MIB files)', () => {
+  // Rows as EAP-IG's IOI CSV writes them: text prompts, answers as GPT-2 token ids (" Mary" 5335, " John" 1757).
+  const csv = [
+    'clean,corrupted,correct_idx,incorrect_idx',
+    'When Mary and John went to the store. John gave a drink to,When Mary and John went to the store. Paul gave a drink to,5335,1757',
+    '"When John and Mary went to the park, Mary gave a ball to","When John and Mary went to the park, Paul gave a ball to",1757,5335',
+  ].join('\n');
+  const build = (text: string, count = 2): Dataset => {
+    writeFileSync(join(dir, 'ioi.csv'), text);
+    return pairedJsonlTask.build(ctx, pairedJsonlTask.parseOptions({ file: 'ioi.csv', format: 'eap-csv' }, 'task.options'), GIVEN, 0, count);
+  };
+
+  it('imports clean, corrupted and the answer ids (quoted fields with commas included)', () => {
+    const { pairs } = build(csv);
+    expect(pairs).toHaveLength(2);
+    expect(pairs[0]!.targets).toEqual([{ position: pairs[0]!.clean.length - 1, answer: 5335, wrong: 1757 }]);
+    expect(tok.tokenText(pairs[0]!.targets[0]!.answer)).toBe(' Mary');
+    expect(pairs[1]!.cleanText).toBe('When John and Mary went to the park, Mary gave a ball to');
+    expect(tok.decode(pairs[1]!.corrupted)).toBe('When John and Mary went to the park, Paul gave a ball to');
+    expect(pairs[1]!.keyPositions).toEqual([pairs[1]!.clean.indexOf(tok.encode(' Mary')[0]!, 5)]);
+  });
+
+  it('names the row and column of a bad cell, and a missing column', () => {
+    expect(() => build(csv.replace(',5335,1757', ',Mary,1757'))).toThrow('ioi.csv line 2: correct_idx: expected a token id, got "Mary"');
+    expect(() => build('clean,corrupted\na,b\n')).toThrow('ioi.csv: the header has no column correct_idx (columns: clean, corrupted)');
+    expect(() => build(csv + '\n"unclosed,b,1,2')).toThrow('ioi.csv line 4: a quoted field is never closed');
   });
 });

@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UserError } from '../../src/core/errors.js';
-import { gpt2Tokenizer, gpt2TokenizerJson } from '../../src/tokenizer/gpt2.js';
+import { gpt2DirectoryTokenizer, gpt2Tokenizer, gpt2TokenizerJson } from '../../src/tokenizer/gpt2.js';
 import { loadTokenizer } from '../../src/tokenizer/load.js';
 import type { Tokenizer } from '../../src/tokenizer/types.js';
-import { gpt2FilesFromRanks, mergesTxt } from './gpt2-files.js';
+import { gpt2FilesFromRanks, mergesTxt } from '../../src/tokenizer/gpt2-files.js';
 
 // Text that exercises the pre-tokenizer regex (contractions, digits, runs of spaces and newlines),
 // multi-byte characters split across tokens, and emoji.
@@ -90,7 +90,7 @@ describe('GPT-2 tokenizer from model files (@huggingface/tokenizers)', () => {
 
   for (const variant of ['files', 'json'] as const) {
     it(`agrees with the bundled tokenizer (${variant === 'files' ? 'vocab.json + merges.txt' : 'tokenizer.json'})`, async () => {
-      const tok = await gpt2Tokenizer(join(dir, variant));
+      const tok = (await gpt2DirectoryTokenizer(join(dir, variant)))!;
       expect(tok.kind).toBe('gpt2-bpe');
       expect(tok.vocabSize).toBe(50257);
       expect(tok.bosId).toBeUndefined();
@@ -106,20 +106,19 @@ describe('GPT-2 tokenizer from model files (@huggingface/tokenizers)', () => {
   }
 
   it('is what loadTokenizer gives for a directory whose config.json says gpt2', async () => {
-    const tok = await loadTokenizer(join(dir, 'files'));
+    const tok = (await loadTokenizer(join(dir, 'files')))!;
     expect(tok.encode('Hello world')).toEqual([15496, 995]);
   });
 
-  it('falls back to the bundled vocabulary for a directory without tokenizer files', async () => {
-    const tok = await gpt2Tokenizer(dir);
-    expect(tok.encode('Hello world')).toEqual([15496, 995]);
+  it('gives no tokenizer for a directory without tokenizer files (no vocabulary is substituted)', async () => {
+    expect(await gpt2DirectoryTokenizer(dir)).toBeUndefined();
   });
 
   it('refuses vocab.json without merges.txt', async () => {
     const half = mkdtempSync(join(tmpdir(), 'patchwise-gpt2-half-'));
     try {
       writeFileSync(join(half, 'vocab.json'), '{}');
-      await expect(gpt2Tokenizer(half)).rejects.toThrow(/merges\.txt is missing/);
+      await expect(gpt2DirectoryTokenizer(half)).rejects.toThrow(/merges\.txt is missing/);
     } finally {
       rmSync(half, { recursive: true, force: true });
     }

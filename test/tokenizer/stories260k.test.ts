@@ -26,7 +26,7 @@ describeShared('SentencePiece tokenizer on stories260K', () => {
   let tok: Tokenizer;
   let golden: number[];
   beforeAll(async () => {
-    tok = await loadTokenizer(stories260kPath);
+    tok = (await loadTokenizer(stories260kPath))!;
     golden = (JSON.parse(readFileSync(stories260kGoldenPath, 'utf8')) as { greedy_from_bos: number[] }).greedy_from_bos;
   });
 
@@ -77,7 +77,7 @@ describeShared('SentencePiece tokenizer on stories260K', () => {
     afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
     it('gives the same ids, text and token display', async () => {
-      const hf = await loadTokenizer(dir);
+      const hf = (await loadTokenizer(dir))!;
       expect(hf.kind).toBe('sentencepiece');
       expect(hf.vocabSize).toBe(512);
       expect(hf.bosId).toBe(1);

@@ -152,7 +152,7 @@ export async function writePlantedFixture(path: string): Promise<{ circuitId: nu
   const store = await Store.open(path);
   try {
     const modelId = await store.models.upsert({ fingerprint, name: model.config.name, path: JSON.stringify({ plant: 'induction', seed: 0 }), architecture: 'gpt2', config: { nLayers: model.config.nLayers, nHeads: model.config.nHeads } });
-    const pairs = prompts.map((clean, index) => ({ index, clean, corrupted: clean, metricPosition, cleanText: clean.join(' '), corruptedText: clean.join(' '), roles: {} }));
+    const pairs = prompts.map((clean, index) => ({ index, clean, corrupted: clean, targets: [{ position: metricPosition, answer: 0 }], cleanText: clean.join(' '), corruptedText: clean.join(' '), roles: {} }));
     const datasetId = await store.datasets.upsert({ fingerprint: 'ds-planted', task: 'induction', settings: {}, pairs });
     const run = await store.runs.open({ pipeline: 'planted', key: 'heads', modelId, datasetId, settings: { corruption: 'key-token', metric: 'prob', direction: 'denoising', granularity: 'heads', window: 1 }, codeVersion: 'test' });
     await store.runs.saveUnit(run.id, 'all', [{ component: 'a1.h7', kind: 'head', layer: 1, head: 7, position: null, window: 1, prompt: 0, value: 0.5 }], 0.1);

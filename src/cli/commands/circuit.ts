@@ -69,21 +69,23 @@ export function circuitsTable(rows: readonly CircuitSummary[]): string {
   );
 }
 
-const list: CommandModule<object, { db: string; pipeline?: string; method?: string }> = {
+const list: CommandModule<object, { db: string; pipeline?: string; method?: string; json: boolean }> = {
   command: 'list',
   describe: 'List the circuits in a results database',
   builder: (y) =>
     y
       .option('db', DB)
       .option('pipeline', { type: 'string', describe: 'only the circuits of this pipeline' })
-      .option('method', { type: 'string', describe: 'only the circuits of this method (acdc, acdc-nodes, eap, eap-ig-inputs, clean-corrupted, exact, or an imported one such as eap-ig)' }),
+      .option('method', { type: 'string', describe: 'only the circuits of this method (acdc, acdc-nodes, eap, eap-ig-inputs, clean-corrupted, exact, or an imported one such as eap-ig)' })
+      .option('json', { type: 'boolean', default: false, describe: 'print the circuits as a JSON array' }),
   handler: (argv) =>
     withStore(argv.db, async (store) => {
       const rows = await store.circuits.list({
         ...(argv.pipeline === undefined ? {} : { pipeline: argv.pipeline }),
         ...(argv.method === undefined ? {} : { method: argv.method }),
       });
-      console.log(rows.length === 0 ? `no circuits in ${argv.db}` : circuitsTable(rows));
+      if (argv.json) console.log(JSON.stringify(rows, null, 2));
+      else console.log(rows.length === 0 ? `no circuits in ${argv.db}` : circuitsTable(rows));
     }),
 };
 
@@ -127,23 +129,39 @@ export function circuitReport(s: CircuitSummary, c: Circuit, nEdges: number): st
   return out.join('\n');
 }
 
+/** The circuit as data, for --json: its summary, metadata, nodes, and in-circuit edges by |score| (the top nEdges). */
+export function circuitJson(s: CircuitSummary, c: Circuit, nEdges: number): Record<string, unknown> {
+  const edges = [...c.edges()].sort((a, b) => magnitude(b.score) - magnitude(a.score)).slice(0, nEdges);
+  return {
+    ...s,
+    meta: c.meta,
+    graph: { layers: c.graph.nLayers, heads: c.graph.nHeads, edges: c.graph.nEdges },
+    nodes: c.nodes(),
+    danglingEdges: c.danglingEdges(),
+    // NaN (an edge never scored) is not JSON: null.
+    edges: edges.map((e) => ({ edge: e.name, score: Number.isFinite(e.score) ? e.score : null })),
+  };
+}
+
 /** |x|, with NaN sorting last. */
 const magnitude = (x: number): number => (Number.isNaN(x) ? -1 : Math.abs(x));
 
-const show: CommandModule<object, { circuit: string; db: string; edges: number }> = {
+const show: CommandModule<object, { circuit: string; db: string; edges: number; json: boolean }> = {
   command: 'show <circuit>',
   describe: "One circuit's metadata, settings, nodes and its top edges by |score|",
   builder: (y) =>
     y
       .positional('circuit', { type: 'string', demandOption: true, describe: 'circuit id, or key (a unique prefix will do)' })
       .option('db', DB)
-      .option('edges', { type: 'number', default: 20, describe: 'in-circuit edges to list (0: none)' }),
+      .option('edges', { type: 'number', default: 20, describe: 'in-circuit edges to list (0: none)' })
+      .option('json', { type: 'boolean', default: false, describe: 'print the circuit (metadata, nodes, its top --edges edges) as JSON' }),
   handler: async (argv) => {
     nonNegativeInt(argv.edges, '--edges');
     await withStore(argv.db, async (store) => {
       const ref = parseRunRef(argv.circuit);
       const s = await store.circuits.get(ref);
-      console.log(circuitReport(s, await store.circuits.load(s.id), argv.edges));
+      const c = await store.circuits.load(s.id);
+      console.log(argv.json ? JSON.stringify(circuitJson(s, c, argv.edges), null, 2) : circuitReport(s, c, argv.edges));
     });
   },
 };

@@ -96,21 +96,35 @@ export function comparisonReport(
   return out.join('\n');
 }
 
-export const compareCommand: CommandModule<object, { runA: string; runB: string; db: string }> = {
+/** The comparison as data, for --json. */
+export function comparisonJson(a: RunDetail, b: RunDetail, detA: readonly Detection[], detB: readonly Detection[]): Record<string, unknown> {
+  const c = compareDetections(detA, detB);
+  return {
+    a: a.id,
+    b: b.id,
+    settings: settingDifferences(a, b).map(([setting, valueA, valueB]) => ({ setting, a: valueA, b: valueB })),
+    detectedInBoth: c.both,
+    onlyA: c.onlyA,
+    onlyB: c.onlyB,
+  };
+}
+
+export const compareCommand: CommandModule<object, { runA: string; runB: string; db: string; json: boolean }> = {
   command: 'compare <runA> <runB>',
   describe: 'What two runs disagree on: differing settings, and components detected by both, only one or only the other',
   builder: (y) =>
     y
       .positional('runA', { type: 'string', demandOption: true, describe: 'run id or key' })
       .positional('runB', { type: 'string', demandOption: true, describe: 'run id or key' })
-      .option('db', { type: 'string', default: 'patchwise.db', describe: 'results database' }),
+      .option('db', { type: 'string', default: 'patchwise.db', describe: 'results database' })
+      .option('json', { type: 'boolean', default: false, describe: 'print the comparison as JSON' }),
   handler: async (argv) => {
     const store = await Store.open(argv.db, { create: false });
     try {
       const a = await store.runs.get(parseRunRef(argv.runA));
       const b = await store.runs.get(parseRunRef(argv.runB));
       const [detA, detB, meanA, meanB] = await Promise.all([store.runs.detections(a.id), store.runs.detections(b.id), store.runs.meanEffects(a.id), store.runs.meanEffects(b.id)]);
-      console.log(comparisonReport(a, b, detA, detB, meanA, meanB));
+      console.log(argv.json ? JSON.stringify(comparisonJson(a, b, detA, detB), null, 2) : comparisonReport(a, b, detA, detB, meanA, meanB));
     } finally {
       await store.close();
     }

@@ -9,6 +9,9 @@ import { getPreset, presetNames } from '../../synthetic/presets.js';
 import { PULLABLE_MODELS, pullModel } from '../../checkpoints/pull.js';
 import { parameterCount } from '../../model/types.js';
 import { plant } from './plant.js';
+import { describeTokenizer, loadTokenizer } from '../../tokenizer/load.js';
+import { GPT2_VOCAB_SIZE, writeGpt2TokenizerFiles } from '../../tokenizer/gpt2-files.js';
+
 
 const info: CommandModule<object, { path: string; json: boolean }> = {
   command: 'info <path>',
@@ -19,6 +22,7 @@ const info: CommandModule<object, { path: string; json: boolean }> = {
       .option('json', { type: 'boolean', default: false, describe: 'print JSON instead of a table' }),
   handler: async (argv) => {
     const model = await loadModel(argv.path);
+    const tokenizer = await loadTokenizer(argv.path);
     const c = model.config;
     const g = ComponentGraph.forModel(c);
     const summary = {
@@ -34,6 +38,8 @@ const info: CommandModule<object, { path: string; json: boolean }> = {
       dHead: c.dHead,
       dMlp: c.dMlp,
       vocab: c.vocabSize,
+      tokenizer: describeTokenizer(tokenizer),
+      bos: c.bosTokenId ?? tokenizer?.bosId ?? 'none',
       maxPositions: c.maxPositions,
       norm: `${c.norm} (eps ${c.normEps})`,
       mlp: c.mlp,
@@ -71,10 +77,13 @@ const init: CommandModule<object, { preset: string; seed: number; out: string; f
     const preset = getPreset(argv.preset);
     const model = initModel(preset, argv.seed);
     (preset.architecture === 'gpt2' ? writeGpt2Hf : writeLlamaHf)(model, argv.out);
+    // A GPT-2-vocabulary preset gets GPT-2's tokenizer files, so its tokenizer is explicit in the directory.
+    const withTokenizer = preset.architecture === 'gpt2' && model.config.vocabSize === GPT2_VOCAB_SIZE;
+    if (withTokenizer) writeGpt2TokenizerFiles(argv.out);
     const g = ComponentGraph.forModel(model.config);
     console.log(
       `wrote ${argv.preset} (seed ${argv.seed}, ${parameterCount(model.weights, model.config).toLocaleString('en-US')} parameters, ` +
-        `${g.nEdges.toLocaleString('en-US')} edges) to ${argv.out}`,
+        `${g.nEdges.toLocaleString('en-US')} edges) to ${argv.out}${withTokenizer ? ', with the GPT-2 tokenizer (vocab.json, merges.txt)' : ', without tokenizer files (prompts are token ids)'}`,
     );
   },
 };

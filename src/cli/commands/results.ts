@@ -36,18 +36,23 @@ export function runsTable(runs: readonly RunSummary[]): string {
   return formatTable(columns, rows);
 }
 
-export const resultsCommand: CommandModule<object, { db: string; pipeline?: string }> = {
+export const resultsCommand: CommandModule<object, { db: string; pipeline?: string; json: boolean }> = {
   command: 'results',
   describe: 'List the runs in a results database: settings, status, detections and time',
   builder: (y) =>
     y
       .option('db', { type: 'string', default: 'patchwise.db', describe: 'results database' })
       .option('pipeline', { type: 'string', describe: 'only the runs of this pipeline' })
+      .option('json', { type: 'boolean', default: false, describe: 'print the runs as a JSON array' })
       .example('$0 results --pipeline ioi-grid', 'the runs of one pipeline'),
   handler: async (argv) => {
     const store = await Store.open(argv.db, { create: false });
     try {
       const runs = await store.runs.list(argv.pipeline === undefined ? {} : { pipeline: argv.pipeline });
+      if (argv.json) {
+        console.log(JSON.stringify(runs, null, 2));
+        return;
+      }
       if (runs.length === 0) {
         console.log(argv.pipeline === undefined ? `no runs in ${argv.db}` : `no runs of pipeline ${argv.pipeline} in ${argv.db}`);
         return;

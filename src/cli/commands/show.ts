@@ -47,22 +47,52 @@ export function topEffectsTable(effects: readonly MeanEffect[], top: number): st
   );
 }
 
-export const showCommand: CommandModule<object, { run: string; db: string; top: number }> = {
+/** Every component's mean effect, largest |mean| first, with its detection where it has one. */
+export function allEffectsTable(effects: readonly MeanEffect[], detected: readonly Detection[]): string {
+  const key = (c: MeanEffect | Detection): string => JSON.stringify([c.component, c.layer, c.head, c.position, c.window]);
+  const z = new Map(detected.map((d) => [key(d), d.zscore]));
+  const sorted = [...effects].sort((a, b) => Math.abs(b.mean) - Math.abs(a.mean));
+  return formatTable(
+    ['component', 'kind', { header: 'mean effect', align: 'right' }, { header: 'std', align: 'right' }, { header: 'prompts', align: 'right' }, { header: 'detected z', align: 'right' }],
+    sorted.map((e) => [formatComponent(e), e.kind, formatNumber(e.mean), formatNumber(e.std), String(e.n), z.has(key(e)) ? formatZ(z.get(key(e))!) : '']),
+  );
+}
+
+interface ShowArgs {
+  run: string;
+  db: string;
+  top: number;
+  all: boolean;
+  json: boolean;
+}
+
+export const showCommand: CommandModule<object, ShowArgs> = {
   command: 'show <run>',
-  describe: "One run's settings and detected components (the top components by |mean effect| when none is detected)",
+  describe: "One run's settings and detected components (the top components by |mean effect| when none is detected; every component with --all)",
   builder: (y) =>
     y
       .positional('run', { type: 'string', demandOption: true, describe: 'run id, or run key (a unique prefix will do)' })
       .option('db', { type: 'string', default: 'patchwise.db', describe: 'results database' })
-      .option('top', { type: 'number', default: 10, describe: 'components to list when nothing is detected' }),
+      .option('top', { type: 'number', default: 10, describe: 'components to list when nothing is detected' })
+      .option('all', { type: 'boolean', default: false, describe: "list every component's mean effect (detected ones with their z-score)" })
+      .option('json', { type: 'boolean', default: false, describe: 'print the run, its circuits, detections and effects as JSON' }),
   handler: async (argv) => {
     if (!Number.isInteger(argv.top) || argv.top < 1) throw new UserError(`--top must be a positive integer, got ${argv.top}`);
     const store = await Store.open(argv.db, { create: false });
     try {
       const run = await store.runs.get(parseRunRef(argv.run));
+      const circuits = await store.circuits.list({ runId: run.id });
+      const detected = await store.runs.detections(run.id);
+      if (argv.json) {
+        const effects = await store.runs.meanEffects(run.id);
+        const sorted = [...effects].sort((a, b) => Math.abs(b.mean) - Math.abs(a.mean));
+        // Without --all, the effects the text shows: none beside detections, else the top ones.
+        const shown = argv.all ? sorted : detected.length > 0 || circuits.length > 0 ? [] : sorted.slice(0, argv.top);
+        console.log(JSON.stringify({ run, circuits, detections: detected, effects: shown, totalEffects: effects.length }, null, 2));
+        return;
+      }
       console.log(runHeader(run));
       console.log('');
-      const circuits = await store.circuits.list({ runId: run.id });
       if (circuits.length > 0) {
         // A discovery run: one circuit per threshold.
         const auc = run.detail?.stage === 'discovery' ? run.detail.auc : null;
@@ -73,21 +103,30 @@ export const showCommand: CommandModule<object, { run: string; db: string; top: 
             circuits.map((c) => [String(c.id), c.method, c.metric ?? '', formatValue(c.threshold), String(c.size), formatNumber(c.faithfulness)]),
           ),
         );
+        if (!argv.all) return;
+        console.log('');
+      }
+      const effects = await store.runs.meanEffects(run.id);
+      if (argv.all) {
+        if (effects.length === 0) {
+          console.log(run.status === 'done' ? 'no effects stored' : `no effects stored yet (run is ${run.status})`);
+          return;
+        }
+        console.log(`every component (${effects.length}) by |mean effect|; ${detected.length} detected`);
+        console.log(allEffectsTable(effects, detected));
         return;
       }
-      const detected = await store.runs.detections(run.id);
       if (detected.length > 0) {
         console.log(`detected components (${detected.length})`);
         console.log(detectionsTable(detected));
         return;
       }
-      const effects = await store.runs.meanEffects(run.id);
       if (effects.length === 0) {
         console.log(run.status === 'done' ? 'no effects stored' : `no effects stored yet (run is ${run.status})`);
         return;
       }
       const why = run.status === 'done' ? 'nothing detected' : `no detections (run is ${run.status})`;
-      console.log(`${why}; top ${Math.min(argv.top, effects.length)} of ${effects.length} components by |mean effect|`);
+      console.log(`${why}; top ${Math.min(argv.top, effects.length)} of ${effects.length} components by |mean effect| (--all lists every one)`);
       console.log(topEffectsTable(effects, argv.top));
     } finally {
       await store.close();

@@ -1,6 +1,8 @@
-// GPT-2's vocab.json and merges.txt, rebuilt from gpt-tokenizer's r50k_base ranks, so that the
-// Hugging Face code path can be checked against the bundled one without downloading anything.
-// (Test-only: the tokenizers themselves contain no BPE tables or merge loops.)
+// GPT-2's vocab.json and merges.txt, rebuilt from gpt-tokenizer's r50k_base ranks: `model init`
+// writes them beside a random GPT-2-shaped model (so its tokenizer is explicit, never a silent
+// substitute), and tests check the Hugging Face code path against the bundled one with them.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import pieces from 'gpt-tokenizer/bpeRanks/r50k_base';
 
 /** GPT-2's byte -> printable character table (bytes_to_unicode in OpenAI's encoder.py). */
@@ -60,4 +62,14 @@ export function gpt2FilesFromRanks(): Gpt2Files {
 /** merges.txt as transformers writes it. */
 export function mergesTxt(merges: readonly (readonly [string, string])[]): string {
   return ['#version: 0.2', ...merges.map(([a, b]) => `${a} ${b}`)].join('\n') + '\n';
+}
+
+/** GPT-2's vocabulary size: 50256 BPE tokens and <|endoftext|>. */
+export const GPT2_VOCAB_SIZE = 50257;
+
+/** Writes GPT-2's vocab.json and merges.txt into a model directory. */
+export function writeGpt2TokenizerFiles(dir: string): void {
+  const { vocab, merges } = gpt2FilesFromRanks();
+  writeFileSync(join(dir, 'vocab.json'), JSON.stringify(vocab));
+  writeFileSync(join(dir, 'merges.txt'), mergesTxt(merges));
 }
