@@ -53,6 +53,10 @@ export { METHODS } from './methods/registry.js';
 export type { Method, MethodSession, ProgressReporter } from './methods/method.js';
 export { pathPatch, type PathPatchOptions, type PathPatchResult } from './methods/path-patching.js';
 export { acdc, acdcSweep, acdcCircuit, type AcdcOptions, type AcdcResult } from './methods/acdc.js';
+export { attributionScores, attributionCircuit, cutScores, type AttributionResult, type AttributionSelection, type AttributionSettings } from './methods/attribution.js';
+export { exactEdgeEffects, type ExactEdgeOptions } from './methods/exact-edges.js';
+export { edgeAttribution, GradientModel, type AttributionData, type AttributionOptions, type AttributionScheme } from './gradients/edge-attribution.js';
+export { scoreGradient } from './gradients/metric-gradients.js';
 
 // Evaluation: detection, faithfulness, ROC, random baselines.
 export { detect } from './evaluation/detection.js';

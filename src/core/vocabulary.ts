@@ -20,11 +20,26 @@ export type GranularityName = (typeof GRANULARITY_NAMES)[number];
  * The methods that produce results: node-level activation patching, path patching, and ACDC over
  * edges (`acdc`) or over whole heads and MLPs (`acdc-nodes`). Stored and filtered by these names.
  */
-export const METHOD_NAMES = ['node-patching', 'path-patching', 'acdc', 'acdc-nodes'] as const;
+export const METHOD_NAMES = ['node-patching', 'node-attribution', 'path-patching', 'acdc', 'acdc-nodes', 'eap', 'eap-ig-inputs', 'clean-corrupted', 'exact'] as const;
 export type MethodName = (typeof METHOD_NAMES)[number];
 
+/**
+ * Edge scoring methods, named as EAP-IG names them: from gradients, `eap` (at the base run),
+ * `eap-ig-inputs` (averaged over input embeddings interpolated between the runs) and
+ * `clean-corrupted` (averaged over the two runs), defined in src/gradients/edge-attribution.ts;
+ * and `exact`, the true effect of patching each edge alone (src/methods/exact-edges.ts).
+ */
+export const ATTRIBUTION_METHODS = ['eap', 'eap-ig-inputs', 'clean-corrupted', 'exact'] as const satisfies readonly MethodName[];
+export type AttributionMethod = (typeof ATTRIBUTION_METHODS)[number];
+
+export const isAttributionMethod = (value: unknown): value is AttributionMethod => (ATTRIBUTION_METHODS as readonly unknown[]).includes(value);
+
+/** How the patching stage computes node effects: by patching (`exact`) or to first order from gradients (`attribution`, AtP). */
+export const PATCHING_METHODS = ['exact', 'attribution'] as const;
+export type PatchingMethod = (typeof PATCHING_METHODS)[number];
+
 /** The methods a pipeline's discovery stage can run. */
-export const DISCOVERY_METHODS = ['acdc', 'acdc-nodes'] as const satisfies readonly MethodName[];
+export const DISCOVERY_METHODS = ['acdc', 'acdc-nodes', ...ATTRIBUTION_METHODS] as const satisfies readonly MethodName[];
 export type DiscoveryMethod = (typeof DISCOVERY_METHODS)[number];
 
 /** Where the standard deviation of Gaussian noise comes from. */

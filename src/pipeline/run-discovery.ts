@@ -1,14 +1,18 @@
-// The discovery stage: ACDC swept over thresholds for each (method, corruption, direction, metric),
-// every circuit stored with its faithfulness, the faithfulness-vs-size curve, and ROC against the
-// ground truth when the model has one (the planted model). Each threshold is a unit of the stage
-// point's one run: its circuit is saved before the unit is marked done, so a re-run after a kill
-// recomputes at most the thresholds that were in progress.
-import type { Circuit } from '../circuits/circuit.js';
-import { corruptionName } from '../core/vocabulary.js';
-import { acdcCircuit, type AcdcResult, thresholdUnit } from '../methods/acdc.js';
-import type { MethodSession } from '../methods/method.js';
+// The discovery stage: ACDC swept over thresholds, or edge attribution (eap, eap-ig-inputs,
+// clean-corrupted) cut at several sizes or |score| thresholds, for each (method, corruption,
+// direction, metric), every circuit stored with its faithfulness, the faithfulness-vs-size curve,
+// and ROC against the ground truth when the model has one (the planted model). Each threshold (cut)
+// is a unit of the stage point's one run: its circuit is saved before the unit is marked done, so a
+// re-run after a kill recomputes at most the thresholds that were in progress. ACDC's ROC-AUC is the
+// area under its sweep's points; an attribution's is the rank AUC of its edge scores (every edge is
+// scored, so the whole ranking is the method's answer).
+import type { Circuit, CircuitMetaInit } from '../circuits/circuit.js';
+import { corruptionName, isAttributionMethod } from '../core/vocabulary.js';
+import { acdcCircuit, thresholdUnit } from '../methods/acdc.js';
+import { attributionCircuit, type AttributionSelection } from '../methods/attribution.js';
+import type { ProgressReporter } from '../methods/method.js';
 import { METHODS } from '../methods/registry.js';
-import { faithfulness, randomBaseline, sweepRoc } from '../evaluation/evaluate.js';
+import { edgeScoreAuc, faithfulness, randomBaseline, sweepRoc } from '../evaluation/evaluate.js';
 import { truthFor, truthScores } from '../evaluation/ground-truth.js';
 import { checkMetrics, type Experiment } from '../experiment/experiment.js';
 import { getMetric } from '../experiment/metrics.js';
@@ -17,7 +21,10 @@ import type { StageContext, StagePlan } from './run-pipeline.js';
 import { type DiscoveryPoint, expandDiscovery } from './spec.js';
 
 export interface DiscoveredCircuit {
+  /** ACDC's tau, or an attribution's |score| cut (for a top-n cut: the n-th largest |score|). */
   readonly tau: number;
+  /** The edge count of an attribution's top-n cut. */
+  readonly topN?: number;
   readonly circuitId: number;
   readonly size: number;
   readonly faithfulness: number;
@@ -34,17 +41,33 @@ export interface DiscoveryResult {
   readonly auc?: number;
 }
 
+/** One unit's circuit before evaluation, from whichever method. */
+interface Cut {
+  readonly tau: number;
+  readonly topN?: number;
+  readonly inCircuit: Uint8Array;
+  readonly nEdges: number;
+  circuit(meta: Partial<CircuitMetaInit>): Circuit;
+}
+
 /** One threshold's outcome, ready to store. */
 interface ThresholdOutput {
-  readonly tau: number;
-  readonly result: AcdcResult;
+  readonly unit: string;
+  readonly cut: Cut;
   readonly circuit: Circuit;
   readonly randomFaithfulness?: number;
 }
 
 interface DiscoverySession {
-  readonly acdc: MethodSession<AcdcResult>;
+  readonly run: (unit: string, progress: ProgressReporter) => Promise<Cut>;
   readonly exp: Experiment;
+}
+
+/** The n-th largest |score| over the graph's edges (the threshold equivalent to a top-n cut). */
+function nthLargest(scores: Float32Array, graph: Experiment['model']['graph'], n: number): number {
+  const R = graph.nReceivers;
+  const a = [...graph.edges()].map((e) => Math.abs(scores[e.sender * R + e.receiver]!)).sort((x, y) => y - x);
+  return a[Math.min(n, a.length) - 1] ?? 0;
 }
 
 export function discoveryPoints(ctx: StageContext): StagePlan<DiscoveryResult[]> {
@@ -59,8 +82,41 @@ export function discoveryPoints(ctx: StageContext): StagePlan<DiscoveryResult[]>
     const exp = ctx.experiment(dataset, corruption, s.batch);
     const metric = getMetric(point.metric);
     const faithMetric = s.faithfulnessMetric ? getMetric(s.faithfulnessMetric) : undefined;
-    const method = METHODS[point.method];
-    const settings = { thresholds: s.thresholds, metric, direction: point.direction };
+    const attribution = isAttributionMethod(point.method);
+    const selection: AttributionSelection = s.edges ? { kind: 'top-n', counts: s.edges } : { kind: 'threshold', thresholds: s.thresholds };
+    // The method's units, checks and cuts; ACDC and attribution differ only in how a unit becomes a circuit.
+    const m = isAttributionMethod(point.method)
+      ? (() => {
+          const method = METHODS[point.method];
+          const settings = { metric, direction: point.direction, steps: s.steps, selection };
+          return {
+            units: method.units(exp, settings),
+            check: () => method.check(exp, settings),
+            open: async (): Promise<DiscoverySession['run']> => {
+              const session = await method.open(exp, settings);
+              return async (unit, progress) => {
+                const r = await session.run(unit, progress);
+                const tau = r.tau ?? nthLargest(r.scores, r.graph, r.topN ?? 1);
+                return { tau, topN: r.topN, inCircuit: r.inCircuit, nEdges: r.nEdges, circuit: (meta) => attributionCircuit(r, meta) };
+              };
+            },
+          };
+        })()
+      : (() => {
+          const method = METHODS[point.method as 'acdc' | 'acdc-nodes'];
+          const settings = { thresholds: s.thresholds, metric, direction: point.direction };
+          return {
+            units: method.units(exp, settings),
+            check: () => method.check(exp, settings),
+            open: async (): Promise<DiscoverySession['run']> => {
+              const session = await method.open(exp, settings);
+              return async (unit, progress) => {
+                const r = await session.run(unit, progress);
+                return { tau: r.tau, inCircuit: r.inCircuit, nEdges: r.nEdges, circuit: (meta) => acdcCircuit(r, { ...meta, threshold: r.tau }) };
+              };
+            },
+          };
+        })();
     const stored = {
       task: pipeline.task.name,
       taskOptions: pipeline.task.options ?? {},
@@ -71,6 +127,7 @@ export function discoveryPoints(ctx: StageContext): StagePlan<DiscoveryResult[]>
       metric: point.metric,
       faithfulnessMetric: s.faithfulnessMetric ?? null,
       thresholds: s.thresholds,
+      ...(attribution ? { steps: s.steps, edges: s.edges ?? null } : {}),
       prompts: dataset.pairs.length,
       batch: s.batch,
       randomBaselines: s.randomBaselines,
@@ -81,42 +138,51 @@ export function discoveryPoints(ctx: StageContext): StagePlan<DiscoveryResult[]>
       label: `${point.method} ${corruptionName(corruption)} ${point.direction} ${point.metric}`,
       dataset,
       runs: [stored],
-      units: method.units(exp, settings),
-      check: () => [...method.check(exp, settings), ...(faithMetric ? checkMetrics(dataset, [faithMetric]) : [])].map((p) => `discovery: ${p}`),
-      open: async () => ({ acdc: await method.open(exp, settings), exp }),
+      units: m.units,
+      check: () => [...m.check(), ...(faithMetric ? checkMetrics(dataset, [faithMetric]) : [])].map((p) => `discovery: ${p}`),
+      open: async () => ({ run: await m.open(), exp }),
       async compute(session, unit, progress) {
-        const result = await session.acdc.run(unit, progress);
-        const tau = result.tau;
-        const f = await faithfulness(exp, [result.inCircuit], { direction: point.direction, metric: faithMetric });
-        let circuit = acdcCircuit(result, {
+        const cut = await session.run(unit, progress);
+        const f = await faithfulness(exp, [cut.inCircuit], { direction: point.direction, metric: faithMetric });
+        let circuit = cut.circuit({
           metric: point.metric,
           corruption: corruptionName(corruption),
           direction: point.direction,
-          threshold: tau,
           model: { fingerprint: pm.fingerprint, name: pm.model.config.name, dModel: pm.model.config.dModel },
           faithfulness: f.faithfulness[0] ?? null,
           extra: { faithfulnessMetric: f.metric, full: f.full, empty: f.empty },
         });
         let randomFaithfulness: number | undefined;
-        if (s.randomBaselines > 0 && result.nEdges > 0) {
-          const rb = await randomBaseline(exp, result.nEdges, { samples: s.randomBaselines, seed: 0, direction: point.direction, metric: faithMetric });
+        if (s.randomBaselines > 0 && cut.nEdges > 0) {
+          const rb = await randomBaseline(exp, cut.nEdges, { samples: s.randomBaselines, seed: 0, direction: point.direction, metric: faithMetric });
           randomFaithfulness = rb.mean;
           circuit = circuit.withMeta({ extra: { ...circuit.meta.extra, randomBaseline: { mean: rb.mean, std: rb.std, samples: s.randomBaselines } } });
         }
-        return { tau, result, circuit, randomFaithfulness };
+        return { unit, cut, circuit, randomFaithfulness };
       },
       async save(store, run, unit, o, seconds) {
-        await store.circuits.save({ pipeline: pipeline.name, key: `${run.key}:tau=${o.tau}`, runId: run.id, circuit: o.circuit, settings: { ...stored, tau: o.tau, randomFaithfulness: o.randomFaithfulness ?? null } });
+        const key = attribution ? `${run.key}:${unit}` : `${run.key}:tau=${o.cut.tau}`;
+        const extra = attribution ? { unit, topN: o.cut.topN ?? null } : {};
+        await store.circuits.save({ pipeline: pipeline.name, key, runId: run.id, circuit: o.circuit, settings: { ...stored, tau: o.cut.tau, ...extra, randomFaithfulness: o.randomFaithfulness ?? null } });
         await store.runs.saveUnit(run.id, unit, [], seconds);
       },
       async finish(store, runs, _session, seconds) {
         const run = runs[0]!;
-        const byTau = new Map((await store.circuits.list({ runId: run.id })).map((c) => [c.threshold, c]));
-        const circuits: DiscoveredCircuit[] = s.thresholds.map((tau) => {
-          const c = byTau.get(tau);
-          if (c === undefined) throw new Error(`discovery run ${run.id}: no stored circuit for ${thresholdUnit(tau)}`);
-          const random = (c.settings as { randomFaithfulness?: number | null }).randomFaithfulness;
-          return { tau, circuitId: c.id, size: c.size, faithfulness: c.faithfulness ?? NaN, ...(typeof random === 'number' ? { randomFaithfulness: random } : {}) };
+        const stored = await store.circuits.list({ runId: run.id });
+        // ACDC circuits are found by their tau, attribution cuts by their unit.
+        const unitOf = (c: (typeof stored)[number]): string | undefined =>
+          attribution ? (c.settings as { unit?: string }).unit : c.threshold === null ? undefined : thresholdUnit(c.threshold);
+        const byUnit = new Map(stored.map((c) => [unitOf(c), c]));
+        const circuits: DiscoveredCircuit[] = m.units.map((unit) => {
+          const c = byUnit.get(unit);
+          if (c === undefined) throw new Error(`discovery run ${run.id}: no stored circuit for ${unit}`);
+          const set = c.settings as { randomFaithfulness?: number | null; tau?: number; topN?: number | null };
+          const random = set.randomFaithfulness;
+          return {
+            tau: set.tau ?? c.threshold ?? NaN, circuitId: c.id, size: c.size, faithfulness: c.faithfulness ?? NaN,
+            ...(typeof set.topN === 'number' ? { topN: set.topN } : {}),
+            ...(typeof random === 'number' ? { randomFaithfulness: random } : {}),
+          };
         });
         await store.curves.save({
           pipeline: pipeline.name, key: run.key, kind: 'faithfulness', runId: run.id,
@@ -134,7 +200,7 @@ export function discoveryPoints(ctx: StageContext): StagePlan<DiscoveryResult[]>
           });
           const masks = loaded.map((c, i) => ({ inCircuit: c.mask, tau: circuits[i]!.tau }));
           const roc = sweepRoc(runtime.graph, masks, truth);
-          auc = roc.auc;
+          auc = attribution ? edgeScoreAuc(runtime.graph, loaded[0]!.scores, truth) : roc.auc;
           await store.curves.save({
             pipeline: pipeline.name, key: run.key, kind: 'roc', runId: run.id,
             points: roc.points,

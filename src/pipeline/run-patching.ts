@@ -1,6 +1,8 @@
-// The patching stage: every grid point (corruption x direction x granularity x window) is one
-// stage point whose runs are its metrics (all scored from the same patched passes) and whose units
-// are the experiment's row groups; once every unit is stored, each run gets its detections.
+// The patching stage: every grid point (method x corruption x direction x granularity x window) is
+// one stage point whose runs are its metrics (all scored from the same patched passes) and whose
+// units are the experiment's row groups; once every unit is stored, each run gets its detections.
+// Method `exact` patches every component (node-patching); `attribution` estimates the same effects
+// to first order from gradients (node-attribution, AtP) and is stored with method: attribution.
 import { getGranularity } from '../experiment/components.js';
 import { corruptionName, type Detection } from '../core/vocabulary.js';
 import { detect } from '../evaluation/detection.js';
@@ -11,7 +13,6 @@ import type { StagePoint } from './driver.js';
 import type { StageContext, StagePlan } from './run-pipeline.js';
 import { expandGrid, type GridPoint } from './spec.js';
 
-const nodePatching = METHODS['node-patching'];
 
 export interface SettingResult {
   readonly point: GridPoint;
@@ -34,6 +35,7 @@ export function patchingPoints(ctx: StageContext): StagePlan<SettingResult[]> {
     const corruption = point.corruption;
     const dataset = ctx.dataset(corruption);
     const exp = ctx.experiment(dataset, corruption, s.batch);
+    const nodeMethod = point.method === 'attribution' ? METHODS['node-attribution'] : METHODS['node-patching'];
     const settings: NodePatchingSettings = { direction: point.direction, metrics, granularity: getGranularity(point.granularity), window: point.window };
     const runs = metrics.map((m) => ({
       task: pipeline.task.name,
@@ -46,16 +48,18 @@ export function patchingPoints(ctx: StageContext): StagePlan<SettingResult[]> {
       window: point.window,
       detectK: s.detect.k,
       batch: s.batch,
+      // Only attribution runs name their method: exact runs keep the settings (and keys) they always had.
+      ...(point.method === 'attribution' ? { method: 'attribution' } : {}),
     }));
     return {
       close: () => exp.release(),
       stage: 'patching',
-      label: `${corruptionName(corruption)} ${point.direction} ${point.granularity}${point.window > 1 ? ` w${point.window}` : ''}`,
+      label: `${point.method === 'attribution' ? 'AtP ' : ''}${corruptionName(corruption)} ${point.direction} ${point.granularity}${point.window > 1 ? ` w${point.window}` : ''}`,
       dataset,
       runs,
-      units: nodePatching.units(exp, settings),
-      check: () => nodePatching.check(exp, settings).map((p) => `patching.metric: ${p}`),
-      open: () => nodePatching.open(exp, settings),
+      units: nodeMethod.units(exp, settings),
+      check: () => nodeMethod.check(exp, settings).map((p) => `patching.metric: ${p}`),
+      open: () => nodeMethod.open(exp, settings),
       compute: (session, unit, progress) => session.run(unit, progress),
       save: async (store, run, unit, output, seconds) => {
         await store.runs.saveUnit(run.id, unit, output.get(metrics[run.index]!.name)!, seconds);

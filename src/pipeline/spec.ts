@@ -9,6 +9,8 @@ import { z } from 'zod';
 import { UserError } from '../core/errors.js';
 import {
   type AblationCorruption,
+  ATTRIBUTION_METHODS,
+  isAttributionMethod,
   type Corruption,
   corruptionName,
   DEFAULT_NOISE,
@@ -19,6 +21,8 @@ import {
   GRANULARITY_NAMES,
   type GranularityName,
   METRIC_NAMES,
+  PATCHING_METHODS,
+  type PatchingMethod,
   type MetricName,
   type NoiseSettings,
   noisingOnly,
@@ -112,6 +116,8 @@ function patchingSchema(task: Task<unknown> | undefined) {
     metric: axis(metricSchema(task), ['logit-diff']),
     granularity: axis(z.enum(GRANULARITY_NAMES), ['heads']),
     window: axis(z.number().int().min(1), [1]),
+    /** exact: patch each component; attribution: first-order estimates from gradients (AtP). */
+    method: axis(z.enum(PATCHING_METHODS), ['exact']),
     detect: strictObject({ k: z.number().positive().default(2) }).default({ k: 2 }),
     batch: z.number().int().min(1).default(32),
   }).transform((s) => ({ ...s, corruption: s.corruption.map((c) => withNoise(c, s.gn)) }));
@@ -119,15 +125,19 @@ function patchingSchema(task: Task<unknown> | undefined) {
 
 function discoverySchema(task: Task<unknown> | undefined) {
   return strictObject({
-    /** acdc: edge-level ACDC; acdc-nodes: ACDC over whole heads and MLPs. */
+    /** acdc: edge-level ACDC; acdc-nodes: ACDC over whole heads and MLPs; eap, eap-ig-inputs, clean-corrupted: edge attribution from gradients; exact: each edge patched alone. */
     method: axis(z.enum(DISCOVERY_METHODS), ['acdc']),
     corruption: axis(corruptionSchema(task), [DEFAULT_STR]),
     /** Settings of this section's `gn` corruptions (the patching section has its own). */
     gn: noiseSchema,
     direction: axis(z.enum(DIRECTIONS), ['noising']),
     metric: axis(metricSchema(task), ['kl']),
-    /** ACDC thresholds tau, each one circuit. */
+    /** ACDC thresholds tau, each one circuit; attribution methods (eap, ...) without `edges` cut |score| at them. */
     thresholds: axis(z.number().nonnegative(), [0.01]),
+    /** Attribution methods: one circuit of the top N edges by |score| per entry (dangling edges then removed). */
+    edges: z.preprocess((v) => (v === undefined || Array.isArray(v) ? v : [v]), z.array(z.number().int().min(1)).min(1).optional()),
+    /** eap-ig-inputs: interpolation steps between the corrupted and the clean input embeddings. */
+    steps: z.number().int().min(1).default(5),
     /** Metric of the faithfulness score (default: logit-diff where the task has a wrong answer, else prob). */
     faithfulnessMetric: metricSchema(task).optional(),
     /** Random circuits of the same size per threshold, for a baseline of faithfulness. */
@@ -195,6 +205,7 @@ export function expandDiscovery(p: Pipeline): DiscoveryPoint[] {
 
 /** One point of the grid: everything that determines a set of runs except the metric. */
 export interface GridPoint {
+  readonly method: PatchingMethod;
   readonly corruption: Corruption;
   readonly direction: Direction;
   readonly granularity: GranularityName;
@@ -237,6 +248,9 @@ export function loadPipeline(file: string): Pipeline {
   if (p.discovery) {
     problems.push(...repeatedCorruptions(file, 'discovery', p.discovery.corruption));
     problems.push(...noisingOnlyProblems(file, 'discovery', p.discovery.corruption, p.discovery.direction));
+    if (p.discovery.edges && !p.discovery.method.some(isAttributionMethod)) {
+      problems.push(`${file}: discovery.edges: only attribution methods (${ATTRIBUTION_METHODS.join(', ')}) cut circuits by edge count, got method ${p.discovery.method.join(', ')}`);
+    }
   }
   if ('path' in p.model) {
     p.model.path = resolve(dirname(file), p.model.path);
@@ -266,15 +280,17 @@ function rawTaskName(raw: unknown): string | undefined {
   return typeof name === 'string' ? name : undefined;
 }
 
-/** The grid of settings: corruption x direction x granularity x window (windows only for windowed granularities). */
+/** The grid of settings: method x corruption x direction x granularity x window (windows only for windowed granularities). */
 export function expandGrid(p: Pipeline): GridPoint[] {
   const out: GridPoint[] = [];
   if (!p.patching) return out;
-  for (const corruption of p.patching.corruption) {
-    for (const direction of p.patching.direction) {
-      for (const granularity of p.patching.granularity) {
-        const windows = GRANULARITIES[granularity].windowed ? p.patching.window : [1];
-        for (const window of [...new Set(windows)]) out.push({ corruption, direction, granularity, window });
+  for (const method of [...new Set(p.patching.method)]) {
+    for (const corruption of p.patching.corruption) {
+      for (const direction of p.patching.direction) {
+        for (const granularity of p.patching.granularity) {
+          const windows = GRANULARITIES[granularity].windowed ? p.patching.window : [1];
+          for (const window of [...new Set(windows)]) out.push({ method, corruption, direction, granularity, window });
+        }
       }
     }
   }

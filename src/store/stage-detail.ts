@@ -34,7 +34,10 @@ export const PatchingRunDetailSchema = z.object({
 
 /** One threshold of a discovery run: the circuit it stored and how good it is. */
 export const DiscoveredCircuitSchema = z.object({
+  /** ACDC's tau, or an attribution's |score| cut (for a top-n cut: the n-th largest |score|). */
   tau: z.number(),
+  /** The edge count of an attribution's top-n cut. */
+  topN: z.number().int().optional(),
   circuitId: z.number().int().positive(),
   size: z.number().int().nonnegative(),
   faithfulness: z.number(),

@@ -48,7 +48,7 @@ patching:
     expect(message).toMatch(/patching\.direction\[0\]: expected one of denoising, noising$/m);
     expect(lines.length).toBeGreaterThanOrEqual(4);
     const typo = write('typo.yaml', `model: { plant: induction }\ntask: { name: induction }\npatching: { metrics: [kl] }\n`);
-    expect(() => loadPipeline(typo)).toThrow(/typo\.yaml: patching\.metrics: unknown field \(fields: corruption, gn, direction, metric, granularity, window, detect, batch\)/);
+    expect(() => loadPipeline(typo)).toThrow(/typo\.yaml: patching\.metrics: unknown field \(fields: corruption, gn, direction, metric, granularity, window, method, detect, batch\)/);
   });
 
   it('rejects windows on granularities without them, and YAML syntax errors', () => {
@@ -56,6 +56,18 @@ patching:
     expect(() => loadPipeline(w)).toThrow(/patching\.window: windows larger than 1 need a windowed granularity/);
     const y = write('syntax.yaml', `model: { plant: induction\ntask: [`);
     expect(() => loadPipeline(y)).toThrow(new RegExp(`^${y.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: YAML: `));
+  });
+
+  it('attribution settings: edges only with an attribution method; whole steps >= 1; the patching method axis', () => {
+    const acdcEdges = write('edges.yaml', `model: { plant: induction }\ntask: { name: induction }\ndiscovery: { method: [acdc], edges: [10] }\n`);
+    expect(() => loadPipeline(acdcEdges)).toThrow(/edges\.yaml: discovery\.edges: only attribution methods \(eap, eap-ig-inputs, clean-corrupted, exact\) cut circuits by edge count, got method acdc$/);
+    const steps = write('steps.yaml', `model: { plant: induction }\ntask: { name: induction }\ndiscovery: { method: [eap-ig-inputs], steps: 0 }\n`);
+    expect(() => loadPipeline(steps)).toThrow(/steps\.yaml: discovery\.steps: /);
+    const ok = loadPipeline(write('ok.yaml', `model: { plant: induction }\ntask: { name: induction }\ndiscovery: { method: [eap, exact], edges: 7 }\npatching: { method: [attribution, exact] }\n`));
+    expect(ok.discovery?.edges).toEqual([7]);
+    expect(ok.discovery?.steps).toBe(5);
+    expect(expandDiscovery(ok).map((d) => d.method)).toEqual(['eap', 'exact']);
+    expect(expandGrid(ok).map((g) => g.method)).toEqual(['attribution', 'exact']);
   });
 
   it('expands the grid: corruption x direction x granularity x window', () => {

@@ -78,7 +78,7 @@ const list: CommandModule<object, { db: string; pipeline?: string; method?: stri
     y
       .option('db', DB)
       .option('pipeline', { type: 'string', describe: 'only the circuits of this pipeline' })
-      .option('method', { type: 'string', describe: 'only the circuits of this method (acdc, acdc-nodes, or an imported one such as eap-ig)' })
+      .option('method', { type: 'string', describe: 'only the circuits of this method (acdc, acdc-nodes, eap, eap-ig-inputs, clean-corrupted, exact, or an imported one such as eap-ig)' })
       .option('json', { type: 'boolean', default: false, describe: 'print the circuits as a JSON array' }),
   handler: (argv) =>
     withStore(argv.db, async (store) => {
