@@ -8,12 +8,15 @@ import type { PathEffects, PathPatchingSession, PathPatchingSettings, PathPositi
 import { METHODS } from '../methods/registry.js';
 import type { StagePoint } from './driver.js';
 import type { StageContext, StagePlan } from './run-pipeline.js';
+import type { PathPatchingSpec } from './spec.js';
 
 const pathPatching = METHODS['path-patching'];
 
 export interface PathPatchingRequest {
   /** The receiver set, by name (`logits`, `a1.h7<q>`, `m0`). */
   readonly receivers: readonly string[];
+  /** The set's name (a pipeline's named receiver sets): stored with the runs, the viewer's label. */
+  readonly receiverSet?: string;
   /** Senders to sweep; default every sender that feeds some receiver of the set. */
   readonly senders?: readonly string[];
   readonly corruption: readonly Corruption[];
@@ -32,6 +35,8 @@ export interface PathPatchingPoint {
 
 export interface PathPatchingResult {
   readonly point: PathPatchingPoint;
+  /** The receiver set's name (its receivers joined when it has none). */
+  readonly receiverSet: string;
   readonly runId: number;
   readonly normaliser: number;
   /** Per sender, in sweep order: mean effect over the dataset's pairs. */
@@ -56,6 +61,7 @@ export function pathPatchingPoints(ctx: StageContext, req: PathPatchingRequest):
       direction: point.direction,
       metric: point.metric,
       receivers: req.receivers,
+      ...(req.receiverSet !== undefined ? { receiverSet: req.receiverSet } : {}),
       senders: req.senders ?? null,
       position: req.position,
       batch: req.batch,
@@ -90,7 +96,35 @@ export function pathPatchingPoints(ctx: StageContext, req: PathPatchingRequest):
         // The sweep order: the graph's sender order (input, a0.h0, ..., m0, a1.h0, ...).
         const order = (name: string) => ctx.runtime.graph.senderIndex(name);
         const effects = [...means].sort((a, b) => order(a.component) - order(b.component)).map((m) => ({ sender: m.component, effect: m.mean }));
-        out.push({ point: grid[i]!, runId, normaliser: detail?.stage === 'path-patching' ? detail.normaliser : NaN, effects, resumedUnits: o.resumedUnits, computedUnits: o.computedUnits });
+        out.push({ point: grid[i]!, receiverSet: req.receiverSet ?? req.receivers.join(','), runId, normaliser: detail?.stage === 'path-patching' ? detail.normaliser : NaN, effects, resumedUnits: o.resumedUnits, computedUnits: o.computedUnits });
+      }
+      return out;
+    },
+  };
+}
+
+/** The pipeline's pathPatching section: one sweep per receiver set, its points in set order. */
+export function pathPatchingSectionPoints(ctx: StageContext, spec: PathPatchingSpec | undefined): StagePlan<PathPatchingResult[]> {
+  const plans = (spec?.receivers ?? []).map((set) =>
+    pathPatchingPoints(ctx, {
+      receivers: set.receivers,
+      receiverSet: set.name,
+      senders: spec!.senders,
+      corruption: spec!.corruption,
+      direction: spec!.direction,
+      metric: spec!.metric,
+      position: spec!.position,
+      batch: spec!.batch,
+    }),
+  );
+  return {
+    points: plans.flatMap((p) => p.points),
+    async results(store, outcomes) {
+      const out: PathPatchingResult[] = [];
+      let at = 0;
+      for (const p of plans) {
+        out.push(...(await p.results(store, outcomes.slice(at, at + p.points.length))));
+        at += p.points.length;
       }
       return out;
     },

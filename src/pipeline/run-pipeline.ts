@@ -1,4 +1,4 @@
-// Runs a pipeline: every stage (patching, discovery, and path patching from its command) becomes a
+// Runs a pipeline: every stage (patching, discovery, path patching) becomes a
 // list of stage points, all planned and checked against the data before anything is stored, then
 // driven one by one through the resumable driver (driver.ts): units stored as they finish, leased
 // so concurrent processes share them, skipped on a re-run.
@@ -19,6 +19,7 @@ import { type PipelineModel, loadPipelineModel } from './model-source.js';
 import type { ProgressOptions } from './progress.js';
 import { discoveryPoints, type DiscoveryResult } from './run-discovery.js';
 import { patchingPoints, type SettingResult } from './run-patching.js';
+import { type PathPatchingResult, pathPatchingSectionPoints } from './run-path-patching.js';
 import { datasetCorruption, type Pipeline } from './spec.js';
 
 export type { SettingResult } from './run-patching.js';
@@ -28,6 +29,7 @@ const DATA_DIR = packagePath('data');
 export interface PipelineResult {
   readonly patching: SettingResult[];
   readonly discovery: DiscoveryResult[];
+  readonly pathPatching: PathPatchingResult[];
   /** False when a unit budget stopped the run early. */
   readonly complete: boolean;
 }
@@ -142,9 +144,10 @@ export async function runStages<Results extends readonly unknown[]>(
 }
 
 export async function runPipeline(pipeline: Pipeline, store: Store, opts: RunPipelineOptions = {}): Promise<PipelineResult> {
-  const { results, complete } = await runStages<[SettingResult[], DiscoveryResult[]]>(pipeline, store, opts, (ctx) => [
+  const { results, complete } = await runStages<[SettingResult[], DiscoveryResult[], PathPatchingResult[]]>(pipeline, store, opts, (ctx) => [
     patchingPoints(ctx),
     discoveryPoints(ctx),
+    pathPatchingSectionPoints(ctx, pipeline.pathPatching),
   ]);
-  return { patching: results?.[0] ?? [], discovery: results?.[1] ?? [], complete };
+  return { patching: results?.[0] ?? [], discovery: results?.[1] ?? [], pathPatching: results?.[2] ?? [], complete };
 }

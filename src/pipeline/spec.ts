@@ -32,6 +32,7 @@ import {
 } from '../core/vocabulary.js';
 import { formatZodIssues, strictObject } from '../core/zod-issues.js';
 import { GRANULARITIES } from '../experiment/components.js';
+import type { PathPosition } from '../methods/path-patching.js';
 import { presetNames } from '../synthetic/presets.js';
 import { DEFAULT_STR, parseCorruption } from '../tasks/pairs.js';
 import { findTask, getTask, taskNames } from '../tasks/registry.js';
@@ -148,6 +149,51 @@ function discoverySchema(task: Task<unknown> | undefined) {
   }).transform((s) => ({ ...s, corruption: s.corruption.map((c) => withNoise(c, s.gn)) }));
 }
 
+/** A receiver name as the component graph spells it: logits, mL, aL.hH<q|k|v> (checked against the model once it loads). */
+const receiverName = z.string().regex(/^(logits|m\d+|a\d+\.h\d+<[qkv]>)$/, 'a receiver is logits, mL or aL.hH<q|k|v>');
+const receiverList = z.array(receiverName).min(1);
+
+/** One receiver set, its name its own or its members joined. */
+export interface ReceiverSet {
+  readonly name: string;
+  readonly receivers: readonly string[];
+}
+
+/**
+ * `receivers`: one set (a name or a list of names), several sets (a list of lists), or named sets
+ * (a map of name to list); each set is one axis value of the sender x receiver-set heatmap.
+ */
+const receiverSetsSchema = z
+  .preprocess((v) => {
+    // Every form becomes a list of { name?, receivers }, so one schema reports a bad name by its place.
+    if (typeof v === 'string') return [{ receivers: [v] }];
+    if (Array.isArray(v)) return v.every((x) => typeof x === 'string') ? [{ receivers: v }] : v.map((rs: unknown) => ({ receivers: rs }));
+    if (typeof v === 'object' && v !== null) return Object.entries(v).map(([name, receivers]) => ({ name, receivers }));
+    return v;
+  }, z.array(strictObject({ name: z.string().min(1).optional(), receivers: receiverList })).min(1))
+  .transform((sets): ReceiverSet[] => sets.map((s) => ({ name: s.name ?? s.receivers.join(','), receivers: s.receivers })));
+
+/** all, an absolute token position, or a role of the task's pairs (e.g. END). */
+const pathPositionSchema = z.union([
+  z.literal('all'),
+  z.number().int().min(0),
+  z.string().min(1).transform((role): PathPosition => ({ role })),
+]);
+
+function pathPatchingSchema(task: Task<unknown> | undefined) {
+  return strictObject({
+    receivers: receiverSetsSchema,
+    /** Senders to sweep (default: every sender feeding some receiver of the set). */
+    senders: z.array(z.string().min(1)).min(1).optional(),
+    corruption: axis(corruptionSchema(task), [DEFAULT_STR]),
+    gn: noiseSchema,
+    direction: axis(z.enum(DIRECTIONS), ['noising']),
+    metric: axis(metricSchema(task), ['logit-diff']),
+    position: pathPositionSchema.default('all'),
+    batch: z.number().int().min(1).default(32),
+  }).transform((s) => ({ ...s, corruption: s.corruption.map((c) => withNoise(c, s.gn)) }));
+}
+
 /** The schema of a pipeline whose task is `task` (undefined: the task name is wrong, and reported). */
 function pipelineSchema(task: Task<unknown> | undefined) {
   // The task's own options schema, so a misspelt option fails here naming the valid ones.
@@ -171,6 +217,7 @@ function pipelineSchema(task: Task<unknown> | undefined) {
     }),
     patching: patchingSchema(task).optional(),
     discovery: discoverySchema(task).optional(),
+    pathPatching: pathPatchingSchema(task).optional(),
   });
 }
 
@@ -179,6 +226,7 @@ type PipelineOutput = z.output<ReturnType<typeof pipelineSchema>>;
 export type ModelSpec = z.output<typeof modelSchema>;
 export type PatchingSpec = NonNullable<PipelineOutput['patching']>;
 export type DiscoverySpec = NonNullable<PipelineOutput['discovery']>;
+export type PathPatchingSpec = NonNullable<PipelineOutput['pathPatching']>;
 
 export interface Pipeline extends PipelineOutput {
   readonly name: string;
@@ -236,7 +284,7 @@ export function loadPipeline(file: string): Pipeline {
   if (!parsed.success) throw new UserError(formatZodIssues(file, parsed.error));
   const p = parsed.data;
   const problems: string[] = [];
-  if (!p.patching && !p.discovery) problems.push(`${file}: (top level): a pipeline needs a patching or a discovery section (or both)`);
+  if (!p.patching && !p.discovery && !p.pathPatching) problems.push(`${file}: (top level): a pipeline needs a patching, discovery or pathPatching section`);
   if (p.patching) {
     const windowed = p.patching.granularity.filter((g) => GRANULARITIES[g].windowed);
     if (p.patching.window.some((w) => w > 1) && windowed.length === 0) {
@@ -251,6 +299,11 @@ export function loadPipeline(file: string): Pipeline {
     if (p.discovery.edges && !p.discovery.method.some(isAttributionMethod)) {
       problems.push(`${file}: discovery.edges: only attribution methods (${ATTRIBUTION_METHODS.join(', ')}) cut circuits by edge count, got method ${p.discovery.method.join(', ')}`);
     }
+  }
+  if (p.pathPatching) {
+    problems.push(...repeatedCorruptions(file, 'pathPatching', p.pathPatching.corruption));
+    const names = p.pathPatching.receivers.map((r) => r.name);
+    for (const n of new Set(names.filter((n, i) => names.indexOf(n) !== i))) problems.push(`${file}: pathPatching.receivers: the set ${n} is listed twice`);
   }
   if ('path' in p.model) {
     p.model.path = resolve(dirname(file), p.model.path);

@@ -80,6 +80,7 @@ export async function collectSite(store: Store, opts: CollectOptions = {}): Prom
     }
     const [effects, detections] = await Promise.all([store.runs.meanEffects(run.id), store.runs.detections(run.id)]);
     const s = isJsonObject(run.settings) ? run.settings : {};
+    const receivers = Array.isArray(s.receivers) && s.receivers.every((x) => typeof x === 'string') ? (s.receivers as string[]) : null;
     const baselines = run.detail?.stage === 'patching' ? { clean: run.detail.baselines.clean, corrupted: run.detail.baselines.corrupted } : null;
     runs.push({
       id: run.id,
@@ -94,6 +95,8 @@ export async function collectSite(store: Store, opts: CollectOptions = {}): Prom
       metric: str(s.metric),
       granularity: str(s.granularity),
       window: num(s.window),
+      receivers,
+      receiverSet: str(s.receiverSet) ?? receivers?.join(',') ?? null,
       baselines,
       nPairs: run.pairs,
       prompts: ds.prompts,

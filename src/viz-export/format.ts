@@ -31,6 +31,10 @@ export interface VizRunInfo {
   readonly metric: string | null;
   readonly granularity: string | null;
   readonly window: number | null;
+  /** A path-patching run's receiver set (its effects are one per sender); null for node-level runs. */
+  readonly receivers: readonly string[] | null;
+  /** The receiver set's name (its receivers joined when the run has none); null for node-level runs. */
+  readonly receiverSet: string | null;
   /** Clean and corrupted metric values of the run (its stored detail), when recorded. */
   readonly baselines: { readonly clean: number; readonly corrupted: number } | null;
   readonly nPairs: number | null;

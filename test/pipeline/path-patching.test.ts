@@ -13,11 +13,12 @@ import { UserError } from '../../src/core/errors.js';
 import { Experiment } from '../../src/experiment/experiment.js';
 import { pathPatch } from '../../src/methods/path-patching.js';
 import { loadPipelineModel } from '../../src/pipeline/model-source.js';
-import { runStages } from '../../src/pipeline/run-pipeline.js';
+import { runPipeline, runStages } from '../../src/pipeline/run-pipeline.js';
 import { type PathPatchingRequest, type PathPatchingResult, pathPatchingPoints } from '../../src/pipeline/run-path-patching.js';
-import { loadPipeline } from '../../src/pipeline/spec.js';
+import { datasetCorruption, loadPipeline } from '../../src/pipeline/spec.js';
 import { PatchableModel } from '../../src/runtime/patchable-model.js';
 import { Store } from '../../src/store/store.js';
+import { buildDataset } from '../../src/tasks/registry.js';
 import type { Dataset } from '../../src/tasks/types.js';
 import { formatNumber } from '../../src/cli/format-table.js';
 
@@ -151,5 +152,63 @@ describe('path patching stage', () => {
     }
     const again = await promisify(execFile)(process.execPath, args);
     expect(again.stdout).toBe(first.stdout);
+  }, 120_000);
+
+  it('a pipeline pathPatching section stores one run per receiver set whose effects equal pathPatch(); `patchwise run` prints them', async () => {
+    const yaml = join(dir, 'section.yaml');
+    writeFileSync(
+      yaml,
+      `name: path-section
+model: { plant: induction }
+task: { name: induction, count: 6, seed: 3, options: { length: 8 } }
+pathPatching:
+  receivers: { keys: ["a1.h7<k>", "a1.h7<v>"], out: [logits] }
+  corruption: key-token
+  metric: logit-diff
+  batch: 4
+`,
+    );
+    const p = loadPipeline(yaml);
+    expect(p.pathPatching!.receivers).toEqual([
+      { name: 'keys', receivers: ['a1.h7<k>', 'a1.h7<v>'] },
+      { name: 'out', receivers: ['logits'] },
+    ]);
+    const db = join(dir, 'section.db');
+    const store = await Store.open(db);
+    let result;
+    try {
+      result = await runPipeline(p, store, { progress: 'off' });
+      for (const r of result.pathPatching) expect((await store.runs.get(r.runId)).settings).toMatchObject({ receiverSet: r.receiverSet });
+    } finally {
+      await store.close();
+    }
+    expect(result.complete).toBe(true);
+    expect(result.pathPatching.map((r) => r.receiverSet)).toEqual(['keys', 'out']);
+
+    const pm = await loadPipelineModel(p.model);
+    const runtime = new PatchableModel(pm.model);
+    try {
+      const corruption = p.pathPatching!.corruption[0]!;
+      const dataset = buildDataset(
+        { tokenizer: pm.tokenizer, bosId: pm.bosId, vocabSize: pm.model.config.vocabSize, dataDir: resolve('data'), baseDir: dir },
+        { task: 'induction', options: p.task.options, corruption: datasetCorruption(p, corruption), seed: 3, count: 6 },
+      );
+      const exp = await Experiment.prepare(runtime, dataset, { corruption });
+      for (const [i, set] of p.pathPatching!.receivers.entries()) {
+        const r = result.pathPatching[i]!;
+        const lib = await pathPatch(exp, { receivers: set.receivers, direction: 'noising', metric: 'logit-diff' });
+        expect(r.effects.map((e) => e.sender)).toEqual(lib.effects.map((e) => e.name));
+        r.effects.forEach((e, k) => expect(Math.abs(e.effect - lib.effects[k]!.effect), e.sender).toBeLessThan(1e-12));
+      }
+    } finally {
+      await runtime.release();
+    }
+
+    // The command resumes the stored runs and prints each run's largest path effects.
+    const out = await promisify(execFile)(process.execPath, [BIN, 'run', yaml, '--db', db, '--no-progress']);
+    const at = out.stdout.split('\n').indexOf('largest path effects');
+    expect(at).toBeGreaterThan(0);
+    const keysRow = out.stdout.split('\n').find((l) => /^1\s+keys\s+key-token\s+noising\s+logit-diff\s+/.test(l));
+    expect(keysRow).toMatch(/\sa0\.h3 /);
   }, 120_000);
 });

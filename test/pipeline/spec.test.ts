@@ -70,6 +70,42 @@ patching:
     expect(expandGrid(ok).map((g) => g.method)).toEqual(['attribution', 'exact']);
   });
 
+  it('pathPatching: receiver sets as one list, a list of lists or named sets; position and defaults; bad names fail at load', () => {
+    const head = `model: { plant: induction }\ntask: { name: induction }\n`;
+    const one = loadPipeline(write('pp1.yaml', `${head}pathPatching: { receivers: ["a1.h7<q>", logits], position: END }\n`));
+    expect(one.pathPatching).toMatchObject({
+      receivers: [{ name: 'a1.h7<q>,logits', receivers: ['a1.h7<q>', 'logits'] }],
+      corruption: [{ kind: 'str', variant: 'key-token' }],
+      direction: ['noising'],
+      metric: ['logit-diff'],
+      position: { role: 'END' },
+      batch: 32,
+    });
+    const lists = loadPipeline(write('pp2.yaml', `${head}pathPatching: { receivers: [[logits], [m0, m1]], position: 3, direction: [noising, denoising] }\n`));
+    expect(lists.pathPatching?.receivers.map((r) => r.name)).toEqual(['logits', 'm0,m1']);
+    expect(lists.pathPatching?.position).toBe(3);
+    const named = loadPipeline(write('pp3.yaml', `${head}pathPatching: { receivers: { q: ["a1.h7<q>"], out: [logits] }, corruption: "gn:KEY", gn: { samples: 2 } }\n`));
+    expect(named.pathPatching?.receivers).toEqual([{ name: 'q', receivers: ['a1.h7<q>'] }, { name: 'out', receivers: ['logits'] }]);
+    expect(named.pathPatching?.corruption[0]).toMatchObject({ kind: 'gn', roles: ['KEY'], noise: { samples: 2 } });
+    expect(named.patching).toBeUndefined();
+
+    const bad = write('pp-bad.yaml', `${head}pathPatching: { receivers: ["a1.h7<x>"], corruption: bogus, batch: 0 }\n`);
+    const message = (() => {
+      try {
+        loadPipeline(bad);
+      } catch (e) {
+        expect(e).toBeInstanceOf(UserError);
+        return (e as Error).message;
+      }
+      return '';
+    })();
+    expect(message).toMatch(/pp-bad\.yaml: pathPatching\.receivers\[0\]\.receivers\[0\]: a receiver is logits, mL or aL\.hH<q\|k\|v>/);
+    expect(message).toMatch(/pp-bad\.yaml: pathPatching\.corruption\[0\]: task induction has no corruption "bogus"/);
+    expect(message).toMatch(/pp-bad\.yaml: pathPatching\.batch: /);
+    const twice = write('pp-twice.yaml', `${head}pathPatching: { receivers: [[logits], [logits]], corruption: [str, key-token] }\n`);
+    expect(() => loadPipeline(twice)).toThrow(/pp-twice\.yaml: pathPatching\.corruption: key-token is listed twice[^]*pathPatching\.receivers: the set logits is listed twice/);
+  });
+
   it('expands the grid: corruption x direction x granularity x window', () => {
     const f = write(
       'grid.yaml',

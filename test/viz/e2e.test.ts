@@ -14,7 +14,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { serveSite } from '../../src/viz-export/serve.js';
 import { buildSite, type BuildResult } from '../../src/viz-export/site.js';
-import { HOSTILE_MODEL, HOSTILE_PROMPT, KL_EDGES, SMALL, writeFixture, writePlantedFixture, type Fixture } from './fixtures.js';
+import { HOSTILE_MODEL, HOSTILE_PROMPT, KL_EDGES, PATH_SENDERS, PATH_SETS, SMALL, writeFixture, writePathFixture, writePlantedFixture, type Fixture } from './fixtures.js';
 
 const CHROMIUM = process.env.PATCHWISE_CHROMIUM ?? '/usr/bin/chromium';
 const available = existsSync(CHROMIUM);
@@ -384,6 +384,31 @@ describeBrowser('the viewer in Chromium', () => {
     await page.keyboard.press('Home');
     if ((await view('circuit')).edges === 0) expect(await stat.textContent()).toContain('empty circuit');
     expect(await stat.textContent()).not.toMatch(/^0 nodes · 0 edges · faithfulness/);
+  });
+
+  it('path-patching runs: one sender x receiver-set heatmap, labelled by sender and set, apart from the node heatmaps', async () => {
+    const pathDb = join(dir, 'paths.db');
+    const { pathRuns } = await writePathFixture(pathDb);
+    const pathSite = join(dir, 'paths-site');
+    await buildSite({ db: pathDb, out: pathSite });
+    await open(`${pathToFileURL(join(pathSite, 'index.html')).href}#tab=patching`);
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid=path-heatmap]').length === 1);
+    // The node-level heads run keeps its own map; the path runs are not drawn as node effects.
+    expect(await page.locator('[data-testid=heatmap]').count()).toBe(1);
+    const card = page.locator('[data-testid=path-heatmap]');
+    expect(await card.getAttribute('data-runs')).toBe(pathRuns.join(','));
+    expect(await card.locator('.card-title').textContent()).toBe('path patching · corruption: key-token · metric: logit-diff');
+    expect(await card.locator('text.col-label').allTextContents()).toEqual(Object.keys(PATH_SETS));
+    const rows = await card.locator('svg > text[text-anchor=end]:not(.col-label)').evaluateAll((ts) =>
+      ts.map((t) => ({ label: t.textContent, y: Number(t.getAttribute('y')) })).sort((a, b) => a.y - b.y).map((r) => r.label),
+    );
+    expect(rows).toEqual([...PATH_SENDERS.out]);
+    // Senders x sets cells; the second layer feeds none of the key set: those cells say so.
+    expect(await card.locator('rect.cell').count()).toBe(PATH_SENDERS.out.length * 2);
+    const titles = await card.locator('rect.cell title').allTextContents();
+    expect(titles).toContain('a1.h0 -> keys: no path');
+    expect(titles.find((t) => t.startsWith('a0.h1 -> out: '))).toMatch(/^a0\.h1 -> out: -0\.69\d* ± /);
+    await card.screenshot({ path: join(SHOTS, 'path-heatmap.png') });
   });
 
   it('a database whose circuits are all empty renders every tab', async () => {

@@ -171,3 +171,39 @@ export async function writePlantedFixture(path: string): Promise<{ circuitId: nu
     await store.close();
   }
 }
+
+/** The sender x receiver-set layout a path-patching fixture stores (two sets, one corruption and metric). */
+export const PATH_SETS = { keys: ['a1.h1<k>', 'a1.h1<v>'], out: ['logits'] } as const;
+export const PATH_SENDERS = { keys: ['input', 'a0.h0', 'a0.h1', 'm0'], out: ['input', 'a0.h0', 'a0.h1', 'm0', 'a1.h0', 'a1.h1', 'm1'] } as const;
+
+/**
+ * A database with path-patching runs as the pipeline stores them (settings with `receivers` and
+ * `receiverSet`, one effect row per sender and prompt, kind 'path') beside one node-level heads run.
+ */
+export async function writePathFixture(path: string): Promise<{ pathRuns: number[]; headsRun: number }> {
+  const store = await Store.open(path);
+  try {
+    const modelId = await store.models.upsert({ fingerprint: 'fp-paths', name: 'tiny-2x2', path: '/models/tiny2', architecture: 'gpt2', config: { nLayers: 2, nHeads: 2 } });
+    const pairs = [0, 1].map((index) => ({ index, clean: [1, 2, 3, 1], corrupted: [1, 4, 3, 1], cleanText: `a b c a ${index}`, corruptedText: `a d c a ${index}`, roles: {} }));
+    const datasetId = await store.datasets.upsert({ fingerprint: 'ds-paths', task: 'induction', settings: {}, pairs });
+    const coords = (name: string): { layer: number; head: number | null } => {
+      const m = /^a(\d+)\.h(\d+)$/.exec(name) ?? /^m(\d+)$/.exec(name);
+      return name === 'input' ? { layer: 0, head: null } : { layer: Number(m![1]), head: m![2] === undefined ? null : Number(m![2]) };
+    };
+    const pathRuns: number[] = [];
+    for (const set of ['keys', 'out'] as const) {
+      const settings = { task: 'induction', corruption: 'key-token', direction: 'noising', metric: 'logit-diff', receivers: [...PATH_SETS[set]], receiverSet: set, senders: null, position: 'all', batch: 4 };
+      const run = await store.runs.open({ pipeline: 'paths', key: `path-${set}`, modelId, datasetId, settings, codeVersion: 'test' });
+      const rows = PATH_SENDERS[set].flatMap((sender, i) => [0, 1].map((prompt) => ({ component: sender, kind: 'path', ...coords(sender), position: null, window: 1, prompt, value: (sender === 'a0.h1' ? -0.7 : 0.1 * i) + 0.01 * prompt })));
+      await store.runs.saveUnit(run.id, 'all', rows, 0.1);
+      await store.runs.finish(run.id, { seconds: 1 });
+      pathRuns.push(run.id);
+    }
+    const heads = await store.runs.open({ pipeline: 'paths', key: 'heads', modelId, datasetId, settings: { corruption: 'key-token', metric: 'logit-diff', direction: 'noising', granularity: 'heads', window: 1 }, codeVersion: 'test' });
+    await store.runs.saveUnit(heads.id, 'all', [0, 1].flatMap((L) => [0, 1].map((H) => ({ component: `a${L}.h${H}`, kind: 'head', layer: L, head: H, position: null, window: 1, prompt: 0, value: 0.2 * (L + H) }))), 0.1);
+    await store.runs.finish(heads.id, { seconds: 1 });
+    return { pathRuns, headsRun: heads.id };
+  } finally {
+    await store.close();
+  }
+}

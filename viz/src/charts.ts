@@ -163,7 +163,9 @@ export function heatmap(o: HeatmapOptions): SVGSVGElement {
   const cell = o.cell ?? Math.max(o.showValues ? 30 : 9, Math.min(34, Math.floor(320 / Math.max(o.cols, o.rows, 1))));
   // The row title sits above the row labels, horizontally, so no map is too short for it.
   const longest = o.slantColLabels ? Math.max(0, ...Array.from({ length: o.cols }, (_, c) => o.colLabel(c).length)) : 0;
-  const m = { l: Math.max(34, Math.ceil(longest * 4.4)), t: 20, r: o.slantColLabels ? 30 : 8, b: o.slantColLabels ? 26 + Math.ceil(longest * 4.6) : 34 };
+  // Row labels are layer numbers in most maps; sender names (a10.h11) in path-patching maps.
+  const longestRow = Math.max(0, ...Array.from({ length: o.rows }, (_, r) => o.rowLabel(r).length));
+  const m = { l: Math.max(34, Math.ceil(longest * 4.4), 8 + Math.ceil(longestRow * 6.2)), t: 20, r: o.slantColLabels ? 30 : 8, b: o.slantColLabels ? 26 + Math.ceil(longest * 4.6) : 34 };
   const W = Math.max(m.l + o.cols * cell + m.r, 8 + 6.2 * o.rowTitle.length);
   const rowY = (r: number): number => m.t + (o.layersUp ? o.rows - 1 - r : r) * cell;
   const H = m.t + o.rows * cell + m.b;

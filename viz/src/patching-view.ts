@@ -1,6 +1,7 @@
 // The patching tab: node-level effects as heatmaps (layer x head, layer x position), one per
 // corruption (rows) and metric (columns) side by side, detected components outlined, in a diverging
-// palette; sliding-window effects against summed single-layer effects; and the stored
+// palette; path-patching runs as sender x receiver-set heatmaps; sliding-window effects against
+// summed single-layer effects; and the stored
 // faithfulness-against-size and ROC curves of the pipeline.
 import { trapezoidAuc } from '../../src/evaluation/measures.js';
 import type { VizCurve, VizIndex, VizRunEffects, VizRunInfo } from '../../src/viz-export/format.js';
@@ -112,10 +113,11 @@ export class PatchingView implements View {
       dirs.length > 0 ? h('label', {}, 'direction ', select(dirs.map((d) => option(d, d, d === dir)), (v) => set({ dir: v, fam: undefined }), { id: 'patching-direction' })) : null,
     );
     const heatBox = h('section', { class: 'heatmaps' }, h('p', { class: 'hint' }, 'loading effects…'));
+    const pathBox = h('section', { class: 'path-heatmaps' });
     const windowBox = h('section', { class: 'windows' });
     const curveBox = h('section', { class: 'curves' });
     const promptBox = h('section', { class: 'prompts' });
-    fill(this.root, controls, heatBox, windowBox, curveBox, promptBox);
+    fill(this.root, controls, heatBox, pathBox, windowBox, curveBox, promptBox);
     this.drawCurves(curveBox, pipeline);
     this.drawPrompts(promptBox, selected[0]);
 
@@ -123,18 +125,75 @@ export class PatchingView implements View {
     await Promise.all(selected.map(async (r) => effects.set(r.id, await this.data.runEffects(r.id))));
     if (gen !== this.generation) return;
 
+    // Path-patching runs (one effect per sender into a receiver set) get their own heatmaps.
+    const nodeRuns = selected.filter((r) => r.receivers === null);
+    this.drawPaths(pathBox, selected.filter((r) => r.receivers !== null), effects);
     // Families present in these runs, heads first.
     const families = new Map<string, Family>();
-    for (const e of effects.values()) for (const f of familiesOf(e)) families.set(f.key, f);
+    for (const r of nodeRuns) for (const f of familiesOf(effects.get(r.id)!)) families.set(f.key, f);
     const famList = [...families.values()].sort((a, b) => Number(b.byHead) - Number(a.byHead) || a.key.localeCompare(b.key));
     const fam = families.get(st.fam ?? '') ?? famList[0];
     if (!fam) {
-      fill(heatBox, h('p', { class: 'hint' }, 'No node-level effects stored for these runs.'));
+      fill(heatBox, ...(nodeRuns.length === 0 && selected.length > 0 ? [] : [h('p', { class: 'hint' }, 'No node-level effects stored for these runs.')]));
     } else {
       controls.append(h('label', {}, 'components ', select(famList.map((f) => option(f.key, f.label, f.key === fam.key)), (v) => set({ fam: v, pos: undefined }), { id: 'patching-family' })));
-      this.drawHeatmaps(heatBox, controls, selected, effects, fam, st.pos);
+      this.drawHeatmaps(heatBox, controls, nodeRuns, effects, fam, st.pos);
     }
-    void this.drawWindows(windowBox, selected, ofModel, effects, st.wpos, gen);
+    void this.drawWindows(windowBox, nodeRuns, ofModel, effects, st.wpos, gen);
+  }
+
+  /** Path patching: one sender x receiver-set heatmap per (corruption, metric), each set one run. */
+  private drawPaths(box: HTMLElement, runs: readonly VizRunInfo[], effects: ReadonlyMap<number, VizRunEffects>): void {
+    if (runs.length === 0) {
+      fill(box);
+      return;
+    }
+    const groups = new Map<string, VizRunInfo[]>();
+    for (const r of runs) {
+      const k = `corruption: ${r.corruption ?? '-'} · metric: ${r.metric ?? '-'}`;
+      groups.set(k, [...(groups.get(k) ?? []), r]);
+    }
+    const cards: HTMLElement[] = [];
+    for (const [title, group] of groups) {
+      const sets = distinct(group.map((r) => r.receiverSet ?? '-'));
+      // Senders in the graph's order (input, then each layer's heads before its MLP), the union over the sets.
+      const order = new Map<string, [number, number]>();
+      const value = new Map<string, { mean: number; std: number; n: number }>();
+      for (const r of group) {
+        const e = effects.get(r.id)!;
+        e.component.forEach((c, i) => {
+          order.set(c, c === 'input' ? [-1, 0] : [e.layer[i]!, e.head[i] ?? Infinity]);
+          value.set(`${c}|${r.receiverSet ?? '-'}`, { mean: e.mean[i]!, std: e.std[i]!, n: e.n[i]! });
+        });
+      }
+      const senders = [...order.keys()].sort((a, b) => order.get(a)![0] - order.get(b)![0] || order.get(a)![1] - order.get(b)![1]);
+      const max = Math.max(0, ...[...value.values()].map((v) => Math.abs(v.mean)));
+      const at = (row: number, col: number) => value.get(`${senders[row]}|${sets[col]}`);
+      const svg = heatmap({
+        rows: senders.length,
+        cols: sets.length,
+        value: (row, col) => at(row, col)?.mean,
+        rowLabel: (row) => senders[row]!,
+        colLabel: (col) => sets[col]!,
+        rowTitle: 'sender',
+        colTitle: 'receiver set',
+        slantColLabels: true,
+        outlined: () => false,
+        cellTitle: (row, col) => {
+          const v = at(row, col);
+          return v === undefined ? `${senders[row]} -> ${sets[col]}: no path` : `${senders[row]} -> ${sets[col]}: ${fmt(v.mean, 4)} ± ${fmt(v.std)} (n = ${v.n})`;
+        },
+        max,
+        showValues: this.state.get().vals === true,
+      });
+      cards.push(h('div', { class: 'card', data: { testid: 'path-heatmap', runs: group.map((r) => r.id).join(','), max } }, h('div', { class: 'card-title' }, `path patching · ${title}`), svg, colorBar(max, metricUnit(group[0]!.metric))));
+    }
+    fill(
+      box,
+      h('h3', {}, 'Path patching: each sender\'s path into each receiver set'),
+      h('p', { class: 'hint' }, 'Rows are senders, columns receiver sets (one run each); blue raises the metric, red lowers it; grey: the sender feeds none of the set.'),
+      h('div', { class: 'heat-scroll heat-grid' }, ...cards),
+    );
   }
 
   private drawHeatmaps(box: HTMLElement, controls: HTMLElement, runs: readonly VizRunInfo[], effects: ReadonlyMap<number, VizRunEffects>, fam: Family, pos: number | undefined): void {

@@ -40,7 +40,7 @@ function parsePosition(p: string): PathPosition {
 /** --corruption names: ablations (zero and mean with noising only; mean:FILE relative to the pipeline), or the task's corruptions. */
 function parseCorruptions(pipeline: Pipeline, names: readonly string[], directions: readonly Direction[]): Corruption[] {
   const task = getTask(pipeline.task.name);
-  const noise = pipeline.patching?.gn ?? pipeline.discovery?.gn ?? DEFAULT_NOISE;
+  const noise = pipeline.pathPatching?.gn ?? pipeline.patching?.gn ?? pipeline.discovery?.gn ?? DEFAULT_NOISE;
   return names.map((n) => {
     let ablation: Corruption | undefined;
     try {

@@ -6,6 +6,7 @@ import type { CommandModule } from 'yargs';
 import { UserError } from '../../core/errors.js';
 import { corruptionName } from '../../core/vocabulary.js';
 import type { DiscoveryResult } from '../../pipeline/run-discovery.js';
+import type { PathPatchingResult } from '../../pipeline/run-path-patching.js';
 import { runPipeline, type SettingResult } from '../../pipeline/run-pipeline.js';
 import { type Pipeline, loadPipeline } from '../../pipeline/spec.js';
 import { Store } from '../../store/store.js';
@@ -61,6 +62,23 @@ function summary(pipeline: Pipeline, results: readonly SettingResult[]): string 
   );
 }
 
+/** The largest path effects of each path-patching run (three per run, largest |effect| first). */
+function pathSummary(results: readonly PathPatchingResult[]): string {
+  const rows = results.map((r) => [
+    String(r.runId),
+    r.receiverSet,
+    corruptionName(r.point.corruption),
+    r.point.direction,
+    r.point.metric,
+    [...r.effects]
+      .sort((a, b) => Math.abs(b.effect) - Math.abs(a.effect))
+      .slice(0, 3)
+      .map((e) => `${e.sender} ${formatNumber(e.effect)}`)
+      .join(', '),
+  ]);
+  return 'largest path effects\n' + formatTable(['run', 'receivers', 'corruption', 'direction', 'metric', 'senders'], rows);
+}
+
 /** A bar on a terminal, periodic lines in logs, nothing with --no-progress. */
 export const progressMode = (on: boolean): 'bar' | 'lines' | 'off' => (!on ? 'off' : process.stderr.isTTY ? 'bar' : 'lines');
 
@@ -94,6 +112,7 @@ export const runCommand: CommandModule<object, { pipelines: string[]; db: string
         const results = await runPipeline(p, store, { progress: progressMode(argv.progress), progressEvery: argv['progress-every'] });
         if (results.patching.length > 0) console.log(summary(p, results.patching));
         if (results.discovery.length > 0) console.log(discoverySummary(results.discovery));
+        if (results.pathPatching.length > 0) console.log(pathSummary(results.pathPatching));
       }
     } finally {
       await store.close();
