@@ -145,6 +145,50 @@ describe('a model without tokenizer files', () => {
   }, 30_000);
 });
 
+describe('ablations and ground truth on the model without tokenizer files (issue 11, end to end)', () => {
+  it('node patching under zero and resample and ACDC under zero on a multi-target token-id JSONL, scored against a ground-truth file', async () => {
+    const lines = [
+      [0, 11, 12, 13, 14, 11, 12, 13],
+      [0, 31, 32, 33, 34, 31, 32, 33],
+      [0, 5, 6, 7, 8, 5, 6, 7],
+      [0, 15, 16, 17, 18, 15, 16, 17],
+    ].map((clean) => ({ clean_ids: clean, corrupted_ids: clean.map((t, i) => (i >= 5 ? t + 10 : t)), targets: [5, 6, 7].map((p) => ({ position: p, answer_id: clean[p - 3]!, wrong_id: 49 })) }));
+    writeFileSync(join(dir, 'abl.jsonl'), lines.map((l) => JSON.stringify(l)).join('\n') + '\n');
+    // A user-supplied known circuit: a list of edge names (EAP-IG naming).
+    writeFileSync(join(dir, 'truth.json'), JSON.stringify(['a2.h0->logits', 'a1.h1->a2.h0<q>', 'input->a1.h1<k>']));
+    writeFileSync(
+      join(dir, 'abl.yaml'),
+      [
+        'name: bare-ablations',
+        'model: { path: ./bare }',
+        'groundTruth: truth.json',
+        'task: { name: paired-jsonl, count: 4, seed: 0, options: { file: abl.jsonl } }',
+        'patching: { corruption: [zero, resample], direction: [noising], metric: [logit-diff], granularity: [heads] }',
+        'discovery: { method: [acdc], corruption: [zero], direction: [noising], metric: [kl], thresholds: [0.01] }',
+      ].join('\n'),
+    );
+    const db = join(dir, 'abl.db');
+    await cli('run', join(dir, 'abl.yaml'), '--db', db, '--no-progress');
+    const runs = JSON.parse(await cli('results', '--db', db, '--json')) as { id: number; status: string; settings: { corruption: string; stage?: string; method?: string } }[];
+    expect(runs.every((r) => r.status === 'done')).toBe(true);
+    const patching = runs.filter((r) => r.settings.method !== 'acdc');
+    expect(patching.map((r) => r.settings.corruption).sort()).toEqual(['resample', 'zero']);
+    for (const r of patching) {
+      const shown = JSON.parse(await cli('show', String(r.id), '--db', db, '--all', '--json')) as { effects: { mean: number; n: number }[] };
+      expect(shown.effects).toHaveLength(12);
+      for (const e of shown.effects) {
+        expect(e.n).toBe(4);
+        expect(Number.isFinite(e.mean)).toBe(true);
+      }
+    }
+    const acdc = runs.find((r) => r.settings.method === 'acdc');
+    expect(acdc?.settings.corruption).toBe('zero');
+    const text = await cli('show', String(acdc!.id), '--db', db);
+    expect(text).toMatch(/precision\s+recall\s+ROC-AUC/);
+    expect(text).toMatch(/\n\d+\s+acdc\s+kl\s+0\.01\s+\d+\s+\S+\s+\d\.\d{4}\s+\d\.\d{4}\s+\d\.\d{4}/);
+  }, 300_000);
+});
+
 describe('patchwise tasks', () => {
   it('lists every task with its options, corruptions and an example; --json parses', async () => {
     const tasks = JSON.parse(await cli('tasks', '--json')) as { name: string; options: { name: string; type: string; default?: unknown }[]; corruptions: string[]; example: { options: object } }[];

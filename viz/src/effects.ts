@@ -75,7 +75,9 @@ export function familyOf(kind: string, window: number): Family {
         ? 'heads per position (layer × head at a position)'
         : kind.startsWith('head-')
           ? `head ${kind.slice(5)} inputs (layer × head)`
-          : `${kind === 'resid' ? 'residual stream' : kind === 'attn' ? 'attention' : kind.toUpperCase()} (layer × position${w})`;
+          : kind.endsWith('-layer')
+            ? `${kind === 'attn-layer' ? 'attention' : 'MLP'}, whole layer over all positions (layer${w})`
+            : `${kind === 'resid' ? 'residual stream' : kind === 'attn' ? 'attention' : kind.toUpperCase()} (layer × position${w})`;
   return { key: byHead ? kind : `${kind}:${window}`, label, kind, window, byHead, needsPosition };
 }
 
