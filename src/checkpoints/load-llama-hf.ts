@@ -92,7 +92,7 @@ export function loadLlamaHf(dir: string): LoadedModel {
   const whyHead = c.why('vocab_size', 'hidden_size');
   // As in transformers: tie_word_embeddings=true means lm_head is embed_tokens, whatever the file holds.
   const head = cfg0.tiedEmbeddings ? undefined
-    : expectTensor(src, 'lm_head.weight', [vocabSize, d], `${c.why('vocab_size', 'hidden_size')}, tie_word_embeddings=false`);
+    : expectTensor(src, 'lm_head.weight', [vocabSize, d], `${whyHead}, tie_word_embeddings=false`);
   return {
     config: cfg0,
     weights: { embed: tensor([vocabSize, d], embed), layers, lnFinal, unembed: tensor([d, vocabSize], transpose(head ?? embed, vocabSize, d)) },

@@ -5,7 +5,6 @@
 // dm/dM[s, r, t] = (c_s - b_s)[t] . dm/d input_r[t] (src/gradients/edge-attribution.ts, scheme
 // 'eap', per position for per-position components). Effects are normalised and stored exactly as
 // node patching's (same units, same rows), so detection and the viewer read them alike.
-import type { Experiment } from '../experiment/experiment.js';
 import { checkMetrics, perPairMeans } from '../experiment/experiment.js';
 import { gradientModelFor, groupEdgeScores } from '../gradients/edge-attribution.js';
 import { EdgeMasks } from '../runtime/masks.js';

@@ -3,7 +3,6 @@
 // driven one by one through the resumable driver (driver.ts): units stored as they finish, leased
 // so concurrent processes share them, skipped on a re-run.
 import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { UserError } from '../core/errors.js';
 import { packagePath } from '../core/package-root.js';
 import { type Corruption, corruptionName } from '../core/vocabulary.js';

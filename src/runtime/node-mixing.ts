@@ -4,7 +4,6 @@
 // cur_s <- cur_s + v (src_s - cur_s) before anything reads it. Node patches (a head, an MLP, the
 // residual stream) then leave no per-receiver entries, and the layers they reach keep the cheap
 // shared-input form.
-import type { ComponentGraph } from '../graph/component-graph.js';
 import { EdgeMasks } from './masks.js';
 
 export class NodeMixing {

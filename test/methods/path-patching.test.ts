@@ -51,7 +51,7 @@ describe('path patching on a small random GPT-2', () => {
       expect(Math.abs(res.normaliser - norm)).toBeLessThan(TOL);
       const baseRows = c.direction === 'noising' ? base.clean : base.corrupted;
       for (const e of res.effects) {
-        const scores = dataset.pairs.map((p, b) => {
+        const scores = dataset.pairs.map((p) => {
           const at = c.position === 'all' ? undefined : typeof c.position === 'number' ? c.position : p.roles[c.position.role]!;
           const one = new Reference(model, g, { ...dataset, pairs: [p] });
           return one.scores(c.metric, c.direction, (s, r, t) => (s === e.sender && rset.includes(r) && g.hasEdge(s, r) && (at === undefined || t === at) ? 1 : 0))[0]!;

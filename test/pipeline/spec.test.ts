@@ -103,7 +103,7 @@ patching:
     expect(message).toMatch(/pp-bad\.yaml: pathPatching\.corruption\[0\]: task induction has no corruption "bogus"/);
     expect(message).toMatch(/pp-bad\.yaml: pathPatching\.batch: /);
     const twice = write('pp-twice.yaml', `${head}pathPatching: { receivers: [[logits], [logits]], corruption: [str, key-token] }\n`);
-    expect(() => loadPipeline(twice)).toThrow(/pp-twice\.yaml: pathPatching\.corruption: key-token is listed twice[^]*pathPatching\.receivers: the set logits is listed twice/);
+    expect(() => loadPipeline(twice)).toThrow(/pp-twice\.yaml: pathPatching\.corruption: key-token is listed twice[\s\S]*pathPatching\.receivers: the set logits is listed twice/);
   });
 
   it('expands the grid: corruption x direction x granularity x window', () => {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { UserError } from '../../src/core/errors.js';
 import { hexByte } from '../../src/tokenizer/display.js';
 import { Heap } from '../../src/tokenizer/heap.js';
-import { sentencePieceTokenizer, TokenType, type SentencePieceVocab } from '../../src/tokenizer/sentencepiece.js';
+import { sentencePieceTokenizer, type SentencePieceVocab } from '../../src/tokenizer/sentencepiece.js';
 import { syntheticVocab } from './synthetic-vocab.js';
 import { Random } from '../../src/core/random.js';
 
