@@ -13,6 +13,7 @@ import { attributionCircuit, type AttributionSelection } from '../methods/attrib
 import type { ProgressReporter } from '../methods/method.js';
 import { METHODS } from '../methods/registry.js';
 import { edgeScoreAuc, faithfulness, randomBaseline, sweepRoc } from '../evaluation/evaluate.js';
+import { type MibEvaluation, mibEvaluate } from '../evaluation/mib.js';
 import { checkMetrics, type Experiment } from '../experiment/experiment.js';
 import { getMetric } from '../experiment/metrics.js';
 import type { StagePoint } from './driver.js';
@@ -28,6 +29,9 @@ export interface DiscoveredCircuit {
   readonly size: number;
   readonly faithfulness: number;
   readonly randomFaithfulness?: number;
+  /** MIB's CPR and CMD of the circuit's edge scores (discovery.mib). */
+  readonly cpr?: number;
+  readonly cmd?: number;
 }
 
 export interface DiscoveryResult {
@@ -53,6 +57,7 @@ interface ThresholdOutput {
   readonly cut: Cut;
   readonly circuit: Circuit;
   readonly randomFaithfulness?: number;
+  readonly mib?: MibEvaluation;
 }
 
 interface DiscoverySession {
@@ -128,7 +133,10 @@ export function discoveryPoints(ctx: StageContext): StagePlan<DiscoveryResult[]>
       prompts: dataset.pairs.length,
       batch: s.batch,
       randomBaselines: s.randomBaselines,
+      ...(s.mib ? { mib: true } : {}),
     };
+    // Attribution cuts of one run share their scores: MIB-evaluate each distinct score vector once.
+    const mibByScores = new Map<string, MibEvaluation>();
     return {
       close: () => exp.release(),
       stage: 'discovery',
@@ -155,12 +163,25 @@ export function discoveryPoints(ctx: StageContext): StagePlan<DiscoveryResult[]>
           randomFaithfulness = rb.mean;
           circuit = circuit.withMeta({ extra: { ...circuit.meta.extra, randomBaseline: { mean: rb.mean, std: rb.std, samples: s.randomBaselines } } });
         }
-        return { unit, cut, circuit, randomFaithfulness };
+        let mib: MibEvaluation | undefined;
+        if (s.mib) {
+          const scoresKey = Buffer.from(circuit.scores.buffer, circuit.scores.byteOffset, circuit.scores.byteLength).toString('base64');
+          mib = mibByScores.get(scoresKey) ?? (await mibEvaluate(exp, circuit.scores, { direction: point.direction, metric: faithMetric }));
+          mibByScores.set(scoresKey, mib);
+          circuit = circuit.withMeta({ extra: { ...circuit.meta.extra, mib: { cpr: mib.cpr, cmd: mib.cmd } } });
+        }
+        return { unit, cut, circuit, randomFaithfulness, mib };
       },
       async save(store, run, unit, o, seconds) {
         const key = attribution ? `${run.key}:${unit}` : `${run.key}:tau=${o.cut.tau}`;
         const extra = attribution ? { unit, topN: o.cut.topN ?? null } : {};
-        await store.circuits.save({ pipeline: pipeline.name, key, runId: run.id, circuit: o.circuit, settings: { ...stored, tau: o.cut.tau, ...extra, randomFaithfulness: o.randomFaithfulness ?? null } });
+        const mibScores = o.mib ? { cpr: o.mib.cpr, cmd: o.mib.cmd } : {};
+        const circuitId = await store.circuits.save({ pipeline: pipeline.name, key, runId: run.id, circuit: o.circuit, settings: { ...stored, tau: o.cut.tau, ...extra, randomFaithfulness: o.randomFaithfulness ?? null, ...mibScores } });
+        if (o.mib) {
+          // Per circuit: threshold = fraction of edges kept, size = edges after pruning.
+          await store.curves.save({ pipeline: pipeline.name, key, kind: 'mib-cpr', runId: run.id, circuitId, points: o.mib.signed });
+          await store.curves.save({ pipeline: pipeline.name, key, kind: 'mib-cmd', runId: run.id, circuitId, points: o.mib.absolute });
+        }
         await store.runs.saveUnit(run.id, unit, [], seconds);
       },
       async finish(store, runs, _session, seconds) {
@@ -173,12 +194,13 @@ export function discoveryPoints(ctx: StageContext): StagePlan<DiscoveryResult[]>
         const circuits: DiscoveredCircuit[] = m.units.map((unit) => {
           const c = byUnit.get(unit);
           if (c === undefined) throw new Error(`discovery run ${run.id}: no stored circuit for ${unit}`);
-          const set = c.settings as { randomFaithfulness?: number | null; tau?: number; topN?: number | null };
+          const set = c.settings as { randomFaithfulness?: number | null; tau?: number; topN?: number | null; cpr?: number; cmd?: number };
           const random = set.randomFaithfulness;
           return {
             tau: set.tau ?? c.threshold ?? NaN, circuitId: c.id, size: c.size, faithfulness: c.faithfulness ?? NaN,
             ...(typeof set.topN === 'number' ? { topN: set.topN } : {}),
             ...(typeof random === 'number' ? { randomFaithfulness: random } : {}),
+            ...(typeof set.cpr === 'number' && typeof set.cmd === 'number' ? { cpr: set.cpr, cmd: set.cmd } : {}),
           };
         });
         await store.curves.save({

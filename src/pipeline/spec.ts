@@ -113,6 +113,8 @@ function discoverySchema(task: Task<unknown> | undefined) {
     faithfulnessMetric: metricSchema(task).optional(),
     /** Random circuits of the same size per threshold, for a baseline of faithfulness. */
     randomBaselines: z.number().int().min(0).default(0),
+    /** MIB-style evaluation of every circuit's edge scores: faithfulness at 0.1 % .. 100 % of edges, CPR and CMD. */
+    mib: z.boolean().default(false),
     /** Use only the first N prompt pairs of the task's dataset (ACDC's cost grows with them). */
     prompts: z.number().int().min(1).optional(),
     batch: z.number().int().min(1).default(64),

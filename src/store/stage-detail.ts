@@ -43,6 +43,9 @@ export const DiscoveredCircuitSchema = z.object({
   faithfulness: z.number(),
   /** Mean faithfulness of random circuits of the same size. */
   randomFaithfulness: z.number().optional(),
+  /** MIB's circuit performance ratio and circuit-model difference of the circuit's edge scores (discovery.mib). */
+  cpr: z.number().optional(),
+  cmd: z.number().optional(),
 });
 
 /** A discovery run (one method x corruption x direction x metric, swept over thresholds). */

@@ -97,12 +97,21 @@ export const showCommand: CommandModule<object, ShowArgs> = {
         // A discovery run: one circuit per threshold.
         const auc = run.detail?.stage === 'discovery' ? run.detail.auc : null;
         console.log(`circuits (${circuits.length})${typeof auc === 'number' ? `, ROC-AUC against the ground truth ${formatNumber(auc)}` : ''}`);
+        // MIB's CPR and CMD of each circuit's scores, where discovery.mib stored them.
+        const mibOf = (c: (typeof circuits)[number]): { cpr?: unknown; cmd?: unknown } =>
+          typeof c.settings === 'object' && c.settings !== null && !Array.isArray(c.settings) ? c.settings : {};
+        const withMib = circuits.some((c) => typeof mibOf(c).cpr === 'number');
+        const num = (v: unknown): string => (typeof v === 'number' ? formatNumber(v) : '');
         console.log(
           formatTable(
-            ['circuit', 'method', 'metric', 'tau', 'edges', 'faithfulness'],
-            circuits.map((c) => [String(c.id), c.method, c.metric ?? '', formatValue(c.threshold), String(c.size), formatNumber(c.faithfulness)]),
+            ['circuit', 'method', 'metric', 'tau', 'edges', 'faithfulness', ...(withMib ? ['CPR', 'CMD'] : [])],
+            circuits.map((c) => [
+              String(c.id), c.method, c.metric ?? '', formatValue(c.threshold), String(c.size), formatNumber(c.faithfulness),
+              ...(withMib ? [num(mibOf(c).cpr), num(mibOf(c).cmd)] : []),
+            ]),
           ),
         );
+        if (withMib) console.log('CPR: area under faithfulness at 0.1 %..100 % of edges ranked by score (higher is better); CMD: area under |1 - faithfulness|, ranked by |score| (lower is better)');
         if (!argv.all) return;
         console.log('');
       }
