@@ -9,12 +9,13 @@ import { afterAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { formatNumber } from '../../src/cli/format-table.js';
 import { MIB_FRACTIONS, mibAreas } from '../../src/evaluation/measures.js';
-import { mibEdgeCounts } from '../../src/evaluation/mib.js';
+import { mibEdgeCounts, topRankedMask } from '../../src/evaluation/mib.js';
 import { runPipeline } from '../../src/pipeline/run-pipeline.js';
 import { loadPipeline } from '../../src/pipeline/spec.js';
 import { Store } from '../../src/store/store.js';
 import { storedMibAreas } from '../../viz/src/patching-view.js';
 import type { VizCurve } from '../../src/viz-export/format.js';
+import { build } from '../circuits/build.js';
 
 describe('MIB areas', () => {
   it('integrates by trapezoids over the fractions, no closing points', () => {
@@ -33,6 +34,23 @@ describe('MIB areas', () => {
   it('edge counts truncate p * |E| as MIB does', () => {
     expect(mibEdgeCounts(1108)).toEqual([1, 2, 5, 11, 22, 55, 110, 221, 554, 1108]);
     expect(mibEdgeCounts(40)).toEqual([0, 0, 0, 0, 0, 2, 4, 8, 20, 40]);
+  });
+});
+
+describe('MIB rankings', () => {
+  it('CPR ranks by signed score, CMD by |score|, unscored edges last; dead ends dropped', () => {
+    const c = build({ nLayers: 1, nHeads: 1 }, [], { 'm0->logits': 0.3, 'input->m0': -0.5, 'input->a0.h0<q>': 0.2, 'a0.h0->logits': 0.1 });
+    const names = (mask: Uint8Array): string[] =>
+      c
+        .withMask(mask)
+        .edges()
+        .map((e) => e.name)
+        .sort();
+    // Signed: m0->logits (0.3) is taken first but m0 is not fed, so it is dropped as a dead end.
+    expect(names(topRankedMask(c.graph, c.scores, 3, 'signed'))).toEqual(['a0.h0->logits', 'input->a0.h0<q>']);
+    expect(names(topRankedMask(c.graph, c.scores, 2, 'absolute'))).toEqual(['input->m0', 'm0->logits']);
+    // Four scored edges come before any unscored one.
+    expect(names(topRankedMask(c.graph, c.scores, 4, 'absolute'))).toEqual(['a0.h0->logits', 'input->a0.h0<q>', 'input->m0', 'm0->logits']);
   });
 });
 
@@ -120,6 +138,41 @@ discovery:
       expect(printed).toContain(formatNumber(first!.cmd!));
     } finally {
       log.mockRestore();
+    }
+  }, 180_000);
+
+  it('evaluates ACDC circuits too: unscored edges rank last, one CPR/CMD per threshold', async () => {
+    const file = join(dir, 'mib-acdc.yaml');
+    writeFileSync(
+      file,
+      `name: mib-acdc
+model: { plant: induction, seed: 0 }
+task: { name: induction, count: 4, seed: 3, options: { length: 5, cut: last } }
+discovery:
+  method: [acdc]
+  corruption: [all-random]
+  metric: [kl]
+  thresholds: [0.05]
+  mib: true
+`,
+    );
+    const store = await Store.open(join(dir, 'mib-acdc.db'));
+    try {
+      const [r] = (await runPipeline(loadPipeline(file), store, { log: () => undefined })).discovery;
+      const c = r!.circuits[0]!;
+      expect(Number.isFinite(c.cpr)).toBe(true);
+      expect(Number.isFinite(c.cmd)).toBe(true);
+      const curves = await store.curves.list({ circuitId: c.circuitId });
+      const cmd = curves.find((cv) => cv.kind === 'mib-cmd')!;
+      expect(c.cmd).toBe(
+        mibAreas(
+          MIB_FRACTIONS,
+          cmd.points.map((p) => p.faithfulness!),
+        ).fromOne,
+      );
+      expect(cmd.points.at(-1)!.faithfulness).toBe(1);
+    } finally {
+      await store.close();
     }
   }, 180_000);
 });
