@@ -85,6 +85,8 @@ export function discoveryPoints(ctx: StageContext): StagePlan<DiscoveryResult[]>
     const metric = getMetric(point.metric);
     const faithMetric = s.faithfulnessMetric ? getMetric(s.faithfulnessMetric) : undefined;
     const attribution = isAttributionMethod(point.method);
+    // discovery.candidates seeds edge-level ACDC only.
+    const seeded = point.method === 'acdc' && s.candidates !== undefined;
     const selection: AttributionSelection = s.edges ? { kind: 'top-n', counts: s.edges } : { kind: 'threshold', thresholds: s.thresholds };
     // The method's units, checks and cuts; ACDC and attribution differ only in how a unit becomes a circuit.
     const m = isAttributionMethod(point.method)
@@ -106,7 +108,7 @@ export function discoveryPoints(ctx: StageContext): StagePlan<DiscoveryResult[]>
         })()
       : (() => {
           const method = METHODS[point.method as 'acdc' | 'acdc-nodes'];
-          const settings = { thresholds: s.thresholds, metric, direction: point.direction };
+          const settings = { thresholds: s.thresholds, metric, direction: point.direction, ...(seeded ? { candidates: { ...s.candidates!, steps: s.steps } } : {}) };
           return {
             units: method.units(exp, settings),
             check: () => method.check(exp, settings),
@@ -114,7 +116,8 @@ export function discoveryPoints(ctx: StageContext): StagePlan<DiscoveryResult[]>
               const session = await method.open(exp, settings);
               return async (unit, progress) => {
                 const r = await session.run(unit, progress);
-                return { tau: r.tau, inCircuit: r.inCircuit, nEdges: r.nEdges, circuit: (meta) => acdcCircuit(r, { ...meta, threshold: r.tau }) };
+                const extra = seeded ? { candidates: { ...s.candidates!, steps: s.steps } } : {};
+                return { tau: r.tau, inCircuit: r.inCircuit, nEdges: r.nEdges, circuit: (meta) => acdcCircuit(r, { ...meta, threshold: r.tau, extra: { ...meta.extra, ...extra } }) };
               };
             },
           };
@@ -134,6 +137,7 @@ export function discoveryPoints(ctx: StageContext): StagePlan<DiscoveryResult[]>
       batch: s.batch,
       randomBaselines: s.randomBaselines,
       ...(s.mib ? { mib: true } : {}),
+      ...(seeded ? { candidates: { ...s.candidates!, steps: s.steps } } : {}),
     };
     // Attribution cuts of one run share their scores: MIB-evaluate each distinct score vector once.
     const mibByScores = new Map<string, MibEvaluation>();
