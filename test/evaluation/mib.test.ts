@@ -133,7 +133,14 @@ discovery:
       await main(['show', String(runId), '--db', db]);
       const printed = log.mock.calls.map((c) => c.join(' ')).join('\n');
       const first = detail?.stage === 'discovery' ? detail.circuits[0] : undefined;
-      expect(printed).toMatch(/CPR\s+CMD/);
+      expect(printed).toMatch(/faithfulness\s+CPR\s+CMD/);
+      // `patchwise run` again: every unit is stored, and its summary gains the two columns.
+      log.mockClear();
+      await main(['run', file, '--db', db, '--no-progress']);
+      const summary = log.mock.calls.map((c) => c.join(' ')).join('\n');
+      expect(summary).toMatch(/ROC-AUC\s+CPR\s+CMD/);
+      const esc = (x: string): string => x.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+      expect(summary).toMatch(new RegExp(`${esc(formatNumber(first!.cpr!))}\\s+${esc(formatNumber(first!.cmd!))}\\n`));
       expect(printed).toContain(formatNumber(first!.cpr!));
       expect(printed).toContain(formatNumber(first!.cmd!));
     } finally {
