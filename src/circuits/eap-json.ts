@@ -72,6 +72,8 @@ export function looksLikeEapJson(value: unknown): boolean {
 export interface EapExportOptions {
   /** cfg.d_model; defaults to the circuit's meta.model.dModel. EAP-IG's from_json needs it. */
   readonly dModel?: number;
+  /** Write every edge, unscored ones (NaN) with this score (MIB's submissions score every edge). */
+  readonly unscoredAs?: number;
 }
 
 /**
@@ -95,7 +97,8 @@ export function toEapJson(c: Circuit, opts: EapExportOptions = {}): string {
   const edgeParts: string[] = [];
   const edge = (s: number, r: number): void => {
     const i = s * R + r;
-    const score = c.scores[i]!;
+    const raw = c.scores[i]!;
+    const score = Number.isNaN(raw) && opts.unscoredAs !== undefined ? opts.unscoredAs : raw;
     const inGraph = c.mask[i] === 1;
     if (Number.isNaN(score) && !inGraph) return;
     edgeParts.push(`${JSON.stringify(g.edgeName({ sender: s, receiver: r }))}: {"score": ${float32Text(score)}, "in_graph": ${inGraph}}`);

@@ -1,6 +1,7 @@
 // Circuit files on disk: ours (format "patchwise-circuit") or EAP-IG's graph JSON, told apart by
 // their top-level keys so that import needs no format flag.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { UserError } from '../core/errors.js';
 import { CIRCUIT_FORMAT, Circuit, type CircuitMetaInit } from './circuit.js';
 import { fromEapJson, looksLikeEapJson, parsePythonJson, toEapJson, type EapExportOptions, type EapImportOptions } from './eap-json.js';
@@ -50,4 +51,24 @@ export function circuitText(c: Circuit, format: CircuitFileFormat, opts: EapExpo
 
 export function writeCircuitFile(path: string, c: Circuit, format: CircuitFileFormat, opts: EapExportOptions = {}): void {
   writeFileSync(path, circuitText(c, format, opts));
+}
+
+/** A folder name part for a MIB submission: letters, digits, '.', '-' kept, anything else '-'. */
+function mibNamePart(v: string, what: string): string {
+  const out = v.trim().replace(/[^A-Za-z0-9.-]+/g, '-');
+  if (out === '' || out === '.' || out === '..') throw new UserError(`MIB export: ${what} '${v}' gives no usable folder name`);
+  return out;
+}
+
+/**
+ * A circuit as a MIB circuit-track submission: `dir/{task}_{model}/importances.json`, EAP-IG graph
+ * JSON with a score on every edge (unscored edges, e.g. ACDC's never-tried ones, score 0 as
+ * EAP-IG reads a missing edge). Returns the file's path.
+ */
+export function writeMibImportances(dir: string, c: Circuit, task: string, model: string, opts: EapExportOptions = {}): string {
+  const folder = join(dir, `${mibNamePart(task, 'task')}_${mibNamePart(model, 'model')}`);
+  mkdirSync(folder, { recursive: true });
+  const path = join(folder, 'importances.json');
+  writeFileSync(path, toEapJson(c, { ...opts, unscoredAs: 0 }));
+  return path;
 }

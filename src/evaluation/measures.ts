@@ -24,3 +24,24 @@ export function trapezoidAuc(points: readonly { readonly fpr: number; readonly t
   for (let i = 1; i < pts.length; i++) area += ((pts[i]!.fpr - pts[i - 1]!.fpr) * (pts[i]!.tpr + pts[i - 1]!.tpr)) / 2;
   return area;
 }
+
+/** MIB's circuit sizes: fractions of the graph's edges kept (0.1 % to 100 %). */
+export const MIB_FRACTIONS: readonly number[] = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1];
+
+/**
+ * MIB's areas over a faithfulness curve sampled at fractions x (ascending) of the edges kept:
+ * trapezoids on a linear x axis between consecutive points, no closing points, so the x range is
+ * x[0]..x[last] (0.001..1 for MIB_FRACTIONS). `under`: area under f (CPR when edges are ranked by
+ * signed score); `fromOne`: area under |1 - f| (CMD when ranked by |score|).
+ */
+export function mibAreas(fractions: readonly number[], faithfulness: readonly number[]): { under: number; fromOne: number } {
+  if (fractions.length !== faithfulness.length) throw new Error(`mibAreas: ${fractions.length} fractions but ${faithfulness.length} faithfulness values`);
+  let under = 0;
+  let fromOne = 0;
+  for (let i = 1; i < fractions.length; i++) {
+    const dx = fractions[i]! - fractions[i - 1]!;
+    under += (dx * (faithfulness[i - 1]! + faithfulness[i]!)) / 2;
+    fromOne += (dx * (Math.abs(1 - faithfulness[i - 1]!) + Math.abs(1 - faithfulness[i]!))) / 2;
+  }
+  return { under, fromOne };
+}

@@ -41,8 +41,9 @@ import type { ComponentGraph, Edge } from '../graph/component-graph.js';
 import { EdgeMasks } from '../runtime/masks.js';
 import type { Metric } from '../experiment/metrics.js';
 import { Random } from '../core/random.js';
-import type { DiscoveryMethod, Direction, MetricName } from '../core/vocabulary.js';
+import type { AttributionMethod, DiscoveryMethod, Direction, MetricName } from '../core/vocabulary.js';
 import { checkMetrics, type Experiment, resolveMetric } from '../experiment/experiment.js';
+import { attributionScores, cutScores } from './attribution.js';
 import type { Method, MethodSession, ProgressReporter } from './method.js';
 
 export type AcdcRule = 'signed' | 'absolute';
@@ -402,11 +403,36 @@ export function acdcCircuit(result: AcdcResult, meta: Partial<CircuitMetaInit> =
 
 // ---- the registry methods (acdc here, acdc-nodes in acdc-nodes.ts) ----
 
+/** Attribution-seeded ACDC: only the `top` edges by |score| of `method` are visited; the rest start pruned. */
+export interface AcdcCandidates {
+  readonly method: AttributionMethod;
+  readonly top: number;
+  /** Interpolation steps of eap-ig-inputs. */
+  readonly steps: number;
+}
+
 /** Settings of an ACDC threshold sweep: one unit of work (one circuit) per threshold. */
 export interface AcdcSweepSettings {
   readonly thresholds: readonly number[];
   readonly metric: Metric;
   readonly direction: Direction;
+  readonly candidates?: AcdcCandidates;
+}
+
+/**
+ * [S * R]: every edge outside the top `top` by |score| of the attribution (dead ends of that cut
+ * dropped too, as they cannot matter to a circuit), with the same metric and direction as ACDC's.
+ */
+export async function candidatePruned(exp: Experiment, c: AcdcCandidates, metric: Metric, direction: Direction): Promise<Uint8Array> {
+  const graph = exp.model.graph;
+  const scores = await attributionScores(exp, c.method, { metric, direction, steps: c.steps });
+  const kept = cutScores(graph, scores, { topN: c.top });
+  const pruned = new Uint8Array(kept.length);
+  for (const e of graph.edges()) {
+    const i = e.sender * graph.nReceivers + e.receiver;
+    pruned[i] = kept[i] === 1 ? 0 : 1;
+  }
+  return pruned;
 }
 
 /** The unit key of threshold tau. */
@@ -420,12 +446,14 @@ export function acdcMethod(name: DiscoveryMethod, level: 'edge' | 'node'): Metho
     check: (exp, s) => checkMetrics(exp.dataset, [s.metric]),
     async open(exp, s): Promise<MethodSession<AcdcResult>> {
       for (const g of exp.groups) await exp.runsOf(g);
+      // One memo per sweep: its configuration hashes assume the same starting pruned set.
       const memo = new AcdcMemo();
+      const initialPruned = s.candidates ? await candidatePruned(exp, s.candidates, s.metric, s.direction) : undefined;
       return {
         run(unit, progress) {
           const tau = s.thresholds.find((t) => thresholdUnit(t) === unit);
           if (tau === undefined) throw new Error(`${name}: no unit ${unit} in this sweep`);
-          return acdc(exp, { tau, metric: s.metric, direction: s.direction, level, memo, progress });
+          return acdc(exp, { tau, metric: s.metric, direction: s.direction, level, memo, progress, ...(initialPruned ? { initialPruned } : {}) });
         },
       };
     },

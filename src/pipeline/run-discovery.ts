@@ -14,6 +14,7 @@ import type { ProgressReporter } from '../methods/method.js';
 import { METHODS } from '../methods/registry.js';
 import { edgeScoreAuc, faithfulness, randomBaseline, sweepRoc } from '../evaluation/evaluate.js';
 import { truthFor, truthScores } from '../evaluation/ground-truth.js';
+import { type MibEvaluation, mibEvaluate } from '../evaluation/mib.js';
 import { checkMetrics, type Experiment } from '../experiment/experiment.js';
 import { getMetric } from '../experiment/metrics.js';
 import type { StagePoint } from './driver.js';
@@ -31,6 +32,9 @@ export interface DiscoveredCircuit {
   readonly randomFaithfulness?: number;
   /** Against the ground truth, where one is known (null: undefined, e.g. recall without true edges). */
   readonly truth?: { readonly precision: number | null; readonly recall: number | null; readonly auc: number | null };
+  /** MIB's CPR and CMD of the circuit's edge scores (discovery.mib). */
+  readonly cpr?: number;
+  readonly cmd?: number;
 }
 
 export interface DiscoveryResult {
@@ -56,6 +60,7 @@ interface ThresholdOutput {
   readonly cut: Cut;
   readonly circuit: Circuit;
   readonly randomFaithfulness?: number;
+  readonly mib?: MibEvaluation;
 }
 
 interface DiscoverySession {
@@ -83,6 +88,8 @@ export function discoveryPoints(ctx: StageContext): StagePlan<DiscoveryResult[]>
     const metric = getMetric(point.metric);
     const faithMetric = s.faithfulnessMetric ? getMetric(s.faithfulnessMetric) : undefined;
     const attribution = isAttributionMethod(point.method);
+    // discovery.candidates seeds edge-level ACDC only.
+    const seeded = point.method === 'acdc' && s.candidates !== undefined;
     const selection: AttributionSelection = s.edges ? { kind: 'top-n', counts: s.edges } : { kind: 'threshold', thresholds: s.thresholds };
     // The method's units, checks and cuts; ACDC and attribution differ only in how a unit becomes a circuit.
     const m = isAttributionMethod(point.method)
@@ -104,7 +111,7 @@ export function discoveryPoints(ctx: StageContext): StagePlan<DiscoveryResult[]>
         })()
       : (() => {
           const method = METHODS[point.method as 'acdc' | 'acdc-nodes'];
-          const settings = { thresholds: s.thresholds, metric, direction: point.direction };
+          const settings = { thresholds: s.thresholds, metric, direction: point.direction, ...(seeded ? { candidates: { ...s.candidates!, steps: s.steps } } : {}) };
           return {
             units: method.units(exp, settings),
             check: () => method.check(exp, settings),
@@ -112,7 +119,8 @@ export function discoveryPoints(ctx: StageContext): StagePlan<DiscoveryResult[]>
               const session = await method.open(exp, settings);
               return async (unit, progress) => {
                 const r = await session.run(unit, progress);
-                return { tau: r.tau, inCircuit: r.inCircuit, nEdges: r.nEdges, circuit: (meta) => acdcCircuit(r, { ...meta, threshold: r.tau }) };
+                const extra = seeded ? { candidates: { ...s.candidates!, steps: s.steps } } : {};
+                return { tau: r.tau, inCircuit: r.inCircuit, nEdges: r.nEdges, circuit: (meta) => acdcCircuit(r, { ...meta, threshold: r.tau, extra: { ...meta.extra, ...extra } }) };
               };
             },
           };
@@ -131,7 +139,11 @@ export function discoveryPoints(ctx: StageContext): StagePlan<DiscoveryResult[]>
       prompts: dataset.pairs.length,
       batch: s.batch,
       randomBaselines: s.randomBaselines,
+      ...(s.mib ? { mib: true } : {}),
+      ...(seeded ? { candidates: { ...s.candidates!, steps: s.steps } } : {}),
     };
+    // Attribution cuts of one run share their scores: MIB-evaluate each distinct score vector once.
+    const mibByScores = new Map<string, MibEvaluation>();
     return {
       close: () => exp.release(),
       stage: 'discovery',
@@ -158,12 +170,25 @@ export function discoveryPoints(ctx: StageContext): StagePlan<DiscoveryResult[]>
           randomFaithfulness = rb.mean;
           circuit = circuit.withMeta({ extra: { ...circuit.meta.extra, randomBaseline: { mean: rb.mean, std: rb.std, samples: s.randomBaselines } } });
         }
-        return { unit, cut, circuit, randomFaithfulness };
+        let mib: MibEvaluation | undefined;
+        if (s.mib) {
+          const scoresKey = Buffer.from(circuit.scores.buffer, circuit.scores.byteOffset, circuit.scores.byteLength).toString('base64');
+          mib = mibByScores.get(scoresKey) ?? (await mibEvaluate(exp, circuit.scores, { direction: point.direction, metric: faithMetric }));
+          mibByScores.set(scoresKey, mib);
+          circuit = circuit.withMeta({ extra: { ...circuit.meta.extra, mib: { cpr: mib.cpr, cmd: mib.cmd } } });
+        }
+        return { unit, cut, circuit, randomFaithfulness, mib };
       },
       async save(store, run, unit, o, seconds) {
         const key = attribution ? `${run.key}:${unit}` : `${run.key}:tau=${o.cut.tau}`;
         const extra = attribution ? { unit, topN: o.cut.topN ?? null } : {};
-        await store.circuits.save({ pipeline: pipeline.name, key, runId: run.id, circuit: o.circuit, settings: { ...stored, tau: o.cut.tau, ...extra, randomFaithfulness: o.randomFaithfulness ?? null } });
+        const mibScores = o.mib ? { cpr: o.mib.cpr, cmd: o.mib.cmd } : {};
+        const circuitId = await store.circuits.save({ pipeline: pipeline.name, key, runId: run.id, circuit: o.circuit, settings: { ...stored, tau: o.cut.tau, ...extra, randomFaithfulness: o.randomFaithfulness ?? null, ...mibScores } });
+        if (o.mib) {
+          // Per circuit: threshold = fraction of edges kept, size = edges after pruning.
+          await store.curves.save({ pipeline: pipeline.name, key, kind: 'mib-cpr', runId: run.id, circuitId, points: o.mib.signed });
+          await store.curves.save({ pipeline: pipeline.name, key, kind: 'mib-cmd', runId: run.id, circuitId, points: o.mib.absolute });
+        }
         await store.runs.saveUnit(run.id, unit, [], seconds);
       },
       async finish(store, runs, _session, seconds) {
@@ -176,12 +201,13 @@ export function discoveryPoints(ctx: StageContext): StagePlan<DiscoveryResult[]>
         const circuits: DiscoveredCircuit[] = m.units.map((unit) => {
           const c = byUnit.get(unit);
           if (c === undefined) throw new Error(`discovery run ${run.id}: no stored circuit for ${unit}`);
-          const set = c.settings as { randomFaithfulness?: number | null; tau?: number; topN?: number | null };
+          const set = c.settings as { randomFaithfulness?: number | null; tau?: number; topN?: number | null; cpr?: number; cmd?: number };
           const random = set.randomFaithfulness;
           return {
             tau: set.tau ?? c.threshold ?? NaN, circuitId: c.id, size: c.size, faithfulness: c.faithfulness ?? NaN,
             ...(typeof set.topN === 'number' ? { topN: set.topN } : {}),
             ...(typeof random === 'number' ? { randomFaithfulness: random } : {}),
+            ...(typeof set.cpr === 'number' && typeof set.cmd === 'number' ? { cpr: set.cpr, cmd: set.cmd } : {}),
           };
         });
         await store.curves.save({

@@ -143,6 +143,10 @@ function discoverySchema(task: Task<unknown> | undefined) {
     faithfulnessMetric: metricSchema(task).optional(),
     /** Random circuits of the same size per threshold, for a baseline of faithfulness. */
     randomBaselines: z.number().int().min(0).default(0),
+    /** MIB-style evaluation of every circuit's edge scores: faithfulness at 0.1 % .. 100 % of edges, CPR and CMD. */
+    mib: z.boolean().default(false),
+    /** acdc: run only over the `top` edges best attributed by `method` (|score|, dead ends dropped); the rest start pruned. */
+    candidates: strictObject({ method: z.enum(ATTRIBUTION_METHODS), top: z.number().int().min(1) }).optional(),
     /** Use only the first N prompt pairs of the task's dataset (ACDC's cost grows with them). */
     prompts: z.number().int().min(1).optional(),
     batch: z.number().int().min(1).default(64),
@@ -296,6 +300,9 @@ export function loadPipeline(file: string): Pipeline {
   if (p.discovery) {
     problems.push(...repeatedCorruptions(file, 'discovery', p.discovery.corruption));
     problems.push(...noisingOnlyProblems(file, 'discovery', p.discovery.corruption, p.discovery.direction));
+    if (p.discovery.candidates && !p.discovery.method.includes('acdc')) {
+      problems.push(`${file}: discovery.candidates: seeds edge-level ACDC, but method is ${p.discovery.method.join(', ')} (add acdc)`);
+    }
     if (p.discovery.edges && !p.discovery.method.some(isAttributionMethod)) {
       problems.push(`${file}: discovery.edges: only attribution methods (${ATTRIBUTION_METHODS.join(', ')}) cut circuits by edge count, got method ${p.discovery.method.join(', ')}`);
     }

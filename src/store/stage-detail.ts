@@ -45,6 +45,9 @@ export const DiscoveredCircuitSchema = z.object({
   randomFaithfulness: z.number().optional(),
   /** Against the ground truth, where one is known: precision and recall of the edges, ROC-AUC of the edge scores (null: undefined). */
   truth: z.object({ precision: z.number().nullable(), recall: z.number().nullable(), auc: z.number().nullable() }).optional(),
+  /** MIB's circuit performance ratio and circuit-model difference of the circuit's edge scores (discovery.mib). */
+  cpr: z.number().optional(),
+  cmd: z.number().optional(),
 });
 
 /** A discovery run (one method x corruption x direction x metric, swept over thresholds). */

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import yargs from 'yargs';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { eapGraphSchema } from '../../src/circuits/eap-json.js';
 import { circuitCommand } from '../../src/cli/commands/circuit.js';
 import { Experiment } from '../../src/experiment/experiment.js';
 import { acdc, acdcCircuit } from '../../src/methods/acdc.js';
@@ -216,6 +217,37 @@ describe('patchwise circuit export / import', () => {
     );
     await expect(run(['import', fixture('eap-ig-1l2h.json'), '--model', 'no/such/model', '--db', db])).rejects.toThrow(/--model no\/such\/model: no such file or directory/);
     await expect(run(['import', join(dir, 'missing.json'), '--db', db])).rejects.toThrow(/missing\.json: cannot read/);
+  });
+});
+
+describe('patchwise circuit export --format mib', () => {
+  it('writes DIR/{task}_{model}/importances.json: EAP-IG graph JSON with a finite score on every edge', async () => {
+    const out = join(dir, 'mib');
+    // Circuit 1 has no task recorded (saved by hand): --task names it, and leaving it out is an error.
+    await expect(run(['export', '1', '--format', 'mib', '--out', out, '--db', db])).rejects.toThrow(/circuit 1: no task recorded .*give --task/);
+    const { out: printed } = await run(['export', '1', '--format', 'mib', '--task', 'ioi', '--out', out, '--db', db]);
+    const file = join(out, 'ioi_tiny-2x2', 'importances.json');
+    expect(printed).toContain(`to ${file} (MIB submission)`);
+    const json = eapGraphSchema.parse(JSON.parse(readFileSync(file, 'utf8')));
+    expect(json.cfg).toMatchObject({ n_layers: 2, n_heads: 2, d_model: 16 });
+    const edges = Object.entries(json.edges);
+    expect(edges).toHaveLength(a.graph.nEdges);
+    for (const [name, e] of edges) {
+      expect(typeof e.score === 'number' && Number.isFinite(e.score), name).toBe(true);
+      // Scored edges keep their float32 score (written as its shortest text); the unscored ones score 0.
+      const { sender, receiver } = a.graph.parseEdge(name);
+      const want = a.score(sender, receiver);
+      expect(Math.fround(e.score as number), name).toBe(Number.isNaN(want) ? 0 : want);
+    }
+    expect(edges.filter(([, e]) => e.in_graph).map(([n]) => n).sort()).toEqual(a.edges().map((e) => e.name).sort());
+
+    // A discovery circuit records its task, so the folder needs no flag.
+    const s = await Store.open(db, { create: false });
+    const id = await s.circuits.save({ pipeline: 'ind', key: 'ind-acdc', circuit: b, settings: { task: 'induction' } });
+    await s.close();
+    await run(['export', String(id), '--format', 'mib', '--model-name', 'planted', '--out', out, '--db', db]);
+    const acdcJson = eapGraphSchema.parse(JSON.parse(readFileSync(join(out, 'induction_planted', 'importances.json'), 'utf8')));
+    expect(Object.keys(acdcJson.edges)).toHaveLength(b.graph.nEdges);
   });
 });
 

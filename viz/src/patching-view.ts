@@ -3,7 +3,7 @@
 // palette; path-patching runs as sender x receiver-set heatmaps; sliding-window effects against
 // summed single-layer effects; and the stored
 // faithfulness-against-size and ROC curves of the pipeline.
-import { trapezoidAuc } from '../../src/evaluation/measures.js';
+import { MIB_FRACTIONS, mibAreas, trapezoidAuc } from '../../src/evaluation/measures.js';
 import type { VizCurve, VizIndex, VizRunEffects, VizRunInfo } from '../../src/viz-export/format.js';
 import { colorBar, heatmap, lineChart } from './charts.js';
 import type { SiteData } from './data.js';
@@ -69,6 +69,22 @@ export function faithfulnessAreas(points: readonly (readonly [number, number])[]
     cmd += (dx * (Math.abs(1 - pts[i]![1]) + Math.abs(1 - pts[i - 1]![1]))) / 2;
   }
   return { cpr, cmd };
+}
+
+/**
+ * CPR and CMD stored by a discovery run with `mib: true` (curves 'mib-cpr' and 'mib-cmd' per
+ * circuit, sampled at MIB's fractions), integrated as MIB does. Undefined when the run stored
+ * none, or when its circuits' scores differ (ACDC: one pair per tau, not one per run).
+ */
+export function storedMibAreas(curves: readonly VizCurve[], runId: number | null): { cpr: number; cmd: number } | undefined {
+  if (runId === null) return undefined;
+  const areasOf = (kind: string, pick: 'under' | 'fromOne'): number[] =>
+    curves
+      .filter((c) => c.runId === runId && c.kind === kind && c.faithfulness.length === MIB_FRACTIONS.length && c.faithfulness.every((f) => f !== null))
+      .map((c) => mibAreas(c.threshold.map((t) => t ?? NaN), c.faithfulness as number[])[pick]);
+  const cpr = distinct(areasOf('mib-cpr', 'under'));
+  const cmd = distinct(areasOf('mib-cmd', 'fromOne'));
+  return cpr.length === 1 && cmd.length === 1 ? { cpr: cpr[0]!, cmd: cmd[0]! } : undefined;
 }
 
 export class PatchingView implements View {
@@ -387,7 +403,7 @@ export class PatchingView implements View {
             series: faith.map((cv) => {
               const points = cv.size.flatMap((sz, j) => (sz !== null && cv.faithfulness[j] != null ? [[sz, cv.faithfulness[j]!] as const] : []));
               const nEdges = curveCircuit(this.data.index, cv, true)?.nEdges;
-              const areas = nEdges !== undefined ? faithfulnessAreas(points, nEdges) : undefined;
+              const areas = storedMibAreas(curves, cv.runId) ?? (nEdges !== undefined ? faithfulnessAreas(points, nEdges) : undefined);
               const method = curveMethod(this.data.index, cv);
               return {
                 label: `${curveLabel(this.data.index, cv)}${areas ? ` (CPR ${fmt(areas.cpr)}, CMD ${fmt(areas.cmd)})` : ''}`,
@@ -397,7 +413,7 @@ export class PatchingView implements View {
               };
             }),
           }),
-          h('p', { class: 'hint' }, 'CPR: area under faithfulness, CMD: area under |1 − faithfulness|, both over the fraction of edges kept (trapezoids between the stored points; higher CPR and lower CMD are better).'),
+          h('p', { class: 'hint' }, 'CPR: area under faithfulness, CMD: area under |1 − faithfulness|, both over the fraction of edges kept; from the MIB evaluation (0.1 %..100 % of edges ranked by score) where the run stored one, else trapezoids between the stored points. Higher CPR and lower CMD are better.'),
         ),
       );
     }

@@ -5,7 +5,7 @@ import { basename, extname, resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import type { Circuit, CircuitMetaInit } from '../../circuits/circuit.js';
 import { compareCircuits, type CircuitComparison, type ComparedEdge } from '../../circuits/compare.js';
-import { readCircuitFile, writeCircuitFile, type CircuitFileFormat } from '../../circuits/files.js';
+import { readCircuitFile, writeCircuitFile, writeMibImportances, type CircuitFileFormat } from '../../circuits/files.js';
 import { UserError } from '../../core/errors.js';
 import type { GroundTruth } from '../../core/vocabulary.js';
 import { readGroundTruthFile, truthScores } from '../../evaluation/ground-truth.js';
@@ -170,31 +170,46 @@ const show: CommandModule<object, { circuit: string; db: string; edges: number; 
 
 // ---- export ----
 
-const exportCmd: CommandModule<object, { circuit: string; out: string; format: CircuitFileFormat; db: string; dModel?: number }> = {
+const exportCmd: CommandModule<object, { circuit: string; out: string; format: CircuitFileFormat | 'mib'; db: string; dModel?: number; task?: string; modelName?: string }> = {
   command: 'export <circuit>',
-  describe: 'Write a circuit to a file: our lossless JSON, or EAP-IG graph JSON',
+  describe: 'Write a circuit to a file: our lossless JSON, EAP-IG graph JSON, or a MIB submission folder',
   builder: (y) =>
     y
       .positional('circuit', { type: 'string', demandOption: true, describe: 'circuit id, or key (a unique prefix will do)' })
-      .option('out', { type: 'string', demandOption: true, describe: 'file to write' })
-      .option('format', { choices: ['patchwise', 'eap'] as const, default: 'patchwise' as const, describe: 'file format' })
+      .option('out', { type: 'string', demandOption: true, describe: 'file to write (--format mib: the folder that gets {task}_{model}/importances.json)' })
+      .option('format', { choices: ['patchwise', 'eap', 'mib'] as const, default: 'patchwise' as const, describe: 'file format' })
+      .option('task', { type: 'string', describe: "--format mib: the task's name in the folder (default: the task the circuit was found on)" })
+      .option('model-name', { type: 'string', describe: "--format mib: the model's name in the folder (default: the circuit's model name)" })
       .option('d-model', { type: 'number', describe: "EAP-IG cfg.d_model when the circuit's model is not known" })
       .option('db', DB)
-      .example('$0 circuit export ioi-eap --format eap --out ioi.json', 'for EAP-IG Graph.from_json'),
+      .example('$0 circuit export ioi-eap --format eap --out ioi.json', 'for EAP-IG Graph.from_json')
+      .example('$0 circuit export 7 --format mib --out submission', 'writes submission/{task}_{model}/importances.json'),
   handler: async (argv) => {
     await withStore(argv.db, async (store) => {
       const s = await store.circuits.get(parseRunRef(argv.circuit));
       const c = await store.circuits.load(s.id);
       let dModel = argv.dModel ?? c.meta.model.dModel ?? undefined;
-      if (argv.format === 'eap' && dModel === undefined && c.meta.model.fingerprint !== null) {
+      const eapLike = argv.format === 'eap' || argv.format === 'mib';
+      if (eapLike && dModel === undefined && c.meta.model.fingerprint !== null) {
         const m = await store.models.find(c.meta.model.fingerprint);
         const cfg = m?.config;
         if (isJsonObject(cfg) && typeof cfg.dModel === 'number') dModel = cfg.dModel;
       }
-      if (argv.format === 'eap' && dModel === undefined) {
+      if (eapLike && dModel === undefined) {
         console.error(`patchwise: warning: d_model unknown (give --d-model); EAP-IG's Graph.from_json needs cfg.d_model`);
       }
-      writeCircuitFile(argv.out, c, argv.format, dModel === undefined ? {} : { dModel });
+      const opts = dModel === undefined ? {} : { dModel };
+      if (argv.format === 'mib') {
+        const settings = isJsonObject(s.settings) ? s.settings : {};
+        const task = argv.task ?? (typeof settings.task === 'string' ? settings.task : undefined);
+        if (task === undefined) throw new UserError(`circuit ${s.id}: no task recorded (an imported circuit?); give --task`);
+        const model = argv.modelName ?? c.meta.model.name ?? undefined;
+        if (model === undefined) throw new UserError(`circuit ${s.id}: no model name recorded; give --model-name`);
+        const path = writeMibImportances(argv.out, c, task, model, opts);
+        console.log(`wrote ${label(s)}, ${c.graph.nEdges} scored edges (${c.graph.nEdges - c.nScored} unscored as 0), to ${path} (MIB submission)`);
+        return;
+      }
+      writeCircuitFile(argv.out, c, argv.format, opts);
       console.log(`wrote ${label(s)}, ${c.size} edges, to ${argv.out} (${argv.format} format)`);
     });
   },

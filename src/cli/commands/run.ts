@@ -28,6 +28,9 @@ function pipelineFiles(paths: readonly string[]): string[] {
 }
 
 function discoverySummary(results: readonly DiscoveryResult[]): string {
+  // CPR and CMD columns only when some circuit has them (discovery.mib), so other output is unchanged.
+  const withMib = results.some((r) => r.circuits.some((c) => c.cpr !== undefined));
+  const opt = (v: number | undefined): string => (v === undefined ? '' : formatNumber(v));
   const rows = results.flatMap((r) =>
     r.circuits.map((c) => [
       String(r.runId),
@@ -38,11 +41,13 @@ function discoverySummary(results: readonly DiscoveryResult[]): string {
       String(c.tau),
       String(c.size),
       formatNumber(c.faithfulness),
-      c.randomFaithfulness === undefined ? '' : formatNumber(c.randomFaithfulness),
-      r.auc === undefined ? '' : formatNumber(r.auc),
+      opt(c.randomFaithfulness),
+      opt(r.auc),
+      ...(withMib ? [opt(c.cpr), opt(c.cmd)] : []),
     ]),
   );
-  return 'discovered circuits\n' + formatTable(['run', 'method', 'corruption', 'direction', 'metric', 'tau', 'edges', 'faithfulness', 'random', 'ROC-AUC'], rows);
+  const header = ['run', 'method', 'corruption', 'direction', 'metric', 'tau', 'edges', 'faithfulness', 'random', 'ROC-AUC', ...(withMib ? ['CPR', 'CMD'] : [])];
+  return 'discovered circuits\n' + formatTable(header, rows);
 }
 
 function summary(pipeline: Pipeline, results: readonly SettingResult[]): string {
