@@ -38,7 +38,7 @@ function discoverySummary(results: readonly DiscoveryResult[]): string {
       corruptionName(r.point.corruption),
       r.point.direction,
       r.point.metric,
-      String(c.tau),
+      String(Number(c.tau.toPrecision(4))), // attribution cuts are |score| values: 4 significant digits
       String(c.size),
       formatNumber(c.faithfulness),
       opt(c.randomFaithfulness),
