@@ -30,7 +30,10 @@ const { values: args } = parseArgs({
   },
 });
 const decisions = Number(args.decisions);
-const sampleLayers = args.layers.split(',').filter((x) => x !== '').map(Number);
+const sampleLayers = args.layers
+  .split(',')
+  .filter((x) => x !== '')
+  .map(Number);
 const reps = Number(args.reps);
 const tau = Number(args.tau);
 const batch = args.batch === undefined ? undefined : Number(args.batch);
@@ -62,8 +65,7 @@ const [group] = runs.groups;
 if (!group || runs.groups.length !== 1) throw new Error('expected one batch of prompts');
 
 /** Edges into the receivers of layer l (l = nLayers: the logits). */
-const receiversOf = (l: number): number[] =>
-  l >= nLayers ? [g.logitsReceiver] : Array.from({ length: 3 * g.nHeads + 1 }, (_, i) => g.layerReceiverStart(l) + i);
+const receiversOf = (l: number): number[] => (l >= nLayers ? [g.logitsReceiver] : Array.from({ length: 3 * g.nHeads + 1 }, (_, i) => g.layerReceiverStart(l) + i));
 const edgesInto = (l: number): number => receiversOf(l).reduce((n, r) => n + g.fanIn[r]!, 0);
 
 /**
@@ -185,10 +187,16 @@ for (let l = nLayers; l >= 0; l--) {
 if (nEdges !== g.nEdges) throw new Error(`counted ${nEdges} edges, the graph has ${g.nEdges}`);
 
 const h = (s: number) => `${(s / 3600).toFixed(1)} h`;
-console.log(`Machine: ${machine()}. Model: gpt2-small shape (random weights), ${B} prompts x ${T} tokens, KL metric, noising, tau ${tau}, candidates per pass: ${batch ?? 'default (1 for 50 prompts)'}.\n`);
-console.log(`Clean + corrupted runs (once, shared by every threshold): ${prepareSeconds.toFixed(1)} s. Real run, first ${real.log.length} edges: ${realSeconds.toFixed(1)} s (${real.stats.passes} passes, ${real.stats.dropped} speculative results dropped).\n`);
+console.log(
+  `Machine: ${machine()}. Model: gpt2-small shape (random weights), ${B} prompts x ${T} tokens, KL metric, noising, tau ${tau}, candidates per pass: ${batch ?? 'default (1 for 50 prompts)'}.\n`,
+);
+console.log(
+  `Clean + corrupted runs (once, shared by every threshold): ${prepareSeconds.toFixed(1)} s. Real run, first ${real.log.length} edges: ${realSeconds.toFixed(1)} s (${real.stats.passes} passes, ${real.stats.dropped} speculative results dropped).\n`,
+);
 console.log(`| receivers | edges | ACDC s/edge (median) | naive s/edge (median) | speed-up | | real run s/edge |`);
 console.log('|---|---:|---:|---:|---:|---|---|');
 for (const r of rows) console.log(r);
-console.log(`\nAll ${g.nEdges} edges, extrapolated: ACDC ${h(acdcTotal)} (${(acdcTotal / g.nEdges).toFixed(2)} s/edge), naive ${h(naiveTotal)} (${(naiveTotal / g.nEdges).toFixed(2)} s/edge): ${(naiveTotal / acdcTotal).toFixed(1)}x faster.`);
+console.log(
+  `\nAll ${g.nEdges} edges, extrapolated: ACDC ${h(acdcTotal)} (${(acdcTotal / g.nEdges).toFixed(2)} s/edge), naive ${h(naiveTotal)} (${(naiveTotal / g.nEdges).toFixed(2)} s/edge): ${(naiveTotal / acdcTotal).toFixed(1)}x faster.`,
+);
 await pm.release();

@@ -59,7 +59,10 @@ async function naivePerPatch(granularity: GranularityName): Promise<number> {
   for (const c of sample) {
     const m = EdgeMasks.zeros(pm.graph, 1, getGranularity(granularity).perPosition ? T : undefined);
     c.apply(m, 0);
-    await pm.runPatched({ tokens: pairs.map((p) => p.corrupted) }, { source: clean.cache, base: corrupted.cache, masks: m, fromLayer: 0, positions: pairs.map((p) => p.targets.map((t) => t.position)) });
+    await pm.runPatched(
+      { tokens: pairs.map((p) => p.corrupted) },
+      { source: clean.cache, base: corrupted.cache, masks: m, fromLayer: 0, positions: pairs.map((p) => p.targets.map((t) => t.position)) },
+    );
   }
   return (performance.now() - t0) / 1000 / sample.length;
 }

@@ -94,9 +94,13 @@ const all: [string, string, () => Promise<unknown>][] = [
   ['dense', 'K=1, half of all edges patched', () => pm.runPatched(input, { source, base, masks: dense })],
   ['pruned', 'K=1, 97% of all edges patched (a late ACDC state)', () => pm.runPatched(input, { source, base, masks: pruned })],
   ['k8', 'K=8 node patches (heads of layer 0) in one pass', () => pm.runPatched(input, { source, base, masks: k8 })],
-  ['k8', 'the same 8 node patches, one pass each', async () => {
-    for (const edges of nodeSets) await pm.runPatched(input, { source, base, masks: EdgeMasks.fromEdgeSets(g, [edges]) });
-  }],
+  [
+    'k8',
+    'the same 8 node patches, one pass each',
+    async () => {
+      for (const edges of nodeSets) await pm.runPatched(input, { source, base, masks: EdgeMasks.fromEdgeSets(g, [edges]) });
+    },
+  ],
 ];
 const chosen = all.filter(([key]) => only.has(key) || key.startsWith('plain'));
 const times = chosen.map(() => [] as number[]);

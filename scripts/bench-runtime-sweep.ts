@@ -60,13 +60,17 @@ const peakKb = Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status',
 await pm.release();
 
 const inline = await ort.InferenceSession.create(buildPlainForward(model.config, model.weights, { inlineWeights: true }).bytes, {
-  intraOpNumThreads: threads ?? availableParallelism(), interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all',
+  intraOpNumThreads: threads ?? availableParallelism(),
+  interOpNumThreads: 1,
+  executionMode: 'sequential',
+  graphOptimizationLevel: 'all',
 });
 const gather = gatherIndices('last', B, T);
-const plain = () => inline.run({
-  input: new ort.Tensor('float32', inputSender(model.config, model.weights, { tokens: pairs.map((p) => p.corrupted) }), [B, T, model.config.dModel]),
-  gather: new ort.Tensor('int64', gather, [gather.length]),
-});
+const plain = () =>
+  inline.run({
+    input: new ort.Tensor('float32', inputSender(model.config, model.weights, { tokens: pairs.map((p) => p.corrupted) }), [B, T, model.config.dModel]),
+    gather: new ort.Tensor('int64', gather, [gather.length]),
+  });
 await plain();
 const runs: { wall: number; cpu: number }[] = [];
 for (let i = 0; i < 5; i++) runs.push(await measure(plain));
@@ -74,5 +78,7 @@ const plainWall = median(runs.map((m) => m.wall));
 const plainCpu = median(runs.map((m) => m.cpu));
 console.log(`Machine: ${machine()}. ${args.granularity} sweep, gpt2-small shape, ${B} prompts x ${T} tokens, ${threads ?? 'all'} threads.`);
 console.log(`plain forward (inline weights): median wall ${plainWall.toFixed(0)} ms, cpu ${plainCpu.toFixed(0)} ms (5 runs after the sweep)`);
-console.log(`sweep: wall ${(sweep.wall / 1000).toFixed(1)} s = ${(sweep.wall / plainWall).toFixed(0)} plain forwards; cpu ${(sweep.cpu / 1000).toFixed(1)} s = ${(sweep.cpu / plainCpu).toFixed(0)} plain forwards`);
+console.log(
+  `sweep: wall ${(sweep.wall / 1000).toFixed(1)} s = ${(sweep.wall / plainWall).toFixed(0)} plain forwards; cpu ${(sweep.cpu / 1000).toFixed(1)} s = ${(sweep.cpu / plainCpu).toFixed(0)} plain forwards`,
+);
 console.log(`peak resident memory up to the end of the sweep (VmHWM): ${(peakKb / 2 ** 20).toFixed(2)} GB`);

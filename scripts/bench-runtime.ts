@@ -34,13 +34,20 @@ for (const e of g.edges()) if (rand() < 0.5) dense.set(0, e.sender, e.receiver, 
 
 const plain = await time('plain forward (one ONNX graph)', () => pm.plainForward(input), reps);
 const run = await time('patchable forward, no patches (per-layer graphs, full sender cache)', () => pm.run(input), reps);
-const zeroForced = await time('patched forward, mask 0, every layer in per-receiver form', () =>
-  pm.runPatchedAllPerReceiver(input, { source, base, masks: EdgeMasks.zeros(g, 1), fromLayer: 0 }), reps);
+const zeroForced = await time(
+  'patched forward, mask 0, every layer in per-receiver form',
+  () => pm.runPatchedAllPerReceiver(input, { source, base, masks: EdgeMasks.zeros(g, 1), fromLayer: 0 }),
+  reps,
+);
 const denseT = await time('patched forward, K=1, half of all 32,491 edges patched', () => pm.runPatched(input, { source, base, masks: dense }), reps);
 const batched = await time('patched forward, K=8 node patches in one run', () => pm.runPatched(input, { source, base, masks: k8 }), reps);
-const oneByOne = await time('patched forward, the same 8 node patches one run each', async () => {
-  for (const edges of nodeSets) await pm.runPatched(input, { source, base, masks: EdgeMasks.fromEdgeSets(g, [edges]) });
-}, Math.max(1, Math.floor(reps / 2)));
+const oneByOne = await time(
+  'patched forward, the same 8 node patches one run each',
+  async () => {
+    for (const edges of nodeSets) await pm.runPatched(input, { source, base, masks: EdgeMasks.fromEdgeSets(g, [edges]) });
+  },
+  Math.max(1, Math.floor(reps / 2)),
+);
 
 const rows = [plain, run, zeroForced, denseT, batched, oneByOne];
 console.log(`Machine: ${machine()}. Model: gpt2-small shape (124M parameters, random weights), ${B} prompts x ${T} tokens, logits at the last position.\n`);

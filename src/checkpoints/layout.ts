@@ -31,10 +31,7 @@ export function interleavedSource(j: number, dHead: number): number {
  * A Linear weight [nHeads * dHead, dIn] (out x in, rows grouped by head) -> [nHeads, dIn, dHead],
  * so that x @ out[h] is head h's projection. `rowOf` reorders rows within a head (RoPE layouts).
  */
-export function linearRowsToHeads(
-  w: Float32Array, nHeads: number, dHead: number, dIn: number,
-  rowOf: (j: number) => number = (j) => j,
-): Float32Array {
+export function linearRowsToHeads(w: Float32Array, nHeads: number, dHead: number, dIn: number, rowOf: (j: number) => number = (j) => j): Float32Array {
   const out = new Float32Array(nHeads * dIn * dHead);
   for (let h = 0; h < nHeads; h++) {
     for (let j = 0; j < dHead; j++) {
@@ -70,9 +67,7 @@ export function permuteHeadBias(b: Float32Array, nHeads: number, dHead: number, 
  * Columns [colOffset, colOffset + nHeads * dHead) of a Conv1D weight [dIn, ld] (in x out) ->
  * [nHeads, dIn, dHead]. GPT-2's c_attn packs q | k | v along the columns, heads contiguous in each.
  */
-export function conv1dColsToHeads(
-  w: Float32Array, dIn: number, ld: number, colOffset: number, nHeads: number, dHead: number,
-): Float32Array {
+export function conv1dColsToHeads(w: Float32Array, dIn: number, ld: number, colOffset: number, nHeads: number, dHead: number): Float32Array {
   const out = new Float32Array(nHeads * dIn * dHead);
   for (let h = 0; h < nHeads; h++) {
     for (let i = 0; i < dIn; i++) {
@@ -84,9 +79,7 @@ export function conv1dColsToHeads(
 }
 
 /** Inverse of conv1dColsToHeads: writes [nHeads, dIn, dHead] into columns of `dst` [dIn, ld]. */
-export function headsToConv1dCols(
-  w: Float32Array, dst: Float32Array, dIn: number, ld: number, colOffset: number, nHeads: number, dHead: number,
-): void {
+export function headsToConv1dCols(w: Float32Array, dst: Float32Array, dIn: number, ld: number, colOffset: number, nHeads: number, dHead: number): void {
   for (let h = 0; h < nHeads; h++) {
     for (let i = 0; i < dIn; i++) {
       const src = (h * dIn + i) * dHead;

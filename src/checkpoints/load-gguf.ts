@@ -26,9 +26,7 @@ export function loadGguf(path: string): LoadedModel {
   const whyQ = why(kD, `${arch}.attention.head_count`);
   const whyKv = why(kD, `${arch}.attention.head_count_kv`);
   const whyMlp = why(kD, `${arch}.feed_forward_length`);
-  const whyVocab = g.metadata.has('tokenizer.ggml.tokens')
-    ? `GGUF tokenizer.ggml.tokens (${vocabSize} tokens), ${kD}=${d}`
-    : why(kD);
+  const whyVocab = g.metadata.has('tokenizer.ggml.tokens') ? `GGUF tokenizer.ggml.tokens (${vocabSize} tokens), ${kD}=${d}` : why(kD);
   const rope = (j: number): number => interleavedSource(j, dHead);
 
   const embed = expectTensor(src, 'token_embd.weight', [vocabSize, d], whyVocab);

@@ -77,8 +77,7 @@ export function loadGpt2Hf(dir: string): LoadedModel {
   }
   const lnFinal = { weight: tensor([d], get('ln_f.weight', [d])), bias: tensor([d], get('ln_f.bias', [d])) };
   // As in transformers: tied (the default) means lm_head is wte, whatever the file holds.
-  const head = cfg0.tiedEmbeddings ? undefined
-    : expectTensor(src, 'lm_head.weight', [vocabSize, d], `${c.why('vocab_size', 'n_embd')}, tie_word_embeddings=false`);
+  const head = cfg0.tiedEmbeddings ? undefined : expectTensor(src, 'lm_head.weight', [vocabSize, d], `${c.why('vocab_size', 'n_embd')}, tie_word_embeddings=false`);
   const unembed = tensor([d, vocabSize], transpose(head ?? embed, vocabSize, d));
   return {
     config: cfg0,

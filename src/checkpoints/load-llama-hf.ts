@@ -66,8 +66,7 @@ export function loadLlamaHf(dir: string): LoadedModel {
   for (let l = 0; l < cfg0.nLayers; l++) {
     const p = `model.layers.${l}.`;
     const get = (name: string, shape: number[], why: string): Float32Array => expectTensor(src, p + name, shape, why);
-    const getBias = (name: string, n: number, why: string): Float32Array | undefined =>
-      bias ? expectTensor(src, p + name, [n], why) : optionalTensor(src, p + name, [n], why);
+    const getBias = (name: string, n: number, why: string): Float32Array | undefined => (bias ? expectTensor(src, p + name, [n], why) : optionalTensor(src, p + name, [n], why));
     const bq = getBias('self_attn.q_proj.bias', nHeads * dHead, whyQ);
     const bk = getBias('self_attn.k_proj.bias', nKvHeads * dHead, whyKv);
     const bv = getBias('self_attn.v_proj.bias', nKvHeads * dHead, whyKv);
@@ -91,8 +90,7 @@ export function loadLlamaHf(dir: string): LoadedModel {
   const lnFinal = { weight: tensor([d], expectTensor(src, 'model.norm.weight', [d], c.why('hidden_size'))) };
   const whyHead = c.why('vocab_size', 'hidden_size');
   // As in transformers: tie_word_embeddings=true means lm_head is embed_tokens, whatever the file holds.
-  const head = cfg0.tiedEmbeddings ? undefined
-    : expectTensor(src, 'lm_head.weight', [vocabSize, d], `${whyHead}, tie_word_embeddings=false`);
+  const head = cfg0.tiedEmbeddings ? undefined : expectTensor(src, 'lm_head.weight', [vocabSize, d], `${whyHead}, tie_word_embeddings=false`);
   return {
     config: cfg0,
     weights: { embed: tensor([vocabSize, d], embed), layers, lnFinal, unembed: tensor([d, vocabSize], transpose(head ?? embed, vocabSize, d)) },

@@ -39,9 +39,7 @@ function loadHfDir(dir: string): LoadedModel {
   const type = cfg.model_type;
   const loader = typeof type === 'string' ? HF_LOADERS[type] : undefined;
   if (!loader) {
-    throw new UserError(
-      `${join(dir, 'config.json')}: model_type ${JSON.stringify(type ?? null)} is not supported (supported: ${SUPPORTED_HF_MODEL_TYPES.join(', ')})`,
-    );
+    throw new UserError(`${join(dir, 'config.json')}: model_type ${JSON.stringify(type ?? null)} is not supported (supported: ${SUPPORTED_HF_MODEL_TYPES.join(', ')})`);
   }
   return loader(dir);
 }

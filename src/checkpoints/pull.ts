@@ -76,8 +76,7 @@ async function pullFiles(repo: string, outDir: string, endpoint: string, revisio
       continue;
     }
     const url = `${endpoint}/${repo}/resolve/${encodeURIComponent(revision)}/${file}`;
-    const manual = `download ${PULL_FILES.join(', ')} from ${endpoint}/${repo}/tree/${revision} into ${outDir} ` +
-      `on a machine with network access, then use ${outDir} as the model path`;
+    const manual = `download ${PULL_FILES.join(', ')} from ${endpoint}/${repo}/tree/${revision} into ${outDir} ` + `on a machine with network access, then use ${outDir} as the model path`;
     const r = await download(url, path, file, opts, endpoint, manual);
     results.push(r);
     opts.log?.(`${file}: ${r.bytes} bytes${r.verified ? ', sha256 verified' : ''}`);
@@ -130,12 +129,10 @@ async function download(url: string, dest: string, file: string, opts: PullOptio
 
   const part = `${dest}.part-${process.pid}`;
   const hash = createHash('sha256');
-  const bar = (opts.progress ?? process.stderr.isTTY === true)
-    ? new cliProgress.SingleBar(
-        { format: `${file} [{bar}] {percentage}% | {mb} MB`, hideCursor: true, clearOnComplete: false },
-        cliProgress.Presets.shades_classic,
-      )
-    : undefined;
+  const bar =
+    (opts.progress ?? process.stderr.isTTY === true)
+      ? new cliProgress.SingleBar({ format: `${file} [{bar}] {percentage}% | {mb} MB`, hideCursor: true, clearOnComplete: false }, cliProgress.Presets.shades_classic)
+      : undefined;
   bar?.start(total || 1, 0, { mb: '0.0' });
   const stallMs = opts.stallTimeoutMs ?? 60_000;
   let bytes = 0;
@@ -149,9 +146,7 @@ async function download(url: string, dest: string, file: string, opts: PullOptio
       try {
         chunk = await reader.read();
       } catch (e) {
-        throw new UserError(
-          `${url}: download interrupted after ${bytes} bytes (${controller.signal.aborted ? `no data for ${stallMs / 1000} s` : describeFetchError(e)}); run the pull again`,
-        );
+        throw new UserError(`${url}: download interrupted after ${bytes} bytes (${controller.signal.aborted ? `no data for ${stallMs / 1000} s` : describeFetchError(e)}); run the pull again`);
       } finally {
         clearTimeout(timer);
       }

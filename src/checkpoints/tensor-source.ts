@@ -24,9 +24,7 @@ export function expectTensor(src: TensorSource, name: string, expected: readonly
   }
   if (found.length !== expected.length || found.some((d, i) => d !== expected[i])) {
     const note = src.shapeNote?.(name) ?? '';
-    throw new UserError(
-      `${src.fileOf(name)}: tensor ${name}: expected shape ${fmt(expected)} (from ${reason}), found ${fmt(found)}${note ? ` ${note}` : ''}`,
-    );
+    throw new UserError(`${src.fileOf(name)}: tensor ${name}: expected shape ${fmt(expected)} (from ${reason}), found ${fmt(found)}${note ? ` ${note}` : ''}`);
   }
   return src.read(name);
 }

@@ -13,8 +13,7 @@ const ST_METADATA = { format: 'pt' }; // transformers refuses safetensors files 
 
 export function writeGpt2Hf(model: LoadedModel, dir: string): void {
   const { config: c, weights: w } = model;
-  check(c.architecture === 'gpt2' && c.norm === 'layernorm' && c.mlp === 'gelu_new' && c.positional === 'learned',
-    c, 'the GPT-2 layout needs a gpt2 architecture model');
+  check(c.architecture === 'gpt2' && c.norm === 'layernorm' && c.mlp === 'gelu_new' && c.positional === 'learned', c, 'the GPT-2 layout needs a gpt2 architecture model');
   check(c.nKvHeads === c.nHeads && c.nHeads * c.dHead === c.dModel, c, 'GPT-2 needs nKvHeads = nHeads and nHeads * dHead = dModel');
   check(w.posEmbed !== undefined, c, 'GPT-2 needs learned position embeddings');
   check(w.unembedBias === undefined, c, 'GPT-2 has no unembedding bias');
@@ -84,8 +83,7 @@ export function writeGpt2Hf(model: LoadedModel, dir: string): void {
 
 export function writeLlamaHf(model: LoadedModel, dir: string): void {
   const { config: c, weights: w } = model;
-  check(c.architecture === 'llama' && c.norm === 'rmsnorm' && c.mlp === 'swiglu' && c.positional === 'rope',
-    c, 'the Llama layout needs a llama architecture model');
+  check(c.architecture === 'llama' && c.norm === 'rmsnorm' && c.mlp === 'swiglu' && c.positional === 'rope', c, 'the Llama layout needs a llama architecture model');
   check(w.unembedBias === undefined && w.posEmbed === undefined, c, 'Llama has no unembedding bias or learned positions');
   const { dModel: d, nHeads, nKvHeads, dHead, dMlp } = c;
   const hasBias = w.layers.some((l) => l.bq || l.bk || l.bv || l.bo);

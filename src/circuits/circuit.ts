@@ -421,7 +421,10 @@ export class Circuit {
 
 export const CIRCUIT_FORMAT = 'patchwise-circuit';
 
-const base64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/, 'must be base64').refine((s) => s.length % 4 === 0, 'must be base64 (length a multiple of 4)');
+const base64 = z
+  .string()
+  .regex(/^[A-Za-z0-9+/]*={0,2}$/, 'must be base64')
+  .refine((s) => s.length % 4 === 0, 'must be base64 (length a multiple of 4)');
 // z.number() rejects NaN and infinities in zod 4.
 const numberOrNull = z.number().nullable();
 

@@ -64,8 +64,7 @@ export async function faithfulness(runs: Experiment, circuitsIn: readonly Circui
   for (const c of circuits) if (c.length !== S * R) throw new Error(`circuit mask has ${c.length} entries, expected ${S * R} (S * R)`);
 
   // Patch sets: the key lists the patched cells, so equal sets share one evaluation.
-  const patchedOf = (inCircuit: (cell: number) => boolean): number[] =>
-    edges.filter((c) => (direction === 'noising' ? !inCircuit(c) : inCircuit(c)));
+  const patchedOf = (inCircuit: (cell: number) => boolean): number[] => edges.filter((c) => (direction === 'noising' ? !inCircuit(c) : inCircuit(c)));
   const sets = new Map<string, number[]>();
   const keyOf = (cells: number[]): string => {
     const key = cells.join(',');
@@ -93,7 +92,11 @@ export async function faithfulness(runs: Experiment, circuitsIn: readonly Circui
   const vals = circuitKeys.map((k) => values.get(k)!);
   const denom = full - empty;
   return {
-    metric: metric.name, direction, full, empty, values: vals,
+    metric: metric.name,
+    direction,
+    full,
+    empty,
+    values: vals,
     // `|| 0` turns -0 (empty circuit, negative denominator) into 0.
     faithfulness: vals.map((v) => (denom === 0 ? NaN : (v - empty) / denom || 0)),
   };
@@ -105,7 +108,11 @@ export async function faithfulnessCurve(
   circuits: readonly { readonly inCircuit: CircuitMask; readonly tau?: number }[],
   opts: FaithfulnessOptions = {},
 ): Promise<{ result: FaithfulnessResult; points: (CurvePoint & { readonly size: number })[] }> {
-  const result = await faithfulness(runs, circuits.map((c) => c.inCircuit), opts);
+  const result = await faithfulness(
+    runs,
+    circuits.map((c) => c.inCircuit),
+    opts,
+  );
   const graph = runs.model.graph;
   const points = circuits.map((c, i) => ({ threshold: c.tau ?? null, size: countEdges(graph, c.inCircuit), faithfulness: result.faithfulness[i]! }));
   return { result, points: points.sort((a, b) => a.size - b.size) };
@@ -181,7 +188,10 @@ export function confusion(graph: ComponentGraph, circuit: CircuitLike, truth: Gr
     else tn++;
   }
   return {
-    tp, fp, fn, tn,
+    tp,
+    fp,
+    fn,
+    tn,
     precision: tp + fp === 0 ? 1 : tp / (tp + fp),
     recall: tp + fn === 0 ? NaN : tp / (tp + fn),
     fpr: fp + tn === 0 ? NaN : fp / (fp + tn),
@@ -224,7 +234,10 @@ export function rankAuc(scores: ArrayLike<number>, positive: ArrayLike<boolean |
 export function edgeScoreAuc(graph: ComponentGraph, scores: ArrayLike<number>, truth: GroundTruth): number {
   const { cells, positive } = label(graph, truth);
   const ranked = cells.map((c) => (Number.isNaN(scores[c]!) ? -Infinity : Math.abs(scores[c]!)));
-  return rankAuc(ranked, cells.map((c) => positive[c] === 1));
+  return rankAuc(
+    ranked,
+    cells.map((c) => positive[c] === 1),
+  );
 }
 
 /** A curve point of an ROC: rates measured, `threshold` the circuit's tau, `size` its edges. */
@@ -242,7 +255,6 @@ export function sweepRoc(graph: ComponentGraph, circuits: readonly { readonly in
   });
   return { points, auc: trapezoidAuc(points) };
 }
-
 
 // ---- random baselines ---------------------------------------------------------------------------
 

@@ -45,7 +45,12 @@ export function parseGroundTruth(value: unknown, source: string, graph: Componen
   if (isStringList(value)) return { edges: checkedEdges(graph, value, source, '(list)') };
   if (looksLikeEapJson(value)) {
     const { circuit } = fromEapJson(value, source, { expectShape: { nLayers: graph.nLayers, nHeads: graph.nHeads } });
-    return { edges: circuit.edges().filter((e) => circuit.inCircuit(e.sender, e.receiver)).map((e) => e.name) };
+    return {
+      edges: circuit
+        .edges()
+        .filter((e) => circuit.inCircuit(e.sender, e.receiver))
+        .map((e) => e.name),
+    };
   }
   if (typeof value === 'object' && value !== null && 'edges' in value) {
     const v = value as { edges: unknown; nodes?: unknown; positionalEdges?: unknown; ablationEdges?: unknown };

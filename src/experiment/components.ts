@@ -65,7 +65,12 @@ const heads: Granularity = {
   components: ({ graph: g }) =>
     range(g.nLayers).flatMap((L) =>
       range(g.nHeads).map((h) => ({
-        name: `a${L}.h${h}`, kind: 'head' as const, layer: L, head: h, position: null, window: 1,
+        name: `a${L}.h${h}`,
+        kind: 'head' as const,
+        layer: L,
+        head: h,
+        position: null,
+        window: 1,
         apply: (m: EdgeMasks, k: number) => patchSender(m, k, g.headSender(L, h), null),
       })),
     ),
@@ -80,7 +85,12 @@ const headsPerPosition: Granularity = {
     range(g.nLayers).flatMap((L) =>
       range(g.nHeads).flatMap((h) =>
         range(seqLen).map((p) => ({
-          name: `a${L}.h${h}@${p}`, kind: 'head-pos' as const, layer: L, head: h, position: p, window: 1,
+          name: `a${L}.h${h}@${p}`,
+          kind: 'head-pos' as const,
+          layer: L,
+          head: h,
+          position: p,
+          window: 1,
           apply: (m: EdgeMasks, k: number) => patchSender(m, k, g.headSender(L, h), p),
         })),
       ),
@@ -95,7 +105,12 @@ const attn: Granularity = {
   components: ({ graph: g, seqLen, window: w }) =>
     perLayerWindows(g, w).flatMap((L) =>
       range(seqLen).map((p) => ({
-        name: `attn.${windowName(L, w)}@${p}`, kind: 'attn' as const, layer: L, head: null, position: p, window: w,
+        name: `attn.${windowName(L, w)}@${p}`,
+        kind: 'attn' as const,
+        layer: L,
+        head: null,
+        position: p,
+        window: w,
         apply: (m: EdgeMasks, k: number) => {
           for (let l = L; l < L + w; l++) for (let h = 0; h < g.nHeads; h++) patchSender(m, k, g.headSender(l, h), p);
         },
@@ -111,7 +126,12 @@ const mlp: Granularity = {
   components: ({ graph: g, seqLen, window: w }) =>
     perLayerWindows(g, w).flatMap((L) =>
       range(seqLen).map((p) => ({
-        name: `${w === 1 ? `m${L}` : `mlp.${windowName(L, w)}`}@${p}`, kind: 'mlp' as const, layer: L, head: null, position: p, window: w,
+        name: `${w === 1 ? `m${L}` : `mlp.${windowName(L, w)}`}@${p}`,
+        kind: 'mlp' as const,
+        layer: L,
+        head: null,
+        position: p,
+        window: w,
         apply: (m: EdgeMasks, k: number) => {
           for (let l = L; l < L + w; l++) patchSender(m, k, g.mlpSender(l), p);
         },
@@ -126,7 +146,12 @@ const attnLayer: Granularity = {
   windowed: true,
   components: ({ graph: g, window: w }) =>
     perLayerWindows(g, w).map((L) => ({
-      name: `attn.${windowName(L, w)}`, kind: 'attn-layer' as const, layer: L, head: null, position: null, window: w,
+      name: `attn.${windowName(L, w)}`,
+      kind: 'attn-layer' as const,
+      layer: L,
+      head: null,
+      position: null,
+      window: w,
       apply: (m: EdgeMasks, k: number) => {
         for (let l = L; l < L + w; l++) for (let h = 0; h < g.nHeads; h++) patchSender(m, k, g.headSender(l, h), null);
       },
@@ -140,7 +165,12 @@ const mlpLayer: Granularity = {
   windowed: true,
   components: ({ graph: g, window: w }) =>
     perLayerWindows(g, w).map((L) => ({
-      name: w === 1 ? `m${L}` : `mlp.${windowName(L, w)}`, kind: 'mlp-layer' as const, layer: L, head: null, position: null, window: w,
+      name: w === 1 ? `m${L}` : `mlp.${windowName(L, w)}`,
+      kind: 'mlp-layer' as const,
+      layer: L,
+      head: null,
+      position: null,
+      window: w,
       apply: (m: EdgeMasks, k: number) => {
         for (let l = L; l < L + w; l++) patchSender(m, k, g.mlpSender(l), null);
       },
@@ -155,7 +185,12 @@ const resid: Granularity = {
   components: ({ graph: g, seqLen }) =>
     range(g.nLayers + 1).flatMap((L) =>
       range(seqLen).map((p) => ({
-        name: `resid_pre.L${L}@${p}`, kind: 'resid' as const, layer: L, head: null, position: p, window: 1,
+        name: `resid_pre.L${L}@${p}`,
+        kind: 'resid' as const,
+        layer: L,
+        head: null,
+        position: p,
+        window: 1,
         apply: (m: EdgeMasks, k: number) => {
           for (let s = 0; s < g.layerSenderStartOrEnd(L); s++) patchSender(m, k, s, p, L);
         },
@@ -172,7 +207,12 @@ const headInputs: Granularity = {
     range(g.nLayers).flatMap((L) =>
       range(g.nHeads).flatMap((h) =>
         QKV.map((ch) => ({
-          name: `a${L}.h${h}<${ch}>`, kind: `head-${ch}` as const, layer: L, head: h, position: null, window: 1,
+          name: `a${L}.h${h}<${ch}>`,
+          kind: `head-${ch}` as const,
+          layer: L,
+          head: h,
+          position: null,
+          window: 1,
           apply: (m: EdgeMasks, k: number) => {
             const r = g.headInputReceiver(L, h, ch);
             for (let s = 0; s < g.fanIn[r]!; s++) m.set(k, s, r, 1);

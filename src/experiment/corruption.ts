@@ -53,7 +53,11 @@ export function corruptedInput(
   }
   if (corruption.kind !== 'gn') throw new Error(`${corruption.kind} ablation has no corrupted prompt: its patch source is built directly (ablation.ts)`);
   const seqLen = rows[0]!.pair.clean.length;
-  const emb = tokenEmbeddings(cfg, w, rows.map((r) => r.pair.clean));
+  const emb = tokenEmbeddings(
+    cfg,
+    w,
+    rows.map((r) => r.pair.clean),
+  );
   const d = cfg.dModel;
   const std = corruption.noise.multiplier * sigma;
   rows.forEach(({ pair, sample }, b) => {

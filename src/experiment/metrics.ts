@@ -13,7 +13,10 @@ import type { PromptPair } from '../tasks/types.js';
  */
 export class CleanRow {
   private readonly lp: Float64Array[] = [];
-  constructor(readonly logits: Float32Array, readonly vocabSize: number) {}
+  constructor(
+    readonly logits: Float32Array,
+    readonly vocabSize: number,
+  ) {}
   /** log-softmax of target `t`'s row. */
   logProbs(t: number): Float64Array {
     return (this.lp[t] ??= logSoftmax(targetRow(this.logits, t, this.vocabSize)));
@@ -99,7 +102,7 @@ const probability: Metric = {
 
 const logitDiff: Metric = {
   name: 'logit-diff',
-  description: 'logit difference logit(r) - logit(r\'), normalised: (LD_pt - LD_*) / (LD_cl - LD_*)',
+  description: "logit difference logit(r) - logit(r'), normalised: (LD_pt - LD_*) / (LD_cl - LD_*)",
   normalised: true,
   check: (p) => (p.targets.some((t) => t.wrong === undefined) ? 'needs a wrong answer r\' (field "wrong") at every metric target' : undefined),
   score: (block, pair, clean) =>

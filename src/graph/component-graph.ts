@@ -1,18 +1,7 @@
 // The sender/receiver DAG of a residual-stream transformer. Senders are ordered by stage, so the
 // senders that feed any receiver are a prefix of the sender list: the runtime relies on that.
 import type { ModelConfig } from '../model/types.js';
-import {
-  QKV,
-  type QkvChannel,
-  type Receiver,
-  type Sender,
-  edgeName,
-  headInputName,
-  headName,
-  mlpName,
-  receiverStage,
-  senderStage,
-} from './nodes.js';
+import { QKV, type QkvChannel, type Receiver, type Sender, edgeName, headInputName, headName, mlpName, receiverStage, senderStage } from './nodes.js';
 
 export interface GraphShape {
   readonly nLayers: number;

@@ -296,7 +296,10 @@ export async function acdcTuned(runs: Experiment, opts: AcdcOptions, tuning: Acd
     if (todo.length > 0) {
       const prefix = Math.min(layer, minPrunedLayer);
       evaluations += todo.length;
-      const masks = buildMasks(todo.map((k) => extra[k]!), prefix);
+      const masks = buildMasks(
+        todo.map((k) => extra[k]!),
+        prefix,
+      );
       const got = await runs.meanScores(masks, { direction, metric, prefixLayer: direction === 'denoising' ? prefix : undefined, maxRows: opts.maxRows });
       todo.forEach((k, i) => {
         out[k] = got[i]!;
@@ -369,8 +372,20 @@ export async function acdcTuned(runs: Experiment, opts: AcdcOptions, tuning: Acd
     }
   }
   return {
-    tau, metric: metric.name, direction, level, rule, graph, scores, inCircuit, nodeScores, nEdges, log,
-    initialMetric, finalMetric: value(current), complete: total === units.length,
+    tau,
+    metric: metric.name,
+    direction,
+    level,
+    rule,
+    graph,
+    scores,
+    inCircuit,
+    nodeScores,
+    nEdges,
+    log,
+    initialMetric,
+    finalMetric: value(current),
+    complete: total === units.length,
     stats: { evaluations, dropped, reused, passes: runs.passes - passes0, seconds: (performance.now() - t0) / 1000, initialSeconds },
   };
 }
@@ -395,8 +410,12 @@ export function acdcCircuit(result: AcdcResult, meta: Partial<CircuitMetaInit> =
     method: result.level === 'node' ? 'acdc-nodes' : 'acdc',
     ...meta,
     extra: {
-      rule: result.rule, initialMetric: result.initialMetric, finalMetric: result.finalMetric,
-      decisions: result.log.length, complete: result.complete, ...meta.extra,
+      rule: result.rule,
+      initialMetric: result.initialMetric,
+      finalMetric: result.finalMetric,
+      decisions: result.log.length,
+      complete: result.complete,
+      ...meta.extra,
     },
   });
 }

@@ -74,14 +74,13 @@ function resolvePaths(graph: ComponentGraph, opts: PathPatchOptions): ResolvedPa
   const receivers = [...new Set(opts.receivers.map((r) => (typeof r === 'number' ? checkIndex(r, graph.nReceivers, 'receiver') : graph.receiverIndex(r))))];
   if (receivers.length === 0) throw new Error('path patching needs at least one receiver');
   const maxFan = Math.max(...receivers.map((r) => graph.fanIn[r]!));
-  const senders = opts.senders
-    ? opts.senders.map((s) => (typeof s === 'number' ? checkIndex(s, graph.nSenders, 'sender') : graph.senderIndex(s)))
-    : Array.from({ length: maxFan }, (_, s) => s);
+  const senders = opts.senders ? opts.senders.map((s) => (typeof s === 'number' ? checkIndex(s, graph.nSenders, 'sender') : graph.senderIndex(s))) : Array.from({ length: maxFan }, (_, s) => s);
   for (const s of senders) {
     if (!receivers.some((r) => graph.hasEdge(s, r))) throw new Error(`sender ${graph.senders[s]!.name} feeds none of the receivers`);
   }
   return {
-    receivers, senders,
+    receivers,
+    senders,
     direction: opts.direction ?? 'noising',
     metric: resolveMetric(opts.metric ?? 'logit-diff'),
     position: opts.position ?? 'all',

@@ -90,8 +90,7 @@ export function tensor(shape: readonly number[], data?: Float32Array): Tensor {
 export function parameterCount(w: ModelWeights, cfg: ModelConfig): number {
   const sizes: number[] = [w.embed.data.length, w.posEmbed?.data.length ?? 0];
   for (const l of w.layers) {
-    for (const t of [l.ln1.weight, l.ln1.bias, l.wq, l.bq, l.wk, l.bk, l.wv, l.bv, l.wo, l.bo,
-      l.ln2.weight, l.ln2.bias, l.wIn, l.bIn, l.wGate, l.wOut, l.bOut]) sizes.push(t?.data.length ?? 0);
+    for (const t of [l.ln1.weight, l.ln1.bias, l.wq, l.bq, l.wk, l.bk, l.wv, l.bv, l.wo, l.bo, l.ln2.weight, l.ln2.bias, l.wIn, l.bIn, l.wGate, l.wOut, l.bOut]) sizes.push(t?.data.length ?? 0);
   }
   sizes.push(w.lnFinal.weight.data.length, w.lnFinal.bias?.data.length ?? 0);
   if (!cfg.tiedEmbeddings) sizes.push(w.unembed.data.length);

@@ -110,7 +110,10 @@ export async function drivePoint<Session, Output>(ctx: DriverContext, point: Sta
   if (pending.length === 0) return { runIds, complete: true, resumedUnits: point.units.length, computedUnits: 0 };
 
   const t0 = performance.now();
-  await leases.enlist(scope, pending.map((r) => r.id));
+  await leases.enlist(
+    scope,
+    pending.map((r) => r.id),
+  );
   const progress = new PointProgress(point.label, point.units.length, ctx.progress);
   try {
     let session: Promise<Session> | undefined;

@@ -183,7 +183,13 @@ export function discoveryPoints(ctx: StageContext): StagePlan<DiscoveryResult[]>
         const key = attribution ? `${run.key}:${unit}` : `${run.key}:tau=${o.cut.tau}`;
         const extra = attribution ? { unit, topN: o.cut.topN ?? null } : {};
         const mibScores = o.mib ? { cpr: o.mib.cpr, cmd: o.mib.cmd } : {};
-        const circuitId = await store.circuits.save({ pipeline: pipeline.name, key, runId: run.id, circuit: o.circuit, settings: { ...stored, tau: o.cut.tau, ...extra, randomFaithfulness: o.randomFaithfulness ?? null, ...mibScores } });
+        const circuitId = await store.circuits.save({
+          pipeline: pipeline.name,
+          key,
+          runId: run.id,
+          circuit: o.circuit,
+          settings: { ...stored, tau: o.cut.tau, ...extra, randomFaithfulness: o.randomFaithfulness ?? null, ...mibScores },
+        });
         if (o.mib) {
           // Per circuit: threshold = fraction of edges kept, size = edges after pruning.
           await store.curves.save({ pipeline: pipeline.name, key, kind: 'mib-cpr', runId: run.id, circuitId, points: o.mib.signed });
@@ -195,8 +201,7 @@ export function discoveryPoints(ctx: StageContext): StagePlan<DiscoveryResult[]>
         const run = runs[0]!;
         const stored = await store.circuits.list({ runId: run.id });
         // ACDC circuits are found by their tau, attribution cuts by their unit.
-        const unitOf = (c: (typeof stored)[number]): string | undefined =>
-          attribution ? (c.settings as { unit?: string }).unit : c.threshold === null ? undefined : thresholdUnit(c.threshold);
+        const unitOf = (c: (typeof stored)[number]): string | undefined => (attribution ? (c.settings as { unit?: string }).unit : c.threshold === null ? undefined : thresholdUnit(c.threshold));
         const byUnit = new Map(stored.map((c) => [unitOf(c), c]));
         const circuits: DiscoveredCircuit[] = m.units.map((unit) => {
           const c = byUnit.get(unit);
@@ -204,14 +209,20 @@ export function discoveryPoints(ctx: StageContext): StagePlan<DiscoveryResult[]>
           const set = c.settings as { randomFaithfulness?: number | null; tau?: number; topN?: number | null; cpr?: number; cmd?: number };
           const random = set.randomFaithfulness;
           return {
-            tau: set.tau ?? c.threshold ?? NaN, circuitId: c.id, size: c.size, faithfulness: c.faithfulness ?? NaN,
+            tau: set.tau ?? c.threshold ?? NaN,
+            circuitId: c.id,
+            size: c.size,
+            faithfulness: c.faithfulness ?? NaN,
             ...(typeof set.topN === 'number' ? { topN: set.topN } : {}),
             ...(typeof random === 'number' ? { randomFaithfulness: random } : {}),
             ...(typeof set.cpr === 'number' && typeof set.cmd === 'number' ? { cpr: set.cpr, cmd: set.cmd } : {}),
           };
         });
         await store.curves.save({
-          pipeline: pipeline.name, key: run.key, kind: 'faithfulness', runId: run.id,
+          pipeline: pipeline.name,
+          key: run.key,
+          kind: 'faithfulness',
+          runId: run.id,
           points: circuits.map((c) => ({ threshold: c.tau, size: c.size, faithfulness: c.faithfulness })),
         });
         let auc: number | undefined;
@@ -228,7 +239,10 @@ export function discoveryPoints(ctx: StageContext): StagePlan<DiscoveryResult[]>
           const roc = sweepRoc(runtime.graph, masks, truth);
           auc = attribution ? edgeScoreAuc(runtime.graph, loaded[0]!.scores, truth) : roc.auc;
           await store.curves.save({
-            pipeline: pipeline.name, key: run.key, kind: 'roc', runId: run.id,
+            pipeline: pipeline.name,
+            key: run.key,
+            kind: 'roc',
+            runId: run.id,
             points: roc.points,
           });
         }

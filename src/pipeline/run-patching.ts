@@ -13,7 +13,6 @@ import type { StagePoint } from './driver.js';
 import type { StageContext, StagePlan } from './run-pipeline.js';
 import { expandGrid, type GridPoint } from './spec.js';
 
-
 export interface SettingResult {
   readonly point: GridPoint;
   readonly metric: string;
@@ -68,7 +67,10 @@ export function patchingPoints(ctx: StageContext): StagePlan<SettingResult[]> {
         const { baselines } = await session();
         for (const r of stored) {
           const detections = detect(await store.runs.meanEffects(r.id), s.detect.k);
-          await store.runs.saveDetections(r.id, detections.map((d) => ({ component: d.component, layer: d.layer, head: d.head, position: d.position, window: d.window, mean: d.mean, std: d.std, zscore: d.zscore, sign: d.sign })));
+          await store.runs.saveDetections(
+            r.id,
+            detections.map((d) => ({ component: d.component, layer: d.layer, head: d.head, position: d.position, window: d.window, mean: d.mean, std: d.std, zscore: d.zscore, sign: d.sign })),
+          );
           await store.runs.finish(r.id, {
             seconds,
             detail: { stage: 'patching', baselines: baselines.metrics[metrics[r.index]!.name]!, sigma: baselines.sigma ?? null, units: this.units.length, groundTruth: pm.groundTruth ?? null },

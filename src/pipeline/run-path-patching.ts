@@ -96,7 +96,15 @@ export function pathPatchingPoints(ctx: StageContext, req: PathPatchingRequest):
         // The sweep order: the graph's sender order (input, a0.h0, ..., m0, a1.h0, ...).
         const order = (name: string) => ctx.runtime.graph.senderIndex(name);
         const effects = [...means].sort((a, b) => order(a.component) - order(b.component)).map((m) => ({ sender: m.component, effect: m.mean }));
-        out.push({ point: grid[i]!, receiverSet: req.receiverSet ?? req.receivers.join(','), runId, normaliser: detail?.stage === 'path-patching' ? detail.normaliser : NaN, effects, resumedUnits: o.resumedUnits, computedUnits: o.computedUnits });
+        out.push({
+          point: grid[i]!,
+          receiverSet: req.receiverSet ?? req.receivers.join(','),
+          runId,
+          normaliser: detail?.stage === 'path-patching' ? detail.normaliser : NaN,
+          effects,
+          resumedUnits: o.resumedUnits,
+          computedUnits: o.computedUnits,
+        });
       }
       return out;
     },

@@ -77,7 +77,9 @@ export async function runStages<Results extends readonly unknown[]>(
   try {
     const datasets = new Map<string, Dataset>();
     const ctx: StageContext = {
-      pipeline, pm, runtime,
+      pipeline,
+      pm,
+      runtime,
       dataset(c) {
         const corruption = datasetCorruption(pipeline, c);
         const name = corruptionName(corruption);
@@ -117,7 +119,11 @@ export async function runStages<Results extends readonly unknown[]>(
       config: pm.model.config,
     });
     const dctx: DriverContext = {
-      store, leases, pipeline: pipeline.name, modelId, modelFingerprint: pm.fingerprint,
+      store,
+      leases,
+      pipeline: pipeline.name,
+      modelId,
+      modelFingerprint: pm.fingerprint,
       progress: { mode: opts.progress ?? 'lines', everySeconds: opts.progressEvery, log },
       budget: { units: opts.maxUnits ?? Infinity },
     };

@@ -39,8 +39,7 @@ import { findTask, getTask, taskNames } from '../tasks/registry.js';
 import type { Task } from '../tasks/types.js';
 
 /** A grid axis: a value or a list of values (a single value is a list of one); `fallback` when absent. */
-const axis = <T extends z.ZodType>(t: T, fallback: readonly z.input<T>[]) =>
-  z.preprocess((v) => (v === undefined ? fallback : Array.isArray(v) ? v : [v]), z.array(t).min(1));
+const axis = <T extends z.ZodType>(t: T, fallback: readonly z.input<T>[]) => z.preprocess((v) => (v === undefined ? fallback : Array.isArray(v) ? v : [v]), z.array(t).min(1));
 
 const modelSchema = z.union([
   strictObject({ path: z.string().min(1) }),
@@ -63,24 +62,27 @@ const noiseSchema = strictObject({
  * reported): an ablation (`zero`, `mean`, `resample[:SEED]`) or one of the task's corruptions.
  */
 function corruptionSchema(task: Task<unknown> | undefined) {
-  return z.string().min(1).transform((name, ctx): PromptCorruption | AblationCorruption => {
-    let ablation: AblationCorruption | undefined;
-    try {
-      ablation = parseAblation(name);
-    } catch (e) {
-      ctx.addIssue({ code: 'custom', message: (e as Error).message });
-      return z.NEVER;
-    }
-    if (ablation) return ablation;
-    if (task === undefined) return { kind: 'str', variant: name };
-    try {
-      return parseCorruption(task, name);
-    } catch (e) {
-      if (!(e instanceof UserError)) throw e;
-      ctx.addIssue({ code: 'custom', message: e.message });
-      return z.NEVER;
-    }
-  });
+  return z
+    .string()
+    .min(1)
+    .transform((name, ctx): PromptCorruption | AblationCorruption => {
+      let ablation: AblationCorruption | undefined;
+      try {
+        ablation = parseAblation(name);
+      } catch (e) {
+        ctx.addIssue({ code: 'custom', message: (e as Error).message });
+        return z.NEVER;
+      }
+      if (ablation) return ablation;
+      if (task === undefined) return { kind: 'str', variant: name };
+      try {
+        return parseCorruption(task, name);
+      } catch (e) {
+        if (!(e instanceof UserError)) throw e;
+        ctx.addIssue({ code: 'custom', message: e.message });
+        return z.NEVER;
+      }
+    });
 }
 
 const withNoise = (c: PromptCorruption | AblationCorruption, noise: NoiseSettings): Corruption => (c.kind === 'gn' ? { ...c, noise } : c);
@@ -97,7 +99,10 @@ function noisingOnlyProblems(file: string, section: string, corruptions: readonl
   if (!directions.includes('denoising')) return [];
   return corruptions
     .filter(noisingOnly)
-    .map((c) => `${file}: ${section}.direction: ${corruptionName(c)} ablation is defined for noising only (its patch source is no run of any prompt, so there is no ablated run to denoise); use direction: noising`);
+    .map(
+      (c) =>
+        `${file}: ${section}.direction: ${corruptionName(c)} ablation is defined for noising only (its patch source is no run of any prompt, so there is no ablated run to denoise); use direction: noising`,
+    );
 }
 
 /** A metric name the task's pairs support (where the task says which: tasks/types.ts Task.metrics). */
@@ -168,20 +173,26 @@ export interface ReceiverSet {
  * (a map of name to list); each set is one axis value of the sender x receiver-set heatmap.
  */
 const receiverSetsSchema = z
-  .preprocess((v) => {
-    // Every form becomes a list of { name?, receivers }, so one schema reports a bad name by its place.
-    if (typeof v === 'string') return [{ receivers: [v] }];
-    if (Array.isArray(v)) return v.every((x) => typeof x === 'string') ? [{ receivers: v }] : v.map((rs: unknown) => ({ receivers: rs }));
-    if (typeof v === 'object' && v !== null) return Object.entries(v).map(([name, receivers]) => ({ name, receivers }));
-    return v;
-  }, z.array(strictObject({ name: z.string().min(1).optional(), receivers: receiverList })).min(1))
+  .preprocess(
+    (v) => {
+      // Every form becomes a list of { name?, receivers }, so one schema reports a bad name by its place.
+      if (typeof v === 'string') return [{ receivers: [v] }];
+      if (Array.isArray(v)) return v.every((x) => typeof x === 'string') ? [{ receivers: v }] : v.map((rs: unknown) => ({ receivers: rs }));
+      if (typeof v === 'object' && v !== null) return Object.entries(v).map(([name, receivers]) => ({ name, receivers }));
+      return v;
+    },
+    z.array(strictObject({ name: z.string().min(1).optional(), receivers: receiverList })).min(1),
+  )
   .transform((sets): ReceiverSet[] => sets.map((s) => ({ name: s.name ?? s.receivers.join(','), receivers: s.receivers })));
 
 /** all, an absolute token position, or a role of the task's pairs (e.g. END). */
 const pathPositionSchema = z.union([
   z.literal('all'),
   z.number().int().min(0),
-  z.string().min(1).transform((role): PathPosition => ({ role })),
+  z
+    .string()
+    .min(1)
+    .transform((role): PathPosition => ({ role })),
 ]);
 
 function pathPatchingSchema(task: Task<unknown> | undefined) {
@@ -250,9 +261,7 @@ export interface DiscoveryPoint {
 export function expandDiscovery(p: Pipeline): DiscoveryPoint[] {
   const d = p.discovery;
   if (!d) return [];
-  return d.method.flatMap((method) =>
-    d.corruption.flatMap((corruption) => d.direction.flatMap((direction) => d.metric.map((metric) => ({ method, corruption, direction, metric })))),
-  );
+  return d.method.flatMap((method) => d.corruption.flatMap((corruption) => d.direction.flatMap((direction) => d.metric.map((metric) => ({ method, corruption, direction, metric })))));
 }
 
 /** One point of the grid: everything that determines a set of runs except the metric. */

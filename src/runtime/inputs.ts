@@ -2,9 +2,7 @@
 // to those), for B prompts of one length T.
 import type { ModelConfig, ModelWeights } from '../model/types.js';
 
-export type RunInput =
-  | { readonly tokens: readonly (readonly number[])[] }
-  | { readonly embeddings: Float32Array; readonly batch: number; readonly seqLen: number };
+export type RunInput = { readonly tokens: readonly (readonly number[])[] } | { readonly embeddings: Float32Array; readonly batch: number; readonly seqLen: number };
 
 /** Which positions get logits: every position, the last one, or per prompt one position or a list of them. */
 export type LogitPositions = 'all' | 'last' | readonly (number | readonly number[])[];

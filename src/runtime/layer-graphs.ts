@@ -140,11 +140,7 @@ function perHeadQkv(c: LayerCtx, xq: string, xk: string, xv: string, p: string):
     return reshape(g, yb, [0, 0, c.B, c.T, cfg.dHead]);
   };
   const expandBias = (b: LayerWeights['bk']) => (b ? expandKvHeads(b, cfg) : undefined);
-  return [
-    proj(xq, w.wq.data, w.bq?.data, 'wq'),
-    proj(xk, expandKvHeads(w.wk, cfg), expandBias(w.bk), 'wk'),
-    proj(xv, expandKvHeads(w.wv, cfg), expandBias(w.bv), 'wv'),
-  ];
+  return [proj(xq, w.wq.data, w.bq?.data, 'wq'), proj(xk, expandKvHeads(w.wk, cfg), expandBias(w.bk), 'wk'), proj(xv, expandKvHeads(w.wv, cfg), expandBias(w.bv), 'wv')];
 }
 
 /**

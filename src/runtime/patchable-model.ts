@@ -55,7 +55,10 @@ export class PatchableModel {
   readonly graph: ComponentGraph;
   private readonly pool: SessionPool;
 
-  constructor(readonly model: LoadedModel, opts: SessionOptions = {}) {
+  constructor(
+    readonly model: LoadedModel,
+    opts: SessionOptions = {},
+  ) {
     this.config = model.config;
     this.weights = model.weights;
     checkAttentionShape(this.config);

@@ -112,8 +112,7 @@ export class CircuitStore {
            model_fingerprint = excluded.model_fingerprint, model_name = excluded.model_name, settings = excluded.settings,
            meta = excluded.meta, created_at = excluded.created_at
          RETURNING id`,
-        [runId, pipeline, key, m.method, m.metric, m.corruption, m.direction, m.threshold, size, nScored, m.faithfulness,
-          g.nLayers, g.nHeads, m.model.fingerprint, m.model.name, settings, meta],
+        [runId, pipeline, key, m.method, m.metric, m.corruption, m.direction, m.threshold, size, nScored, m.faithfulness, g.nLayers, g.nHeads, m.model.fingerprint, m.model.name, settings, meta],
       );
       if (row === undefined) throw new Error(`circuits.save ${pipeline}/${key}: INSERT ... RETURNING gave no row`);
       await this.conn.run('DELETE FROM circuit_edges WHERE circuit_id = ?', [row.id]);
@@ -206,10 +205,7 @@ export class CircuitStore {
       return r;
     }
     const exact = await this.conn.all<CircuitRow>('SELECT * FROM circuits WHERE key = ? ORDER BY id', [idOrKey]);
-    const matches =
-      exact.length > 0
-        ? exact
-        : await this.conn.all<CircuitRow>('SELECT * FROM circuits WHERE substr(key, 1, ?) = ? ORDER BY id', [idOrKey.length, idOrKey]);
+    const matches = exact.length > 0 ? exact : await this.conn.all<CircuitRow>('SELECT * FROM circuits WHERE substr(key, 1, ?) = ? ORDER BY id', [idOrKey.length, idOrKey]);
     const [first, ...rest] = matches;
     if (first === undefined) throw new UserError(`no circuit with key "${idOrKey}" in ${this.conn.path}`);
     if (rest.length > 0) {

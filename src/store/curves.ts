@@ -18,7 +18,11 @@ export class CurveStore {
   /** Saves a curve's points, replacing any earlier points of the same (pipeline, key, kind). */
   async save(req: CurveRequest): Promise<void> {
     const where = `curve ${req.pipeline}/${req.key}/${req.kind}`;
-    for (const [f, v] of [['pipeline', req.pipeline], ['key', req.key], ['kind', req.kind]] as const) {
+    for (const [f, v] of [
+      ['pipeline', req.pipeline],
+      ['key', req.key],
+      ['kind', req.kind],
+    ] as const) {
       if (typeof v !== 'string' || v === '') throw new Error(`curves.save: ${f} must be a non-empty string`);
     }
     const params: SqlValue[] = [];

@@ -15,13 +15,7 @@ export class DatasetStore {
     return this.conn.transaction(async () => {
       const found = await this.conn.get<{ id: number }>('SELECT id FROM datasets WHERE fingerprint = ?', [d.fingerprint]);
       if (found) return found.id;
-      const r = await this.conn.run('INSERT INTO datasets (fingerprint, task, settings, pairs, n_pairs) VALUES (?, ?, ?, ?, ?)', [
-        d.fingerprint,
-        d.task,
-        settings,
-        pairs,
-        nPairs,
-      ]);
+      const r = await this.conn.run('INSERT INTO datasets (fingerprint, task, settings, pairs, n_pairs) VALUES (?, ?, ?, ?, ?)', [d.fingerprint, d.task, settings, pairs, nPairs]);
       return r.lastID;
     });
   }
@@ -29,10 +23,7 @@ export class DatasetStore {
   /** The dataset with this id, its prompt pairs included. UserError when there is none. */
   async get(id: number): Promise<StoredDataset> {
     const r = await this.conn.lock(() =>
-      this.conn.get<{ id: number; fingerprint: string; task: string; settings: string; pairs: string }>(
-        'SELECT id, fingerprint, task, settings, pairs FROM datasets WHERE id = ?',
-        [id],
-      ),
+      this.conn.get<{ id: number; fingerprint: string; task: string; settings: string; pairs: string }>('SELECT id, fingerprint, task, settings, pairs FROM datasets WHERE id = ?', [id]),
     );
     if (r === undefined) throw new UserError(`no dataset ${id} in ${this.conn.path}`);
     return { id: r.id, fingerprint: r.fingerprint, task: r.task, settings: parseJson(r.settings), pairs: parseJson(r.pairs) };

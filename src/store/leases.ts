@@ -48,10 +48,7 @@ export class UnitLeases {
   /** Takes the lease on (scope, unit) unless another live holder has it; true when this holder now holds it. */
   claim(scope: string, unit: string): Promise<boolean> {
     return this.conn.transaction(async () => {
-      const row = await this.conn.get<{ holder: string; live: number }>(
-        `SELECT holder, expires_at > ${NOW_MS} AS live FROM unit_leases WHERE scope = ? AND unit = ?`,
-        [scope, unit],
-      );
+      const row = await this.conn.get<{ holder: string; live: number }>(`SELECT holder, expires_at > ${NOW_MS} AS live FROM unit_leases WHERE scope = ? AND unit = ?`, [scope, unit]);
       if (row !== undefined && row.holder !== this.holder && row.live && !deadOnThisHost(row.holder)) return false;
       await this.conn.run(
         `INSERT INTO unit_leases (scope, unit, holder, expires_at) VALUES (?, ?, ?, ${NOW_MS} + ?)
@@ -70,10 +67,10 @@ export class UnitLeases {
   /** Units of `scope` leased by other live holders. */
   async heldByOthers(scope: string): Promise<Set<string>> {
     const rows = await this.conn.lock(() =>
-      this.conn.all<{ unit: string; holder: string }>(
-        `SELECT unit, holder FROM unit_leases WHERE scope = ? AND holder <> ? AND expires_at > ${NOW_MS} AND unit NOT LIKE '${WORKER}%'`,
-        [scope, this.holder],
-      ),
+      this.conn.all<{ unit: string; holder: string }>(`SELECT unit, holder FROM unit_leases WHERE scope = ? AND holder <> ? AND expires_at > ${NOW_MS} AND unit NOT LIKE '${WORKER}%'`, [
+        scope,
+        this.holder,
+      ]),
     );
     return new Set(rows.filter((r) => !deadOnThisHost(r.holder)).map((r) => r.unit));
   }
@@ -87,10 +84,10 @@ export class UnitLeases {
   enlist(scope: string, runIds: readonly number[]): Promise<boolean> {
     return this.conn.transaction(async () => {
       // Rows of holders that are gone (expired, or a dead process of this host) are dropped here.
-      const rows = await this.conn.all<{ unit: string; holder: string; live: number }>(
-        `SELECT unit, holder, expires_at > ${NOW_MS} AS live FROM unit_leases WHERE scope = ? AND holder <> ?`,
-        [scope, this.holder],
-      );
+      const rows = await this.conn.all<{ unit: string; holder: string; live: number }>(`SELECT unit, holder, expires_at > ${NOW_MS} AS live FROM unit_leases WHERE scope = ? AND holder <> ?`, [
+        scope,
+        this.holder,
+      ]);
       const others: { holder: string }[] = [];
       for (const r of rows) {
         if (r.live && !deadOnThisHost(r.holder)) {
@@ -129,10 +126,13 @@ export class UnitLeases {
   /** Renews this holder's leases every third of their length until stop(). */
   start(): void {
     if (this.heartbeat) return;
-    this.heartbeat = setInterval(() => {
-      // A failed renewal (database busy for longer than the busy timeout) is retried at the next beat.
-      this.renew().catch(() => undefined);
-    }, Math.max(10, Math.floor(this.leaseMs / 3)));
+    this.heartbeat = setInterval(
+      () => {
+        // A failed renewal (database busy for longer than the busy timeout) is retried at the next beat.
+        this.renew().catch(() => undefined);
+      },
+      Math.max(10, Math.floor(this.leaseMs / 3)),
+    );
     this.heartbeat.unref();
   }
 

@@ -164,10 +164,7 @@ export class RunStore {
       detail = canonicalJson(parsed.data, `detail of run ${runId}`);
     }
     return this.conn.transaction(async () => {
-      const r = await this.conn.run(
-        `UPDATE runs SET status = 'done', error = NULL, seconds = ?, detail = ?, finished_at = ${NOW}, updated_at = ${NOW} WHERE id = ?`,
-        [f.seconds, detail, runId],
-      );
+      const r = await this.conn.run(`UPDATE runs SET status = 'done', error = NULL, seconds = ?, detail = ?, finished_at = ${NOW}, updated_at = ${NOW} WHERE id = ?`, [f.seconds, detail, runId]);
       if (r.changes === 0) throw new Error(`runs.finish: no run ${runId} in ${this.conn.path}`);
     });
   }
@@ -194,14 +191,7 @@ export class RunStore {
         const batch = rows.slice(start, start + DETECTION_BATCH);
         const params: SqlValue[] = [];
         for (const d of batch) params.push(runId, d.component, d.layer, d.head, d.position, d.window, d.mean, d.std, d.zscore, d.sign);
-        await insertRows(
-          this.conn,
-          'INSERT INTO detections (run_id, component, layer, head, position, window_size, mean, std, zscore, sign)',
-          10,
-          batch.length,
-          DETECTION_BATCH,
-          params,
-        );
+        await insertRows(this.conn, 'INSERT INTO detections (run_id, component, layer, head, position, window_size, mean, std, zscore, sign)', 10, batch.length, DETECTION_BATCH, params);
       }
     });
   }
@@ -270,10 +260,7 @@ export class RunStore {
         [id],
       );
       if (r === undefined) throw new UserError(`no run ${id} in ${this.conn.path}`);
-      const versions = await this.conn.all<{ code_version: string }>(
-        'SELECT code_version FROM units WHERE run_id = ? GROUP BY code_version ORDER BY min(id)',
-        [id],
-      );
+      const versions = await this.conn.all<{ code_version: string }>('SELECT code_version FROM units WHERE run_id = ? GROUP BY code_version ORDER BY min(id)', [id]);
       return {
         ...summary(r),
         modelId: r.model_id,
@@ -304,10 +291,7 @@ export class RunStore {
 
   private async idForKey(key: string): Promise<number> {
     const exact = await this.conn.all<{ id: number; pipeline: string }>('SELECT id, pipeline FROM runs WHERE key = ? ORDER BY id', [key]);
-    const matches =
-      exact.length > 0
-        ? exact
-        : await this.conn.all<{ id: number; pipeline: string }>('SELECT id, pipeline FROM runs WHERE substr(key, 1, ?) = ? ORDER BY id', [key.length, key]);
+    const matches = exact.length > 0 ? exact : await this.conn.all<{ id: number; pipeline: string }>('SELECT id, pipeline FROM runs WHERE substr(key, 1, ?) = ? ORDER BY id', [key.length, key]);
     const [first, ...rest] = matches;
     if (first === undefined) throw new UserError(`no run with key "${key}" in ${this.conn.path}`);
     if (rest.length > 0) {

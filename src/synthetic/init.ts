@@ -38,17 +38,26 @@ export function initModel(preset: string | ModelPreset, seed: number): LoadedMod
     layers.push(
       gpt2
         ? {
-            ln1, wq, wk, wv, wo, ln2, wIn, wOut,
-            bq: normal([nHeads, dHead], 0.02), bk: normal([nKvHeads, dHead], 0.02), bv: normal([nKvHeads, dHead], 0.02),
-            bo: normal([d], 0.02), bIn: normal([dMlp], 0.02), bOut: normal([d], 0.02),
+            ln1,
+            wq,
+            wk,
+            wv,
+            wo,
+            ln2,
+            wIn,
+            wOut,
+            bq: normal([nHeads, dHead], 0.02),
+            bk: normal([nKvHeads, dHead], 0.02),
+            bv: normal([nKvHeads, dHead], 0.02),
+            bo: normal([d], 0.02),
+            bIn: normal([dMlp], 0.02),
+            bOut: normal([d], 0.02),
           }
         : { ln1, wq, wk, wv, wo, ln2, wIn, wOut, wGate: normal([d, dMlp], 0.02) },
     );
   }
   const lnFinal = norm();
-  const unembed = config.tiedEmbeddings
-    ? tensor([d, vocabSize], transpose(embed.data, vocabSize, d))
-    : normal([d, vocabSize], 0.02);
+  const unembed = config.tiedEmbeddings ? tensor([d, vocabSize], transpose(embed.data, vocabSize, d)) : normal([d, vocabSize], 0.02);
   return {
     config,
     weights: { embed, ...(posEmbed && { posEmbed }), layers, lnFinal, unembed },

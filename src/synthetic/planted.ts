@@ -111,7 +111,10 @@ export function plantInductionModel(opts: PlantOptions = {}): PlantedModel {
   const indHead = opts.inductionHead ?? 7;
   if (!Number.isInteger(seed)) throw new UserError(`planted model: seed must be an integer, got ${seed}`);
   if (!Number.isInteger(V) || V < 2 || V > 2 * D_HEAD) throw new UserError(`planted model: vocabSize must be an integer in 2..${2 * D_HEAD}, got ${V}`);
-  for (const [what, h] of [['previousTokenHead', prevHead], ['inductionHead', indHead]] as const) {
+  for (const [what, h] of [
+    ['previousTokenHead', prevHead],
+    ['inductionHead', indHead],
+  ] as const) {
     if (!Number.isInteger(h) || h < 0 || h >= N_HEADS) throw new UserError(`planted model: ${what} must be an integer in 0..${N_HEADS - 1}, got ${h}`);
   }
 
@@ -158,8 +161,14 @@ export function plantInductionModel(opts: PlantOptions = {}): PlantedModel {
     const c = Math.cos(omega[f]!);
     const s = Math.sin(omega[f]!);
     // cos w(p-1) = c cos wp + s sin wp; sin w(p-1) = c sin wp - s cos wp.
-    setColumn(l0.wq, prevHead, f, [[POS[f]!, prevQk * c], [POS[N_FREQ + f]!, prevQk * s]]);
-    setColumn(l0.wq, prevHead, N_FREQ + f, [[POS[N_FREQ + f]!, prevQk * c], [POS[f]!, -prevQk * s]]);
+    setColumn(l0.wq, prevHead, f, [
+      [POS[f]!, prevQk * c],
+      [POS[N_FREQ + f]!, prevQk * s],
+    ]);
+    setColumn(l0.wq, prevHead, N_FREQ + f, [
+      [POS[N_FREQ + f]!, prevQk * c],
+      [POS[f]!, -prevQk * s],
+    ]);
   }
   for (let j = 0; j < D_HEAD; j++) {
     setColumn(l0.wk, prevHead, j, [[POS[j]!, prevQk]]);
@@ -189,24 +198,44 @@ export function plantInductionModel(opts: PlantOptions = {}): PlantedModel {
   const ones = (): Tensor => tensor([d], new Float32Array(d).fill(1));
   const zeros = (): Tensor => tensor([d]);
   const config: ModelConfig = {
-    architecture: 'gpt2', name: 'planted-induction',
-    dModel: d, nLayers: 2, nHeads: N_HEADS, nKvHeads: N_HEADS, dHead: D_HEAD, dMlp: D_MLP,
-    vocabSize: V, maxPositions: MAX_POSITIONS,
-    norm: 'layernorm', normEps: 1e-5, mlp: 'gelu_new', positional: 'learned', ropeTheta: 10000,
+    architecture: 'gpt2',
+    name: 'planted-induction',
+    dModel: d,
+    nLayers: 2,
+    nHeads: N_HEADS,
+    nKvHeads: N_HEADS,
+    dHead: D_HEAD,
+    dMlp: D_MLP,
+    vocabSize: V,
+    maxPositions: MAX_POSITIONS,
+    norm: 'layernorm',
+    normEps: 1e-5,
+    mlp: 'gelu_new',
+    positional: 'learned',
+    ropeTheta: 10000,
     tiedEmbeddings: false,
   };
   const weights = {
-    embed: toTensor(embed, [V, d]), posEmbed: toTensor(posEmbed, [MAX_POSITIONS, d]),
-    layers: layers.map((l): LayerWeights => ({
-      ln1: { weight: ones(), bias: zeros() },
-      wq: toTensor(l.wq, [N_HEADS, d, D_HEAD]), bq: toTensor(l.bq, [N_HEADS, D_HEAD]),
-      wk: toTensor(l.wk, [N_HEADS, d, D_HEAD]), bk: toTensor(l.bk, [N_HEADS, D_HEAD]),
-      wv: toTensor(l.wv, [N_HEADS, d, D_HEAD]), bv: toTensor(l.bv, [N_HEADS, D_HEAD]),
-      wo: toTensor(l.wo, [N_HEADS, D_HEAD, d]), bo: toTensor(l.bo, [d]),
-      ln2: { weight: ones(), bias: zeros() },
-      wIn: toTensor(l.wIn, [d, D_MLP]), bIn: toTensor(l.bIn, [D_MLP]),
-      wOut: toTensor(l.wOut, [D_MLP, d]), bOut: toTensor(l.bOut, [d]),
-    })),
+    embed: toTensor(embed, [V, d]),
+    posEmbed: toTensor(posEmbed, [MAX_POSITIONS, d]),
+    layers: layers.map(
+      (l): LayerWeights => ({
+        ln1: { weight: ones(), bias: zeros() },
+        wq: toTensor(l.wq, [N_HEADS, d, D_HEAD]),
+        bq: toTensor(l.bq, [N_HEADS, D_HEAD]),
+        wk: toTensor(l.wk, [N_HEADS, d, D_HEAD]),
+        bk: toTensor(l.bk, [N_HEADS, D_HEAD]),
+        wv: toTensor(l.wv, [N_HEADS, d, D_HEAD]),
+        bv: toTensor(l.bv, [N_HEADS, D_HEAD]),
+        wo: toTensor(l.wo, [N_HEADS, D_HEAD, d]),
+        bo: toTensor(l.bo, [d]),
+        ln2: { weight: ones(), bias: zeros() },
+        wIn: toTensor(l.wIn, [d, D_MLP]),
+        bIn: toTensor(l.bIn, [D_MLP]),
+        wOut: toTensor(l.wOut, [D_MLP, d]),
+        bOut: toTensor(l.bOut, [d]),
+      }),
+    ),
     lnFinal: { weight: ones(), bias: zeros() },
     unembed: toTensor(unembed, [d, V]),
   };
@@ -218,7 +247,9 @@ function inductionGroundTruth(model: string, seed: number, prevHead: number, ind
   const p = `a0.h${prevHead}`;
   const i = `a1.h${indHead}`;
   return {
-    kind: 'induction', model, seed,
+    kind: 'induction',
+    model,
+    seed,
     heads: { previousToken: p, induction: i },
     nodes: ['input', p, i, 'logits'],
     edges: [`input->${p}<v>`, `${p}->${i}<k>`, `input->${i}<q>`, `input->${i}<v>`, `${i}->logits`],
@@ -258,10 +289,17 @@ export function readGroundTruth(dir: string): PlantedGroundTruth {
   const strings = (x: unknown): x is string[] => Array.isArray(x) && x.every((s) => typeof s === 'string');
   const heads = g.heads as Partial<Record<string, unknown>> | undefined;
   if (
-    typeof json !== 'object' || json === null || !PLANTED_KINDS.includes(g.kind as PlantedKind) ||
-    typeof g.model !== 'string' || typeof g.seed !== 'number' || typeof g.description !== 'string' ||
-    typeof heads?.previousToken !== 'string' || typeof heads.induction !== 'string' ||
-    !strings(g.nodes) || !strings(g.edges) || !strings(g.positionalEdges)
+    typeof json !== 'object' ||
+    json === null ||
+    !PLANTED_KINDS.includes(g.kind as PlantedKind) ||
+    typeof g.model !== 'string' ||
+    typeof g.seed !== 'number' ||
+    typeof g.description !== 'string' ||
+    typeof heads?.previousToken !== 'string' ||
+    typeof heads.induction !== 'string' ||
+    !strings(g.nodes) ||
+    !strings(g.edges) ||
+    !strings(g.positionalEdges)
   ) {
     throw new UserError(`${path}: not a planted-model ground truth (expected kind, model, seed, heads, nodes, edges, positionalEdges, description)`);
   }
@@ -306,8 +344,18 @@ function projectOut(x: Float64Array, offset: number, d: number, us: readonly Flo
 
 /** A layer's weights in float64 while they are being built. */
 interface Draft {
-  wq: Float64Array; bq: Float64Array; wk: Float64Array; bk: Float64Array; wv: Float64Array; bv: Float64Array;
-  wo: Float64Array; bo: Float64Array; wIn: Float64Array; bIn: Float64Array; wOut: Float64Array; bOut: Float64Array;
+  wq: Float64Array;
+  bq: Float64Array;
+  wk: Float64Array;
+  bk: Float64Array;
+  wv: Float64Array;
+  bv: Float64Array;
+  wo: Float64Array;
+  bo: Float64Array;
+  wIn: Float64Array;
+  bIn: Float64Array;
+  wOut: Float64Array;
+  bOut: Float64Array;
 }
 
 /**
@@ -322,12 +370,18 @@ function distractorLayer(draw: (n: number, std: number) => Float64Array, planted
     return out;
   };
   return {
-    wq: draw(N_HEADS * d * D_HEAD, DISTRACTOR_QK_STD), bq: draw(N_HEADS * D_HEAD, DISTRACTOR_BIAS_STD),
-    wk: draw(N_HEADS * d * D_HEAD, DISTRACTOR_QK_STD), bk: draw(N_HEADS * D_HEAD, DISTRACTOR_BIAS_STD),
-    wv: draw(N_HEADS * d * D_HEAD, DISTRACTOR_V_STD), bv: draw(N_HEADS * D_HEAD, DISTRACTOR_BIAS_STD),
-    wo: intoJunk(N_HEADS * D_HEAD, DISTRACTOR_O_STD), bo: intoJunk(1, DISTRACTOR_BIAS_STD),
-    wIn: draw(d * D_MLP, MLP_IN_STD), bIn: draw(D_MLP, MLP_IN_BIAS_STD),
-    wOut: intoJunk(D_MLP, MLP_OUT_STD), bOut: intoJunk(1, DISTRACTOR_BIAS_STD),
+    wq: draw(N_HEADS * d * D_HEAD, DISTRACTOR_QK_STD),
+    bq: draw(N_HEADS * D_HEAD, DISTRACTOR_BIAS_STD),
+    wk: draw(N_HEADS * d * D_HEAD, DISTRACTOR_QK_STD),
+    bk: draw(N_HEADS * D_HEAD, DISTRACTOR_BIAS_STD),
+    wv: draw(N_HEADS * d * D_HEAD, DISTRACTOR_V_STD),
+    bv: draw(N_HEADS * D_HEAD, DISTRACTOR_BIAS_STD),
+    wo: intoJunk(N_HEADS * D_HEAD, DISTRACTOR_O_STD),
+    bo: intoJunk(1, DISTRACTOR_BIAS_STD),
+    wIn: draw(d * D_MLP, MLP_IN_STD),
+    bIn: draw(D_MLP, MLP_IN_BIAS_STD),
+    wOut: intoJunk(D_MLP, MLP_OUT_STD),
+    bOut: intoJunk(1, DISTRACTOR_BIAS_STD),
   };
 }
 

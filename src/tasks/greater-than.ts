@@ -27,8 +27,7 @@ const optionsSchema = strictObject({
   yyMin: z.number().int().min(2).max(98).default(2).describe('smallest YY'),
   yyMax: z.number().int().min(2).max(98).default(98).describe('largest YY'),
   nounsFile: z.string().min(1).default('event-nouns.txt').describe('event nouns, in the data directory'),
-})
-  .refine((o) => o.yyMin <= o.yyMax, { message: 'yyMin must not exceed yyMax', path: ['yyMin'] });
+}).refine((o) => o.yyMin <= o.yyMax, { message: 'yyMin must not exceed yyMax', path: ['yyMin'] });
 
 export type GreaterThanOptions = z.output<typeof optionsSchema>;
 
@@ -39,9 +38,7 @@ export function twoDigitTokens(tokenizer: Tokenizer): number[] {
   return Array.from({ length: 100 }, (_, yy) => {
     const { ids, stable } = continuation(tokenizer, 'The year', twoDigits(yy));
     if (!stable || ids.length !== 1) {
-      throw new UserError(
-        `task greater-than needs every two-digit number "00".."99" to be one token, and this tokenizer makes "${twoDigits(yy)}" ${describeTokens(tokenizer, ids)}`,
-      );
+      throw new UserError(`task greater-than needs every two-digit number "00".."99" to be one token, and this tokenizer makes "${twoDigits(yy)}" ${describeTokens(tokenizer, ids)}`);
     }
     return ids[0] as number;
   });

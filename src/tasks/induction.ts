@@ -150,10 +150,7 @@ export const inductionTask: Task<InductionOptions> = {
           index,
           clean,
           corrupted,
-          targets:
-            options.targets !== 'second-copy'
-              ? [{ position: end, answer, wrong }]
-              : Array.from({ length: k }, (_, i) => ({ position: secondStart + i, answer: seq[i + 1] as number, wrong })),
+          targets: options.targets !== 'second-copy' ? [{ position: end, answer, wrong }] : Array.from({ length: k }, (_, i) => ({ position: secondStart + i, answer: seq[i + 1] as number, wrong })),
           keyPositions: choice.kind === 'gn' ? (choice.roles !== undefined ? rolePositions(NAME, index, roles, choice.roles) : secondCopy) : changed,
           roles,
           cleanText: text(clean),

@@ -153,8 +153,7 @@ export const ioiTask: Task<IoiOptions> = {
       const corrupted = corruptNames === cleanNames ? clean : tokenize('corrupted', corruptNames);
       const end = clean.ids.length - 1;
       const roles: Record<string, number> = { ...clean.roles, END: end };
-      const keyPositions =
-        choice.kind === 'gn' ? rolePositions(NAME, index, roles, choice.roles ?? KEY_ROLES) : differingPositions(clean.ids, corrupted.ids);
+      const keyPositions = choice.kind === 'gn' ? rolePositions(NAME, index, roles, choice.roles ?? KEY_ROLES) : differingPositions(clean.ids, corrupted.ids);
       const pair = checkedPair(NAME, ctx.vocabSize, {
         index,
         clean: clean.ids,

@@ -30,9 +30,7 @@ const optionsSchema = strictObject({
 
 export type PairedJsonlOptions = z.output<typeof optionsSchema>;
 
-const span = z
-  .tuple([z.number().int().min(0), z.number().int().min(0)])
-  .refine(([start, end]) => start < end, { message: 'a span [start, end) needs start < end' });
+const span = z.tuple([z.number().int().min(0), z.number().int().min(0)]).refine(([start, end]) => start < end, { message: 'a span [start, end) needs start < end' });
 
 const tokenId = z.number().int().min(0);
 
@@ -228,7 +226,11 @@ function linePair(tokenizer: Tokenizer | undefined, vocabSize: number, file: str
 
 export const pairedJsonlTask: Task<PairedJsonlOptions> = {
   name: NAME,
-  example: { options: { file: 'facts.jsonl' }, prompt: 'a line {"clean": "The Eiffel Tower is in", "corrupted": "The Colosseum is in", "answer": " Paris", "wrong": " Rome"} or {"clean_ids": [0, 5, 6], "corrupted_ids": [0, 7, 6], "answer_id": 9}' },
+  example: {
+    options: { file: 'facts.jsonl' },
+    prompt:
+      'a line {"clean": "The Eiffel Tower is in", "corrupted": "The Colosseum is in", "answer": " Paris", "wrong": " Rome"} or {"clean_ids": [0, 5, 6], "corrupted_ids": [0, 7, 6], "answer_id": 9}',
+  },
   description: 'Clean/corrupted prompt pairs from a JSONL file (text or token ids; e.g. factual recall) or an EAP-IG / MIB CSV file; see data/README.md',
   corruptions: PAIRED_JSONL_CORRUPTIONS,
 

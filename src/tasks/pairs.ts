@@ -24,7 +24,10 @@ export function parseCorruption(task: Pick<Task<unknown>, 'name' | 'corruptions'
   if (task.corruptions.includes(corruption)) return { kind: 'str', variant: corruption };
   if (corruption === GN) return { kind: 'gn' };
   if (corruption.startsWith(`${GN}:`)) {
-    const roles = corruption.slice(GN.length + 1).split(',').map((r) => r.trim());
+    const roles = corruption
+      .slice(GN.length + 1)
+      .split(',')
+      .map((r) => r.trim());
     if (roles.some((r) => r === '')) throw new UserError(`task ${task.name}: corruption ${JSON.stringify(corruption)} names an empty role`);
     if (task.roles.length === 0) {
       throw new UserError(`task ${task.name} has no roles to noise; use plain ${JSON.stringify(GN)}, which noises each prompt's key tokens`);

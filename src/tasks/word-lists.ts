@@ -13,7 +13,14 @@ export function readWordList(dataDir: string, file: string): string[] {
   } catch (err) {
     throw new UserError(`${path}: cannot read the word list (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
   }
-  const words = [...new Set(text.split(/\r?\n/).map((line) => line.trim()).filter((line) => line !== '' && !line.startsWith('#')))];
+  const words = [
+    ...new Set(
+      text
+        .split(/\r?\n/)
+        .map((line) => line.trim())
+        .filter((line) => line !== '' && !line.startsWith('#')),
+    ),
+  ];
   if (words.length === 0) throw new UserError(`${path}: the word list is empty`);
   return words;
 }

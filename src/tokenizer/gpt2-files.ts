@@ -28,8 +28,7 @@ export interface Gpt2Files {
 export function gpt2FilesFromRanks(): Gpt2Files {
   const byteChar = bytesToUnicode();
   const encoder = new TextEncoder();
-  const bytesOf = (piece: string | readonly number[]): number[] =>
-    typeof piece === 'string' ? Array.from(encoder.encode(piece)) : [...piece];
+  const bytesOf = (piece: string | readonly number[]): number[] => (typeof piece === 'string' ? Array.from(encoder.encode(piece)) : [...piece]);
   const key = (bytes: readonly number[]): string => String.fromCharCode(...bytes);
   const rankOf = new Map<string, number>();
   pieces.forEach((piece, rank) => rankOf.set(key(bytesOf(piece)), rank));

@@ -58,10 +58,7 @@ export function gpt2TokenizerJson(vocab: Record<string, unknown>, merges: readon
     version: '1.0',
     truncation: null,
     padding: null,
-    added_tokens:
-      typeof endOfText === 'number'
-        ? [{ id: endOfText, content: END_OF_TEXT, single_word: false, lstrip: false, rstrip: false, normalized: true, special: true }]
-        : [],
+    added_tokens: typeof endOfText === 'number' ? [{ id: endOfText, content: END_OF_TEXT, single_word: false, lstrip: false, rstrip: false, normalized: true, special: true }] : [],
     normalizer: null,
     pre_tokenizer: byteLevel,
     post_processor: { ...byteLevel, trim_offsets: false },
@@ -97,10 +94,7 @@ async function readMerges(path: string): Promise<[string, string][]> {
 
 /** gpt-tokenizer's r50k_base, loaded on first use: its tables are several megabytes of JavaScript. */
 async function bundledGpt2Tokenizer(): Promise<Tokenizer> {
-  const [{ default: encoding }, { default: pieces }] = await Promise.all([
-    import('gpt-tokenizer/encoding/r50k_base'),
-    import('gpt-tokenizer/bpeRanks/r50k_base'),
-  ]);
+  const [{ default: encoding }, { default: pieces }] = await Promise.all([import('gpt-tokenizer/encoding/r50k_base'), import('gpt-tokenizer/bpeRanks/r50k_base')]);
   const vocabSize = encoding.vocabularySize;
   const eosId = encoding.encode(END_OF_TEXT, { allowedSpecial: new Set([END_OF_TEXT]) })[0];
   if (vocabSize !== 50257 || eosId !== 50256) {

@@ -67,8 +67,7 @@ export function hfTokenizer(json: TokenizerJson, tokenizerConfig: Record<string,
   const bare = hf.encode('a', { add_special_tokens: false }).ids;
   const withSpecial = hf.encode('a', { add_special_tokens: true }).ids;
   const bosId = withSpecial.length > bare.length && withSpecial[0] !== bare[0] ? withSpecial[0] : undefined;
-  const eosId =
-    idOf(tokenizerConfig.eos_token) ?? hf.token_to_id(kind === 'sentencepiece' ? '</s>' : '<|endoftext|>');
+  const eosId = idOf(tokenizerConfig.eos_token) ?? hf.token_to_id(kind === 'sentencepiece' ? '</s>' : '<|endoftext|>');
 
   const byteOf = kind === 'gpt2-bpe' ? hf.decoder?.byte_decoder : undefined;
 

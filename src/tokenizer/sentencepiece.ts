@@ -56,7 +56,11 @@ export function sentencePieceTokenizer(vocab: SentencePieceVocab): Tokenizer {
   if (vocab.tokenTypes !== undefined && vocab.tokenTypes.length !== vocabSize) {
     throw new UserError(`the SentencePiece vocabulary has ${vocabSize} tokens but ${vocab.tokenTypes.length} token types`);
   }
-  for (const [name, id] of [['BOS', vocab.bosId], ['EOS', vocab.eosId], ['unknown', vocab.unkId]] as const) {
+  for (const [name, id] of [
+    ['BOS', vocab.bosId],
+    ['EOS', vocab.eosId],
+    ['unknown', vocab.unkId],
+  ] as const) {
     if (id !== undefined && !(Number.isInteger(id) && id >= 0 && id < vocabSize)) {
       throw new UserError(`the ${name} token id ${id} is outside the SentencePiece vocabulary (0..${vocabSize - 1})`);
     }
@@ -87,9 +91,7 @@ export function sentencePieceTokenizer(vocab: SentencePieceVocab): Tokenizer {
     for (const byte of utf8Encoder.encode(text)) {
       const id = byteIds[byte];
       if (id === undefined) {
-        throw new UserError(
-          `cannot encode ${JSON.stringify(text)}: the vocabulary has neither it, nor the byte token ${hexByte(byte)}, nor an unknown token`,
-        );
+        throw new UserError(`cannot encode ${JSON.stringify(text)}: the vocabulary has neither it, nor the byte token ${hexByte(byte)}, nor an unknown token`);
       }
       out.push(id);
     }

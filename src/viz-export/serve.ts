@@ -71,9 +71,7 @@ export async function serveSite(dir: string, opts: { readonly port?: number; rea
     else createReadStream(file).pipe(res);
   });
   await new Promise<void>((ok, fail) => {
-    server.once('error', (e: NodeJS.ErrnoException) =>
-      fail(e.code === 'EADDRINUSE' ? new UserError(`port ${opts.port} on ${host} is in use; pick another with --port`) : e),
-    );
+    server.once('error', (e: NodeJS.ErrnoException) => fail(e.code === 'EADDRINUSE' ? new UserError(`port ${opts.port} on ${host} is in use; pick another with --port`) : e));
     server.listen(opts.port ?? 8080, host, () => ok());
   });
   const port = (server.address() as AddressInfo).port;

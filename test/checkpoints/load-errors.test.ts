@@ -15,7 +15,10 @@ const dir = mkdtempSync(join(tmpdir(), 'patchwise-le-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 async function loadError(path: string): Promise<string> {
-  const err = await loadModel(path).then(() => undefined, (e: unknown) => e);
+  const err = await loadModel(path).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(UserError);
   return (err as Error).message;
 }
@@ -32,18 +35,14 @@ describe('load errors', () => {
     const d = join(dir, 'gpt2-inner');
     writeGpt2Hf(initModel('tiny', 1), d);
     editConfig(d, (c) => (c.n_inner = 300));
-    expect(await loadError(d)).toBe(
-      `${join(d, 'model.safetensors')}: tensor h.0.mlp.c_fc.weight: expected shape [64, 300] (from config.json n_embd=64, n_inner=300), found [64, 256]`,
-    );
+    expect(await loadError(d)).toBe(`${join(d, 'model.safetensors')}: tensor h.0.mlp.c_fc.weight: expected shape [64, 300] (from config.json n_embd=64, n_inner=300), found [64, 256]`);
   });
 
   it('a vocabulary mismatch names vocab_size', async () => {
     const d = join(dir, 'llama-vocab');
     writeLlamaHf(initModel('tiny-llama', 1), d);
     editConfig(d, (c) => (c.vocab_size = 500));
-    expect(await loadError(d)).toBe(
-      `${join(d, 'model.safetensors')}: tensor model.embed_tokens.weight: expected shape [500, 64] (from config.json vocab_size=500, hidden_size=64), found [512, 64]`,
-    );
+    expect(await loadError(d)).toBe(`${join(d, 'model.safetensors')}: tensor model.embed_tokens.weight: expected shape [500, 64] (from config.json vocab_size=500, hidden_size=64), found [512, 64]`);
   });
 
   it('a missing tensor names the file and the tensor', async () => {
@@ -102,15 +101,18 @@ describeShared('GGUF load errors', () => {
       meta.set(k, { type: g.metadataTypes.get(k)!, value: v, ...(k === 'tokenizer.ggml.scores' && { elementType: 'float32' as const }) });
     }
     edit(meta);
-    writeGguf(path, meta, g.tensors.map((t) => ({ name: t.name, shape: t.shape, data: g.readTensor(t.name) })));
+    writeGguf(
+      path,
+      meta,
+      g.tensors.map((t) => ({ name: t.name, shape: t.shape, data: g.readTensor(t.name) })),
+    );
   }
 
   it('a shape that disagrees with the metadata names the key and the GGUF dims', async () => {
     const p = join(dir, 'ffn.gguf');
     rewrite(p, (m) => m.set('llama.feed_forward_length', { type: 'uint32', value: 170 }));
     expect(await loadError(p)).toBe(
-      `${p}: tensor blk.0.ffn_up.weight: expected shape [170, 64] (from GGUF llama.embedding_length=64, llama.feed_forward_length=170), ` +
-        'found [172, 64] (GGUF dims [64, 172], innermost first)',
+      `${p}: tensor blk.0.ffn_up.weight: expected shape [170, 64] (from GGUF llama.embedding_length=64, llama.feed_forward_length=170), ` + 'found [172, 64] (GGUF dims [64, 172], innermost first)',
     );
   });
 

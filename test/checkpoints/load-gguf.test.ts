@@ -83,7 +83,10 @@ function llamaStepper(m: LoadedModel): (token: number) => Float64Array {
 }
 
 const top5 = (logits: Float64Array): [number, number][] =>
-  [...logits].map((v, i) => [i, v] as [number, number]).sort((a, b) => b[1] - a[1]).slice(0, 5);
+  [...logits]
+    .map((v, i) => [i, v] as [number, number])
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 5);
 
 describeShared('GGUF loader: stories260K', () => {
   const dir = mkdtempSync(join(tmpdir(), 'patchwise-lg-'));
@@ -92,9 +95,23 @@ describeShared('GGUF loader: stories260K', () => {
   it('gives the config of the README', async () => {
     const m = await loadModel(stories260kPath);
     expect(m.config).toMatchObject({
-      architecture: 'llama', name: 'stories260K', dModel: 64, nLayers: 5, nHeads: 8, nKvHeads: 4, dHead: 8,
-      dMlp: 172, vocabSize: 512, normEps: 1e-5, ropeTheta: 10000, tiedEmbeddings: true, norm: 'rmsnorm',
-      mlp: 'swiglu', positional: 'rope', bosTokenId: 1, eosTokenId: 2,
+      architecture: 'llama',
+      name: 'stories260K',
+      dModel: 64,
+      nLayers: 5,
+      nHeads: 8,
+      nKvHeads: 4,
+      dHead: 8,
+      dMlp: 172,
+      vocabSize: 512,
+      normEps: 1e-5,
+      ropeTheta: 10000,
+      tiedEmbeddings: true,
+      norm: 'rmsnorm',
+      mlp: 'swiglu',
+      positional: 'rope',
+      bosTokenId: 1,
+      eosTokenId: 2,
     });
     expect(m.source).toEqual({ path: stories260kPath, format: 'gguf' });
     const l = m.weights.layers[0]!;
@@ -141,9 +158,16 @@ describeShared('GGUF loader: stories260K', () => {
       meta.set(k, { type, value: v, ...(elementType && { elementType }) });
     }
     const path = join(dir, 'stories-f16.gguf');
-    writeGguf(path, meta, g.tensors.map((t) => ({
-      name: t.name, shape: t.shape, type: t.shape.length > 1 ? ('F16' as const) : ('F32' as const), data: g.readTensor(t.name),
-    })));
+    writeGguf(
+      path,
+      meta,
+      g.tensors.map((t) => ({
+        name: t.name,
+        shape: t.shape,
+        type: t.shape.length > 1 ? ('F16' as const) : ('F32' as const),
+        data: g.readTensor(t.name),
+      })),
+    );
     const h = readGguf(path);
     expect(h.tensorInfo('blk.0.attn_q.weight')?.type).toBe(1);
     expect(h.metadataTypes.get('llama.attention.layer_norm_rms_epsilon')).toBe('float32');

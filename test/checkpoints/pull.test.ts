@@ -12,9 +12,7 @@ import { UserError } from '../../src/core/errors.js';
 import { PULL_FILES, pullModel } from '../../src/checkpoints/pull.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'patchwise-pull-'));
-const contents: Record<string, Buffer> = Object.fromEntries(
-  PULL_FILES.map((f, i) => [f, Buffer.from(`${f} `.repeat(1000 * (i + 1)))]),
-);
+const contents: Record<string, Buffer> = Object.fromEntries(PULL_FILES.map((f, i) => [f, Buffer.from(`${f} `.repeat(1000 * (i + 1)))]));
 let corruptWeights = false;
 let server: Server;
 let endpoint = '';
@@ -56,7 +54,10 @@ afterAll(async () => {
 });
 
 async function pullError(p: Promise<unknown>): Promise<string> {
-  const err = await p.then(() => undefined, (e: unknown) => e);
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(UserError);
   return (err as Error).message;
 }

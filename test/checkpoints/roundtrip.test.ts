@@ -45,8 +45,7 @@ function expectSameWeights(a: LoadedModel, b: LoadedModel): void {
   for (const [k, t] of fa) {
     const u = fb.get(k)!;
     expect(u.shape, k).toEqual(t.shape);
-    const same = Buffer.compare(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength),
-      Buffer.from(u.data.buffer, u.data.byteOffset, u.data.byteLength)) === 0;
+    const same = Buffer.compare(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength), Buffer.from(u.data.buffer, u.data.byteOffset, u.data.byteLength)) === 0;
     expect(same, `${k} differs`).toBe(true);
   }
 }
@@ -81,9 +80,7 @@ describe('presets and init', () => {
     expect(l.bq!.data.some((v) => v !== 0)).toBe(true);
     const std = Math.sqrt(a.weights.embed.data.reduce((s, v) => s + v * v, 0) / a.weights.embed.data.length);
     expect(std).toBeCloseTo(0.02, 3);
-    expect(parameterCount(a.weights, a.config)).toBe(
-      50257 * 64 + 128 * 64 + 2 * (4 * 64 + 4 * 64 * 64 + 4 * 64 + 2 * 64 * 256 + 256 + 64) + 2 * 64,
-    );
+    expect(parameterCount(a.weights, a.config)).toBe(50257 * 64 + 128 * 64 + 2 * (4 * 64 + 4 * 64 * 64 + 4 * 64 + 2 * 64 * 256 + 256 + 64) + 2 * 64);
   });
 });
 
@@ -105,16 +102,38 @@ describe('GPT-2 HF layout', () => {
     writeGpt2Hf(m, out);
     const f = openSafetensors(join(out, 'model.safetensors'));
     expect(f.metadata).toEqual({ format: 'pt' });
-    const perLayer = ['ln_1.weight', 'ln_1.bias', 'attn.c_attn.weight', 'attn.c_attn.bias', 'attn.c_proj.weight', 'attn.c_proj.bias',
-      'ln_2.weight', 'ln_2.bias', 'mlp.c_fc.weight', 'mlp.c_fc.bias', 'mlp.c_proj.weight', 'mlp.c_proj.bias'];
+    const perLayer = [
+      'ln_1.weight',
+      'ln_1.bias',
+      'attn.c_attn.weight',
+      'attn.c_attn.bias',
+      'attn.c_proj.weight',
+      'attn.c_proj.bias',
+      'ln_2.weight',
+      'ln_2.bias',
+      'mlp.c_fc.weight',
+      'mlp.c_fc.bias',
+      'mlp.c_proj.weight',
+      'mlp.c_proj.bias',
+    ];
     const expected = ['wte.weight', 'wpe.weight', 'ln_f.weight', 'ln_f.bias', ...[0, 1].flatMap((i) => perLayer.map((n) => `h.${i}.${n}`))];
     expect([...f.tensors.keys()].sort()).toEqual(expected.sort());
     expect(f.tensors.get('h.0.attn.c_attn.weight')?.shape).toEqual([64, 192]);
     expect(f.tensors.get('h.0.mlp.c_fc.weight')?.shape).toEqual([64, 256]);
     expect(f.tensors.get('h.0.mlp.c_proj.weight')?.shape).toEqual([256, 64]);
     const cfg = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')) as Record<string, unknown>;
-    expect(cfg).toMatchObject({ model_type: 'gpt2', n_embd: 64, n_layer: 2, n_head: 4, n_positions: 128, n_inner: null,
-      vocab_size: 50257, layer_norm_epsilon: 1e-5, activation_function: 'gelu_new', architectures: ['GPT2LMHeadModel'] });
+    expect(cfg).toMatchObject({
+      model_type: 'gpt2',
+      n_embd: 64,
+      n_layer: 2,
+      n_head: 4,
+      n_positions: 128,
+      n_inner: null,
+      vocab_size: 50257,
+      layer_norm_epsilon: 1e-5,
+      activation_function: 'gelu_new',
+      architectures: ['GPT2LMHeadModel'],
+    });
   });
 
   it('Conv1D semantics: x @ c_attn / c_proj / c_fc from the file match the internal per-head weights', () => {
@@ -130,7 +149,11 @@ describe('GPT-2 HF layout', () => {
     const qkv = vecMat(x, cAttn, d, 3 * d);
     const l = m.weights.layers[1]!;
     for (let h = 0; h < 4; h++) {
-      for (const [which, w, b] of [[0, l.wq, l.bq], [1, l.wk, l.bk], [2, l.wv, l.bv]] as const) {
+      for (const [which, w, b] of [
+        [0, l.wq, l.bq],
+        [1, l.wk, l.bk],
+        [2, l.wv, l.bv],
+      ] as const) {
         const mine = vecMat(x, w.data, d, dh, dh, h * d * dh);
         for (let j = 0; j < dh; j++) {
           const col = which * d + h * dh + j;
@@ -246,8 +269,18 @@ describeShared('stories260K: GGUF -> HF Llama -> load', () => {
     const f = openSafetensors(join(out, 'model.safetensors'));
     expect(f.tensors.has('lm_head.weight')).toBe(false);
     const cfg = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')) as Record<string, unknown>;
-    expect(cfg).toMatchObject({ model_type: 'llama', hidden_size: 64, num_hidden_layers: 5, num_attention_heads: 8,
-      num_key_value_heads: 4, intermediate_size: 172, rms_norm_eps: 1e-5, rope_theta: 10000, tie_word_embeddings: true, vocab_size: 512 });
+    expect(cfg).toMatchObject({
+      model_type: 'llama',
+      hidden_size: 64,
+      num_hidden_layers: 5,
+      num_attention_heads: 8,
+      num_key_value_heads: 4,
+      intermediate_size: 172,
+      rms_norm_eps: 1e-5,
+      rope_theta: 10000,
+      tie_word_embeddings: true,
+      vocab_size: 512,
+    });
     const back = await loadModel(out);
     expect(sansName(back)).toEqual(sansName(m));
     expectSameWeights(m, back);

@@ -3,12 +3,7 @@ import { Circuit, type CircuitMetaInit } from '../../src/circuits/circuit.js';
 import { ComponentGraph } from '../../src/graph/component-graph.js';
 
 /** A circuit on `shape` with the named edges in it and the given scores. */
-export function build(
-  shape: { nLayers: number; nHeads: number },
-  inCircuit: readonly string[],
-  scores: Record<string, number> = {},
-  meta: CircuitMetaInit = { method: 'test' },
-): Circuit {
+export function build(shape: { nLayers: number; nHeads: number }, inCircuit: readonly string[], scores: Record<string, number> = {}, meta: CircuitMetaInit = { method: 'test' }): Circuit {
   const g = new ComponentGraph(shape);
   const S = new Float32Array(g.nSenders * g.nReceivers).fill(NaN);
   const M = new Uint8Array(g.nSenders * g.nReceivers);

@@ -154,7 +154,12 @@ describe('withThreshold and topN', () => {
     expect(c.withThreshold(0.45).size).toBe(0);
     expect(c.withThreshold(0.01).size).toBe(7);
     expect(c.withThreshold(-Infinity).size).toBe(7);
-    expect(c.withThreshold(0).edges().some((e) => e.name === 'input->m0')).toBe(false);
+    expect(
+      c
+        .withThreshold(0)
+        .edges()
+        .some((e) => e.name === 'input->m0'),
+    ).toBe(false);
   });
 
   it('keeps the top n by |score| (then prunes), ties in graph order, and records n', () => {
@@ -189,7 +194,15 @@ describe('our JSON format', () => {
   });
   const original = new Circuit(g, {
     scores: S,
-    meta: { method: 'eap-ig', metric: 'kl', corruption: 'str-abc', direction: 'noising', faithfulness: 0.91, model: { fingerprint: 'abc', name: 'tiny', dModel: 16 }, extra: { steps: 5, nested: { a: [1, 2] } } },
+    meta: {
+      method: 'eap-ig',
+      metric: 'kl',
+      corruption: 'str-abc',
+      direction: 'noising',
+      faithfulness: 0.91,
+      model: { fingerprint: 'abc', name: 'tiny', dModel: 16 },
+      extra: { steps: 5, nested: { a: [1, 2] } },
+    },
   }).withThreshold(0.05);
 
   it('round-trips losslessly, NaN and infinite scores included', () => {

@@ -94,12 +94,23 @@ describe('patchwise circuit list / show', () => {
 
   it('--json: list and show parse, with the same facts as the tables', async () => {
     const list = JSON.parse((await run(['list', '--db', db, '--json'])).out) as { id: number; method: string; size: number }[];
-    expect(list.map((c) => [c.id, c.method, c.size])).toEqual([[1, 'eap-ig', 5], [2, 'acdc', 5]]);
-    const shown = JSON.parse((await run(['show', 'ioi-eap', '--db', db, '--edges', '2', '--json'])).out) as { id: number; nodes: string[]; edges: { edge: string; score: number }[]; graph: { edges: number } };
+    expect(list.map((c) => [c.id, c.method, c.size])).toEqual([
+      [1, 'eap-ig', 5],
+      [2, 'acdc', 5],
+    ]);
+    const shown = JSON.parse((await run(['show', 'ioi-eap', '--db', db, '--edges', '2', '--json'])).out) as {
+      id: number;
+      nodes: string[];
+      edges: { edge: string; score: number }[];
+      graph: { edges: number };
+    };
     expect(shown.id).toBe(1);
     expect(shown.nodes).toEqual(['input', 'a0.h0', 'm0', 'm1', 'logits']);
     // Scores are stored as float32, and printed exactly as stored.
-    expect(shown.edges).toEqual([{ edge: 'input->a0.h0<q>', score: Math.fround(0.9) }, { edge: 'm1->logits', score: Math.fround(0.7) }]);
+    expect(shown.edges).toEqual([
+      { edge: 'input->a0.h0<q>', score: Math.fround(0.9) },
+      { edge: 'm1->logits', score: Math.fround(0.7) },
+    ]);
     expect(shown.graph.edges).toBe(46);
   });
 });
@@ -212,9 +223,7 @@ describe('patchwise circuit export / import', () => {
     } finally {
       await s.close();
     }
-    await expect(run(['import', fixture('eap-ig-1l2h.json'), '--model', 'aa11', '--db', db])).rejects.toThrow(
-      /eap-ig-1l2h\.json: cfg: the file is for 1 layers x 2 heads, the model has 2 x 2/,
-    );
+    await expect(run(['import', fixture('eap-ig-1l2h.json'), '--model', 'aa11', '--db', db])).rejects.toThrow(/eap-ig-1l2h\.json: cfg: the file is for 1 layers x 2 heads, the model has 2 x 2/);
     await expect(run(['import', fixture('eap-ig-1l2h.json'), '--model', 'no/such/model', '--db', db])).rejects.toThrow(/--model no\/such\/model: no such file or directory/);
     await expect(run(['import', join(dir, 'missing.json'), '--db', db])).rejects.toThrow(/missing\.json: cannot read/);
   });
@@ -239,7 +248,17 @@ describe('patchwise circuit export --format mib', () => {
       const want = a.score(sender, receiver);
       expect(Math.fround(e.score as number), name).toBe(Number.isNaN(want) ? 0 : want);
     }
-    expect(edges.filter(([, e]) => e.in_graph).map(([n]) => n).sort()).toEqual(a.edges().map((e) => e.name).sort());
+    expect(
+      edges
+        .filter(([, e]) => e.in_graph)
+        .map(([n]) => n)
+        .sort(),
+    ).toEqual(
+      a
+        .edges()
+        .map((e) => e.name)
+        .sort(),
+    );
 
     // A discovery circuit records its task, so the folder needs no flag.
     const s = await Store.open(db, { create: false });

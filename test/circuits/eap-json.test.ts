@@ -73,7 +73,12 @@ describe('reading EAP-IG files', () => {
       '1 node flag(s) disagree with the edges, e.g. m0 (in in the file); patchwise derives nodes from edges',
       '1 in-circuit edge(s) lie on no input->logits path (kept as in the file; see Circuit.pruneDeadEnds)',
     ]);
-    expect(c.pruneDeadEnds().edges().map((e) => e.name)).toEqual(['input->a0.h1<v>', 'a0.h1->logits']);
+    expect(
+      c
+        .pruneDeadEnds()
+        .edges()
+        .map((e) => e.name),
+    ).toEqual(['input->a0.h1<v>', 'a0.h1->logits']);
   });
 
   it('rejects unknown edges and nodes, shape mismatches and parallel blocks, naming the file', () => {
@@ -87,9 +92,7 @@ describe('reading EAP-IG files', () => {
     expect(userError(() => fromEapJson(withEdge('m0->a0.h0<q>'), 'c.json'))).toMatch(/^c\.json: edge "m0->a0\.h0<q>": .*m0 is not upstream of a0\.h0<q>/);
     expect(userError(() => fromEapJson(withEdge('input-m0'), 'c.json'))).toMatch(/^c\.json: edge "input-m0": /);
     expect(userError(() => fromEapJson({ ...base, nodes: { ...base.nodes, m7: true } }, 'c.json'))).toMatch(/^c\.json: node "m7": unknown node/);
-    expect(userError(() => fromEapJson(base, 'c.json', { expectShape: { nLayers: 12, nHeads: 12 } }))).toBe(
-      'c.json: cfg: the file is for 1 layers x 2 heads, the model has 12 x 12',
-    );
+    expect(userError(() => fromEapJson(base, 'c.json', { expectShape: { nLayers: 12, nHeads: 12 } }))).toBe('c.json: cfg: the file is for 1 layers x 2 heads, the model has 12 x 12');
     expect(userError(() => fromEapJson({ ...base, cfg: { ...base.cfg, parallel_attn_mlp: true } }, 'c.json'))).toMatch(/^c\.json: cfg\.parallel_attn_mlp: true/);
     expect(userError(() => fromEapJson({ ...base, edges: { 'input->m0': { score: 'big', in_graph: true } } }, 'c.json'))).toMatch(
       /^c\.json: edges\["input->m0"\]\.score: expected a number, NaN or null/,

@@ -57,7 +57,7 @@ describe('a model without tokenizer files', () => {
     expect(named.tokenizer).toMatch(/^gpt2-bpe, 50,257 tokens, no BOS, from .*vocab\.json \+ merges\.txt$/);
   });
 
-  it('model init writes GPT-2\'s tokenizer files beside a GPT-2-vocabulary preset, so its tokenizer is explicit', async () => {
+  it("model init writes GPT-2's tokenizer files beside a GPT-2-vocabulary preset, so its tokenizer is explicit", async () => {
     const out = join(dir, 'init');
     expect(await cli('model', 'init', 'tiny', '--out', out)).toMatch(/with the GPT-2 tokenizer \(vocab\.json, merges\.txt\)$/);
     const info = JSON.parse(await cli('model', 'info', out, '--json')) as Record<string, unknown>;
@@ -117,7 +117,10 @@ describe('a model without tokenizer files', () => {
     const db = join(dir, 'ids.db');
     await cli('run', join(dir, 'ids.yaml'), '--db', db, '--no-progress');
     const runs = JSON.parse(await cli('results', '--db', db, '--json')) as { id: number; status: string; settings: { metric: string } }[];
-    expect(runs.map((r) => [r.status, r.settings.metric]).sort()).toEqual([['done', 'kl'], ['done', 'logit-diff']]);
+    expect(runs.map((r) => [r.status, r.settings.metric]).sort()).toEqual([
+      ['done', 'kl'],
+      ['done', 'logit-diff'],
+    ]);
     const shown = JSON.parse(await cli('show', String(runs[0]!.id), '--db', db, '--all', '--json')) as { effects: { component: string; mean: number; n: number }[]; totalEffects: number };
     // Every head of the 3 x 4 model, each averaged over the 3 prompts.
     expect(shown.effects).toHaveLength(12);
@@ -137,7 +140,12 @@ describe('a model without tokenizer files', () => {
     writeFileSync(join(dir, 'text.jsonl'), JSON.stringify({ clean: 'The Eiffel Tower is in', corrupted: 'The Colosseum is in', answer: ' Paris' }) + '\n');
     writeFileSync(
       join(dir, 'text.yaml'),
-      ['name: text', 'model: { path: ./bare }', 'task: { name: paired-jsonl, count: 1, seed: 0, options: { file: text.jsonl } }', 'patching: { corruption: [given], metric: [prob], granularity: [heads] }'].join('\n'),
+      [
+        'name: text',
+        'model: { path: ./bare }',
+        'task: { name: paired-jsonl, count: 1, seed: 0, options: { file: text.jsonl } }',
+        'patching: { corruption: [given], metric: [prob], granularity: [heads] }',
+      ].join('\n'),
     );
     const r = cliProcess('run', join(dir, 'text.yaml'), '--db', join(dir, 'text.db'), '--no-progress');
     expect(r.status).toBe(2);

@@ -28,10 +28,7 @@ describe('formatZodIssues', () => {
   it('prefixes a field and leaves the file out when there is none', () => {
     const r = z.strictObject({ n: z.number() }).safeParse({ n: 'x', m: 1 });
     if (r.success) throw new Error('expected a failure');
-    expect(formatZodIssues(undefined, r.error, 'task.options').split('\n')).toEqual([
-      'task.options.n: expected number, received string',
-      'task.options.m: unknown field',
-    ]);
+    expect(formatZodIssues(undefined, r.error, 'task.options').split('\n')).toEqual(['task.options.n: expected number, received string', 'task.options.m: unknown field']);
     expect(fieldPath(['a', 0, 'b'])).toBe('a[0].b');
   });
 

@@ -3,9 +3,7 @@
 // m(C) against the float64 reference), random baselines.
 import { trapezoidAuc } from '../../src/evaluation/measures.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  confusion, countEdges, edgeScoreAuc, edgeSetMask, faithfulness, faithfulnessCurve, randomBaseline, randomCircuit, rankAuc, sweepRoc,
-} from '../../src/evaluation/evaluate.js';
+import { confusion, countEdges, edgeScoreAuc, edgeSetMask, faithfulness, faithfulnessCurve, randomBaseline, randomCircuit, rankAuc, sweepRoc } from '../../src/evaluation/evaluate.js';
 import { Experiment } from '../../src/experiment/experiment.js';
 import { ComponentGraph } from '../../src/graph/component-graph.js';
 import { PatchableModel } from '../../src/runtime/patchable-model.js';
@@ -23,10 +21,20 @@ describe('AUC and ROC arithmetic', () => {
   });
 
   it('trapezoid AUC closes the curve with (0, 0) and (1, 1)', () => {
-    expect(trapezoidAuc([{ fpr: 0, tpr: 0.5 }, { fpr: 0.5, tpr: 1 }])).toBe(0.875);
+    expect(
+      trapezoidAuc([
+        { fpr: 0, tpr: 0.5 },
+        { fpr: 0.5, tpr: 1 },
+      ]),
+    ).toBe(0.875);
     expect(trapezoidAuc([])).toBe(0.5);
     expect(trapezoidAuc([{ fpr: 0, tpr: 1 }])).toBe(1);
-    expect(trapezoidAuc([{ fpr: 0.5, tpr: 0.5 }, { fpr: 0.25, tpr: 0.5 }])).toBe(0.5625);
+    expect(
+      trapezoidAuc([
+        { fpr: 0.5, tpr: 0.5 },
+        { fpr: 0.25, tpr: 0.5 },
+      ]),
+    ).toBe(0.5625);
   });
 
   it('confusion, edge-score AUC and sweep ROC against a ground truth with excluded edges', () => {
@@ -49,7 +57,14 @@ describe('AUC and ROC arithmetic', () => {
     set('input->a0.h0<q>', 100); // excluded: ignored
     // Positives 3 and 2 against negatives 2.5, 0.1 and three never tried (lowest): (5 + 4) / 10.
     expect(edgeScoreAuc(g, scores, truth)).toBeCloseTo(0.9, 12);
-    const roc = sweepRoc(g, [{ inCircuit: circuit, tau: 1 }, { inCircuit: edgeSetMask(g, truth.edges), tau: 0.5 }], truth);
+    const roc = sweepRoc(
+      g,
+      [
+        { inCircuit: circuit, tau: 1 },
+        { inCircuit: edgeSetMask(g, truth.edges), tau: 0.5 },
+      ],
+      truth,
+    );
     expect(roc.points).toEqual([
       { threshold: 1, size: 3, faithfulness: null, fpr: 0.2, tpr: 0.5 },
       { threshold: 0.5, size: 2, faithfulness: null, fpr: 0, tpr: 1 },

@@ -22,7 +22,9 @@ describe('ground-truth files', () => {
     const edges = ['input->a0.h0<q>', 'a0.h0->m1', 'm1->logits'];
     expect(parseGroundTruth(edges, 'list.json', graph)).toEqual({ edges });
     expect(parseGroundTruth({ edges, nodes: ['a0.h0'], positionalEdges: ['input->a1.h1<k>'] }, 'ours.json', graph)).toEqual({
-      edges, nodes: ['a0.h0'], positionalEdges: ['input->a1.h1<k>'],
+      edges,
+      nodes: ['a0.h0'],
+      positionalEdges: ['input->a1.h1<k>'],
     });
     const eap = join(dir, 'eap.json');
     writeFileSync(eap, toEapJson(build({ nLayers: 2, nHeads: 2 }, edges, { 'a1.h1->logits': 0.3 }, { method: 'acdc' })));
@@ -48,7 +50,7 @@ describe('ground-truth files', () => {
     expect(t.recall).toBe(0.5);
   });
 
-  it('ground-truth.json beside a model path is the pipeline model\'s ground truth; a pipeline\'s groundTruth file overrides it', async () => {
+  it("ground-truth.json beside a model path is the pipeline model's ground truth; a pipeline's groundTruth file overrides it", async () => {
     const modelDir = join(dir, 'planted');
     writePlanted(modelDir);
     const pm = await loadPipelineModel({ path: modelDir });

@@ -17,7 +17,9 @@ const write = (name: string, text: string): string => {
 
 /** A character-level tokenizer with a BOS (id 0): 'a' is 1, 'b' 2, ... */
 const chars: Tokenizer = {
-  kind: 'sentencepiece', vocabSize: 27, bosId: 0,
+  kind: 'sentencepiece',
+  vocabSize: 27,
+  bosId: 0,
   encode: (text) => [...text.replace(/[^a-z]/g, '')].map((ch) => ch.charCodeAt(0) - 96),
   decode: (ids) => ids.map((i) => String.fromCharCode(i + 96)).join(''),
   tokenText: (id) => String.fromCharCode(id + 96),
@@ -26,7 +28,10 @@ const chars: Tokenizer = {
 describe('mean ablation reference prompts', () => {
   it('reads JSON token-id lists, and text lines through the tokenizer with its BOS (blank lines skipped)', () => {
     expect(readReferencePrompts(write('r.json', '[[1, 2], [3]]'), undefined, 8)).toEqual([[1, 2], [3]]);
-    expect(readReferencePrompts(write('r.txt', 'ab\n\nc\n'), chars, 27)).toEqual([[0, 1, 2], [0, 3]]);
+    expect(readReferencePrompts(write('r.txt', 'ab\n\nc\n'), chars, 27)).toEqual([
+      [0, 1, 2],
+      [0, 3],
+    ]);
   });
 
   it('names the file and the entry of every problem', () => {

@@ -18,7 +18,9 @@ describe('Experiment', () => {
   const base = smallDataset(7);
   const dataset: Dataset = {
     ...base,
-    pairs: base.pairs.map((p, i) => (i < 5 ? p : { ...p, clean: p.clean.slice(0, 4), corrupted: p.corrupted.slice(0, 4), targets: p.targets.map((t) => ({ ...t, position: 3 })), keyPositions: [1], roles: { END: 3 } })),
+    pairs: base.pairs.map((p, i) =>
+      i < 5 ? p : { ...p, clean: p.clean.slice(0, 4), corrupted: p.corrupted.slice(0, 4), targets: p.targets.map((t) => ({ ...t, position: 3 })), keyPositions: [1], roles: { END: 3 } },
+    ),
   };
   beforeAll(() => {
     pm = new PatchableModel(smallModel(), { threads: 1 });
@@ -40,13 +42,19 @@ describe('Experiment', () => {
     expect(Experiment.plan(pm, dataset, { corruption: GN, batchSize: 1 }).groups.every((g) => g.rows.length === 3)).toBe(true);
   });
 
-  it('averages a group\'s per-row values over noise samples, per pair and configuration', () => {
+  it("averages a group's per-row values over noise samples, per pair and configuration", () => {
     const exp = Experiment.plan(pm, dataset, { corruption: GN, batchSize: 7 });
     const g = exp.groups[1]!; // pairs 0 and 1, 3 samples each
     const values = Float64Array.from({ length: 2 * 6 }, (_, i) => i);
     expect(perPairMeans(g, values)).toEqual([
-      [[0, 1], [1, 4]],
-      [[0, 7], [1, 10]],
+      [
+        [0, 1],
+        [1, 4],
+      ],
+      [
+        [0, 7],
+        [1, 10],
+      ],
     ]);
   });
 
@@ -68,7 +76,7 @@ describe('Experiment', () => {
     expect(Math.max(...together[0]!.subarray(5).map(Math.abs))).toBeGreaterThan(1e-4);
   });
 
-  it('computes a group\'s runs once for concurrent callers, and again after release', async () => {
+  it("computes a group's runs once for concurrent callers, and again after release", async () => {
     const exp = Experiment.plan(pm, dataset, { batchSize: 64 });
     const g = exp.groups[0]!;
     const [a, b] = await Promise.all([exp.runsOf(g), exp.runsOf(g)]);

@@ -85,9 +85,10 @@ describe('ablations vs the float64 reference (random GPT-2)', () => {
       const clean = referenceForward(refModel, { tokens: pair.clean });
       const source = referenceSource(c.corruption, pair, c.meanReference);
       // Resampling's corrupted run is the partner's forward; zero and mean's the fully ablated clean run.
-      const corrupted = c.corruption.kind === 'resample'
-        ? referenceForward(refModel, { tokens: resamplePartner(c.corruption, pair).clean })
-        : referenceForward(refModel, { tokens: pair.clean }, { mask: onesMask, source });
+      const corrupted =
+        c.corruption.kind === 'resample'
+          ? referenceForward(refModel, { tokens: resamplePartner(c.corruption, pair).clean })
+          : referenceForward(refModel, { tokens: pair.clean }, { mask: onesMask, source });
       const denoising = c.direction === 'denoising';
       const baseInput = denoising ? resamplePartner(c.corruption as { seed: number }, pair).clean : pair.clean;
       ref.set(pair.index, { clean, source: denoising ? clean.senders : source, baseInput, base: denoising ? corrupted : clean, corrupted });
@@ -126,7 +127,10 @@ describe('ablations vs the float64 reference (random GPT-2)', () => {
     { corruption: { kind: 'mean' }, direction: 'noising', granularity: 'mlp-layer', window: 2 },
     // Reference prompts of other lengths (the longest covers every position; shorter ones count where they reach).
     {
-      corruption: { kind: 'mean', reference: 'given' }, direction: 'noising', granularity: 'heads', window: 1,
+      corruption: { kind: 'mean', reference: 'given' },
+      direction: 'noising',
+      granularity: 'heads',
+      window: 1,
       meanReference: [randomTokens(12, 64, 1), randomTokens(4, 64, 2), randomTokens(9, 64, 3)],
     },
     { corruption: { kind: 'resample', seed: 0 }, direction: 'noising', granularity: 'heads', window: 1 },
@@ -164,11 +168,11 @@ describe('ablations vs the float64 reference (random GPT-2)', () => {
 
   it('zero and mean ablation refuse denoising; resampling needs two prompts of each length', async () => {
     const exp = Experiment.plan(pm, dataset, { corruption: { kind: 'mean' }, batchSize: 3 });
-    await expect(exp.scoreGroup(exp.groups[0]!, EdgeMasks.zeros(pm.graph, 1), { direction: 'denoising', metric: getMetric('prob') })).rejects.toThrow(
-      'mean ablation is defined for noising only',
-    );
+    await expect(exp.scoreGroup(exp.groups[0]!, EdgeMasks.zeros(pm.graph, 1), { direction: 'denoising', metric: getMetric('prob') })).rejects.toThrow('mean ablation is defined for noising only');
     const lone = { ...dataset, pairs: dataset.pairs.slice(0, 1) };
     expect(() => Experiment.plan(pm, lone, { corruption: { kind: 'resample', seed: 0 } })).toThrow(/resample: pair 0 is the only prompt of \d+ tokens/);
-    expect(() => Experiment.plan(pm, dataset, { corruption: { kind: 'mean' }, meanReference: [[1, 2]] })).toThrow(/mean ablation: the longest reference prompt has 2 tokens, the dataset's prompts up to \d+/);
+    expect(() => Experiment.plan(pm, dataset, { corruption: { kind: 'mean' }, meanReference: [[1, 2]] })).toThrow(
+      /mean ablation: the longest reference prompt has 2 tokens, the dataset's prompts up to \d+/,
+    );
   });
 });

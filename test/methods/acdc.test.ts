@@ -90,7 +90,7 @@ describe('ACDC on a small random GPT-2 (d 16, 2 layers, 2 heads)', () => {
     });
   }
 
-  it('visits receivers from the logits back and each receiver\'s senders from the latest', async () => {
+  it("visits receivers from the logits back and each receiver's senders from the latest", async () => {
     const g = pm.graph;
     const r = await acdc(runs, { tau: 0.03 });
     const expected: string[] = [];

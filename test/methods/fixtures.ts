@@ -54,7 +54,11 @@ export class Reference {
   readonly clean: ReferenceResult[];
   readonly corrupted: ReferenceResult[];
 
-  constructor(readonly model: LoadedModel, readonly graph: ComponentGraph, readonly dataset: Dataset) {
+  constructor(
+    readonly model: LoadedModel,
+    readonly graph: ComponentGraph,
+    readonly dataset: Dataset,
+  ) {
     this.clean = dataset.pairs.map((p) => referenceForward(model, { tokens: p.clean }));
     this.corrupted = dataset.pairs.map((p) => referenceForward(model, { tokens: p.corrupted }));
   }

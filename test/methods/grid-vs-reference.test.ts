@@ -83,12 +83,13 @@ async function checkGrid(pm: PatchableModel, dataset: Dataset, c: GridCase): Pro
       const cl = clean.get(pair.index)!;
       const co = corrupted.get(`${pair.index}/${s}`)!;
       const [base, src] = c.direction === 'denoising' ? [co, cl] : [cl, co];
-      const baseInput = c.direction === 'denoising'
-        ? (() => {
-            const inp = corruptedInput(config, weights, c.corruption, [{ pair, sample: s }], baselines.sigma ?? 0);
-            return 'tokens' in inp ? { tokens: inp.tokens[0]! } : { embeddings: inp.embeddings };
-          })()
-        : { tokens: pair.clean };
+      const baseInput =
+        c.direction === 'denoising'
+          ? (() => {
+              const inp = corruptedInput(config, weights, c.corruption, [{ pair, sample: s }], baselines.sigma ?? 0);
+              return 'tokens' in inp ? { tokens: inp.tokens[0]! } : { embeddings: inp.embeddings };
+            })()
+          : { tokens: pair.clean };
       const pt = referenceForward(refModel, baseInput, { mask, source: src.senders });
       const sPt = scores(pt.logits, cl.logits, pair, V);
       const sBase = scores(base.logits, cl.logits, pair, V);

@@ -83,7 +83,14 @@ describe('path patching on a small random GPT-2', () => {
 
   it('batch size does not change effects; headInputs names receivers', async () => {
     const g = pm.graph;
-    const receivers = headInputs(g, [[1, 0], [1, 1]], 'v');
+    const receivers = headInputs(
+      g,
+      [
+        [1, 0],
+        [1, 1],
+      ],
+      'v',
+    );
     expect(receivers.map((r) => g.receivers[r]!.name)).toEqual(['a1.h0<v>', 'a1.h1<v>']);
     const a = await pathPatch(runs, { receivers, batch: 1, metric: 'kl' });
     const b = await pathPatch(runs, { receivers, batch: 16, metric: 'kl' });
@@ -116,7 +123,7 @@ describe('path patching on a small random GPT-2', () => {
     expect(Math.abs(res.effects[1]!.effect)).toBeGreaterThan(1e-3);
   });
 
-  it('zero ablation: every sender\'s path into a receiver set, patched with zeros, matches the reference', async () => {
+  it("zero ablation: every sender's path into a receiver set, patched with zeros, matches the reference", async () => {
     const g = pm.graph;
     const zero = await Experiment.prepare(pm, dataset, { corruption: { kind: 'zero' } });
     const receivers = ['a1.h0<q>', 'logits'];

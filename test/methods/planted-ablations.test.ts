@@ -16,7 +16,13 @@ import { inductionTask } from '../../src/tasks/induction.js';
 describe('ACDC under ablations on the planted induction model', () => {
   const { model, groundTruth } = plantInductionModel({ seed: 0 });
   // 8 pairs of one length (a 5-token sequence and its first 4 tokens again): resampling partners exist.
-  const dataset = inductionTask.build({ vocabSize: model.config.vocabSize, dataDir: '' }, inductionTask.parseOptions({ length: 5, cut: 'last' }, 'options'), { kind: 'str', variant: 'all-random' }, 3, 8);
+  const dataset = inductionTask.build(
+    { vocabSize: model.config.vocabSize, dataDir: '' },
+    inductionTask.parseOptions({ length: 5, cut: 'last' }, 'options'),
+    { kind: 'str', variant: 'all-random' },
+    3,
+    8,
+  );
   let pm: PatchableModel;
   beforeAll(() => {
     pm = new PatchableModel(model, { threads: 1 });
@@ -37,18 +43,26 @@ describe('ACDC under ablations on the planted induction model', () => {
     const truth = truthFor(groundTruth, c);
     expect(truth).toBe(groundTruth);
     const r = await discover(c);
-    expect(circuitEdges(r).map((e) => pm.graph.edgeName(e)).sort()).toEqual([...groundTruth.edges].sort());
+    expect(
+      circuitEdges(r)
+        .map((e) => pm.graph.edgeName(e))
+        .sort(),
+    ).toEqual([...groundTruth.edges].sort());
     for (const e of groundTruth.positionalEdges) expect(edgeScore(r, e), e).toBe(0);
     expect(confusion(pm.graph, r.inCircuit, truth)).toMatchObject({ tp: 5, fp: 0, fn: 0 });
   }, 120_000);
 
-  it('zero ablation recovers exactly its set: the token edges plus the previous-token head\'s query and key', async () => {
+  it("zero ablation recovers exactly its set: the token edges plus the previous-token head's query and key", async () => {
     const c: Corruption = { kind: 'zero' };
     const truth = truthFor(groundTruth, c);
     expect([...truth.edges].sort()).toEqual([...groundTruth.edges, 'input->a0.h3<q>', 'input->a0.h3<k>'].sort());
     expect(truth.positionalEdges).toEqual(['input->a1.h7<k>']);
     const r = await discover(c);
-    expect(circuitEdges(r).map((e) => pm.graph.edgeName(e)).sort()).toEqual([...truth.edges].sort());
+    expect(
+      circuitEdges(r)
+        .map((e) => pm.graph.edgeName(e))
+        .sort(),
+    ).toEqual([...truth.edges].sort());
     // Under zero ablation the previous-token head's position inputs matter; under resampling they do not.
     expect(edgeScore(r, 'input->a0.h3<q>')).toBeGreaterThan(1);
     expect(confusion(pm.graph, r.inCircuit, truth)).toMatchObject({ tp: 7, fp: 0, fn: 0 });

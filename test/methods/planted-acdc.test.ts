@@ -16,7 +16,13 @@ import { inductionTask } from '../../src/tasks/induction.js';
 describe('ACDC on the planted induction model', () => {
   const { model, groundTruth } = plantInductionModel({ seed: 0 });
   // 16 pairs: a 5-token sequence and its first 4 tokens again (9 tokens), every token corrupted.
-  const dataset = inductionTask.build({ vocabSize: model.config.vocabSize, dataDir: '' }, inductionTask.parseOptions({ length: 5, cut: 'last' }, 'options'), { kind: 'str', variant: 'all-random' }, 3, 16);
+  const dataset = inductionTask.build(
+    { vocabSize: model.config.vocabSize, dataDir: '' },
+    inductionTask.parseOptions({ length: 5, cut: 'last' }, 'options'),
+    { kind: 'str', variant: 'all-random' },
+    3,
+    16,
+  );
   let pm: PatchableModel;
   let runs: Experiment;
   let sweep: AcdcResult[];
@@ -38,7 +44,11 @@ describe('ACDC on the planted induction model', () => {
     }
     // At a sensible threshold the circuit is exactly the planted one.
     const at = sweep[taus.indexOf(1e-2)]!;
-    expect(circuitEdges(at).map((e) => g.edgeName(e)).sort()).toEqual([...groundTruth.edges].sort());
+    expect(
+      circuitEdges(at)
+        .map((e) => g.edgeName(e))
+        .sort(),
+    ).toEqual([...groundTruth.edges].sort());
     expect(confusion(g, at.inCircuit, groundTruth)).toMatchObject({ tp: 5, fp: 0, fn: 0 });
     const circuit = acdcCircuit(at);
     expect(circuit.size).toBe(5);
@@ -56,7 +66,10 @@ describe('ACDC on the planted induction model', () => {
 
   it('node-level ACDC keeps input, the previous-token head and the induction head', async () => {
     const r = await acdc(runs, { tau: 0.1, level: 'node' });
-    const kept = r.log.filter((d) => !d.pruned).map((d) => d.name).sort();
+    const kept = r.log
+      .filter((d) => !d.pruned)
+      .map((d) => d.name)
+      .sort();
     expect(kept).toEqual(['a0.h3', 'a1.h7', 'input']);
   });
 });

@@ -16,9 +16,14 @@ async function show(args: string[]): Promise<string> {
   const lines: string[] = [];
   const spy = vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void lines.push(a.map(String).join(' ')));
   try {
-    await yargs(['show', ...args]).command(showCommand as unknown as CommandModule).strict().exitProcess(false).fail((msg, err) => {
-      throw err ?? new Error(msg);
-    }).parseAsync();
+    await yargs(['show', ...args])
+      .command(showCommand as unknown as CommandModule)
+      .strict()
+      .exitProcess(false)
+      .fail((msg, err) => {
+        throw err ?? new Error(msg);
+      })
+      .parseAsync();
   } finally {
     spy.mockRestore();
   }

@@ -109,7 +109,9 @@ describe('path patching stage', () => {
     const db = join(dir, 'ablation.db');
     const run = (extra: string[]) =>
       yargs(['path-patch', file, '--db', db, '--receivers', 'logits', '--metric', 'kl', '--no-progress', ...extra])
-        .command(pathPatchCommand as unknown as CommandModule).strict().exitProcess(false)
+        .command(pathPatchCommand as unknown as CommandModule)
+        .strict()
+        .exitProcess(false)
         .fail((msg, err) => {
           throw err ?? new Error(msg);
         })

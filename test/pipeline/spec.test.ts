@@ -60,7 +60,9 @@ patching:
 
   it('attribution settings: edges only with an attribution method; whole steps >= 1; the patching method axis', () => {
     const acdcEdges = write('edges.yaml', `model: { plant: induction }\ntask: { name: induction }\ndiscovery: { method: [acdc], edges: [10] }\n`);
-    expect(() => loadPipeline(acdcEdges)).toThrow(/edges\.yaml: discovery\.edges: only attribution methods \(eap, eap-ig-inputs, clean-corrupted, exact\) cut circuits by edge count, got method acdc$/);
+    expect(() => loadPipeline(acdcEdges)).toThrow(
+      /edges\.yaml: discovery\.edges: only attribution methods \(eap, eap-ig-inputs, clean-corrupted, exact\) cut circuits by edge count, got method acdc$/,
+    );
     const steps = write('steps.yaml', `model: { plant: induction }\ntask: { name: induction }\ndiscovery: { method: [eap-ig-inputs], steps: 0 }\n`);
     expect(() => loadPipeline(steps)).toThrow(/steps\.yaml: discovery\.steps: /);
     const ok = loadPipeline(write('ok.yaml', `model: { plant: induction }\ntask: { name: induction }\ndiscovery: { method: [eap, exact], edges: 7 }\npatching: { method: [attribution, exact] }\n`));
@@ -85,7 +87,10 @@ patching:
     expect(lists.pathPatching?.receivers.map((r) => r.name)).toEqual(['logits', 'm0,m1']);
     expect(lists.pathPatching?.position).toBe(3);
     const named = loadPipeline(write('pp3.yaml', `${head}pathPatching: { receivers: { q: ["a1.h7<q>"], out: [logits] }, corruption: "gn:KEY", gn: { samples: 2 } }\n`));
-    expect(named.pathPatching?.receivers).toEqual([{ name: 'q', receivers: ['a1.h7<q>'] }, { name: 'out', receivers: ['logits'] }]);
+    expect(named.pathPatching?.receivers).toEqual([
+      { name: 'q', receivers: ['a1.h7<q>'] },
+      { name: 'out', receivers: ['logits'] },
+    ]);
     expect(named.pathPatching?.corruption[0]).toMatchObject({ kind: 'gn', roles: ['KEY'], noise: { samples: 2 } });
     expect(named.patching).toBeUndefined();
 
@@ -135,7 +140,7 @@ patching:
     throw new Error(`${f} loaded`);
   };
 
-  it('parses corruptions against the task: str is its default variant, gn carries its section\'s noise settings', () => {
+  it("parses corruptions against the task: str is its default variant, gn carries its section's noise settings", () => {
     const f = write(
       'parsed.yaml',
       `model: { plant: induction }
@@ -179,7 +184,10 @@ discovery: { corruption: [resample, zero], direction: [noising] }
     // Resampling is a run of another prompt: denoising is defined for it.
     const resample = write('resample-denoise.yaml', `model: { plant: induction }\ntask: { name: induction }\npatching: { corruption: resample, direction: denoising }\n`);
     expect(expandGrid(loadPipeline(resample)).map((g) => g.direction)).toEqual(['denoising']);
-    const denoise = write('zero-denoise.yaml', `model: { plant: induction }\ntask: { name: induction }\npatching: { corruption: [zero, mean] }\ndiscovery: { corruption: mean, direction: [noising, denoising] }\n`);
+    const denoise = write(
+      'zero-denoise.yaml',
+      `model: { plant: induction }\ntask: { name: induction }\npatching: { corruption: [zero, mean] }\ndiscovery: { corruption: mean, direction: [noising, denoising] }\n`,
+    );
     expect(messageOf(denoise).split('\n')).toEqual([
       `${denoise}: patching.direction: zero ablation is defined for noising only (its patch source is no run of any prompt, so there is no ablated run to denoise); use direction: noising`,
       `${denoise}: patching.direction: mean ablation is defined for noising only (its patch source is no run of any prompt, so there is no ablated run to denoise); use direction: noising`,

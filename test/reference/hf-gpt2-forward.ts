@@ -108,7 +108,7 @@ function layerNorm(x: Float64Array, w: Float32Array, b: Float32Array, eps: numbe
 }
 
 function geluNew(u: number): number {
-  return 0.5 * u * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (u + 0.044715 * Math.pow(u, 3))));
+  return 0.5 * u * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (u + 0.044715 * u ** 3)));
 }
 
 function softmax(s: readonly number[]): number[] {

@@ -4,17 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { ComponentGraph } from '../../src/graph/component-graph.js';
 import type { ModelConfig, ModelWeights, NormWeights, Tensor } from '../../src/model/types.js';
 import { tensor } from '../../src/model/types.js';
-import {
-  type Mask,
-  type ReferenceModel,
-  atPositions,
-  edgeMask,
-  onesMask,
-  plainForward,
-  referenceForward,
-  senderMask,
-  zeroMask,
-} from './patched-forward.js';
+import { type Mask, type ReferenceModel, atPositions, edgeMask, onesMask, plainForward, referenceForward, senderMask, zeroMask } from './patched-forward.js';
 import { Random } from '../../src/core/random.js';
 import { type RandomShape, maxAbs, maxAbsDiff, randomModel, randomTokens } from './random-model.js';
 
@@ -49,10 +39,8 @@ function standardForward(model: ReferenceModel, tokens: readonly number[]): Mat 
   const { config: c, weights: w } = model;
   const d = c.dModel;
   const dh = c.dHead;
-  const block = (t: Tensor, i: number, r: number, k: number): Mat =>
-    Array.from({ length: r }, (_, a) => Array.from(t.data.subarray(i * r * k + a * k, i * r * k + (a + 1) * k)));
-  const vec = (t: Tensor | undefined, i: number, n: number): number[] =>
-    t ? Array.from(t.data.subarray(i * n, (i + 1) * n)) : new Array<number>(n).fill(0);
+  const block = (t: Tensor, i: number, r: number, k: number): Mat => Array.from({ length: r }, (_, a) => Array.from(t.data.subarray(i * r * k + a * k, i * r * k + (a + 1) * k)));
+  const vec = (t: Tensor | undefined, i: number, n: number): number[] => (t ? Array.from(t.data.subarray(i * n, (i + 1) * n)) : new Array<number>(n).fill(0));
   const matmul = (A: Mat, B: Mat): Mat => A.map((a) => B[0]!.map((_, j) => a.reduce((s, ai, i) => s + ai * B[i]![j]!, 0)));
   const addRow = (A: Mat, b: number[]): Mat => A.map((a) => a.map((v, j) => v + b[j]!));
   const add = (A: Mat, B: Mat): Mat => A.map((a, i) => a.map((v, j) => v + B[i]![j]!));
@@ -66,7 +54,7 @@ function standardForward(model: ReferenceModel, tokens: readonly number[]): Mat 
   const rope = (A: Mat): Mat =>
     A.map((a, t) => {
       const half = dh / 2;
-      const emb = a.map((_, j) => t / Math.pow(c.ropeTheta, (2 * (j % half)) / dh));
+      const emb = a.map((_, j) => t / c.ropeTheta ** ((2 * (j % half)) / dh));
       const rotated = a.map((_, j) => (j < half ? -a[j + half]! : a[j - half]!));
       return a.map((v, j) => v * Math.cos(emb[j]!) + rotated[j]! * Math.sin(emb[j]!));
     });
@@ -81,7 +69,10 @@ function standardForward(model: ReferenceModel, tokens: readonly number[]): Mat 
       let k = addRow(matmul(n1, block(lw.wk, g, d, dh)), vec(lw.bk, g, dh));
       const v = addRow(matmul(n1, block(lw.wv, g, d, dh)), vec(lw.bv, g, dh));
       if (c.positional === 'rope') [q, k] = [rope(q), rope(k)];
-      const scores = matmul(q, k[0]!.map((_, j) => k.map((kr) => kr[j]!))).map((r) => r.map((s) => s / Math.sqrt(dh)));
+      const scores = matmul(
+        q,
+        k[0]!.map((_, j) => k.map((kr) => kr[j]!)),
+      ).map((r) => r.map((s) => s / Math.sqrt(dh)));
       const probs = scores.map((r, t) => {
         const e = r.map((s, u) => (u <= t ? Math.exp(s) : 0));
         const z = e.reduce((a, b) => a + b, 0);
@@ -151,7 +142,7 @@ describe.each(cases)('reference forward, $name', ({ arch, shape }) => {
     run.senders.forEach((s, i) => expectIdentical(s, baseRun.senders[i]!, graph.senders[i]!.name));
   });
 
-  it('mask all-ones reproduces the source run (the input sender stays this run\'s embedding)', () => {
+  it("mask all-ones reproduces the source run (the input sender stays this run's embedding)", () => {
     const run = patched(onesMask);
     expectClose(run.logits, sourceRun.logits, 'logits');
     expectIdentical(run.senders[0]!, baseRun.senders[0]!, 'input');
@@ -207,7 +198,7 @@ describe.each(cases)('reference forward, $name', ({ arch, shape }) => {
       expect(maxAbsDiff(rows(out, d, p, p + 1), rows(baseRun.senders[headOut]!, d, p, p + 1))).toBeGreaterThan(1e-6);
     });
 
-    it('an MLP edge changes that MLP at that position only, and nothing of its layer\'s attention', () => {
+    it("an MLP edge changes that MLP at that position only, and nothing of its layer's attention", () => {
       const run = patched(edgeMask([{ ...graph.parseEdge(`a${L}.h0->m${L}`), position: p }]));
       unchangedBefore(run, graph.mlpSender(L));
       const out = run.senders[graph.mlpSender(L)]!;

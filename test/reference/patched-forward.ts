@@ -14,9 +14,7 @@ export interface ReferenceModel {
 }
 
 /** Token ids, or token embeddings [T, dModel] before position embeddings (for Gaussian noising). */
-export type ReferenceInput =
-  | { readonly tokens: readonly number[] }
-  | { readonly embeddings: Float64Array | Float32Array };
+export type ReferenceInput = { readonly tokens: readonly number[] } | { readonly embeddings: Float64Array | Float32Array };
 
 /** M(sender, receiver, position) in [0, 1] (any number is accepted: masks may be continuous). */
 export type Mask = (sender: number, receiver: number, position: number) => number;
@@ -253,7 +251,7 @@ function normalize(x: Float64Array, p: NormWeights, cfg: ModelConfig): Float64Ar
 function rope(x: Float64Array, pos: number, theta: number): void {
   const half = x.length / 2;
   for (let i = 0; i < half; i++) {
-    const angle = pos * Math.pow(theta, (-2 * i) / x.length);
+    const angle = pos * theta ** ((-2 * i) / x.length);
     const a = x[i]!;
     const b = x[i + half]!;
     x[i] = a * Math.cos(angle) - b * Math.sin(angle);

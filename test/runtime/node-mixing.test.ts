@@ -45,8 +45,7 @@ for (const arch of ['gpt2', 'llama'] as const) {
       for (let s = 0; s < graph.layerSenderStart(L); s++) for (let r = r0; r < graph.nReceivers; r++) m.set(k, s, r, v, position);
     };
 
-    const refSenders = (cache: SenderCache, b: number) =>
-      graph.senders.map((s) => senderOutput(cache, s.index).subarray(b * T * config.dModel, (b + 1) * T * config.dModel));
+    const refSenders = (cache: SenderCache, b: number) => graph.senders.map((s) => senderOutput(cache, s.index).subarray(b * T * config.dModel, (b + 1) * T * config.dModel));
 
     /**
      * Runs `masks` as is and with every layer per receiver (also from layer 0 when `fromZero`), and

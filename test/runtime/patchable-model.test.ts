@@ -57,9 +57,16 @@ for (const arch of ['gpt2', 'llama'] as const) {
     it('mask 0 reproduces the base run; mask 1 on every edge reproduces the source run', async () => {
       const base = await pm.run({ tokens: corrupt }, 'all');
       const src = await pm.run({ tokens: clean }, 'all');
-      const zero = await pm.runPatchedAllPerReceiver({ tokens: corrupt }, {
-        source: src.cache, base: base.cache, masks: EdgeMasks.zeros(graph, 1), positions: 'all', fromLayer: 0,
-      });
+      const zero = await pm.runPatchedAllPerReceiver(
+        { tokens: corrupt },
+        {
+          source: src.cache,
+          base: base.cache,
+          masks: EdgeMasks.zeros(graph, 1),
+          positions: 'all',
+          fromLayer: 0,
+        },
+      );
       expect(maxAbsDiff(zero.logits, base.logits)).toBeLessThan(TOL);
       const ones = await pm.runPatched({ tokens: corrupt }, { source: src.cache, base: base.cache, masks: EdgeMasks.allEdges(graph), positions: 'all' });
       expect(maxAbsDiff(ones.logits, src.logits)).toBeLessThan(TOL);

@@ -35,8 +35,7 @@ beforeAll(async () => {
   const modelId = await s.models.upsert({ fingerprint: 'fp-gpt2', name: 'gpt2-small', path: '/m', architecture: 'gpt2', config: {} });
   const datasetId = await s.datasets.upsert({ fingerprint: 'fp-ioi', task: 'ioi', settings: {}, pairs: [1, 2] });
   const base = { corruption: { kind: 'str', variant: 'abc' }, direction: 'denoising', granularity: 'head', window: 1 };
-  const open = (key: string, metric: string) =>
-    s.runs.open({ pipeline: 'ioi-grid', key, modelId, datasetId, settings: { ...base, metric }, codeVersion: 'v1' });
+  const open = (key: string, metric: string) => s.runs.open({ pipeline: 'ioi-grid', key, modelId, datasetId, settings: { ...base, metric }, codeVersion: 'v1' });
   const ld = await open('ioi-ld', 'logit-diff');
   const kl = await open('ioi-kl', 'kl');
   const empty = await open('ioi-prob', 'probability');
@@ -75,9 +74,14 @@ async function run(command: CommandModule, args: string[]): Promise<string> {
     lines.push(a.map(String).join(' '));
   });
   try {
-    await yargs(args).command(command).strict().exitProcess(false).fail((msg, err) => {
-      throw err ?? new Error(msg);
-    }).parseAsync();
+    await yargs(args)
+      .command(command)
+      .strict()
+      .exitProcess(false)
+      .fail((msg, err) => {
+        throw err ?? new Error(msg);
+      })
+      .parseAsync();
   } finally {
     spy.mockRestore();
   }
@@ -88,9 +92,15 @@ const asModule = (c: unknown): CommandModule => c as CommandModule;
 
 describe('format-table', () => {
   it('aligns columns, numbers to the right', () => {
-    expect(formatTable(['name', { header: 'n', align: 'right' }], [['a', '1'], ['long', '100']])).toBe(
-      ['name    n', '----  ---', 'a       1', 'long  100'].join('\n'),
-    );
+    expect(
+      formatTable(
+        ['name', { header: 'n', align: 'right' }],
+        [
+          ['a', '1'],
+          ['long', '100'],
+        ],
+      ),
+    ).toBe(['name    n', '----  ---', 'a       1', 'long  100'].join('\n'));
   });
 });
 
@@ -112,7 +122,13 @@ describe('patchwise show', () => {
     expect(out).toContain('run           1  (pipeline ioi-grid, key ioi-ld)');
     expect(out).toMatch(/settings\n {2}corruption\s+str variant=abc\n {2}direction\s+denoising\n {2}granularity\s+head\n {2}metric\s+logit-diff\n {2}window\s+1/);
     expect(out).toContain(
-      ['detected components (2)', 'component  mean effect  z-score  sign', '---------  -----------  -------  ----', 'a9.h9           0.5010     3.20     +', 'a10.h7         -0.2990    -2.40     -'].join('\n'),
+      [
+        'detected components (2)',
+        'component  mean effect  z-score  sign',
+        '---------  -----------  -------  ----',
+        'a9.h9           0.5010     3.20     +',
+        'a10.h7         -0.2990    -2.40     -',
+      ].join('\n'),
     );
   });
 

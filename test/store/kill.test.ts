@@ -119,7 +119,10 @@ describe('kill -9', () => {
       if (round > 0) {
         const resumedLine = r.lines.find((l) => l.startsWith('run '));
         expect(resumedLine).toContain(`skipped ${completed.size}`);
-        expect(begun.every((u) => !completed.has(u)), 'a completed unit was redone').toBe(true);
+        expect(
+          begun.every((u) => !completed.has(u)),
+          'a completed unit was redone',
+        ).toBe(true);
       }
       completed = after;
     }

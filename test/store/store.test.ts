@@ -183,9 +183,7 @@ describe('identity rows and runs', () => {
     const other = await withRun(s, 'k9', 'other');
     expect((await s.runs.list()).map((r) => r.id)).toEqual([a, b, other]);
     const listed = await s.runs.list({ pipeline: 'other' });
-    expect(listed).toEqual([
-      expect.objectContaining({ id: other, pipeline: 'other', key: 'k9', status: 'running', model: 'gpt2-small', task: 'ioi', settings, units: 0, detections: 0 }),
-    ]);
+    expect(listed).toEqual([expect.objectContaining({ id: other, pipeline: 'other', key: 'k9', status: 'running', model: 'gpt2-small', task: 'ioi', settings, units: 0, detections: 0 })]);
   });
 });
 

@@ -19,7 +19,6 @@ if (!available && process.env.PATCHWISE_REQUIRE_SHARED === '1') {
 /** `describe` for suites that need ../shared/models; skipped, with the reason in its title, when absent. */
 export const describeShared: typeof describe = available
   ? describe
-  : (((name: string, ...rest: unknown[]) =>
-      (describe.skip as (n: string, ...r: unknown[]) => void)(`${name} [skipped: ${stories260kPath} not found]`, ...rest)) as unknown as typeof describe);
+  : (((name: string, ...rest: unknown[]) => (describe.skip as (n: string, ...r: unknown[]) => void)(`${name} [skipped: ${stories260kPath} not found]`, ...rest)) as unknown as typeof describe);
 
 export const sharedAvailable = available;

@@ -70,7 +70,10 @@ describe('planted induction model', () => {
       const ps = prompts(corruption);
       const clean = await pm.run({ tokens: ps.map((p) => p.clean) });
       const cor = await pm.run({ tokens: ps.map((p) => p.corrupted) });
-      const masks = EdgeMasks.fromEdgeSets(pm.graph, senders().map((s) => outOf(s.index)));
+      const masks = EdgeMasks.fromEdgeSets(
+        pm.graph,
+        senders().map((s) => outOf(s.index)),
+      );
       const r = await pm.runPatched({ tokens: ps.map((p) => p.corrupted) }, { source: clean.cache, base: cor.cache, masks });
       const mean = (logits: Float32Array, kk = 0) => ps.reduce((a, p, b) => a + prob(logits, (kk * N + b) * V, p.answer), 0) / N;
       const pClean = mean(clean.logits);
@@ -169,7 +172,10 @@ function prob(logits: Float32Array, offset: number, token: number): number {
 
 function flatten(m: LoadedModel): Map<string, Tensor> {
   const w = m.weights;
-  const out = new Map<string, Tensor>([['embed', w.embed], ['unembed', w.unembed]]);
+  const out = new Map<string, Tensor>([
+    ['embed', w.embed],
+    ['unembed', w.unembed],
+  ]);
   if (w.posEmbed) out.set('posEmbed', w.posEmbed);
   w.layers.forEach((l, i) => {
     for (const [k, v] of Object.entries(l)) {

@@ -98,7 +98,7 @@ describe('induction without a tokenizer (a planted model)', () => {
     for (const pair of build(planted, 'gn:SOURCE', { length: 6 }).pairs) expect(pair.keyPositions).toEqual([pair.roles.SOURCE]);
   });
 
-  it('key-token replaces only the first copy\'s occurrence of the last token; all-random replaces every token', () => {
+  it("key-token replaces only the first copy's occurrence of the last token; all-random replaces every token", () => {
     for (const pair of build(planted, 'key-token', { length: 6 }).pairs) {
       const diff = pair.clean.map((t, i) => (t !== pair.corrupted[i] ? i : -1)).filter((i) => i >= 0);
       expect(diff).toEqual([pair.roles.KEY]);

@@ -44,7 +44,10 @@ const nameAt = (ids: readonly number[], position: number): string => {
 };
 const templateOf = (cleanText: string): number => {
   const index = IOI_TEMPLATES.findIndex((t) => {
-    const pattern = t.replace(/[.,]/g, '\\$&').replace(/\{(A|B|S)\}/g, '\\w+').replace(/\{(PLACE|OBJECT)\}/g, '[\\w ]+');
+    const pattern = t
+      .replace(/[.,]/g, '\\$&')
+      .replace(/\{(A|B|S)\}/g, '\\w+')
+      .replace(/\{(PLACE|OBJECT)\}/g, '[\\w ]+');
     return new RegExp(`^${pattern}$`).test(cleanText);
   });
   expect(index, cleanText).toBeGreaterThanOrEqual(0);
@@ -195,15 +198,13 @@ describe('checkedPair', () => {
     const pair = { index: 3, clean: [1, 2, 3], corrupted: [1, 2], targets: [{ position: 2, answer: 4 }], keyPositions: [1], roles: {} };
     expect(() => checkedPair('ioi', 10, pair)).toThrow('ioi pair 3: clean and corrupted prompts must have the same token length, got 3 and 2');
     expect(() => checkedPair('ioi', 10, { ...pair, corrupted: [1, 2, 5], keyPositions: [3] })).toThrow('ioi pair 3: key position 3 is outside the 3-token prompt');
-    expect(() => checkedPair('ioi', 4, { ...pair, corrupted: [1, 2, 3] })).toThrow('ioi pair 3: token id 4 is outside the model\'s vocabulary (0..3)');
+    expect(() => checkedPair('ioi', 4, { ...pair, corrupted: [1, 2, 3] })).toThrow("ioi pair 3: token id 4 is outside the model's vocabulary (0..3)");
   });
 });
 
 describeShared('ioi on stories260K', () => {
   it('explains that the names are not single tokens of its 512-token vocabulary', async () => {
     const spm = (await loadTokenizer(stories260kPath))!;
-    expect(() => ioiTask.build({ tokenizer: spm, vocabSize: 512, dataDir }, ioiTask.parseOptions({}, 'o'), S2_IO, 1, 4)).toThrow(
-      /task ioi: only \d+ of the \d+ names in names\.txt are one token/,
-    );
+    expect(() => ioiTask.build({ tokenizer: spm, vocabSize: 512, dataDir }, ioiTask.parseOptions({}, 'o'), S2_IO, 1, 4)).toThrow(/task ioi: only \d+ of the \d+ names in names\.txt are one token/);
   });
 });

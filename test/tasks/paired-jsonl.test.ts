@@ -115,10 +115,26 @@ describe('paired-jsonl', () => {
       ['not an object', ['["a", "b"]'], 'facts.jsonl line 1: expected a JSON object'],
       ['a missing field', [line(paris), line({ clean: 'x', corrupted: 'y' })], 'facts.jsonl line 2: answer: give the answer as text (answer), a token id (answer_id), or targets, exactly one'],
       ['a wrong type', [line({ ...paris, wrong: 3 })], 'facts.jsonl line 1: wrong: expected string, received number'],
-      ['an unknown field', [line({ ...paris, anwser: ' Paris' })], /^facts\.jsonl line 1: anwser: unknown field \(fields: clean, corrupted, clean_ids, corrupted_ids, answer, wrong, answer_id, wrong_id, targets, key_spans, key_tokens\)$/],
+      [
+        'an unknown field',
+        [line({ ...paris, anwser: ' Paris' })],
+        /^facts\.jsonl line 1: anwser: unknown field \(fields: clean, corrupted, clean_ids, corrupted_ids, answer, wrong, answer_id, wrong_id, targets, key_spans, key_tokens\)$/,
+      ],
       ['an empty prompt', [line({ ...paris, clean: '' })], /^facts\.jsonl line 1: clean: Too small/],
       ['a bad span', [line({ ...paris, key_spans: [[5, 5]] })], 'facts.jsonl line 1: key_spans[0]: a span [start, end) needs start < end'],
-      ['a span past the text', [line({ ...paris, key_spans: [[0, 3], [20, 40]] })], 'facts.jsonl line 1: key_spans[1]: span [20, 40) runs past the clean text (22 characters)'],
+      [
+        'a span past the text',
+        [
+          line({
+            ...paris,
+            key_spans: [
+              [0, 3],
+              [20, 40],
+            ],
+          }),
+        ],
+        'facts.jsonl line 1: key_spans[1]: span [20, 40) runs past the clean text (22 characters)',
+      ],
       ['a negative key token', [line({ ...paris, key_tokens: [-1] })], /^facts\.jsonl line 1: key_tokens\[0\]: Too small/],
       ['a key token past the prompt', [line({ ...paris, key_tokens: [0, 9] })], /^facts\.jsonl line 1: key_tokens\[1\]: position 9 is past the clean prompt's 7 tokens$/],
       ['spans and tokens both', [line({ ...paris, key_spans: [[0, 3]], key_tokens: [0] })], 'facts.jsonl line 1: key_tokens: give key_spans or key_tokens, not both'],
@@ -140,7 +156,11 @@ describe('paired-jsonl', () => {
         /^facts\.jsonl line 2: clean and corrupted must tokenize to the same length, got 7 tokens \("The", " E", .*\) and 9 \("The", " Le", "aning", .*\)$/,
       ],
       ['identical prompts', [line({ ...paris, corrupted: paris.clean })], 'facts.jsonl line 1: corrupted: tokenizes exactly like clean, so there is nothing to patch'],
-      ['no corrupted prompt for STR', [line({ clean: paris.clean, answer: paris.answer })], 'facts.jsonl line 1: corrupted: required for the STR corruption (it may be left out only for Gaussian noising)'],
+      [
+        'no corrupted prompt for STR',
+        [line({ clean: paris.clean, answer: paris.answer })],
+        'facts.jsonl line 1: corrupted: required for the STR corruption (it may be left out only for Gaussian noising)',
+      ],
       ['an empty file', ['', '  '], 'facts.jsonl: no prompt pairs (expected one JSON object per line)'],
     ] as const)('%s', (_name, lines, expected) => {
       const message = error(lines);
@@ -159,13 +179,23 @@ describe('paired-jsonl', () => {
 
 describe('paired-jsonl with token ids (a model without a tokenizer)', () => {
   const noTokenizer: TaskContext = { vocabSize: 50, dataDir: '/nonexistent' };
-  const idsLine = { clean_ids: [0, 5, 6, 7, 5, 6], corrupted_ids: [0, 5, 9, 7, 5, 6], targets: [{ position: 4, answer_id: 6, wrong_id: 9 }, { position: 5, answer_id: 7 }] };
+  const idsLine = {
+    clean_ids: [0, 5, 6, 7, 5, 6],
+    corrupted_ids: [0, 5, 9, 7, 5, 6],
+    targets: [
+      { position: 4, answer_id: 6, wrong_id: 9 },
+      { position: 5, answer_id: 7 },
+    ],
+  };
 
   it('takes prompts verbatim and several metric targets per pair', () => {
     const [pair] = buildLines([line(idsLine)], 'given', 1, { ...noTokenizer, baseDir: dir }).pairs;
     expect(pair!.clean).toEqual([0, 5, 6, 7, 5, 6]);
     expect(pair!.corrupted).toEqual([0, 5, 9, 7, 5, 6]);
-    expect(pair!.targets).toEqual([{ position: 4, answer: 6, wrong: 9 }, { position: 5, answer: 7 }]);
+    expect(pair!.targets).toEqual([
+      { position: 4, answer: 6, wrong: 9 },
+      { position: 5, answer: 7 },
+    ]);
     expect(pair!.keyPositions).toEqual([2]);
     expect(pair!.cleanText).toBe('0 5 6 7 5 6');
   });
@@ -188,7 +218,11 @@ describe('paired-jsonl with token ids (a model without a tokenizer)', () => {
     ['a target past the prompt', { ...idsLine, targets: [{ position: 6, answer_id: 1 }] }, "facts.jsonl line 1: targets[0].position: position 6 is past the clean prompt's 6 tokens"],
     ['an id outside the vocabulary', { ...idsLine, targets: [{ position: 5, answer_id: 50 }] }, "paired-jsonl pair 0: token id 50 is outside the model's vocabulary (0..49)"],
     ['text and ids mixed', { clean: 'a', clean_ids: [1], answer_id: 1 }, 'facts.jsonl line 1: clean: give the clean prompt as text (clean) or token ids (clean_ids), exactly one'],
-    ['targets with a text prompt', { clean: 'a b', corrupted: 'a c', targets: [{ position: 0, answer_id: 1 }] }, 'facts.jsonl line 1: targets: targets count positions in clean_ids, so they need token-id prompts'],
+    [
+      'targets with a text prompt',
+      { clean: 'a b', corrupted: 'a c', targets: [{ position: 0, answer_id: 1 }] },
+      'facts.jsonl line 1: targets: targets count positions in clean_ids, so they need token-id prompts',
+    ],
     ['lengths differ', { clean_ids: [1, 2], corrupted_ids: [1], answer_id: 3 }, 'facts.jsonl line 1: clean and corrupted must have the same length, got 2 tokens (1 2) and 1 (1)'],
   ] as const)('%s is one line naming it', (_name, fields, expected) => {
     writeFileSync(join(dir, 'facts.jsonl'), line(fields) + '\n');

@@ -21,9 +21,7 @@ export function llamaTokenizerJson(vocab: SentencePieceVocab): Record<string, un
   merges.sort((a, b) => b.score - a.score || a.leftId - b.leftId || a.rightId - b.rightId);
 
   const special = (id: number | undefined): Record<string, unknown>[] =>
-    id === undefined
-      ? []
-      : [{ id, content: tokens[id], single_word: false, lstrip: false, rstrip: false, normalized: false, special: true }];
+    id === undefined ? [] : [{ id, content: tokens[id], single_word: false, lstrip: false, rstrip: false, normalized: false, special: true }];
   const bos = vocab.bosId === undefined ? undefined : tokens[vocab.bosId];
   return {
     version: '1.0',
@@ -41,22 +39,12 @@ export function llamaTokenizerJson(vocab: SentencePieceVocab): Record<string, un
     post_processor: {
       type: 'TemplateProcessing',
       single: [{ SpecialToken: { id: bos, type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }],
-      pair: [
-        { SpecialToken: { id: bos, type_id: 0 } },
-        { Sequence: { id: 'A', type_id: 0 } },
-        { SpecialToken: { id: bos, type_id: 1 } },
-        { Sequence: { id: 'B', type_id: 1 } },
-      ],
+      pair: [{ SpecialToken: { id: bos, type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: bos, type_id: 1 } }, { Sequence: { id: 'B', type_id: 1 } }],
       special_tokens: { [bos ?? '']: { id: bos, ids: [vocab.bosId], tokens: [bos] } },
     },
     decoder: {
       type: 'Sequence',
-      decoders: [
-        { type: 'Replace', pattern: { String: '\u2581' }, content: ' ' },
-        { type: 'ByteFallback' },
-        { type: 'Fuse' },
-        { type: 'Strip', content: ' ', start: 1, stop: 0 },
-      ],
+      decoders: [{ type: 'Replace', pattern: { String: '\u2581' }, content: ' ' }, { type: 'ByteFallback' }, { type: 'Fuse' }, { type: 'Strip', content: ' ', start: 1, stop: 0 }],
     },
     model: {
       type: 'BPE',

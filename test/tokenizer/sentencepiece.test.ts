@@ -73,7 +73,15 @@ describe('SentencePiece tokenizer (synthetic vocabulary)', () => {
 
   it('compares scores as float32, as llama.cpp stores them', () => {
     // -1.00000001 and -1.00000002 are the same float32, so this is a tie and the left pair wins.
-    const v = syntheticVocab([['x', -5], ['y', -5], ['xy', -1.00000002], ['yx', -1.00000001]], { addSpacePrefix: false });
+    const v = syntheticVocab(
+      [
+        ['x', -5],
+        ['y', -5],
+        ['xy', -1.00000002],
+        ['yx', -1.00000001],
+      ],
+      { addSpacePrefix: false },
+    );
     const t = sentencePieceTokenizer(v);
     expect(t.encode('xyx')).toEqual([v.tokens.indexOf('xy'), v.tokens.indexOf('x')]);
   });
@@ -93,7 +101,10 @@ describe('SentencePiece tokenizer (synthetic vocabulary)', () => {
   });
 
   it('uses an ASCII character token, then <unk>, where a byte token is missing', () => {
-    const v = syntheticVocab([['\u2581', -1], ['\n', -2]]);
+    const v = syntheticVocab([
+      ['\u2581', -1],
+      ['\n', -2],
+    ]);
     const withoutNewlineByte = { ...v, tokens: v.tokens.map((t) => (t === '<0x0A>' || t === '<0xE2>' ? `unused${t}` : t)) };
     const t = sentencePieceTokenizer(withoutNewlineByte);
     expect(t.encode('\n')).toEqual([v.tokens.indexOf('\u2581'), v.tokens.indexOf('\n')]);

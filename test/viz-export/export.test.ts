@@ -182,7 +182,9 @@ describe('the viewer re-cuts like Circuit does', () => {
     for (const { circuit } of [fx.kl, fx.ld, fx.big!]) {
       const ix = edgeIndex(circuit.graph.nLayers, circuit.graph.nHeads);
       const { scores } = edgeOrder(circuit);
-      const mags = Array.from(scores, Math.abs).filter((v) => !Number.isNaN(v)).sort((a, b) => b - a);
+      const mags = Array.from(scores, Math.abs)
+        .filter((v) => !Number.isNaN(v))
+        .sort((a, b) => b - a);
       const taus = [0, mags[0]!, mags[3]!, mags[Math.floor(mags.length / 10)]!, mags[Math.floor(mags.length / 2)]!, 0.5, 2, Infinity];
       for (const tau of taus) {
         const want = circuit.withThreshold(tau);
@@ -220,7 +222,11 @@ describe('effects as the patching view arranges them', () => {
   it('window curves set each window against the sum of its single layers', () => {
     const run = fx.runs.find((r) => r.window === 2)!;
     const e = readChunk(out, runChunk(run.id)) as VizRunEffects;
-    expect(familiesOf(e).map((f) => f.key).sort()).toEqual(['attn:1', 'attn:2']);
+    expect(
+      familiesOf(e)
+        .map((f) => f.key)
+        .sort(),
+    ).toEqual(['attn:1', 'attn:2']);
     expect(familyPositions(e, 'attn')).toEqual([0, 1, 2, 3, 4, 5]);
     const wc = windowCurve(e, e, 'attn', 2, 4);
     expect(wc.layers).toEqual([0, 1]);
@@ -267,7 +273,9 @@ describe('viewer sources', () => {
     const src = fileURLToPath(new URL('../../viz/src/', import.meta.url));
     for (const name of readdirSync(src)) {
       // Code only: comments may name what the code avoids.
-      const text = readFileSync(join(src, name), 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/\/\/.*$/gm, '');
+      const text = readFileSync(join(src, name), 'utf8')
+        .replace(/\/\*[\s\S]*?\*\//g, '')
+        .replace(/\/\/.*$/gm, '');
       for (const bad of ['innerHTML', 'outerHTML', 'insertAdjacentHTML', 'document.write', 'eval(', 'new Function', 'createContextualFragment', 'DOMParser']) {
         expect(text.includes(bad), `${name} uses ${bad}`).toBe(false);
       }

@@ -245,7 +245,10 @@ describeBrowser('the viewer in Chromium', () => {
     const cols = await page.locator('[data-testid=heatmap] text.col-label').allTextContents();
     expect(cols).toEqual(['0', '1 S1', '2 IO', '3', '4 S2', '5 END']);
     const rows = await page.locator('[data-testid=heatmap] svg > text[text-anchor=end]:not(.col-label)').evaluateAll((ts) =>
-      ts.map((t) => ({ label: t.textContent, y: Number(t.getAttribute('y')) })).sort((a, b) => b.y - a.y).map((r) => r.label),
+      ts
+        .map((t) => ({ label: t.textContent, y: Number(t.getAttribute('y')) }))
+        .sort((a, b) => b.y - a.y)
+        .map((r) => r.label),
     );
     expect(rows).toEqual(['0', '1', '2']);
   });
@@ -400,7 +403,10 @@ describeBrowser('the viewer in Chromium', () => {
     expect(await card.locator('.card-title').textContent()).toBe('path patching · corruption: key-token · metric: logit-diff');
     expect(await card.locator('text.col-label').allTextContents()).toEqual(Object.keys(PATH_SETS));
     const rows = await card.locator('svg > text[text-anchor=end]:not(.col-label)').evaluateAll((ts) =>
-      ts.map((t) => ({ label: t.textContent, y: Number(t.getAttribute('y')) })).sort((a, b) => a.y - b.y).map((r) => r.label),
+      ts
+        .map((t) => ({ label: t.textContent, y: Number(t.getAttribute('y')) }))
+        .sort((a, b) => a.y - b.y)
+        .map((r) => r.label),
     );
     expect(rows).toEqual([...PATH_SENDERS.out]);
     // Senders x sets cells; the second layer feeds none of the key set: those cells say so.
@@ -418,16 +424,40 @@ describeBrowser('the viewer in Chromium', () => {
     const store = await Store.open(emptyDb);
     try {
       const modelId = await store.models.upsert({ fingerprint: 'fp-e', name: 'tiny', path: '/m', architecture: 'gpt2', config: { nLayers: 2, nHeads: 2 } });
-      const datasetId = await store.datasets.upsert({ fingerprint: 'ds-e', task: 'ioi', settings: {}, pairs: [{ index: 0, clean: [1, 2], corrupted: [1, 3], cleanText: 'a b', corruptedText: 'a c', roles: {} }] });
-      const run = await store.runs.open({ pipeline: 'p', key: 'r', modelId, datasetId, settings: { corruption: 's2-io', metric: 'kl', direction: 'denoising', granularity: 'heads', window: 1 }, codeVersion: 't' });
-      await store.runs.saveUnit(run.id, 'all', [0, 1].flatMap((L) => [0, 1].map((H) => ({ component: `a${L}.h${H}`, kind: 'head', layer: L, head: H, position: null, window: 1, prompt: 0, value: 0.1 * (L + H) }))), 0.1);
+      const datasetId = await store.datasets.upsert({
+        fingerprint: 'ds-e',
+        task: 'ioi',
+        settings: {},
+        pairs: [{ index: 0, clean: [1, 2], corrupted: [1, 3], cleanText: 'a b', corruptedText: 'a c', roles: {} }],
+      });
+      const run = await store.runs.open({
+        pipeline: 'p',
+        key: 'r',
+        modelId,
+        datasetId,
+        settings: { corruption: 's2-io', metric: 'kl', direction: 'denoising', granularity: 'heads', window: 1 },
+        codeVersion: 't',
+      });
+      await store.runs.saveUnit(
+        run.id,
+        'all',
+        [0, 1].flatMap((L) => [0, 1].map((H) => ({ component: `a${L}.h${H}`, kind: 'head', layer: L, head: H, position: null, window: 1, prompt: 0, value: 0.1 * (L + H) }))),
+        0.1,
+      );
       await store.runs.finish(run.id, { seconds: 1 });
       for (const metric of ['kl', 'logit-diff']) {
         const c = Circuit.empty({ nLayers: 2, nHeads: 2 }, { method: 'acdc', metric, corruption: 's2-io', direction: 'noising', model: { name: 'tiny', fingerprint: 'fp-e' } });
         const id = await store.circuits.save({ pipeline: 'p', key: `acdc-${metric}`, circuit: c, settings: {} });
         await store.curves.save({ pipeline: 'p', key: `acdc-${metric}`, kind: 'faithfulness', circuitId: id, points: [{ threshold: 0.1, size: 0, faithfulness: 0 }] });
         // A sweep whose faithfulness hardly moves: rounded tick labels must not repeat ("1", "1").
-        await store.curves.save({ pipeline: 'p', key: `sweep-${metric}`, kind: 'faithfulness', circuitId: null, runId: run.id, points: [3, 5, 8].map((size, i) => ({ threshold: null, size, faithfulness: [0.99991, 0.99995, 1.00002][i]! })) });
+        await store.curves.save({
+          pipeline: 'p',
+          key: `sweep-${metric}`,
+          kind: 'faithfulness',
+          circuitId: null,
+          runId: run.id,
+          points: [3, 5, 8].map((size, i) => ({ threshold: null, size, faithfulness: [0.99991, 0.99995, 1.00002][i]! })),
+        });
       }
     } finally {
       await store.close();
@@ -490,7 +520,11 @@ describeBrowser('the viewer in Chromium', () => {
     await page.setViewportSize({ width: 800, height: 900 });
     try {
       await open(url(`tab=compare&a=${fx.kl.id}&b=${fx.ld.id}`));
-      const rect = (sel: string) => page.locator(sel).boundingBox().then((r) => r!);
+      const rect = (sel: string) =>
+        page
+          .locator(sel)
+          .boundingBox()
+          .then((r) => r!);
       const storedA = await rect('.side-a button.stored');
       const sliderB = await rect('#threshold-b');
       const overlap = (p: typeof storedA, q: typeof storedA): boolean => p.x < q.x + q.width && q.x < p.x + p.width && p.y < q.y + q.height && q.y < p.y + p.height;
@@ -517,7 +551,7 @@ describeBrowser('the viewer in Chromium', () => {
     expect(units).toHaveLength(4);
     expect(units.filter((u) => u.includes('KL divergence (nats)'))).toHaveLength(2);
     expect(units.filter((u) => u.includes('logit difference'))).toHaveLength(2);
-    const maxes = async (): Promise<number[]> => (await page.locator('[data-testid=heatmap]').evaluateAll((els) => els.map((e) => Number((e as HTMLElement).dataset.max))));
+    const maxes = async (): Promise<number[]> => await page.locator('[data-testid=heatmap]').evaluateAll((els) => els.map((e) => Number((e as HTMLElement).dataset.max)));
     const own = await maxes();
     // Rows are metrics, columns corruptions: s2-io and gn side by side, on their own scales at first.
     expect(own[0]).not.toBe(own[1]);
@@ -582,7 +616,12 @@ describeBrowser('the viewer in Chromium', () => {
     const { readCircuitFile } = await import('../../src/circuits/files.js');
     const back = readCircuitFile(jsonPath, { expectShape: SMALL });
     expect(back.format).toBe('eap');
-    expect(back.circuit.edges().map((e) => e.name).sort()).toEqual([...KL_EDGES].sort());
+    expect(
+      back.circuit
+        .edges()
+        .map((e) => e.name)
+        .sort(),
+    ).toEqual([...KL_EDGES].sort());
     expect(back.circuit.meta.metric).toBe('kl');
     // Scores round-trip bit for bit.
     expect([...back.circuit.scores]).toEqual([...fx.kl.circuit.scores]);

@@ -61,7 +61,17 @@ export async function writeFixture(path: string, opts: { big?: boolean } = {}): 
       await store.runs.saveUnit(opened.id, 'all', rows, 0.1);
       await store.runs.saveDetections(
         opened.id,
-        detected.map((d) => ({ component: d.component, layer: d.layer, head: d.head, position: d.position, window: d.window, mean: d.value, std: 0.01, zscore: 3 * Math.sign(d.value), sign: d.value < 0 ? -1 : 1 })),
+        detected.map((d) => ({
+          component: d.component,
+          layer: d.layer,
+          head: d.head,
+          position: d.position,
+          window: d.window,
+          mean: d.value,
+          std: 0.01,
+          zscore: 3 * Math.sign(d.value),
+          sign: d.value < 0 ? -1 : 1,
+        })),
       );
       await store.runs.finish(opened.id, { seconds: 1, detail: { stage: 'patching', baselines: { clean: 3.2, corrupted: 0.4, normaliser: 2.8 }, sigma: null, units: 1, groundTruth: null } });
       runs.push({ id: opened.id, corruption, metric, granularity, window });
@@ -94,7 +104,8 @@ export async function writeFixture(path: string, opts: { big?: boolean } = {}): 
         }
         for (let L = 0; L + 1 < SMALL.nLayers; L++) {
           // A window is not the sum of its layers: interactions make it larger here.
-          for (let q = 0; q < 3; q++) rows.push({ component: `attn.L${L}-${L + 1}@${p}`, kind: 'attn', layer: L, head: null, position: p, window: 2, prompt: q, value: 1.2 * (single[L]! + single[L + 1]!) });
+          for (let q = 0; q < 3; q++)
+            rows.push({ component: `attn.L${L}-${L + 1}@${p}`, kind: 'attn', layer: L, head: null, position: p, window: 2, prompt: q, value: 1.2 * (single[L]! + single[L + 1]!) });
         }
       }
       await addRun('s2-io', 'logit-diff', 'attn', 2, rows, [{ component: 'attn.L1-2@4', kind: 'attn', layer: 1, head: null, position: 4, window: 2, prompt: 0, value: 0.78 }]);
@@ -104,13 +115,22 @@ export async function writeFixture(path: string, opts: { big?: boolean } = {}): 
     const ld = plantedCircuit(SMALL, LD_EDGES, 12, { metric: 'logit-diff', corruption: 's2-io' }, 0.5);
     const klId = await store.circuits.save({ pipeline: 'e2e', key: 'eap-kl', circuit: kl, settings: { topN: null } });
     const ldId = await store.circuits.save({ pipeline: 'e2e', key: 'eap-logit-diff', circuit: ld, settings: { topN: null } });
-    for (const [id, c, k] of [[klId, kl, 'eap-kl'], [ldId, ld, 'eap-logit-diff']] as const) {
+    for (const [id, c, k] of [
+      [klId, kl, 'eap-kl'],
+      [ldId, ld, 'eap-logit-diff'],
+    ] as const) {
       const points = [1, 2, 4, 8, 16, 32, 64].map((n) => {
         const cut = c.topN(n);
         return { threshold: null, size: cut.size, faithfulness: Math.min(1, cut.size / c.size) };
       });
       await store.curves.save({ pipeline: 'e2e', key: k, kind: 'faithfulness', circuitId: id, points });
-      await store.curves.save({ pipeline: 'e2e', key: k, kind: 'roc', circuitId: id, points: [0, 0.1, 0.3, 0.6, 1].map((fpr, i) => ({ threshold: null, size: null, faithfulness: null, fpr, tpr: Math.min(1, [0, 0.6, 0.85, 0.95, 1][i]!) })) });
+      await store.curves.save({
+        pipeline: 'e2e',
+        key: k,
+        kind: 'roc',
+        circuitId: id,
+        points: [0, 0.1, 0.3, 0.6, 1].map((fpr, i) => ({ threshold: null, size: null, faithfulness: null, fpr, tpr: Math.min(1, [0, 0.6, 0.85, 0.95, 1][i]!) })),
+      });
     }
 
     let big: { id: number; circuit: Circuit } | undefined;
@@ -119,7 +139,10 @@ export async function writeFixture(path: string, opts: { big?: boolean } = {}): 
       const rr = new Random(99);
       const scores = new Float32Array(g.nSenders * g.nReceivers).fill(NaN);
       for (const e of g.edges()) scores[e.sender * g.nReceivers + e.receiver] = rr.normal() * Math.exp(rr.normal());
-      const circuit = new Circuit(g, { scores, meta: { method: 'eap-ig', metric: 'logit-diff', corruption: 's2-io', direction: 'denoising', model: { name: 'gpt2-small (random)', fingerprint: 'fp-gpt2' } } }).topN(4000);
+      const circuit = new Circuit(g, {
+        scores,
+        meta: { method: 'eap-ig', metric: 'logit-diff', corruption: 's2-io', direction: 'denoising', model: { name: 'gpt2-small (random)', fingerprint: 'fp-gpt2' } },
+      }).topN(4000);
       const id = await store.circuits.save({ pipeline: 'scale', key: 'gpt2-random', circuit, settings: {} });
       const points = [10, 30, 100, 300, 1000, 3000, 10000, 32491].map((n) => ({ threshold: null, size: circuit.topN(n).size, faithfulness: 1 - Math.exp(-n / 800) }));
       await store.curves.save({ pipeline: 'scale', key: 'gpt2-random', kind: 'faithfulness', circuitId: id, points });
@@ -151,10 +174,31 @@ export async function writePlantedFixture(path: string): Promise<{ circuitId: nu
   const metricPosition = 8;
   const store = await Store.open(path);
   try {
-    const modelId = await store.models.upsert({ fingerprint, name: model.config.name, path: JSON.stringify({ plant: 'induction', seed: 0 }), architecture: 'gpt2', config: { nLayers: model.config.nLayers, nHeads: model.config.nHeads } });
-    const pairs = prompts.map((clean, index) => ({ index, clean, corrupted: clean, targets: [{ position: metricPosition, answer: 0 }], cleanText: clean.join(' '), corruptedText: clean.join(' '), roles: {} }));
+    const modelId = await store.models.upsert({
+      fingerprint,
+      name: model.config.name,
+      path: JSON.stringify({ plant: 'induction', seed: 0 }),
+      architecture: 'gpt2',
+      config: { nLayers: model.config.nLayers, nHeads: model.config.nHeads },
+    });
+    const pairs = prompts.map((clean, index) => ({
+      index,
+      clean,
+      corrupted: clean,
+      targets: [{ position: metricPosition, answer: 0 }],
+      cleanText: clean.join(' '),
+      corruptedText: clean.join(' '),
+      roles: {},
+    }));
     const datasetId = await store.datasets.upsert({ fingerprint: 'ds-planted', task: 'induction', settings: {}, pairs });
-    const run = await store.runs.open({ pipeline: 'planted', key: 'heads', modelId, datasetId, settings: { corruption: 'key-token', metric: 'prob', direction: 'denoising', granularity: 'heads', window: 1 }, codeVersion: 'test' });
+    const run = await store.runs.open({
+      pipeline: 'planted',
+      key: 'heads',
+      modelId,
+      datasetId,
+      settings: { corruption: 'key-token', metric: 'prob', direction: 'denoising', granularity: 'heads', window: 1 },
+      codeVersion: 'test',
+    });
     await store.runs.saveUnit(run.id, 'all', [{ component: 'a1.h7', kind: 'head', layer: 1, head: 7, position: null, window: 1, prompt: 0, value: 0.5 }], 0.1);
     await store.runs.finish(run.id, { seconds: 1 });
     const g = new ComponentGraph({ nLayers: model.config.nLayers, nHeads: model.config.nHeads });
@@ -164,7 +208,9 @@ export async function writePlantedFixture(path: string): Promise<{ circuitId: nu
       const e = g.parseEdge(name);
       scores[e.sender * g.nReceivers + e.receiver] = 1;
     }
-    const circuit = new Circuit(g, { scores, meta: { method: 'acdc', metric: 'kl', corruption: 'all-random', direction: 'noising', model: { name: model.config.name, fingerprint } } }).withThreshold(0.5);
+    const circuit = new Circuit(g, { scores, meta: { method: 'acdc', metric: 'kl', corruption: 'all-random', direction: 'noising', model: { name: model.config.name, fingerprint } } }).withThreshold(
+      0.5,
+    );
     const circuitId = await store.circuits.save({ pipeline: 'planted', key: 'acdc', circuit, settings: {} });
     return { circuitId, fingerprint, prompts, metricPosition };
   } finally {
@@ -192,15 +238,39 @@ export async function writePathFixture(path: string): Promise<{ pathRuns: number
     };
     const pathRuns: number[] = [];
     for (const set of ['keys', 'out'] as const) {
-      const settings = { task: 'induction', corruption: 'key-token', direction: 'noising', metric: 'logit-diff', receivers: [...PATH_SETS[set]], receiverSet: set, senders: null, position: 'all', batch: 4 };
+      const settings = {
+        task: 'induction',
+        corruption: 'key-token',
+        direction: 'noising',
+        metric: 'logit-diff',
+        receivers: [...PATH_SETS[set]],
+        receiverSet: set,
+        senders: null,
+        position: 'all',
+        batch: 4,
+      };
       const run = await store.runs.open({ pipeline: 'paths', key: `path-${set}`, modelId, datasetId, settings, codeVersion: 'test' });
-      const rows = PATH_SENDERS[set].flatMap((sender, i) => [0, 1].map((prompt) => ({ component: sender, kind: 'path', ...coords(sender), position: null, window: 1, prompt, value: (sender === 'a0.h1' ? -0.7 : 0.1 * i) + 0.01 * prompt })));
+      const rows = PATH_SENDERS[set].flatMap((sender, i) =>
+        [0, 1].map((prompt) => ({ component: sender, kind: 'path', ...coords(sender), position: null, window: 1, prompt, value: (sender === 'a0.h1' ? -0.7 : 0.1 * i) + 0.01 * prompt })),
+      );
       await store.runs.saveUnit(run.id, 'all', rows, 0.1);
       await store.runs.finish(run.id, { seconds: 1 });
       pathRuns.push(run.id);
     }
-    const heads = await store.runs.open({ pipeline: 'paths', key: 'heads', modelId, datasetId, settings: { corruption: 'key-token', metric: 'logit-diff', direction: 'noising', granularity: 'heads', window: 1 }, codeVersion: 'test' });
-    await store.runs.saveUnit(heads.id, 'all', [0, 1].flatMap((L) => [0, 1].map((H) => ({ component: `a${L}.h${H}`, kind: 'head', layer: L, head: H, position: null, window: 1, prompt: 0, value: 0.2 * (L + H) }))), 0.1);
+    const heads = await store.runs.open({
+      pipeline: 'paths',
+      key: 'heads',
+      modelId,
+      datasetId,
+      settings: { corruption: 'key-token', metric: 'logit-diff', direction: 'noising', granularity: 'heads', window: 1 },
+      codeVersion: 'test',
+    });
+    await store.runs.saveUnit(
+      heads.id,
+      'all',
+      [0, 1].flatMap((L) => [0, 1].map((H) => ({ component: `a${L}.h${H}`, kind: 'head', layer: L, head: H, position: null, window: 1, prompt: 0, value: 0.2 * (L + H) }))),
+      0.1,
+    );
     await store.runs.finish(heads.id, { seconds: 1 });
     return { pathRuns, headsRun: heads.id };
   } finally {

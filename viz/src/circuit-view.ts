@@ -122,17 +122,7 @@ export class CircuitView implements View {
         'div',
         { class: 'main' },
         graphBox,
-        h(
-          'aside',
-          { class: 'side' },
-          h('h3', {}, 'Selection'),
-          this.details,
-          this.table.element,
-          h('h3', {}, 'Circuit'),
-          meta,
-          h('div', { class: 'legend-slot' }),
-          this.curveBox,
-        ),
+        h('aside', { class: 'side' }, h('h3', {}, 'Selection'), this.details, this.table.element, h('h3', {}, 'Circuit'), meta, h('div', { class: 'legend-slot' }), this.curveBox),
       ),
     );
     fill(this.stats, `loading circuit ${info.id} (${fmtInt(Math.round(info.bytes / 1024))} KiB)…`);
@@ -244,8 +234,18 @@ export class CircuitView implements View {
     if (owner) lines.push(`the ${name.slice(-2, -1) === 'q' ? 'query' : name.slice(-2, -1) === 'k' ? 'key' : 'value'} input of ${node}`);
     const w = typeof this.writes === 'object' ? this.writes.nodes[node] : undefined;
     if (w && !owner) {
-      lines.push(`promotes ${w.promoted.slice(0, 3).map((t) => JSON.stringify(t.token)).join(', ')}`);
-      lines.push(`suppresses ${w.suppressed.slice(0, 3).map((t) => JSON.stringify(t.token)).join(', ')}`);
+      lines.push(
+        `promotes ${w.promoted
+          .slice(0, 3)
+          .map((t) => JSON.stringify(t.token))
+          .join(', ')}`,
+      );
+      lines.push(
+        `suppresses ${w.suppressed
+          .slice(0, 3)
+          .map((t) => JSON.stringify(t.token))
+          .join(', ')}`,
+      );
     }
     lines.push('click (or Enter) for scores and patching effects');
     return lines;
@@ -254,7 +254,14 @@ export class CircuitView implements View {
   private select(node: string | null): void {
     this.graph?.select(node);
     if (node === null) {
-      fill(this.details, h('p', { class: 'hint' }, 'Hover a node or an edge for its name and score; click a node (or focus the graph and use the arrow keys and Enter) for its edges and its patching effects. Click it again, the empty canvas, or press Escape to clear.'));
+      fill(
+        this.details,
+        h(
+          'p',
+          { class: 'hint' },
+          'Hover a node or an edge for its name and score; click a node (or focus the graph and use the arrow keys and Enter) for its edges and its patching effects. Click it again, the empty canvas, or press Escape to clear.',
+        ),
+      );
       return;
     }
     void this.renderDetails(node);
@@ -326,7 +333,12 @@ export class CircuitView implements View {
     const n = w.nodes[node];
     if (!n) return null;
     const col = (title: string, ts: readonly VizTokenPush[]): HTMLElement =>
-      h('table', { class: 'writes' }, h('tr', {}, h('th', {}, title), h('th', { class: 'num' }, 'logit')), ...ts.map((t) => h('tr', {}, h('td', { class: 'mono' }, JSON.stringify(t.token)), h('td', { class: 'num' }, fmt(t.logit)))));
+      h(
+        'table',
+        { class: 'writes' },
+        h('tr', {}, h('th', {}, title), h('th', { class: 'num' }, 'logit')),
+        ...ts.map((t) => h('tr', {}, h('td', { class: 'mono' }, JSON.stringify(t.token)), h('td', { class: 'num' }, fmt(t.logit)))),
+      );
     return h(
       'div',
       { data: { testid: 'node-writes' } },

@@ -53,7 +53,12 @@ export function compareWarning(a: VizCircuitInfo, b: VizCircuitInfo): string | n
   const shapes = a.nLayers !== b.nLayers || a.nHeads !== b.nHeads;
   const models = a.modelFingerprint !== null && b.modelFingerprint !== null && a.modelFingerprint !== b.modelFingerprint;
   if (!shapes && !models) return null;
-  const what = [models ? `different models (A: ${a.modelName ?? '?'}, B: ${b.modelName ?? '?'})` : null, shapes ? `different graphs (A: ${a.nLayers}×${a.nHeads}, B: ${b.nLayers}×${b.nHeads}; matched by edge name)` : null].filter(Boolean).join(' and ');
+  const what = [
+    models ? `different models (A: ${a.modelName ?? '?'}, B: ${b.modelName ?? '?'})` : null,
+    shapes ? `different graphs (A: ${a.nLayers}×${a.nHeads}, B: ${b.nLayers}×${b.nHeads}; matched by edge name)` : null,
+  ]
+    .filter(Boolean)
+    .join(' and ');
   return `Warning: these circuits come from ${what}; shared edge names need not mean shared mechanisms.`;
 }
 
@@ -94,7 +99,12 @@ export class CompareView implements View {
       h(
         'div',
         { class: `panel side-${side}` },
-        h('div', { class: 'panel-head' }, h('span', { class: `badge badge-${side}` }, side.toUpperCase()), h('span', { class: 'settings', data: { testid: `compare-${side}-settings` } }, circuitLabel(side === 'a' ? infoA : infoB))),
+        h(
+          'div',
+          { class: 'panel-head' },
+          h('span', { class: `badge badge-${side}` }, side.toUpperCase()),
+          h('span', { class: 'settings', data: { testid: `compare-${side}-settings` } }, circuitLabel(side === 'a' ? infoA : infoB)),
+        ),
         h('div', { class: 'panel-head' }, h('span', { class: 'slot' }), h('span', { class: 'stats', data: { testid: `compare-${side}-stats` } })),
         h('div', { class: 'graph', id: `graph-${side}` }),
       );
@@ -143,7 +153,10 @@ export class CompareView implements View {
     const union = edgeIndex(frame.nLayers, frame.nHeads);
     this.union = union;
 
-    for (const [side, c, box] of [['a', a, panelA], ['b', b, panelB]] as const) {
+    for (const [side, c, box] of [
+      ['a', a, panelA],
+      ['b', b, panelB],
+    ] as const) {
       const tau = side === 'a' ? st.ta : st.tb;
       const graphBox = box.querySelector<HTMLElement>('.graph')!;
       const sideCut = cut(c, tau);

@@ -128,4 +128,3 @@ export function countAtLeast(sortedDesc: Float32Array, tau: number): number {
   }
   return lo;
 }
-

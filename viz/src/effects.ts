@@ -98,8 +98,7 @@ export function familyGrid(e: VizRunEffects, f: Family, position: number | undef
   let rows = 0;
   let cols = 0;
   let maxAbs = 0;
-  const inFamily = (i: number): boolean =>
-    e.kind[i] === f.kind && (f.byHead || e.window[i] === f.window) && (!f.needsPosition || e.position[i] === position);
+  const inFamily = (i: number): boolean => e.kind[i] === f.kind && (f.byHead || e.window[i] === f.window) && (!f.needsPosition || e.position[i] === position);
   for (let i = 0; i < e.component.length; i++) {
     if (!inFamily(i)) continue;
     const r = e.layer[i]!;

@@ -243,9 +243,7 @@ export class GraphView {
     const focus = this.focus();
     if (focus !== null && !this.touches(k, focus)) return { color: '#ececec', size: 0.6, zIndex: 0, type };
     const z = Math.round(strength * 10);
-    return this.dense
-      ? { color: fade(this.style.color(k), 0.15 + 0.85 * strength), size: 1, zIndex: z, type }
-      : { color: this.style.color(k), size: 0.6 + 4.4 * strength, zIndex: z, type };
+    return this.dense ? { color: fade(this.style.color(k), 0.15 + 0.85 * strength), size: 1, zIndex: z, type } : { color: this.style.color(k), size: 0.6 + 4.4 * strength, zIndex: z, type };
   }
 
   private touches(k: number, node: string): boolean {
@@ -429,7 +427,15 @@ export class GraphView {
       const p = this.nodePosition(src);
       const q = this.nodePosition(tgt);
       if (!d || d.hidden || !p || !q) return;
-      const el = s('line', { x1: p.x.toFixed(1), y1: p.y.toFixed(1), x2: q.x.toFixed(1), y2: q.y.toFixed(1), stroke: d.color, 'stroke-width': d.size.toFixed(2), class: a.k >= 0 ? 'edge' : 'connector' });
+      const el = s('line', {
+        x1: p.x.toFixed(1),
+        y1: p.y.toFixed(1),
+        x2: q.x.toFixed(1),
+        y2: q.y.toFixed(1),
+        stroke: d.color,
+        'stroke-width': d.size.toFixed(2),
+        class: a.k >= 0 ? 'edge' : 'connector',
+      });
       if (a.k >= 0) el.setAttribute('data-edge', String(a.k));
       edgeList.push({ z: d.zIndex ?? 0, el });
     });

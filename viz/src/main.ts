@@ -60,9 +60,7 @@ async function start(): Promise<void> {
     return;
   }
   const state = new StateStore();
-  const tabButtons = TABS.map((t) =>
-    h('button', { class: 'tab', data: { tab: t.tab }, attrs: { type: 'button', role: 'tab' } }, t.label),
-  );
+  const tabButtons = TABS.map((t) => h('button', { class: 'tab', data: { tab: t.tab }, attrs: { type: 'button', role: 'tab' } }, t.label));
   const root = h('main', { id: 'view' });
   const idx = data.index;
   fill(

@@ -81,7 +81,13 @@ export function storedMibAreas(curves: readonly VizCurve[], runId: number | null
   const areasOf = (kind: string, pick: 'under' | 'fromOne'): number[] =>
     curves
       .filter((c) => c.runId === runId && c.kind === kind && c.faithfulness.length === MIB_FRACTIONS.length && c.faithfulness.every((f) => f !== null))
-      .map((c) => mibAreas(c.threshold.map((t) => t ?? NaN), c.faithfulness as number[])[pick]);
+      .map(
+        (c) =>
+          mibAreas(
+            c.threshold.map((t) => t ?? NaN),
+            c.faithfulness as number[],
+          )[pick],
+      );
   const cpr = distinct(areasOf('mib-cpr', 'under'));
   const cmd = distinct(areasOf('mib-cmd', 'fromOne'));
   return cpr.length === 1 && cmd.length === 1 ? { cpr: cpr[0]!, cmd: cmd[0]! } : undefined;
@@ -122,11 +128,40 @@ export class PatchingView implements View {
     const controls = h(
       'div',
       { class: 'toolbar' },
-      h('label', {}, 'pipeline ', select(pipelines.map((p) => option(p, p, p === pipeline)), (v) => set({ pipeline: v, model: undefined, dir: undefined, fam: undefined, pos: undefined, wpos: undefined }), { id: 'patching-pipeline' })),
+      h(
+        'label',
+        {},
+        'pipeline ',
+        select(
+          pipelines.map((p) => option(p, p, p === pipeline)),
+          (v) => set({ pipeline: v, model: undefined, dir: undefined, fam: undefined, pos: undefined, wpos: undefined }),
+          { id: 'patching-pipeline' },
+        ),
+      ),
       models.length > 1
-        ? h('label', {}, 'model ', select(models.map((m) => option(m, `${inPipeline.find((r) => r.modelFingerprint === m)!.model} (${m.slice(0, 8)})`, m === model)), (v) => set({ model: v, fam: undefined }), { id: 'patching-model' }))
+        ? h(
+            'label',
+            {},
+            'model ',
+            select(
+              models.map((m) => option(m, `${inPipeline.find((r) => r.modelFingerprint === m)!.model} (${m.slice(0, 8)})`, m === model)),
+              (v) => set({ model: v, fam: undefined }),
+              { id: 'patching-model' },
+            ),
+          )
         : null,
-      dirs.length > 0 ? h('label', {}, 'direction ', select(dirs.map((d) => option(d, d, d === dir)), (v) => set({ dir: v, fam: undefined }), { id: 'patching-direction' })) : null,
+      dirs.length > 0
+        ? h(
+            'label',
+            {},
+            'direction ',
+            select(
+              dirs.map((d) => option(d, d, d === dir)),
+              (v) => set({ dir: v, fam: undefined }),
+              { id: 'patching-direction' },
+            ),
+          )
+        : null,
     );
     const heatBox = h('section', { class: 'heatmaps' }, h('p', { class: 'hint' }, 'loading effects…'));
     const pathBox = h('section', { class: 'path-heatmaps' });
@@ -143,7 +178,11 @@ export class PatchingView implements View {
 
     // Path-patching runs (one effect per sender into a receiver set) get their own heatmaps.
     const nodeRuns = selected.filter((r) => r.receivers === null);
-    this.drawPaths(pathBox, selected.filter((r) => r.receivers !== null), effects);
+    this.drawPaths(
+      pathBox,
+      selected.filter((r) => r.receivers !== null),
+      effects,
+    );
     // Families present in these runs, heads first.
     const families = new Map<string, Family>();
     for (const r of nodeRuns) for (const f of familiesOf(effects.get(r.id)!)) families.set(f.key, f);
@@ -152,7 +191,18 @@ export class PatchingView implements View {
     if (!fam) {
       fill(heatBox, ...(nodeRuns.length === 0 && selected.length > 0 ? [] : [h('p', { class: 'hint' }, 'No node-level effects stored for these runs.')]));
     } else {
-      controls.append(h('label', {}, 'components ', select(famList.map((f) => option(f.key, f.label, f.key === fam.key)), (v) => set({ fam: v, pos: undefined }), { id: 'patching-family' })));
+      controls.append(
+        h(
+          'label',
+          {},
+          'components ',
+          select(
+            famList.map((f) => option(f.key, f.label, f.key === fam.key)),
+            (v) => set({ fam: v, pos: undefined }),
+            { id: 'patching-family' },
+          ),
+        ),
+      );
       this.drawHeatmaps(heatBox, controls, nodeRuns, effects, fam, st.pos);
     }
     void this.drawWindows(windowBox, nodeRuns, ofModel, effects, st.wpos, gen);
@@ -202,11 +252,19 @@ export class PatchingView implements View {
         max,
         showValues: this.state.get().vals === true,
       });
-      cards.push(h('div', { class: 'card', data: { testid: 'path-heatmap', runs: group.map((r) => r.id).join(','), max } }, h('div', { class: 'card-title' }, `path patching · ${title}`), svg, colorBar(max, metricUnit(group[0]!.metric))));
+      cards.push(
+        h(
+          'div',
+          { class: 'card', data: { testid: 'path-heatmap', runs: group.map((r) => r.id).join(','), max } },
+          h('div', { class: 'card-title' }, `path patching · ${title}`),
+          svg,
+          colorBar(max, metricUnit(group[0]!.metric)),
+        ),
+      );
     }
     fill(
       box,
-      h('h3', {}, 'Path patching: each sender\'s path into each receiver set'),
+      h('h3', {}, "Path patching: each sender's path into each receiver set"),
       h('p', { class: 'hint' }, 'Rows are senders, columns receiver sets (one run each); blue raises the metric, red lowers it; grey: the sender feeds none of the set.'),
       h('div', { class: 'heat-scroll heat-grid' }, ...cards),
     );
@@ -223,10 +281,19 @@ export class PatchingView implements View {
       if (position === undefined || !positions.includes(position)) position = positions[positions.length - 1];
       const first = withFam[0];
       controls.append(
-        h('label', {}, 'position ', select(positions.map((p) => option(p, first ? positionLabel(first, p) : String(p), p === position)), (v) => {
-          this.state.update({ pos: Number(v) });
-          this.remount();
-        }, { id: 'patching-position' })),
+        h(
+          'label',
+          {},
+          'position ',
+          select(
+            positions.map((p) => option(p, first ? positionLabel(first, p) : String(p), p === position)),
+            (v) => {
+              this.state.update({ pos: Number(v) });
+              this.remount();
+            },
+            { id: 'patching-position' },
+          ),
+        ),
       );
     }
     // One run per (metric, corruption): a run whose own window matches the family first.
@@ -251,10 +318,11 @@ export class PatchingView implements View {
     });
     // Rows are metrics (one unit per row), columns corruptions: a shared row scale compares like with like.
     const grids = new Map<string, { run: VizRunInfo; g: ReturnType<typeof familyGrid> }>();
-    for (const m of metrics) for (const c of corruptions) {
-      const run = pickRun(c, m);
-      if (run) grids.set(`${m}|${c}`, { run, g: familyGrid(effects.get(run.id)!, fam, position) });
-    }
+    for (const m of metrics)
+      for (const c of corruptions) {
+        const run = pickRun(c, m);
+        if (run) grids.set(`${m}|${c}`, { run, g: familyGrid(effects.get(run.id)!, fam, position) });
+      }
     const rowMax = new Map(metrics.map((m) => [m, Math.max(0, ...corruptions.map((c) => grids.get(`${m}|${c}`)?.g.maxAbs ?? 0))]));
     const grid = h('div', { class: 'heat-grid' });
     grid.style.gridTemplateColumns = `max-content repeat(${corruptions.length}, max-content)`;
@@ -295,7 +363,11 @@ export class PatchingView implements View {
             'div',
             { class: 'card', data: { testid: 'heatmap', run: run.id, detected: g.detected.size, max } },
             h('div', { class: 'card-title' }, runLabel(run)),
-            h('div', { class: 'card-sub' }, run.baselines ? `clean ${fmt(run.baselines.clean)} · corrupted ${fmt(run.baselines.corrupted)} · ${g.detected.size} detected` : `${g.detected.size} detected`),
+            h(
+              'div',
+              { class: 'card-sub' },
+              run.baselines ? `clean ${fmt(run.baselines.clean)} · corrupted ${fmt(run.baselines.corrupted)} · ${g.detected.size} detected` : `${g.detected.size} detected`,
+            ),
             svg,
             colorBar(max, metricUnit(run.metric)),
           ),
@@ -311,7 +383,14 @@ export class PatchingView implements View {
     );
   }
 
-  private async drawWindows(box: HTMLElement, runs: readonly VizRunInfo[], siblings: readonly VizRunInfo[], effects: ReadonlyMap<number, VizRunEffects>, wpos: number | undefined, gen: number): Promise<void> {
+  private async drawWindows(
+    box: HTMLElement,
+    runs: readonly VizRunInfo[],
+    siblings: readonly VizRunInfo[],
+    effects: ReadonlyMap<number, VizRunEffects>,
+    wpos: number | undefined,
+    gen: number,
+  ): Promise<void> {
     const windowed = runs.filter((r) => (r.window ?? 1) > 1 && (r.granularity === 'attn' || r.granularity === 'mlp'));
     if (windowed.length === 0) {
       fill(box);
@@ -370,10 +449,14 @@ export class PatchingView implements View {
       );
     }
     const first = prepared[0]!.run;
-    const picker = select(positions.map((p) => option(p, positionLabel(first, p), p === position)), (v) => {
-      this.state.update({ wpos: Number(v) });
-      this.remount();
-    }, { id: 'window-position' });
+    const picker = select(
+      positions.map((p) => option(p, positionLabel(first, p), p === position)),
+      (v) => {
+        this.state.update({ wpos: Number(v) });
+        this.remount();
+      },
+      { id: 'window-position' },
+    );
     fill(box, h('h3', {}, 'Sliding windows against summed single layers'), h('label', {}, 'position ', picker), h('div', { class: 'cards' }, ...charts));
   }
 
@@ -413,7 +496,11 @@ export class PatchingView implements View {
               };
             }),
           }),
-          h('p', { class: 'hint' }, 'CPR: area under faithfulness, CMD: area under |1 − faithfulness|, both over the fraction of edges kept; from the MIB evaluation (0.1 %..100 % of edges ranked by score) where the run stored one, else trapezoids between the stored points. Higher CPR and lower CMD are better.'),
+          h(
+            'p',
+            { class: 'hint' },
+            'CPR: area under faithfulness, CMD: area under |1 − faithfulness|, both over the fraction of edges kept; from the MIB evaluation (0.1 %..100 % of edges ranked by score) where the run stored one, else trapezoids between the stored points. Higher CPR and lower CMD are better.',
+          ),
         ),
       );
     }

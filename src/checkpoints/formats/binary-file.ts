@@ -36,9 +36,7 @@ export function readExactly(fd: number, path: string, position: number, into: Ui
   while (done < into.length) {
     const n = readSync(fd, into, done, Math.min(MAX_CHUNK, into.length - done), position + done);
     if (n === 0) {
-      throw new UserError(
-        `${path}: ${what}: expected ${into.length} bytes at offset ${position}, found ${done} (file truncated)`,
-      );
+      throw new UserError(`${path}: ${what}: expected ${into.length} bytes at offset ${position}, found ${done} (file truncated)`);
     }
     done += n;
   }

@@ -18,23 +18,53 @@ import { closeSync, openSync } from 'node:fs';
  */
 export type GgufValue = number | bigint | boolean | string | GgufValue[];
 
-export type GgufValueType =
-  | 'uint8' | 'int8' | 'uint16' | 'int16' | 'uint32' | 'int32' | 'float32'
-  | 'bool' | 'string' | 'array' | 'uint64' | 'int64' | 'float64';
+export type GgufValueType = 'uint8' | 'int8' | 'uint16' | 'int16' | 'uint32' | 'int32' | 'float32' | 'bool' | 'string' | 'array' | 'uint64' | 'int64' | 'float64';
 
 /** Value type ids in file order (GGUF_TYPE_*). */
-const VALUE_TYPES: readonly GgufValueType[] = [
-  'uint8', 'int8', 'uint16', 'int16', 'uint32', 'int32', 'float32',
-  'bool', 'string', 'array', 'uint64', 'int64', 'float64',
-];
+const VALUE_TYPES: readonly GgufValueType[] = ['uint8', 'int8', 'uint16', 'int16', 'uint32', 'int32', 'float32', 'bool', 'string', 'array', 'uint64', 'int64', 'float64'];
 
 /** ggml tensor type names by id (enum ggml_type); ids of removed types are undefined. */
 export const GGML_TYPE_NAMES: readonly (string | undefined)[] = [
-  'F32', 'F16', 'Q4_0', 'Q4_1', undefined, undefined, 'Q5_0', 'Q5_1', 'Q8_0', 'Q8_1',
-  'Q2_K', 'Q3_K', 'Q4_K', 'Q5_K', 'Q6_K', 'Q8_K',
-  'IQ2_XXS', 'IQ2_XS', 'IQ3_XXS', 'IQ1_S', 'IQ4_NL', 'IQ3_S', 'IQ2_S', 'IQ4_XS',
-  'I8', 'I16', 'I32', 'I64', 'F64', 'IQ1_M', 'BF16', undefined, undefined, undefined, 'TQ1_0', 'TQ2_0',
-  undefined, undefined, undefined, 'MXFP4',
+  'F32',
+  'F16',
+  'Q4_0',
+  'Q4_1',
+  undefined,
+  undefined,
+  'Q5_0',
+  'Q5_1',
+  'Q8_0',
+  'Q8_1',
+  'Q2_K',
+  'Q3_K',
+  'Q4_K',
+  'Q5_K',
+  'Q6_K',
+  'Q8_K',
+  'IQ2_XXS',
+  'IQ2_XS',
+  'IQ3_XXS',
+  'IQ1_S',
+  'IQ4_NL',
+  'IQ3_S',
+  'IQ2_S',
+  'IQ4_XS',
+  'I8',
+  'I16',
+  'I32',
+  'I64',
+  'F64',
+  'IQ1_M',
+  'BF16',
+  undefined,
+  undefined,
+  undefined,
+  'TQ1_0',
+  'TQ2_0',
+  undefined,
+  undefined,
+  undefined,
+  'MXFP4',
 ];
 
 export const GGML_F32 = 0;
@@ -42,7 +72,11 @@ export const GGML_F16 = 1;
 export const GGML_BF16 = 30;
 
 /** Types `readTensor` decodes, with their element sizes. */
-const READABLE: ReadonlyMap<number, number> = new Map([[GGML_F32, 4], [GGML_F16, 2], [GGML_BF16, 2]]);
+const READABLE: ReadonlyMap<number, number> = new Map([
+  [GGML_F32, 4],
+  [GGML_F16, 2],
+  [GGML_BF16, 2],
+]);
 
 export function ggmlTypeName(type: number): string {
   return GGML_TYPE_NAMES[type] ?? `unknown type ${type}`;
@@ -104,8 +138,7 @@ export function readGguf(path: string): GgufFile {
 function readTensorData(fd: number, path: string, size: number, t: GgufTensorInfo): Float32Array {
   if (!READABLE.has(t.type)) {
     throw new UserError(
-      `${path}: tensor ${t.name} has ggml type ${ggmlTypeName(t.type)}; only F32, F16 and BF16 are supported ` +
-        `(dequantise the model first, e.g. llama.cpp's llama-quantize with type F16 or F32)`,
+      `${path}: tensor ${t.name} has ggml type ${ggmlTypeName(t.type)}; only F32, F16 and BF16 are supported ` + `(dequantise the model first, e.g. llama.cpp's llama-quantize with type F16 or F32)`,
     );
   }
   checkExtent(path, size, t);
@@ -119,9 +152,7 @@ function readTensorData(fd: number, path: string, size: number, t: GgufTensorInf
 function checkExtent(path: string, size: number, t: GgufTensorInfo): void {
   const end = t.byteOffset + (t.byteLength ?? 0);
   if (end > size) {
-    throw new UserError(
-      `${path}: tensor ${t.name}: data needs bytes ${t.byteOffset}..${end}, but the file has ${size} bytes (file truncated?)`,
-    );
+    throw new UserError(`${path}: tensor ${t.name}: data needs bytes ${t.byteOffset}..${end}, but the file has ${size} bytes (file truncated?)`);
   }
 }
 
@@ -196,7 +227,11 @@ class HeaderParser {
     const tensors: GgufTensorInfo[] = raw.map(({ name, dims, type, offset }) => {
       const item = READABLE.get(type);
       const t: GgufTensorInfo = {
-        name, dims, shape: [...dims].reverse(), type, byteOffset: dataOffset + offset,
+        name,
+        dims,
+        shape: [...dims].reverse(),
+        type,
+        byteOffset: dataOffset + offset,
         byteLength: item === undefined ? undefined : dims.reduce((a, b) => a * b, 1) * item,
       };
       if (t.byteOffset > this.size) {
@@ -215,18 +250,30 @@ class HeaderParser {
 
   private value(type: GgufValueType): GgufValue {
     switch (type) {
-      case 'uint8': return this.need(1).getUint8(this.advance(1));
-      case 'int8': return this.need(1).getInt8(this.advance(1));
-      case 'uint16': return this.need(2).getUint16(this.advance(2), true);
-      case 'int16': return this.need(2).getInt16(this.advance(2), true);
-      case 'uint32': return this.u32();
-      case 'int32': return this.need(4).getInt32(this.advance(4), true);
-      case 'float32': return shortestFloat32(this.need(4).getFloat32(this.advance(4), true));
-      case 'bool': return this.need(1).getUint8(this.advance(1)) !== 0;
-      case 'string': return this.string();
-      case 'uint64': return narrow(this.need(8).getBigUint64(this.advance(8), true));
-      case 'int64': return narrow(this.need(8).getBigInt64(this.advance(8), true));
-      case 'float64': return this.need(8).getFloat64(this.advance(8), true);
+      case 'uint8':
+        return this.need(1).getUint8(this.advance(1));
+      case 'int8':
+        return this.need(1).getInt8(this.advance(1));
+      case 'uint16':
+        return this.need(2).getUint16(this.advance(2), true);
+      case 'int16':
+        return this.need(2).getInt16(this.advance(2), true);
+      case 'uint32':
+        return this.u32();
+      case 'int32':
+        return this.need(4).getInt32(this.advance(4), true);
+      case 'float32':
+        return shortestFloat32(this.need(4).getFloat32(this.advance(4), true));
+      case 'bool':
+        return this.need(1).getUint8(this.advance(1)) !== 0;
+      case 'string':
+        return this.string();
+      case 'uint64':
+        return narrow(this.need(8).getBigUint64(this.advance(8), true));
+      case 'int64':
+        return narrow(this.need(8).getBigInt64(this.advance(8), true));
+      case 'float64':
+        return this.need(8).getFloat64(this.advance(8), true);
       case 'array': {
         const elemType = this.valueType();
         const n = this.count('array length');
@@ -284,9 +331,7 @@ class HeaderParser {
     if (this.pos + n <= this.buf.length) return this.view;
     const at = this.base + this.pos;
     if (at + n > this.size) {
-      throw new UserError(
-        `${this.path}: truncated GGUF header while reading ${this.context}: expected ${n} bytes at offset ${at}, found ${Math.max(0, this.size - at)}`,
-      );
+      throw new UserError(`${this.path}: truncated GGUF header while reading ${this.context}: expected ${n} bytes at offset ${at}, found ${Math.max(0, this.size - at)}`);
     }
     const want = Math.min(this.size - at, Math.max(n, 1 << 20));
     const keep = this.buf.subarray(this.pos);
@@ -366,12 +411,7 @@ export type GgufTensorToWrite =
  * any element is not an integer, else the integer type that fits all (empty arrays: uint32). Give a
  * GgufTyped value where a reader insists on a type.
  */
-export function writeGguf(
-  path: string,
-  metadata: ReadonlyMap<string, GgufValue | GgufTyped>,
-  tensors: readonly GgufTensorToWrite[],
-  alignment = 32,
-): void {
+export function writeGguf(path: string, metadata: ReadonlyMap<string, GgufValue | GgufTyped>, tensors: readonly GgufTensorToWrite[], alignment = 32): void {
   const w = new ByteWriter();
   w.raw(new TextEncoder().encode('GGUF'));
   w.u32(3);
@@ -445,18 +485,42 @@ function inferElementType(arr: readonly GgufValue[]): GgufValueType {
 function writeValue(w: ByteWriter, v: GgufValue, type: GgufValueType = inferType(v), withType = true, elementType?: GgufValueType): void {
   if (withType) w.u32(VALUE_TYPES.indexOf(type));
   switch (type) {
-    case 'uint8': w.scalar(1, (d) => d.setUint8(0, Number(v))); break;
-    case 'int8': w.scalar(1, (d) => d.setInt8(0, Number(v))); break;
-    case 'uint16': w.scalar(2, (d) => d.setUint16(0, Number(v), true)); break;
-    case 'int16': w.scalar(2, (d) => d.setInt16(0, Number(v), true)); break;
-    case 'uint32': w.u32(Number(v)); break;
-    case 'int32': w.scalar(4, (d) => d.setInt32(0, Number(v), true)); break;
-    case 'float32': w.scalar(4, (d) => d.setFloat32(0, Number(v), true)); break;
-    case 'bool': w.scalar(1, (d) => d.setUint8(0, v ? 1 : 0)); break;
-    case 'string': w.string(String(v)); break;
-    case 'uint64': w.u64(BigInt(v as number | bigint)); break;
-    case 'int64': w.scalar(8, (d) => d.setBigInt64(0, BigInt(v as number | bigint), true)); break;
-    case 'float64': w.scalar(8, (d) => d.setFloat64(0, Number(v), true)); break;
+    case 'uint8':
+      w.scalar(1, (d) => d.setUint8(0, Number(v)));
+      break;
+    case 'int8':
+      w.scalar(1, (d) => d.setInt8(0, Number(v)));
+      break;
+    case 'uint16':
+      w.scalar(2, (d) => d.setUint16(0, Number(v), true));
+      break;
+    case 'int16':
+      w.scalar(2, (d) => d.setInt16(0, Number(v), true));
+      break;
+    case 'uint32':
+      w.u32(Number(v));
+      break;
+    case 'int32':
+      w.scalar(4, (d) => d.setInt32(0, Number(v), true));
+      break;
+    case 'float32':
+      w.scalar(4, (d) => d.setFloat32(0, Number(v), true));
+      break;
+    case 'bool':
+      w.scalar(1, (d) => d.setUint8(0, v ? 1 : 0));
+      break;
+    case 'string':
+      w.string(String(v));
+      break;
+    case 'uint64':
+      w.u64(BigInt(v as number | bigint));
+      break;
+    case 'int64':
+      w.scalar(8, (d) => d.setBigInt64(0, BigInt(v as number | bigint), true));
+      break;
+    case 'float64':
+      w.scalar(8, (d) => d.setFloat64(0, Number(v), true));
+      break;
     case 'array': {
       const arr = v as GgufValue[];
       const et = elementType ?? inferElementType(arr);

@@ -9,10 +9,21 @@ import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from './float16.js';
 
 /** Bytes per element of every dtype the spec names; only F32, F16 and BF16 can be read as floats. */
 const ITEM_SIZE: Readonly<Record<string, number>> = {
-  BOOL: 1, U8: 1, I8: 1, F8_E5M2: 1, F8_E4M3: 1,
-  I16: 2, U16: 2, F16: 2, BF16: 2,
-  I32: 4, U32: 4, F32: 4,
-  I64: 8, U64: 8, F64: 8,
+  BOOL: 1,
+  U8: 1,
+  I8: 1,
+  F8_E5M2: 1,
+  F8_E4M3: 1,
+  I16: 2,
+  U16: 2,
+  F16: 2,
+  BF16: 2,
+  I32: 4,
+  U32: 4,
+  F32: 4,
+  I64: 8,
+  U64: 8,
+  F64: 8,
 };
 
 export type FloatDtype = 'F32' | 'F16' | 'BF16';
@@ -110,8 +121,7 @@ function parseHeader(fd: number, path: string, size: number): Pick<SafetensorsFi
   for (const t of infos) {
     if (t.byteOffset !== expectedStart) {
       throw new UserError(
-        `${path}: tensor ${t.name}: data_offsets start at ${t.byteOffset - dataStart}, expected ${expectedStart - dataStart} ` +
-          `(tensor data must be contiguous without overlaps or holes)`,
+        `${path}: tensor ${t.name}: data_offsets start at ${t.byteOffset - dataStart}, expected ${expectedStart - dataStart} ` + `(tensor data must be contiguous without overlaps or holes)`,
       );
     }
     expectedStart += t.byteLength;
@@ -135,16 +145,12 @@ function parseEntry(path: string, name: string, entry: unknown, dataStart: numbe
   const [begin, end] = offsets as [number, number];
   if (end < begin) throw new UserError(`${where}: data_offsets [${begin}, ${end}] end before they begin`);
   if (end > dataSize) {
-    throw new UserError(
-      `${where}: data ends at byte ${end} of the data section, but the file has only ${dataSize} data bytes (file truncated?)`,
-    );
+    throw new UserError(`${where}: data ends at byte ${end} of the data section, but the file has only ${dataSize} data bytes (file truncated?)`);
   }
   const item = ITEM_SIZE[dtype];
   const count = (shape as number[]).reduce((a, b) => a * b, 1);
   if (item !== undefined && end - begin !== count * item) {
-    throw new UserError(
-      `${where}: expected ${count * item} bytes (shape [${shape.join(', ')}] x ${item} bytes of ${dtype}), found ${end - begin}`,
-    );
+    throw new UserError(`${where}: expected ${count * item} bytes (shape [${shape.join(', ')}] x ${item} bytes of ${dtype}), found ${end - begin}`);
   }
   return { name, dtype, shape: shape as number[], byteOffset: dataStart + begin, byteLength: end - begin };
 }
@@ -173,11 +179,7 @@ export interface TensorToWrite extends NamedTensor {
  * Writes tensors in map order. The header is padded with spaces to a multiple of 8 bytes (the spec
  * allows trailing whitespace) so that every F32 tensor starts 4-byte aligned for zero-copy readers.
  */
-export function writeSafetensors(
-  path: string,
-  tensors: ReadonlyMap<string, TensorToWrite>,
-  metadata?: Readonly<Record<string, string>>,
-): void {
+export function writeSafetensors(path: string, tensors: ReadonlyMap<string, TensorToWrite>, metadata?: Readonly<Record<string, string>>): void {
   const header: Record<string, unknown> = {};
   if (metadata && Object.keys(metadata).length > 0) header.__metadata__ = metadata;
   let offset = 0;

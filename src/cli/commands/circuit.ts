@@ -115,7 +115,10 @@ export function circuitReport(s: CircuitSummary, c: Circuit, nEdges: number): st
   const out = lines.map(([k, v]) => `${k.padEnd(width)}  ${v}`);
   const settings: [string, Json][] = isJsonObject(s.settings) ? Object.entries(s.settings) : [['value', s.settings]];
   const extra = Object.entries(c.meta.extra);
-  for (const [title, entries] of [['settings', settings], ['extra', extra]] as const) {
+  for (const [title, entries] of [
+    ['settings', settings],
+    ['extra', extra],
+  ] as const) {
     if (entries.length === 0) continue;
     out.push('', title);
     const sw = Math.max(...entries.map(([k]) => k.length));
@@ -126,7 +129,13 @@ export function circuitReport(s: CircuitSummary, c: Circuit, nEdges: number): st
     const edges = c.edges();
     const top = [...edges].sort((a, b) => magnitude(b.score) - magnitude(a.score)).slice(0, nEdges);
     out.push('', `edges (${edges.length}${top.length < edges.length ? `, top ${top.length} by |score|` : ''})`);
-    if (top.length > 0) out.push(formatTable(['edge', { header: 'score', align: 'right' }], top.map((e) => [e.name, formatNumber(e.score)])));
+    if (top.length > 0)
+      out.push(
+        formatTable(
+          ['edge', { header: 'score', align: 'right' }],
+          top.map((e) => [e.name, formatNumber(e.score)]),
+        ),
+      );
   }
   return out.join('\n');
 }
@@ -270,9 +279,7 @@ const importCmd: CommandModule<object, { file: string; model?: string; name?: st
         const key = argv.name ?? basename(argv.file, extname(argv.file));
         const c = read.circuit;
         const id = await store.circuits.save({ pipeline: argv.pipeline, key, circuit: c, settings: { importedFrom: resolve(argv.file), format: read.format } });
-        console.log(
-          `imported ${argv.file} (${read.format} format) as circuit ${id} (${argv.pipeline}/${key}): ${c.nScored} scored edges, ${c.size} in the circuit, ${c.nodes().length} nodes`,
-        );
+        console.log(`imported ${argv.file} (${read.format} format) as circuit ${id} (${argv.pipeline}/${key}): ${c.nScored} scored edges, ${c.size} in the circuit, ${c.nodes().length} nodes`);
       },
       true,
     );
@@ -289,7 +296,15 @@ export function comparisonText(a: CircuitSummary, b: CircuitSummary, r: CircuitC
   const n = r.nodes;
   out.push(
     formatTable(
-      ['', { header: A, align: 'right' }, { header: B, align: 'right' }, { header: 'both', align: 'right' }, { header: `only ${A}`, align: 'right' }, { header: `only ${B}`, align: 'right' }, { header: 'Jaccard', align: 'right' }],
+      [
+        '',
+        { header: A, align: 'right' },
+        { header: B, align: 'right' },
+        { header: 'both', align: 'right' },
+        { header: `only ${A}`, align: 'right' },
+        { header: `only ${B}`, align: 'right' },
+        { header: 'Jaccard', align: 'right' },
+      ],
       [
         ['edges', String(r.size.a), String(r.size.b), String(e.both.length), String(e.onlyA.length), String(e.onlyB.length), e.jaccard.toFixed(4)],
         ['nodes', String(n.both.length + n.onlyA.length), String(n.both.length + n.onlyB.length), String(n.both.length), String(n.onlyA.length), String(n.onlyB.length), n.jaccard.toFixed(4)],
@@ -300,13 +315,25 @@ export function comparisonText(a: CircuitSummary, b: CircuitSummary, r: CircuitC
   const show = (v: Json | undefined): string => (v === undefined ? '(absent)' : formatValue(v));
   out.push('');
   if (r.differences.length === 0) out.push('settings: identical');
-  else out.push('settings that differ', formatTable(['setting', A, B], r.differences.map((d) => [d.field, show(d.a), show(d.b)])));
+  else
+    out.push(
+      'settings that differ',
+      formatTable(
+        ['setting', A, B],
+        r.differences.map((d) => [d.field, show(d.a), show(d.b)]),
+      ),
+    );
 
   const edgeSection = (title: string, rows: readonly ComparedEdge[]): void => {
     out.push('', `${title} (${rows.length})`);
     if (rows.length === 0) return;
     const shown = rows.slice(0, limit);
-    out.push(formatTable(['edge', { header: `${A} score`, align: 'right' }, { header: `${B} score`, align: 'right' }], shown.map((x) => [x.name, formatNumber(x.scoreA), formatNumber(x.scoreB)])));
+    out.push(
+      formatTable(
+        ['edge', { header: `${A} score`, align: 'right' }, { header: `${B} score`, align: 'right' }],
+        shown.map((x) => [x.name, formatNumber(x.scoreA), formatNumber(x.scoreB)]),
+      ),
+    );
     if (shown.length < rows.length) out.push(`... and ${rows.length - shown.length} more (--limit)`);
   };
   edgeSection('edges in both', e.both);
@@ -331,7 +358,10 @@ export function truthText(file: string, circuits: readonly { summary: CircuitSum
     const sc = truthScores(circuit, t);
     return [label(summary), String(circuit.size), formatNumber(sc.precision), formatNumber(sc.recall), formatNumber(sc.auc)];
   });
-  return [head, formatTable(['circuit', { header: 'edges', align: 'right' }, { header: 'precision', align: 'right' }, { header: 'recall', align: 'right' }, { header: 'ROC-AUC', align: 'right' }], rows)].join('\n');
+  return [
+    head,
+    formatTable(['circuit', { header: 'edges', align: 'right' }, { header: 'precision', align: 'right' }, { header: 'recall', align: 'right' }, { header: 'ROC-AUC', align: 'right' }], rows),
+  ].join('\n');
 }
 
 const compare: CommandModule<object, { a: string; b?: string; truth?: string; db: string; limit: number }> = {
@@ -362,7 +392,12 @@ const compare: CommandModule<object, { a: string; b?: string; truth?: string; db
         const file = argv.truth;
         // Each circuit's own graph checks the truth's edge names (two circuits may be for different models).
         if (b !== undefined) console.log('');
-        console.log(truthText(file, circuits.map((c) => ({ ...c, truth: readGroundTruthFile(file, c.circuit.graph) }))));
+        console.log(
+          truthText(
+            file,
+            circuits.map((c) => ({ ...c, truth: readGroundTruthFile(file, c.circuit.graph) })),
+          ),
+        );
       }
     });
   },

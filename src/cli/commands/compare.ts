@@ -48,14 +48,7 @@ export function compareDetections(a: readonly Detection[], b: readonly Detection
   return { both, onlyA, onlyB };
 }
 
-export function comparisonReport(
-  a: RunDetail,
-  b: RunDetail,
-  detA: readonly Detection[],
-  detB: readonly Detection[],
-  meanA: readonly MeanEffect[],
-  meanB: readonly MeanEffect[],
-): string {
+export function comparisonReport(a: RunDetail, b: RunDetail, detA: readonly Detection[], detB: readonly Detection[], meanA: readonly MeanEffect[], meanB: readonly MeanEffect[]): string {
   const A = `run ${a.id}`;
   const B = `run ${b.id}`;
   const out: string[] = [`${A} vs ${B}`, ''];
@@ -70,7 +63,10 @@ export function comparisonReport(
   const mB = means(meanB);
   const c = compareDetections(detA, detB);
   const headers = ['component', { header: `${A} mean`, align: 'right' as const }, { header: `${B} mean`, align: 'right' as const }];
-  const zHeaders = [{ header: `${A} z`, align: 'right' as const }, { header: `${B} z`, align: 'right' as const }];
+  const zHeaders = [
+    { header: `${A} z`, align: 'right' as const },
+    { header: `${B} z`, align: 'right' as const },
+  ];
   const section = (title: string, n: number, table: () => string): void => {
     out.push('', `${title} (${n})`);
     if (n > 0) out.push(table());

@@ -26,11 +26,11 @@ export function parsePromptIds(text: string, vocabSize: number): number[] {
 
 export const generateCommand: CommandModule<object, GenerateArgs> = {
   command: 'generate <model>',
-  describe: 'Greedy continuation of a prompt (an empty prompt starts from BOS: the tokenizer\'s, or else config.json\'s bos_token_id)',
+  describe: "Greedy continuation of a prompt (an empty prompt starts from BOS: the tokenizer's, or else config.json's bos_token_id)",
   builder: (y) =>
     y
       .positional('model', { type: 'string', demandOption: true, describe: 'model file or directory' })
-      .option('prompt', { type: 'string', describe: 'prompt text (needs the model\'s tokenizer)' })
+      .option('prompt', { type: 'string', describe: "prompt text (needs the model's tokenizer)" })
       .option('prompt-ids', { type: 'string', describe: 'prompt as token ids, e.g. "0 17 3" (no tokenizer needed; given verbatim, no BOS added)' })
       .option('tokens', { type: 'number', default: 64, describe: 'number of tokens to generate' })
       .option('ids', { type: 'boolean', default: false, describe: 'also print the token ids (always printed, alone, for a model without a tokenizer)' })

@@ -12,4 +12,15 @@ import { showCommand } from './show.js';
 import { tasksCommand } from './tasks.js';
 import { vizCommand } from './viz.js';
 
-export const commands: readonly CommandModule[] = [modelCommand, generateCommand as unknown as CommandModule, runCommand as unknown as CommandModule, pathPatchCommand as unknown as CommandModule, resultsCommand as unknown as CommandModule, showCommand as unknown as CommandModule, compareCommand as unknown as CommandModule, tasksCommand as unknown as CommandModule, circuitCommand, vizCommand];
+export const commands: readonly CommandModule[] = [
+  modelCommand,
+  generateCommand as unknown as CommandModule,
+  runCommand as unknown as CommandModule,
+  pathPatchCommand as unknown as CommandModule,
+  resultsCommand as unknown as CommandModule,
+  showCommand as unknown as CommandModule,
+  compareCommand as unknown as CommandModule,
+  tasksCommand as unknown as CommandModule,
+  circuitCommand,
+  vizCommand,
+];

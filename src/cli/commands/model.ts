@@ -12,14 +12,11 @@ import { plant } from './plant.js';
 import { describeTokenizer, loadTokenizer } from '../../tokenizer/load.js';
 import { GPT2_VOCAB_SIZE, writeGpt2TokenizerFiles } from '../../tokenizer/gpt2-files.js';
 
-
 const info: CommandModule<object, { path: string; json: boolean }> = {
   command: 'info <path>',
   describe: 'Architecture, parameter count and component-graph size of a model (.gguf file or Hugging Face directory)',
   builder: (y) =>
-    y
-      .positional('path', { type: 'string', demandOption: true, describe: 'model file or directory' })
-      .option('json', { type: 'boolean', default: false, describe: 'print JSON instead of a table' }),
+    y.positional('path', { type: 'string', demandOption: true, describe: 'model file or directory' }).option('json', { type: 'boolean', default: false, describe: 'print JSON instead of a table' }),
   handler: async (argv) => {
     const model = await loadModel(argv.path);
     const tokenizer = await loadTokenizer(argv.path);
@@ -92,9 +89,7 @@ const pull: CommandModule<object, { name: string; out?: string }> = {
   command: 'pull <name>',
   describe: 'Download a GPT-2 checkpoint from the Hugging Face hub (the only command that uses the network)',
   builder: (y) =>
-    y
-      .positional('name', { type: 'string', demandOption: true, choices: Object.keys(PULLABLE_MODELS) })
-      .option('out', { type: 'string', describe: 'output directory (default: models/<name>)' }),
+    y.positional('name', { type: 'string', demandOption: true, choices: Object.keys(PULLABLE_MODELS) }).option('out', { type: 'string', describe: 'output directory (default: models/<name>)' }),
   handler: async (argv) => {
     const out = argv.out ?? `models/${argv.name}`;
     const files = await pullModel(argv.name, out, { log: (l) => console.error(l) });

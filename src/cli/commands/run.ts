@@ -21,7 +21,10 @@ function pipelineFiles(paths: readonly string[]): string[] {
       throw new UserError(`${p}: no such pipeline file or folder`);
     }
     if (!st.isDirectory()) return [p];
-    const files = readdirSync(p).filter((f) => /\.ya?ml$/.test(f)).sort().map((f) => join(p, f));
+    const files = readdirSync(p)
+      .filter((f) => /\.ya?ml$/.test(f))
+      .sort()
+      .map((f) => join(p, f));
     if (files.length === 0) throw new UserError(`${p}: no .yaml pipelines in this folder`);
     return files;
   });

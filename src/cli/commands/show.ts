@@ -102,8 +102,7 @@ export const showCommand: CommandModule<object, ShowArgs> = {
         const truth = new Map(detail?.circuits.flatMap((c) => (c.truth ? [[c.circuitId, c.truth] as const] : [])) ?? []);
         const truthColumns = truth.size > 0 ? ['precision', 'recall', 'ROC-AUC'] : [];
         // MIB's CPR and CMD of each circuit's scores, where discovery.mib stored them.
-        const mibOf = (c: (typeof circuits)[number]): { cpr?: unknown; cmd?: unknown } =>
-          typeof c.settings === 'object' && c.settings !== null && !Array.isArray(c.settings) ? c.settings : {};
+        const mibOf = (c: (typeof circuits)[number]): { cpr?: unknown; cmd?: unknown } => (typeof c.settings === 'object' && c.settings !== null && !Array.isArray(c.settings) ? c.settings : {});
         const withMib = circuits.some((c) => typeof mibOf(c).cpr === 'number');
         const num = (v: unknown): string => (typeof v === 'number' ? formatNumber(v) : '');
         console.log(
@@ -113,7 +112,12 @@ export const showCommand: CommandModule<object, ShowArgs> = {
               const t = truth.get(c.id);
               const scored = truthColumns.length > 0 ? [t?.precision, t?.recall, t?.auc].map((v) => formatNumber(v ?? null)) : [];
               return [
-                String(c.id), c.method, c.metric ?? '', formatValue(c.threshold), String(c.size), formatNumber(c.faithfulness),
+                String(c.id),
+                c.method,
+                c.metric ?? '',
+                formatValue(c.threshold),
+                String(c.size),
+                formatNumber(c.faithfulness),
                 ...scored,
                 ...(withMib ? [num(mibOf(c).cpr), num(mibOf(c).cmd)] : []),
               ];

@@ -21,8 +21,7 @@ const build: CommandModule<object, { db: string; out: string; pipeline?: string;
     const data = r.files.filter((f) => f.path.startsWith('data/')).reduce((a, f) => a + f.bytes, 0);
     const app = r.files.filter((f) => !f.path.startsWith('data/')).reduce((a, f) => a + f.bytes, 0);
     console.log(
-      `wrote ${r.out}: ${r.index.runs.length} runs, ${r.index.circuits.length} circuits, ${r.index.curves.length} curves; ` +
-        `data ${kib(data)}, viewer ${kib(app)} (${r.seconds.toFixed(1)} s)`,
+      `wrote ${r.out}: ${r.index.runs.length} runs, ${r.index.circuits.length} circuits, ${r.index.curves.length} curves; ` + `data ${kib(data)}, viewer ${kib(app)} (${r.seconds.toFixed(1)} s)`,
     );
     console.log(`open ${r.out}/index.html in a browser, or run: patchwise viz serve ${r.out}`);
   },
@@ -32,9 +31,7 @@ const serve: CommandModule<object, { dir: string; port: number }> = {
   command: 'serve <dir>',
   describe: 'Serve a built site on 127.0.0.1 (Ctrl-C stops)',
   builder: (y) =>
-    y
-      .positional('dir', { type: 'string', demandOption: true, describe: 'folder written by viz build' })
-      .option('port', { type: 'number', default: 8080, describe: 'port (0 = any free port)' }),
+    y.positional('dir', { type: 'string', demandOption: true, describe: 'folder written by viz build' }).option('port', { type: 'number', default: 8080, describe: 'port (0 = any free port)' }),
   handler: async (argv) => {
     if (!Number.isInteger(argv.port) || argv.port < 0 || argv.port > 65535) throw new UserError(`--port must be an integer from 0 to 65535, got ${argv.port}`);
     const s = await serveSite(argv.dir, { port: argv.port });

@@ -10,7 +10,11 @@ export function dimOf(g: GraphBuilder, x: string, axis: number): string {
 /** A shape vector from fixed sizes and 1-element dynamic dims (from dimOf). */
 export function shapeVec(g: GraphBuilder, parts: readonly (number | string)[]): string {
   if (parts.every((p) => typeof p === 'number')) return g.ints(parts as number[]);
-  return g.op('Concat', parts.map((p) => (typeof p === 'number' ? g.ints([p]) : p)), { axis: 0 });
+  return g.op(
+    'Concat',
+    parts.map((p) => (typeof p === 'number' ? g.ints([p]) : p)),
+    { axis: 0 },
+  );
 }
 
 export function reshape(g: GraphBuilder, x: string, parts: readonly (number | string)[]): string {
@@ -82,7 +86,7 @@ export function ropeTables(maxT: number, dHead: number, theta: number): { cos: F
   const half = dHead / 2;
   for (let t = 0; t < maxT; t++) {
     for (let i = 0; i < half; i++) {
-      const angle = t * Math.pow(theta, (-2 * i) / dHead);
+      const angle = t * theta ** ((-2 * i) / dHead);
       cos[t * dHead + i] = cos[t * dHead + i + half] = Math.cos(angle);
       sin[t * dHead + i] = sin[t * dHead + i + half] = Math.sin(angle);
     }

@@ -92,9 +92,20 @@ describe('GGUF writer and reader', () => {
     const h = readGgufMetadata(path);
     expect(h.version).toBe(3);
     expect(Object.fromEntries(h.metadata)).toEqual({
-      'general.architecture': 'llama', u32: 7, i32: -7, f32: 0.1, f64: 0.1, i8: -3, 'u64 small': 12345,
-      'u64 big': 2n ** 63n + 5n, 'i64 big': -(2n ** 60n), flag: true, words: ['a', 'bé', ''],
-      nested: [[1, 2], [3], []], floats: [0, 0.5, -1.5], int8s: [-1, 2],
+      'general.architecture': 'llama',
+      u32: 7,
+      i32: -7,
+      f32: 0.1,
+      f64: 0.1,
+      i8: -3,
+      'u64 small': 12345,
+      'u64 big': 2n ** 63n + 5n,
+      'i64 big': -(2n ** 60n),
+      flag: true,
+      words: ['a', 'bé', ''],
+      nested: [[1, 2], [3], []],
+      floats: [0, 0.5, -1.5],
+      int8s: [-1, 2],
     });
     expect(h.metadataTypes.get('u64 small')).toBe('uint64');
     expect(h.tensors).toEqual([]);
@@ -104,10 +115,15 @@ describe('GGUF writer and reader', () => {
     const path = join(dir, 'f16.gguf');
     const x = Float32Array.from({ length: 15 }, (_, i) => (i - 7) / 3);
     const y = Float32Array.from({ length: 4 }, (_, i) => i * 1e-3);
-    writeGguf(path, new Map([['general.architecture', 'llama']]), [
-      { name: 'half', shape: [3, 5], type: 'F16', data: x },
-      { name: 'single', shape: [4], data: y },
-    ], 64);
+    writeGguf(
+      path,
+      new Map([['general.architecture', 'llama']]),
+      [
+        { name: 'half', shape: [3, 5], type: 'F16', data: x },
+        { name: 'single', shape: [4], data: y },
+      ],
+      64,
+    );
     const g = readGguf(path);
     expect(g.alignment).toBe(64);
     expect(g.tensorInfo('half')).toMatchObject({ dims: [5, 3], shape: [3, 5], type: 1, byteLength: 30 });

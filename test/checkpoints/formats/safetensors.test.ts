@@ -33,7 +33,14 @@ describe('safetensors', () => {
     const path = join(dir, 'rt.safetensors');
     const a = Float32Array.from([1, -2.5, 3e-8, Infinity, -0, 1 / 3]);
     const b = Float32Array.from({ length: 7 }, (_, i) => Math.sin(i));
-    writeSafetensors(path, new Map([['a', { shape: [2, 3], data: a }], ['b.weight', { shape: [7], data: b }]]), { format: 'pt' });
+    writeSafetensors(
+      path,
+      new Map([
+        ['a', { shape: [2, 3], data: a }],
+        ['b.weight', { shape: [7], data: b }],
+      ]),
+      { format: 'pt' },
+    );
     const bytes = readFileSync(path);
     expect(Number(bytes.readBigUInt64LE(0)) % 8).toBe(0);
     const f = openSafetensors(path);
@@ -55,10 +62,14 @@ describe('safetensors', () => {
     const data = new Uint8Array(f16.byteLength + bf16.byteLength);
     data.set(new Uint8Array(f16.buffer), 0);
     data.set(new Uint8Array(bf16.buffer), f16.byteLength);
-    rawFile(path, {
-      h: { dtype: 'F16', shape: [6], data_offsets: [0, 12] },
-      g: { dtype: 'BF16', shape: [2, 2], data_offsets: [12, 20] },
-    }, data);
+    rawFile(
+      path,
+      {
+        h: { dtype: 'F16', shape: [6], data_offsets: [0, 12] },
+        g: { dtype: 'BF16', shape: [2, 2], data_offsets: [12, 20] },
+      },
+      data,
+    );
     const f = openSafetensors(path);
     expect([...f.read('h')]).toEqual([1, -2, 65504, 2 ** -24, Infinity, 0.333251953125]);
     expect([...f.read('g')]).toEqual([1, -2, 3.140625, new Float32Array(new Uint32Array([0x00010000]).buffer)[0]]);
@@ -82,10 +93,13 @@ describe('safetensors', () => {
 
     const path = join(dir, 'w16.safetensors');
     const x = Float32Array.from([0.1, -7.25, 1000.5, 3e-6]);
-    writeSafetensors(path, new Map([
-      ['h', { shape: [4], data: x, dtype: 'F16' as const }],
-      ['b', { shape: [4], data: x, dtype: 'BF16' as const }],
-    ]));
+    writeSafetensors(
+      path,
+      new Map([
+        ['h', { shape: [4], data: x, dtype: 'F16' as const }],
+        ['b', { shape: [4], data: x, dtype: 'BF16' as const }],
+      ]),
+    );
     const f = openSafetensors(path);
     expect(f.tensors.get('h')?.dtype).toBe('F16');
     const h = f.read('h');
@@ -98,10 +112,13 @@ describe('safetensors', () => {
 
   it('a truncated file is a UserError naming the file, the tensor and the sizes', () => {
     const path = join(dir, 'trunc.safetensors');
-    writeSafetensors(path, new Map([
-      ['first', { shape: [4], data: new Float32Array(4) }],
-      ['second', { shape: [8], data: new Float32Array(8) }],
-    ]));
+    writeSafetensors(
+      path,
+      new Map([
+        ['first', { shape: [4], data: new Float32Array(4) }],
+        ['second', { shape: [8], data: new Float32Array(8) }],
+      ]),
+    );
     truncateSync(path, readFileSync(path).length - 5);
     expectUserError(() => openSafetensors(path), path, 'tensor second', 'data ends at byte 48', 'only 43');
   });
@@ -125,10 +142,14 @@ describe('safetensors', () => {
     expectUserError(() => openSafetensors(p3), p3, 'not valid JSON');
 
     const p4 = join(dir, 'overlap.safetensors');
-    rawFile(p4, {
-      a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] },
-      b: { dtype: 'F32', shape: [2], data_offsets: [4, 12] },
-    }, new Uint8Array(12));
+    rawFile(
+      p4,
+      {
+        a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] },
+        b: { dtype: 'F32', shape: [2], data_offsets: [4, 12] },
+      },
+      new Uint8Array(12),
+    );
     expectUserError(() => openSafetensors(p4), p4, 'tensor b', 'expected 8');
 
     const p5 = join(dir, 'dtype.safetensors');
