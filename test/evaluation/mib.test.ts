@@ -133,7 +133,8 @@ discovery:
       await main(['show', String(runId), '--db', db]);
       const printed = log.mock.calls.map((c) => c.join(' ')).join('\n');
       const first = detail?.stage === 'discovery' ? detail.circuits[0] : undefined;
-      expect(printed).toMatch(/faithfulness\s+CPR\s+CMD/);
+      // The planted model has a ground truth, so its precision, recall and ROC-AUC columns come before CPR and CMD.
+      expect(printed).toMatch(/faithfulness\s+precision\s+recall\s+ROC-AUC\s+CPR\s+CMD/);
       // `patchwise run` again: every unit is stored, and its summary gains the two columns.
       log.mockClear();
       await main(['run', file, '--db', db, '--no-progress']);
