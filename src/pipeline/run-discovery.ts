@@ -10,7 +10,7 @@ import type { Circuit, CircuitMetaInit } from '../circuits/circuit.js';
 import { corruptionName, isAttributionMethod } from '../core/vocabulary.js';
 import { acdcCircuit, thresholdUnit } from '../methods/acdc.js';
 import { attributionCircuit, type AttributionSelection } from '../methods/attribution.js';
-import type { ProgressReporter } from '../methods/method.js';
+import type { Method, MethodSession, ProgressReporter } from '../methods/method.js';
 import { METHODS } from '../methods/registry.js';
 import { edgeScoreAuc, faithfulness, randomBaseline, sweepRoc } from '../evaluation/evaluate.js';
 import { truthFor, truthScores } from '../evaluation/ground-truth.js';
@@ -75,6 +75,25 @@ function nthLargest(scores: Float32Array, graph: Experiment['model']['graph'], n
   return a[Math.min(n, a.length) - 1] ?? 0;
 }
 
+/** What discovery needs of a method: its units, its data checks, and a session that cuts each unit into a circuit. */
+interface CutSource {
+  readonly units: readonly string[];
+  readonly check: () => readonly string[];
+  readonly open: () => Promise<DiscoverySession['run']>;
+}
+
+/** A registry method's units, checks and session, with each unit's output turned into a cut (how ACDC and attribution differ). */
+function unitsToCuts<Settings, Output>(exp: Experiment, method: Method<Settings, Output, MethodSession<Output>>, settings: Settings, toCut: (output: Output) => Cut): CutSource {
+  return {
+    units: method.units(exp, settings),
+    check: () => method.check(exp, settings),
+    open: async (): Promise<DiscoverySession['run']> => {
+      const session = await method.open(exp, settings);
+      return async (unit, progress) => toCut(await session.run(unit, progress));
+    },
+  };
+}
+
 export function discoveryPoints(ctx: StageContext): StagePlan<DiscoveryResult[]> {
   const { pipeline, pm, runtime } = ctx;
   const spec = pipeline.discovery;
@@ -93,37 +112,21 @@ export function discoveryPoints(ctx: StageContext): StagePlan<DiscoveryResult[]>
     const selection: AttributionSelection = s.edges ? { kind: 'top-n', counts: s.edges } : { kind: 'threshold', thresholds: s.thresholds };
     // The method's units, checks and cuts; ACDC and attribution differ only in how a unit becomes a circuit.
     const m = isAttributionMethod(point.method)
-      ? (() => {
-          const method = METHODS[point.method];
-          const settings = { metric, direction: point.direction, steps: s.steps, selection };
-          return {
-            units: method.units(exp, settings),
-            check: () => method.check(exp, settings),
-            open: async (): Promise<DiscoverySession['run']> => {
-              const session = await method.open(exp, settings);
-              return async (unit, progress) => {
-                const r = await session.run(unit, progress);
-                const tau = r.tau ?? nthLargest(r.scores, r.graph, r.topN ?? 1);
-                return { tau, topN: r.topN, inCircuit: r.inCircuit, nEdges: r.nEdges, circuit: (meta) => attributionCircuit(r, meta) };
-              };
-            },
-          };
-        })()
+      ? unitsToCuts(exp, METHODS[point.method], { metric, direction: point.direction, steps: s.steps, selection }, (r) => ({
+          tau: r.tau ?? nthLargest(r.scores, r.graph, r.topN ?? 1),
+          topN: r.topN,
+          inCircuit: r.inCircuit,
+          nEdges: r.nEdges,
+          circuit: (meta) => attributionCircuit(r, meta),
+        }))
       : (() => {
-          const method = METHODS[point.method as 'acdc' | 'acdc-nodes'];
-          const settings = { thresholds: s.thresholds, metric, direction: point.direction, ...(seeded ? { candidates: { ...s.candidates!, steps: s.steps } } : {}) };
-          return {
-            units: method.units(exp, settings),
-            check: () => method.check(exp, settings),
-            open: async (): Promise<DiscoverySession['run']> => {
-              const session = await method.open(exp, settings);
-              return async (unit, progress) => {
-                const r = await session.run(unit, progress);
-                const extra = seeded ? { candidates: { ...s.candidates!, steps: s.steps } } : {};
-                return { tau: r.tau, inCircuit: r.inCircuit, nEdges: r.nEdges, circuit: (meta) => acdcCircuit(r, { ...meta, threshold: r.tau, extra: { ...meta.extra, ...extra } }) };
-              };
-            },
-          };
+          const extra = seeded ? { candidates: { ...s.candidates!, steps: s.steps } } : {};
+          return unitsToCuts(exp, METHODS[point.method as 'acdc' | 'acdc-nodes'], { thresholds: s.thresholds, metric, direction: point.direction, ...extra }, (r) => ({
+            tau: r.tau,
+            inCircuit: r.inCircuit,
+            nEdges: r.nEdges,
+            circuit: (meta) => acdcCircuit(r, { ...meta, threshold: r.tau, extra: { ...meta.extra, ...extra } }),
+          }));
         })();
     const stored = {
       task: pipeline.task.name,
