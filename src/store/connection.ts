@@ -69,7 +69,7 @@ export class Connection {
       await conn.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
       // Nothing above wrote to the file; the checks read it only. WAL mode is the first write.
       await checkDatabaseContent(conn);
-      const mode = await conn.get<{ journal_mode: string }>('PRAGMA journal_mode = WAL');
+      const mode = await conn.switchToWal();
       if (!memory && mode?.journal_mode !== 'wal') {
         throw new UserError(`cannot put ${path} in WAL mode (journal mode stays '${mode?.journal_mode}'); keep the database on a local file system`);
       }
@@ -82,6 +82,23 @@ export class Connection {
     } catch (e) {
       await conn.close().catch(() => undefined);
       throw e;
+    }
+  }
+
+  /**
+   * `PRAGMA journal_mode = WAL`, retried while another process holds the lock it needs: SQLite
+   * answers SQLITE_BUSY at once, without its busy handler, when two connections that both read the
+   * file try to change the journal mode together (two `patchwise run` on a new database).
+   */
+  private async switchToWal(): Promise<{ journal_mode: string } | undefined> {
+    const deadline = Date.now() + BUSY_TIMEOUT_MS;
+    for (;;) {
+      try {
+        return await this.get<{ journal_mode: string }>('PRAGMA journal_mode = WAL');
+      } catch (e) {
+        if (!(e instanceof SqliteError && e.code === 'SQLITE_BUSY') || Date.now() > deadline) throw e;
+        await new Promise((done) => setTimeout(done, 10 + Math.floor(Math.random() * 40)));
+      }
     }
   }
 
