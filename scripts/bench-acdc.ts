@@ -16,8 +16,7 @@ import { initModel } from '../src/synthetic/init.js';
 import { getMetric } from '../src/experiment/metrics.js';
 import { EdgeMasks } from '../src/runtime/masks.js';
 import { PatchableModel } from '../src/runtime/patchable-model.js';
-import type { Dataset, PromptPair } from '../src/tasks/types.js';
-import { machine } from './bench-support.js';
+import { benchDataset, machine } from './bench-support.js';
 import { Random } from '../src/core/random.js';
 
 const { values: args } = parseArgs({
@@ -42,14 +41,8 @@ const T = 16;
 
 const random = new Random(7);
 const rand = (): number => random.uniform();
-const tok = () => 1000 + Math.floor(rand() * 40000);
 // Four key positions replaced (STR-like); the metric reads the last position.
-const pairs: PromptPair[] = Array.from({ length: B }, (_, index) => {
-  const clean = Array.from({ length: T }, tok);
-  const corrupted = clean.map((t, i) => (i % 4 === 1 ? tok() : t));
-  return { index, clean, corrupted, targets: [{ position: T - 1, answer: tok(), wrong: tok() }], keyPositions: [1, 5, 9, 13], roles: { END: T - 1 } };
-});
-const dataset: Dataset = { task: 'bench', settings: {}, corruption: { kind: 'str', variant: 'random-tokens' }, pairs };
+const dataset = benchDataset({ pairs: B, length: T, keyPositions: [1, 5, 9, 13], random });
 
 const pm = new PatchableModel(initModel('gpt2-small', 0));
 const g = pm.graph;

@@ -10,7 +10,6 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { Random } from '../src/core/random.js';
 import type { StrCorruption } from '../src/core/vocabulary.js';
 import { getGranularity } from '../src/experiment/components.js';
 import { Experiment } from '../src/experiment/experiment.js';
@@ -21,8 +20,7 @@ import { nodeAttribution } from '../src/methods/node-attribution.js';
 import { EdgeMasks } from '../src/runtime/masks.js';
 import { PatchableModel } from '../src/runtime/patchable-model.js';
 import { initModel } from '../src/synthetic/init.js';
-import type { Dataset, PromptPair } from '../src/tasks/types.js';
-import { machine, time } from './bench-support.js';
+import { benchDataset, machine, time } from './bench-support.js';
 
 const METHODS = ['eap', 'eap-ig-inputs', 'atp', 'exact'] as const;
 type BenchMethod = (typeof METHODS)[number];
@@ -46,15 +44,9 @@ const peakMb = (): number => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc
 async function measure(method: BenchMethod): Promise<Measurement> {
   const B = 50;
   const T = 16;
-  const random = new Random(7);
-  const tok = () => 1000 + Math.floor(random.uniform() * 40000);
-  const pairs: PromptPair[] = Array.from({ length: B }, (_, index) => {
-    const clean = Array.from({ length: T }, tok);
-    const corrupted = clean.map((t, i) => (i === 5 ? tok() : t));
-    return { index, clean, corrupted, targets: [{ position: T - 1, answer: tok(), wrong: tok() }], keyPositions: [5], roles: { KEY: 5, END: T - 1 } };
-  });
-  const STR: StrCorruption = { kind: 'str', variant: 'random-token' };
-  const dataset: Dataset = { task: 'bench', settings: {}, corruption: STR, pairs };
+  const dataset = benchDataset({ pairs: B, length: T, keyPositions: [5] });
+  const STR = dataset.corruption as StrCorruption;
+  const pairs = dataset.pairs;
   const pm = new PatchableModel(initModel('gpt2-small', 0));
   const metric = getMetric('logit-diff');
   const direction = 'noising' as const;

@@ -12,26 +12,17 @@ import { nodePatching } from '../src/methods/node-patching.js';
 import { getMetric } from '../src/experiment/metrics.js';
 import { EdgeMasks } from '../src/runtime/masks.js';
 import { PatchableModel } from '../src/runtime/patchable-model.js';
-import type { Dataset, PromptPair } from '../src/tasks/types.js';
 import { GRANULARITY_NAMES, type GranularityName, type StrCorruption } from '../src/core/vocabulary.js';
-import { machine } from './bench-support.js';
-import { Random } from '../src/core/random.js';
+import { benchDataset, machine } from './bench-support.js';
 
 const { values: args } = parseArgs({ options: { 'naive-sample': { type: 'string', default: '8' }, only: { type: 'string' } } });
 const naiveSample = Number(args['naive-sample']);
 const B = 50;
 const T = 16;
 
-const random = new Random(7);
-const rand = (): number => random.uniform();
-const tok = () => 1000 + Math.floor(rand() * 40000);
-const pairs: PromptPair[] = Array.from({ length: B }, (_, index) => {
-  const clean = Array.from({ length: T }, tok);
-  const corrupted = clean.map((t, i) => (i === 5 ? tok() : t));
-  return { index, clean, corrupted, targets: [{ position: T - 1, answer: tok(), wrong: tok() }], keyPositions: [5], roles: { KEY: 5, END: T - 1 } };
-});
-const STR: StrCorruption = { kind: 'str', variant: 'random-token' };
-const dataset: Dataset = { task: 'bench', settings: {}, corruption: STR, pairs };
+const dataset = benchDataset({ pairs: B, length: T, keyPositions: [5] });
+const STR = dataset.corruption as StrCorruption;
+const pairs = dataset.pairs;
 
 const pm = new PatchableModel(initModel('gpt2-small', 0));
 await pm.warm(['all-positions']);
