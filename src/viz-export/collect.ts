@@ -5,6 +5,7 @@ import { basename } from 'node:path';
 import { forEachEdge } from '../circuits/circuit.js';
 import { isJsonObject, type Json } from '../store/json.js';
 import type { Store } from '../store/store.js';
+import type { CurveRecord } from '../store/types.js';
 import {
   VIZ_FORMAT_VERSION,
   circuitChunk,
@@ -156,7 +157,17 @@ export async function collectSite(store: Store, opts: CollectOptions = {}): Prom
     });
   }
 
-  const curves: VizCurve[] = (await store.curves.list(filter)).map((cv) => ({
+  const curves: VizCurve[] = (await store.curves.list(filter)).map(vizCurve);
+
+  return {
+    index: { version: VIZ_FORMAT_VERSION, source: basename(store.path), builtAt: opts.builtAt ?? new Date().toISOString(), runs, circuits, curves },
+    chunks,
+  };
+}
+
+/** A stored curve as the viewer reads it: one array per field instead of one object per point. */
+export function vizCurve(cv: CurveRecord): VizCurve {
+  return {
     pipeline: cv.pipeline,
     key: cv.key,
     kind: cv.kind,
@@ -167,10 +178,5 @@ export async function collectSite(store: Store, opts: CollectOptions = {}): Prom
     faithfulness: cv.points.map((p) => p.faithfulness),
     tpr: cv.points.map((p) => p.tpr),
     fpr: cv.points.map((p) => p.fpr),
-  }));
-
-  return {
-    index: { version: VIZ_FORMAT_VERSION, source: basename(store.path), builtAt: opts.builtAt ?? new Date().toISOString(), runs, circuits, curves },
-    chunks,
   };
 }

@@ -15,6 +15,7 @@ import { loadPipeline } from '../../src/pipeline/spec.js';
 import { Store } from '../../src/store/store.js';
 import { storedMibAreas } from '../../viz/src/patching-view.js';
 import type { VizCurve } from '../../src/viz-export/format.js';
+import { vizCurve } from '../../src/viz-export/collect.js';
 import { build } from '../circuits/build.js';
 
 describe('MIB areas', () => {
@@ -107,18 +108,7 @@ discovery:
       // 0.5 % of the edges on faithfulness is near 1 and CMD is small (the first 0.4 % cost ~0.003).
       expect(r!.circuits[0]!.cmd).toBeLessThan(0.05);
 
-      const viz: VizCurve[] = (await store.curves.list({ runId })).map((cv) => ({
-        pipeline: cv.pipeline,
-        key: cv.key,
-        kind: cv.kind,
-        runId: cv.runId,
-        circuitId: cv.circuitId,
-        threshold: cv.points.map((p) => p.threshold),
-        size: cv.points.map((p) => p.size),
-        faithfulness: cv.points.map((p) => p.faithfulness),
-        tpr: cv.points.map((p) => p.tpr),
-        fpr: cv.points.map((p) => p.fpr),
-      }));
+      const viz: VizCurve[] = (await store.curves.list({ runId })).map(vizCurve);
       expect(storedMibAreas(viz, runId)).toEqual({ cpr: r!.circuits[0]!.cpr, cmd: r!.circuits[0]!.cmd });
       expect(storedMibAreas(viz, runId + 1000)).toBeUndefined();
     } finally {
