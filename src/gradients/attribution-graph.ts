@@ -1,53 +1,89 @@
-// The transformer written on a Tape (tape.ts) with one zero "receiver delta" input per receiver,
-// so that the gradient of the metric with respect to a delta is the gradient with respect to that
-// receiver's own input (docs/design.md section 1): a head's q receiver reaches the metric only
-// through its own layer norm and q projection, exactly as in a patched run where each receiver
-// gets its own copy of the residual stream. Two graphs per batch shape [B, T]:
+// The transformer written on a Tape (tape.ts), and the graphs attribution runs (docs/design.md
+// section 1 defines receivers: each receiver reads its own copy of the residual stream, so the
+// gradient of the metric with respect to a receiver's input is what an edge into it is scored by).
 //
-// - forward: in `input` [B, T, d] (the input sender), `pick` [N, B T] (one-hot: the N metric
-//   targets of the rows, row after row; a MatMul rather than a Gather, so the tape needs no scatter
-//   rule and nothing of width V is made at other positions) and the zero deltas; out logits [N, V] and
-//   senders [S, B, T, d] (graph order: input, then per layer its heads and its MLP);
-// - attribution: the same plus `grad_logits` [N, V] (d metric / d logits, made in TypeScript:
-//   metric-gradients.ts) and `sender_delta` [S, B, T, d]; out edge_scores [B, S, R], entry
-//   (b, s, r) = sum_t sender_delta[s, b, t] . d metric_b / d input_r[b, t]: the first-order change
-//   of row b's metric when edge s -> r carries sender_delta on top of the run at `input`; or, per
-//   position, [B, T, S, R] without the sum over t (node attribution of per-position components).
+// - senders graph (only for data whose runs are not cached already): in `input` [B, T, d] (the
+//   input sender) and `pick` [N, B T] (one-hot of the N metric targets, row after row); out logits
+//   [N, V] and every sender's output [S, B, T, d] (graph order: input, per layer its heads, its MLP).
+// - attribution graph: in `input`, `pick`, the metric's gradient terms (below) and the runs' sender
+//   outputs `source_senders`, `base_senders` [S, B, T, d]; out `edge_scores`: entry (s, r) is
+//   sum_t (source_s - base_s)[t] . d metric / d input_r[t] at `input`, summed over rows ([S, R]),
+//   per row ([B, S, R]) or per row and position ([B, T, S, R]); and the logits [N, V] at `input`.
 //
-// Deltas: d_attn_L [H, 3, B, T, d] (head-major, q/k/v: the graph's receiver order in layer L),
-// d_mlp_L [B, T, d], d_logits [B, T, d].
-import type { ModelConfig, ModelWeights, NormWeights } from '../model/types.js';
+// One run is one forward, one backward and one contraction:
+// - the metric's gradient with respect to the logits is made in the graph from the logits at this
+//   point: seed = add + p * (weights - sum(weights * p)) - self * p, p = softmax(logits). Every
+//   registry metric has this form (metric-gradients.ts gives its terms), so an interpolation point
+//   needs no separate forward pass to know its logits.
+// - a layer's head receivers all read the same residual stream at M = 0, so the forward normalises it
+//   once and projects q | k | v with the fused weight; the 3H receivers' input gradients are then
+//   rebuilt from the gradients of their own projections: for receiver r (a head's q, k or v input)
+//   with projection W_r and the layer's norm (x^ the normalised stream, inv = 1 / sigma, w its weight),
+//     d m / d x_r = P - mean(P) - x^ mean(P x^),  P = (inv g_r) (diag(w) W_r)^T,
+//   the norm's backward rule (RMSNorm: without the mean(P) term), where g_r = d m / d (x W_r) is
+//   what the tape's backward pass gives for the projection. mean(P) is folded into the product (an
+//   extra row of the transposed weight), and mean(P x^) = (g_r . (xn - b) W_r) / d needs only the
+//   forward's projections. The MLP's and the logits' receivers are one per layer: a zero `d_mlp_L` /
+//   `d_logits` input added to their stream gives their gradient directly.
+// - contraction: the difference of sender outputs is taken once, then multiplied with each layer's
+//   receiver gradients (Gemm with a transposed operand: no copy).
+import type { LayerWeights, ModelConfig, ModelWeights, NormWeights } from '../model/types.js';
 import type { BuiltGraph } from '../runtime/onnx/builder.js';
 import { ropeTables } from '../runtime/onnx/ops.js';
-import { expandKvHeads } from '../runtime/weight-layouts.js';
+import { fusedQkv } from '../runtime/weight-layouts.js';
 import { Tape } from './tape.js';
 
-export interface AttributionGraphs {
-  readonly forward: BuiltGraph;
-  readonly attribution: BuiltGraph;
-  /** Names and shapes of the zero receiver-delta inputs both graphs take. */
-  readonly deltas: readonly { readonly name: string; readonly shape: readonly number[] }[];
+/** How edge scores are laid out: summed over rows [S, R], per row [B, S, R], per row and position [B, T, S, R]. */
+export type ScoreLayout = 'sum' | 'rows' | 'positions';
+
+/** Names of the zero receiver inputs of the MLPs and logits (fed by the caller). */
+export interface ZeroInput {
+  readonly name: string;
+  readonly shape: readonly number[];
 }
 
-export function buildAttributionGraphs(cfg: ModelConfig, w: ModelWeights, B: number, T: number, N: number, perPosition = false): AttributionGraphs {
-  const { dModel: d, nHeads: H, dHead: dh, dMlp: f, vocabSize: V, nLayers } = cfg;
+export interface BuiltAttributionGraph {
+  readonly graph: BuiltGraph;
+  /** Zero inputs to feed with every run. */
+  readonly zeros: readonly ZeroInput[];
+}
+
+const size = (s: readonly number[]): number => s.reduce((a, b) => a * b, 1);
+
+/** What the forward written on a tape exposes to the backward and the contraction. */
+interface TapedForward {
+  readonly tp: Tape;
+  readonly logits: string;
+  readonly zeros: ZeroInput[];
+  /** Per layer: the head receivers' projections [H, B T, dh] (q, k, v, expanded to every query head), the norm's x^ [B T, d] and inv [B T, 1]. */
+  readonly layers: readonly { q: string; k: string; v: string; xhat: string; inv: string; mlpDelta: string }[];
+  readonly logitsDelta: string;
+  /** Sender outputs [S, B, T, d], when asked for. */
+  readonly senders?: string;
+}
+
+/** The model's forward on a tape; `withSenders` also forms each head's output (the senders graph). */
+function tapedForward(cfg: ModelConfig, w: ModelWeights, B: number, T: number, N: number, withSenders: boolean): TapedForward {
+  const { dModel: d, nHeads: H, nKvHeads: Hkv, dHead: dh, dMlp: f, vocabSize: V, nLayers } = cfg;
   if (T > cfg.maxPositions) throw new Error(`sequence of ${T} tokens exceeds the model's ${cfg.maxPositions} positions`);
+  const BT = B * T;
   const tp = new Tape(`attribution_b${B}_t${T}`);
-  const deltas: { name: string; shape: number[] }[] = [];
-  const delta = (name: string, shape: number[]): string => {
-    deltas.push({ name, shape });
+  const zeros: ZeroInput[] = [];
+  const zero = (name: string, shape: number[]): string => {
+    zeros.push({ name, shape });
     return tp.input(name, shape, true);
   };
   const wt = (name: string, data: Float32Array, shape: number[]): string => tp.weight(name, data, shape);
 
-  const norm = (x: string, nw: NormWeights, name: string): string => {
-    const weight = wt(`${name}.weight`, nw.weight.data, [d]);
+  /** The norm written out in primitives; returns its output and its x^ and inv for the receivers' backward. */
+  const norm = (x: string, nw: NormWeights, name: string): { y: string; xhat: string; inv: string } => {
     let centred = x;
     if (cfg.norm === 'layernorm') centred = tp.sub(x, tp.reduce(x, -1, true, true));
     const meanSq = tp.reduce(tp.mul(centred, centred), -1, true, true);
     const inv = tp.reciprocal(tp.sqrt(tp.add(meanSq, tp.scalar(cfg.normEps))));
-    const y = tp.mul(tp.mul(centred, inv), weight);
-    return nw.bias ? tp.add(y, wt(`${name}.bias`, nw.bias.data, [d])) : y;
+    const xhat = tp.mul(centred, inv);
+    const y = tp.mul(xhat, wt(`${name}.weight`, nw.weight.data, [d]));
+    return { y: nw.bias ? tp.add(y, wt(`${name}.bias`, nw.bias.data, [d])) : y, xhat, inv };
   };
 
   let rope: { cos: string; sin: string } | undefined;
@@ -65,32 +101,40 @@ export function buildAttributionGraphs(cfg: ModelConfig, w: ModelWeights, B: num
   for (let i = 0; i < T; i++) for (let j = i + 1; j < T; j++) causal[i * T + j] = -1e9;
   const causalMask = tp.table('causal', causal, [T, T]);
 
-  const input = tp.input('input', [B, T, d], false);
-  const senders: string[] = [tp.reshape(input, [1, B, T, d])];
-  let resid = input;
+  const input = tp.input('input', [B, T, d], true);
+  const senders: string[] = withSenders ? [tp.reshape(input, [1, B, T, d])] : [];
+  const layers: TapedForward['layers'][number][] = [];
+  let resid = tp.reshape(input, [BT, d]);
+  const group = H / Hkv;
   for (let L = 0; L < nLayers; L++) {
     const lw = w.layers[L]!;
-    // Head inputs: the residual plus each of the 3H receivers' own delta, normalised one by one.
-    const x = tp.add(tp.reshape(resid, [1, 1, B, T, d]), delta(`d_attn_${L}`, [H, 3, B, T, d]));
-    const xn = norm(x, lw.ln1, `L${L}.ln1`);
-    const project = (channel: number, weight: Float32Array, bias: Float32Array | undefined, name: string): string => {
-      const xc = tp.reshape(tp.slice(xn, 1, channel, channel + 1), [H, B * T, d]);
-      let y = tp.matmul(xc, wt(`L${L}.${name}`, weight, [H, d, dh]));
-      if (bias) y = tp.add(y, wt(`L${L}.b${name}`, bias, [H, 1, dh]));
-      return tp.reshape(y, [H, B, T, dh]);
-    };
-    const kvBias = (b: ModelWeights['layers'][number]['bk']) => (b ? expandKvHeads(b, cfg) : undefined);
-    const q = rotate(project(0, lw.wq.data, lw.bq?.data, 'wq'));
-    const k = rotate(project(1, expandKvHeads(lw.wk, cfg), kvBias(lw.bk), 'wk'));
-    const v = project(2, expandKvHeads(lw.wv, cfg), kvBias(lw.bv), 'wv');
-    const scores = tp.add(tp.mul(tp.matmul(q, tp.transpose(k, [0, 1, 3, 2])), tp.scalar(1 / Math.sqrt(dh))), causalMask);
-    const z = tp.matmul(tp.softmax(scores), v); // [H, B, T, dh]
-    const heads = tp.reshape(tp.matmul(tp.reshape(z, [H, B * T, dh]), wt(`L${L}.wo`, lw.wo.data, [H, dh, d])), [H, B, T, d]);
-    senders.push(heads);
-    let mid = tp.add(resid, tp.reduce(heads, 0, false));
+    const n1 = norm(resid, lw.ln1, `L${L}.ln1`);
+    const fused = fusedQkv(lw);
+    let qkv = tp.matmul(n1.y, wt(`L${L}.wqkv`, fused.weight, [d, fused.width]));
+    if (fused.bias) qkv = tp.add(qkv, wt(`L${L}.bqkv`, fused.bias, [fused.width]));
+    // [B T, n dh] columns of n heads -> [n, B T, dh]; k and v repeated for every query head (GQA).
+    const heads = (start: number, n: number): string => tp.transpose(tp.reshape(tp.slice(qkv, 1, start, start + n * dh), [BT, n, dh]), [1, 0, 2]);
+    const expand = (x: string): string => (group === 1 ? x : tp.reshape(tp.concat(Array<string>(group).fill(tp.reshape(x, [Hkv, 1, BT, dh])), 1), [H, BT, dh]));
+    const q = heads(0, H);
+    const k = expand(heads(H * dh, Hkv));
+    const v = expand(heads((H + Hkv) * dh, Hkv));
+    const q4 = rotate(tp.reshape(q, [H, B, T, dh]));
+    const k4 = rotate(tp.reshape(k, [H, B, T, dh]));
+    const scores = tp.add(tp.mul(tp.matmul(q4, tp.transpose(k4, [0, 1, 3, 2])), tp.scalar(1 / Math.sqrt(dh))), causalMask);
+    const z = tp.reshape(tp.matmul(tp.softmax(scores), tp.reshape(v, [H, B, T, dh])), [H, BT, dh]);
+    let attn: string;
+    if (withSenders) {
+      const perHead = tp.matmul(z, wt(`L${L}.wo3`, lw.wo.data, [H, dh, d])); // [H, B T, d]
+      senders.push(tp.reshape(perHead, [H, B, T, d]));
+      attn = tp.reduce(perHead, 0, false);
+    } else {
+      attn = tp.matmul(tp.reshape(tp.transpose(z, [1, 0, 2]), [BT, H * dh]), wt(`L${L}.wo`, lw.wo.data, [H * dh, d]));
+    }
+    let mid = tp.add(resid, attn);
     if (lw.bo) mid = tp.add(mid, wt(`L${L}.bo`, lw.bo.data, [d]));
 
-    const xm = norm(tp.add(mid, delta(`d_mlp_${L}`, [B, T, d])), lw.ln2, `L${L}.ln2`);
+    const mlpDelta = zero(`d_mlp_${L}`, [BT, d]);
+    const xm = norm(tp.add(mid, mlpDelta), lw.ln2, `L${L}.ln2`).y;
     let up = tp.matmul(xm, wt(`L${L}.w_in`, lw.wIn.data, [d, f]));
     if (lw.bIn) up = tp.add(up, wt(`L${L}.b_in`, lw.bIn.data, [f]));
     let hidden: string;
@@ -105,39 +149,160 @@ export function buildAttributionGraphs(cfg: ModelConfig, w: ModelWeights, B: num
       hidden = tp.mul(tp.mul(up, tp.add(tp.tanh(inner), tp.scalar(1))), tp.scalar(0.5));
     }
     const m = tp.matmul(hidden, wt(`L${L}.w_out`, lw.wOut.data, [f, d]));
-    senders.push(tp.reshape(m, [1, B, T, d]));
+    if (withSenders) senders.push(tp.reshape(m, [1, B, T, d]));
     resid = tp.add(mid, m);
     if (lw.bOut) resid = tp.add(resid, wt(`L${L}.b_out`, lw.bOut.data, [d]));
+    layers.push({ q, k, v, xhat: n1.xhat, inv: n1.inv, mlpDelta });
   }
-  const xl = norm(tp.add(resid, delta('d_logits', [B, T, d])), w.lnFinal, 'ln_f');
-  const picked = tp.matmul(tp.input('pick', [N, B * T], false), tp.reshape(xl, [B * T, d])); // [N, d]
+  const logitsDelta = zero('d_logits', [BT, d]);
+  const xl = norm(tp.add(resid, logitsDelta), w.lnFinal, 'ln_f').y;
+  const picked = tp.matmul(tp.input('pick', [N, BT], false), xl); // [N, d]
   let logits = tp.matmul(picked, wt('unembed', w.unembed.data, [d, V]));
   if (w.unembedBias) logits = tp.add(logits, wt('unembed.bias', w.unembedBias.data, [V]));
-  tp.output(logits, 'logits');
-  tp.output(tp.concat(senders, 0), 'senders');
-  const forward = tp.g.build();
-
-  // Attribution: gradients of sum(logits * grad_logits) w.r.t. every delta, in receiver order.
-  const seed = tp.input('grad_logits', [N, V], false);
-  const names = deltas.map((x) => x.name);
-  const grads = tp.gradients(logits, seed, names);
-  const perReceiver = grads.map((gr, i) => {
-    const shape = deltas[i]!.shape;
-    return tp.reshape(gr, [size(shape) / (B * T * d), B, T * d]);
-  });
-  const G = tp.concat(perReceiver, 0); // [R, B, T d]
-  const S = 1 + nLayers * (H + 1);
-  const R = tp.shape(G)[0]!;
-  const sd = tp.input('sender_delta', [S, B, T, d], false);
-  let scores: string;
-  if (perPosition) {
-    const Gt = tp.transpose(tp.reshape(G, [R, B, T, d]), [1, 2, 3, 0]); // [B, T, d, R]
-    scores = tp.matmul(tp.transpose(sd, [1, 2, 0, 3]), Gt); // [B, T, S, R]
-  } else {
-    scores = tp.matmul(tp.transpose(tp.reshape(sd, [S, B, T * d]), [1, 0, 2]), tp.transpose(G, [1, 2, 0])); // [B, S, R]
-  }
-  tp.output(scores, 'edge_scores');
-  return { forward, attribution: tp.g.build(), deltas };
+  return { tp, logits, zeros, layers, logitsDelta, senders: withSenders ? tp.concat(senders, 0) : undefined };
 }
 
-const size = (s: readonly number[]): number => s.reduce((a, b) => a * b, 1);
+/** The senders graph: logits at the targets and every sender's output of a run at `input`. */
+export function buildSendersGraph(cfg: ModelConfig, w: ModelWeights, B: number, T: number, N: number): BuiltAttributionGraph {
+  const f = tapedForward(cfg, w, B, T, N, true);
+  f.tp.output(f.logits, 'logits');
+  f.tp.output(f.senders!, 'senders');
+  return { graph: f.tp.g.build(), zeros: f.zeros };
+}
+
+/**
+ * Per layer, the head receivers' transposed projections with the norm's weight folded in,
+ * [3H, dh (+1), d] head-major (h0 q, h0 k, h0 v, h1 q, ...: the graph's receiver order), the
+ * layernorm's extra row -1 (it subtracts mean(P)); and the constant c_r = bias_r + b W_r [3H, 1, dh]
+ * with (xn - b) W_r = projection_r - c_r.
+ */
+interface ReceiverProjections {
+  readonly weightT: Float32Array;
+  readonly rowMeans: Float32Array;
+  readonly offset: Float32Array;
+}
+
+const projectionCache = new WeakMap<LayerWeights, ReceiverProjections>();
+
+function receiverProjections(cfg: ModelConfig, lw: LayerWeights): ReceiverProjections {
+  const known = projectionCache.get(lw);
+  if (known) return known;
+  const { dModel: d, nHeads: H, nKvHeads: Hkv, dHead: dh } = cfg;
+  const layernorm = cfg.norm === 'layernorm';
+  const rows = layernorm ? dh + 1 : dh;
+  const weightT = new Float32Array(3 * H * rows * d);
+  const rowMeans = new Float32Array(3 * H * dh);
+  const offset = new Float32Array(3 * H * dh);
+  const nw = lw.ln1.weight.data;
+  const nb = lw.ln1.bias?.data;
+  const group = H / Hkv;
+  const channels = [
+    { w: lw.wq, b: lw.bq, head: (h: number) => h },
+    { w: lw.wk, b: lw.bk, head: (h: number) => Math.floor(h / group) },
+    { w: lw.wv, b: lw.bv, head: (h: number) => Math.floor(h / group) },
+  ];
+  for (let h = 0; h < H; h++) {
+    channels.forEach((c, ci) => {
+      const r = 3 * h + ci;
+      const src = c.head(h);
+      const W = c.w.data; // [n, d, dh]
+      for (let j = 0; j < dh; j++) {
+        let mean = 0;
+        let bW = 0;
+        for (let i = 0; i < d; i++) {
+          const x = W[(src * d + i) * dh + j]!;
+          const folded = x * nw[i]!;
+          weightT[(r * rows + j) * d + i] = folded;
+          mean += folded;
+          if (nb) bW += nb[i]! * x;
+        }
+        rowMeans[r * dh + j] = mean / d;
+        offset[r * dh + j] = bW + (c.b ? c.b.data[src * dh + j]! : 0);
+      }
+      if (layernorm) weightT.fill(-1, (r * rows + dh) * d, (r * rows + dh + 1) * d);
+    });
+  }
+  const p = { weightT, rowMeans, offset };
+  projectionCache.set(lw, p);
+  return p;
+}
+
+/**
+ * The attribution graph of one batch shape and score layout. Inputs besides the weights: `input`
+ * [B, T, d], `pick` [N, B T], `seed_add`, `seed_weights` [N, V], `seed_self` [N, 1],
+ * `source_senders`, `base_senders` [S, B, T, d] and the zero inputs it lists.
+ */
+export function buildAttributionGraph(cfg: ModelConfig, w: ModelWeights, B: number, T: number, N: number, layout: ScoreLayout): BuiltAttributionGraph {
+  const { dModel: d, nHeads: H, dHead: dh, vocabSize: V, nLayers } = cfg;
+  const BT = B * T;
+  const f = tapedForward(cfg, w, B, T, N, false);
+  const { tp } = f;
+
+  // d score / d logits at this point, from the logits themselves (see the header).
+  const p = tp.softmax(f.logits);
+  const weights = tp.input('seed_weights', [N, V], false);
+  const spread = tp.sub(weights, tp.reduce(tp.mul(weights, p), -1, true));
+  const seed = tp.sub(tp.add(tp.input('seed_add', [N, V], false), tp.mul(p, spread)), tp.mul(tp.input('seed_self', [N, 1], false), p));
+
+  const probes = f.layers.flatMap((l) => [l.q, l.k, l.v, l.mlpDelta]);
+  const grads = tp.gradients(f.logits, seed, [...probes, f.logitsDelta]);
+  const gradOf = new Map(probes.map((x, i) => [x, grads[i]!]));
+
+  // Receiver gradients per layer: [3H, B T, d] of the heads' q/k/v inputs, then [1, B T, d] of the MLP.
+  const receiverGrads: string[][] = f.layers.map((l, L) => {
+    const proj = receiverProjections(cfg, w.layers[L]!);
+    const rows = proj.weightT.length / (3 * H * d);
+    const stack = (xs: readonly string[]): string =>
+      tp.reshape(
+        tp.concat(
+          xs.map((x) => tp.reshape(x, [H, 1, BT, dh])),
+          1,
+        ),
+        [3 * H, BT, dh],
+      );
+    const g = tp.mul(stack([gradOf.get(l.q)!, gradOf.get(l.k)!, gradOf.get(l.v)!]), tp.reshape(l.inv, [1, BT, 1]));
+    const projections = tp.sub(stack([l.q, l.k, l.v]), tp.weight(`L${L}.recv_offset`, proj.offset, [3 * H, 1, dh]));
+    const meanPx = tp.mul(tp.reduce(tp.mul(g, projections), -1, true), tp.scalar(1 / d)); // [3H, B T, 1]
+    const gAug = rows > dh ? tp.concat([g, tp.matmul(g, tp.weight(`L${L}.recv_means`, proj.rowMeans, [3 * H, dh, 1]))], -1) : g;
+    const P = tp.matmul(gAug, tp.weight(`L${L}.recv_wt`, proj.weightT, [3 * H, rows, d]));
+    const heads = tp.sub(P, tp.mul(tp.reshape(l.xhat, [1, BT, d]), meanPx));
+    return [heads, tp.reshape(gradOf.get(l.mlpDelta)!, [1, BT, d])];
+  });
+  receiverGrads.push([tp.reshape(grads[probes.length]!, [1, BT, d])]);
+
+  const S = 1 + nLayers * (H + 1);
+  const delta = tp.untaped('Sub', [tp.input('source_senders', [S, B, T, d], false), tp.input('base_senders', [S, B, T, d], false)], [S, B, T, d]);
+  const parts: string[] = [];
+  if (layout === 'sum') {
+    const flat = tp.reshape(delta, [S, BT * d]);
+    for (const gs of receiverGrads) {
+      for (const g of gs) {
+        const n = tp.shape(g)[0]!;
+        parts.push(tp.untaped('Gemm', [flat, tp.reshape(g, [n, BT * d])], [S, n], { transB: 1 }));
+      }
+    }
+    tp.output(tp.concat(parts, 1), 'edge_scores');
+  } else if (layout === 'rows') {
+    const byRow = tp.transpose(tp.reshape(delta, [S, B, T * d]), [1, 0, 2]); // [B, S, T d]
+    for (const gs of receiverGrads) {
+      for (const g of gs) {
+        const n = tp.shape(g)[0]!;
+        parts.push(tp.matmul(byRow, tp.transpose(tp.reshape(g, [n, B, T * d]), [1, 2, 0]))); // [B, S, n]
+      }
+    }
+    tp.output(tp.concat(parts, 2), 'edge_scores');
+  } else {
+    const byPosition = tp.transpose(delta, [1, 2, 0, 3]); // [B, T, S, d]
+    for (const gs of receiverGrads) {
+      for (const g of gs) {
+        const n = tp.shape(g)[0]!;
+        parts.push(tp.matmul(byPosition, tp.transpose(tp.reshape(g, [n, B, T, d]), [1, 2, 3, 0]))); // [B, T, S, n]
+      }
+    }
+    tp.output(tp.concat(parts, 3), 'edge_scores');
+  }
+  tp.output(f.logits, 'logits');
+  return { graph: tp.g.build(), zeros: f.zeros };
+}
+
+export { size as shapeSize };

@@ -22,10 +22,12 @@ import type { AttributionMethod, Direction } from '../core/vocabulary.js';
 import { CleanRow, type Metric, rowBlock } from '../experiment/metrics.js';
 import type { ModelConfig, ModelWeights } from '../model/types.js';
 import { inputSender, type RunInput } from '../runtime/inputs.js';
-import { f32, floats, SessionPool } from '../runtime/sessions.js';
+import { f32, floats, type Feeds, SessionPool } from '../runtime/sessions.js';
 import type { PromptPair } from '../tasks/types.js';
-import { type AttributionGraphs, buildAttributionGraphs } from './attribution-graph.js';
-import { scoreGradient } from './metric-gradients.js';
+import { type BuiltAttributionGraph, buildAttributionGraph, buildSendersGraph, type ScoreLayout } from './attribution-graph.js';
+import { writeGradientTerms } from './metric-gradients.js';
+
+export type { ScoreLayout } from './attribution-graph.js';
 
 /** The scheme is the method's name (src/core/vocabulary.ts); `exact` uses no gradient. */
 export type AttributionScheme = Exclude<AttributionMethod, 'exact'>;
@@ -42,10 +44,21 @@ export interface AttributionGroup {
   readonly offsets: readonly number[];
 }
 
+/** A group's clean and corrupted runs as a cache holds them (Experiment's GroupRuns has these fields). */
+export interface AttributionRuns {
+  /** Logits at the targets, row after row, and sender outputs [S, B, T, d]. */
+  readonly clean: { readonly logits: Float32Array; readonly cache: { readonly senders: Float32Array } };
+  /** The patch source of noising: the corrupted run (or an ablation's source values). */
+  readonly corrupted: { readonly cache: { readonly senders: Float32Array } };
+  readonly cleanRows: readonly CleanRow[];
+}
+
 /** What attribution reads of an experiment (Experiment has it): the model and the batched rows. */
 export interface AttributionData {
   readonly model: { readonly config: ModelConfig; readonly weights: ModelWeights };
   readonly groups: readonly AttributionGroup[];
+  /** The group's runs when the caller keeps them (an Experiment does); else the senders graph makes them. */
+  runsOf?(g: AttributionGroup): Promise<AttributionRuns>;
 }
 
 export interface AttributionOptions {
@@ -65,10 +78,18 @@ export function attributionPoints(scheme: AttributionScheme, steps = 5): number[
   return Array.from({ length: steps }, (_, k) => (k + 1) / steps);
 }
 
-/** Forward and attribution sessions of one model, one pair of graphs per batch shape. */
+/** d score / d logits in the graph's terms (metric-gradients.ts writeGradientTerms), [N, V] and [N, 1]. */
+export interface GradientTerms {
+  readonly add: Float32Array;
+  readonly weights: Float32Array;
+  readonly self: Float32Array;
+}
+
+/** Senders and attribution sessions of one model, one graph per batch shape and layout. */
 export class GradientModel {
   private readonly pool: SessionPool;
-  private readonly graphs = new Map<string, AttributionGraphs>();
+  private readonly graphs = new Map<string, BuiltAttributionGraph>();
+  private readonly zeroFeeds = new Map<string, Feeds>();
 
   constructor(
     readonly config: ModelConfig,
@@ -78,66 +99,67 @@ export class GradientModel {
     this.pool = pool ?? new SessionPool();
   }
 
-  private graphsFor(B: number, T: number, N: number, perPosition = false): AttributionGraphs {
-    const key = `${B}x${T}x${N}${perPosition ? 'pos' : ''}`;
+  private graph(key: string, build: () => BuiltAttributionGraph): { built: () => BuiltAttributionGraph['graph']; zeros: Feeds } {
     let g = this.graphs.get(key);
     if (!g) {
-      g = buildAttributionGraphs(this.config, this.weights, B, T, N, perPosition);
+      g = build();
       this.graphs.set(key, g);
+      const zeros: Feeds = {};
+      for (const z of g.zeros) zeros[z.name] = f32(new Float32Array(z.shape.reduce((a, b) => a * b, 1)), z.shape);
+      this.zeroFeeds.set(key, zeros);
     }
-    return g;
+    const built = g.graph;
+    return { built: () => built, zeros: this.zeroFeeds.get(key)! };
   }
 
-  private zeroDeltas(B: number, T: number, N: number): Record<string, ReturnType<typeof f32>> {
-    const feeds: Record<string, ReturnType<typeof f32>> = {};
-    for (const x of this.graphsFor(B, T, N).deltas) feeds[x.name] = f32(new Float32Array(x.shape.reduce((a, b) => a * b, 1)), x.shape);
-    return feeds;
-  }
-
-  /**
-   * Logits [N, V] at the rows' metric targets (row after row) and sender outputs [S, B, T, d] of the
-   * run at `input` (the input sender, [B, T, d]).
-   */
-  async forward(input: Float32Array, B: number, T: number, positions: readonly (readonly number[])[]): Promise<{ logits: Float32Array; senders: Float32Array }> {
+  /** Logits [N, V] at the rows' metric targets (row after row) and sender outputs [S, B, T, d] of the run at `input` ([B, T, d]). */
+  async senders(input: Float32Array, B: number, T: number, positions: readonly (readonly number[])[]): Promise<{ logits: Float32Array; senders: Float32Array }> {
     const p = pick(positions, T);
     const N = p.dims[0]!;
-    const feeds = { ...this.zeroDeltas(B, T, N), input: f32(input, [B, T, this.config.dModel]), pick: p };
-    const out = await this.pool.run(`attr-forward:${B}x${T}x${N}`, () => this.graphsFor(B, T, N).forward, feeds);
+    const key = `attr-senders:${B}x${T}x${N}`;
+    const g = this.graph(key, () => buildSendersGraph(this.config, this.weights, B, T, N));
+    const out = await this.pool.run(key, g.built, { ...g.zeros, input: f32(input, [B, T, this.config.dModel]), pick: p });
     return { logits: floats(out.logits, 'logits'), senders: floats(out.senders, 'senders') };
   }
 
   /**
-   * Edge scores [B, S, R]: sum_t senderDelta[s, b, t] . d(sum logits * gradLogits)_b / d input_r[b, t]
-   * at `input`, logits and gradLogits [N, V] at the rows' metric targets; per position [B, T, S, R]
-   * (no sum over t).
+   * Edge scores at `input`: entry (s, r) = sum_t (source - base)[s, b, t] . d score_b / d input_r[b, t],
+   * with the score's gradient given by `terms`; summed over rows [S, R], per row [B, S, R] or per row
+   * and position [B, T, S, R].
    */
   async edgeScores(
     input: Float32Array,
     B: number,
     T: number,
     positions: readonly (readonly number[])[],
-    gradLogits: Float32Array,
-    senderDelta: Float32Array,
-    perPosition = false,
+    terms: GradientTerms,
+    source: Float32Array,
+    base: Float32Array,
+    layout: ScoreLayout,
   ): Promise<Float32Array> {
     const { dModel: d, vocabSize: V } = this.config;
-    const S = senderDelta.length / (B * T * d);
+    const S = source.length / (B * T * d);
     const p = pick(positions, T);
     const N = p.dims[0]!;
-    const feeds = {
-      ...this.zeroDeltas(B, T, N),
+    const key = `attr-scores:${B}x${T}x${N}:${layout}`;
+    const g = this.graph(key, () => buildAttributionGraph(this.config, this.weights, B, T, N, layout));
+    const feeds: Feeds = {
+      ...g.zeros,
       input: f32(input, [B, T, d]),
       pick: p,
-      grad_logits: f32(gradLogits, [N, V]),
-      sender_delta: f32(senderDelta, [S, B, T, d]),
+      seed_add: f32(terms.add, [N, V]),
+      seed_weights: f32(terms.weights, [N, V]),
+      seed_self: f32(terms.self, [N, 1]),
+      source_senders: f32(source, [S, B, T, d]),
+      base_senders: f32(base, [S, B, T, d]),
     };
-    const key = `attr-backward:${B}x${T}x${N}${perPosition ? 'pos' : ''}`;
-    const out = await this.pool.run(key, () => this.graphsFor(B, T, N, perPosition).attribution, feeds);
+    const out = await this.pool.run(key, g.built, feeds);
     return floats(out.edge_scores, 'edge_scores');
   }
 
   release(): Promise<void> {
     this.graphs.clear();
+    this.zeroFeeds.clear();
     return this.pool.release();
   }
 }
@@ -147,35 +169,49 @@ export interface GroupScoreOptions {
   readonly direction: Direction;
   /** Weights alpha of the points (attributionPoints). */
   readonly points: readonly number[];
-  /** Scores per position [B, T, S, R] instead of [B, S, R]. */
-  readonly perPosition?: boolean;
+  /** Default 'sum'. */
+  readonly layout?: ScoreLayout;
 }
 
-/** Raw per-row scores of one group (mean over the points), as GradientModel.edgeScores lays them out. */
-export async function groupEdgeScores(model: AttributionData['model'], gm: GradientModel, g: AttributionGroup, opts: GroupScoreOptions): Promise<Float32Array> {
-  const { config: cfg, weights: w } = model;
-  const V = cfg.vocabSize;
+/** A group's runs: the caller's cache, or the senders graph's runs of the clean and corrupted inputs. */
+async function runsOf(data: AttributionData, gm: GradientModel, g: AttributionGroup): Promise<AttributionRuns> {
+  if (data.runsOf) return data.runsOf(g);
+  const { config: cfg, weights: w } = data.model;
   const B = g.rows.length;
   const T = g.seqLen;
-  const noising = opts.direction === 'noising';
-  const clean = inputSender(cfg, w, g.cleanInput);
-  const corrupted = inputSender(cfg, w, g.corruptedInput);
-  const [base, source] = noising ? [clean, corrupted] : [corrupted, clean];
-  const at = g.positions;
-  const cleanRun = await gm.forward(clean, B, T, at);
-  const cleanRows = g.rows.map((_, b) => new CleanRow(rowBlock(cleanRun.logits, g.offsets, b, V).slice(), V));
-  const sourceRun = await gm.forward(source, B, T, at);
-  const baseSenders = noising ? cleanRun.senders : (await gm.forward(base, B, T, at)).senders;
-  const senderDelta = new Float32Array(baseSenders.length);
-  for (let i = 0; i < senderDelta.length; i++) senderDelta[i] = sourceRun.senders[i]! - baseSenders[i]!;
+  const clean = await gm.senders(inputSender(cfg, w, g.cleanInput), B, T, g.positions);
+  const corrupted = await gm.senders(inputSender(cfg, w, g.corruptedInput), B, T, g.positions);
+  const V = cfg.vocabSize;
+  const cleanRows = g.rows.map((_, b) => new CleanRow(rowBlock(clean.logits, g.offsets, b, V).slice(), V));
+  return { clean: { logits: clean.logits, cache: { senders: clean.senders } }, corrupted: { cache: { senders: corrupted.senders } }, cleanRows };
+}
 
+/** The gradient terms of a metric for every target of a group (metric-gradients.ts). */
+function gradientTerms(metric: Metric, g: AttributionGroup, cleanRows: readonly CleanRow[], V: number): GradientTerms {
+  const N = g.offsets[g.rows.length]!;
+  const terms = { add: new Float32Array(N * V), weights: new Float32Array(N * V), self: new Float32Array(N) };
+  g.rows.forEach((row, b) => writeGradientTerms(metric.name, row.pair, cleanRows[b]!, terms, g.offsets[b]!));
+  return terms;
+}
+
+/** Raw scores of one group in the layout asked for (mean over the points; summed over rows in 'sum'). */
+export async function groupEdgeScores(data: AttributionData, gm: GradientModel, g: AttributionGroup, opts: GroupScoreOptions): Promise<Float32Array> {
+  const { config: cfg } = data.model;
+  const B = g.rows.length;
+  const T = g.seqLen;
+  const X = B * T * cfg.dModel;
+  const runs = await runsOf(data, gm, g);
+  const noising = opts.direction === 'noising';
+  const [baseRun, sourceRun] = noising ? [runs.clean.cache, runs.corrupted.cache] : [runs.corrupted.cache, runs.clean.cache];
+  // The input sender of each run is the first block of its senders.
+  const base = baseRun.senders.subarray(0, X);
+  const source = sourceRun.senders.subarray(0, X);
+  const terms = gradientTerms(opts.metric, g, runs.cleanRows, cfg.vocabSize);
+  const layout = opts.layout ?? 'sum';
   let sum: Float32Array | undefined;
   for (const alpha of opts.points) {
     const x = alpha === 1 ? base : alpha === 0 ? source : Float32Array.from(source, (c, i) => c + alpha * (base[i]! - c));
-    const logits = alpha === 1 && noising ? cleanRun.logits : (await gm.forward(x, B, T, at)).logits;
-    const seed = new Float32Array(g.offsets[B]! * V);
-    g.rows.forEach((row, b) => seed.set(scoreGradient(opts.metric.name, rowBlock(logits, g.offsets, b, V), row.pair, cleanRows[b]!), g.offsets[b]! * V));
-    const scores = await gm.edgeScores(x, B, T, at, seed, senderDelta, opts.perPosition);
+    const scores = await gm.edgeScores(x, B, T, g.positions, terms, sourceRun.senders, baseRun.senders, layout);
     if (opts.points.length === 1) return scores;
     sum ??= new Float32Array(scores.length);
     for (let i = 0; i < scores.length; i++) sum[i]! += scores[i]! / opts.points.length;
@@ -224,14 +260,9 @@ export async function edgeAttribution(data: AttributionData, gm: GradientModel, 
   const sum = new Float64Array(S * R);
   let nRows = 0;
   for (const g of data.groups) {
-    const B = g.rows.length;
-    const scores = await groupEdgeScores(data.model, gm, g, { metric: opts.metric, direction, points });
-    for (let b = 0; b < B; b++) {
-      for (let r = 0; r < R; r++) {
-        for (let s = 0; s < fanIn[r]!; s++) sum[s * R + r]! += scores[(b * S + s) * R + r]!;
-      }
-    }
-    nRows += B;
+    const scores = await groupEdgeScores(data, gm, g, { metric: opts.metric, direction, points, layout: 'sum' });
+    for (let i = 0; i < S * R; i++) sum[i]! += scores[i]!;
+    nRows += g.rows.length;
   }
   const out = new Float64Array(S * R).fill(NaN);
   for (let r = 0; r < R; r++) for (let s = 0; s < fanIn[r]!; s++) out[s * R + r] = sum[s * R + r]! / nRows;

@@ -60,3 +60,44 @@ export function scoreGradient(metric: MetricName, block: Float32Array, pair: Pro
   }
   return out;
 }
+
+/**
+ * The same gradients in the form the attribution graph evaluates at any point (attribution-graph.ts):
+ * d score / d l = add + p (weights - sum(weights p)) - self p with p = softmax(l), per target row.
+ * Filled into [targets x V] blocks of `add` and `weights` and [targets] of `self`, at row `at`.
+ */
+export function writeGradientTerms(
+  metric: MetricName,
+  pair: PromptPair,
+  clean: CleanRow,
+  out: { readonly add: Float32Array; readonly weights: Float32Array; readonly self: Float32Array },
+  at: number,
+): void {
+  const V = clean.vocabSize;
+  const n = pair.targets.length;
+  for (let t = 0; t < n; t++) {
+    const row = (at + t) * V;
+    const target = pair.targets[t]!;
+    const weigh = (m: ReadonlyMap<number, number>) => {
+      for (const [id, c] of m) out.weights[row + id]! += c / n;
+    };
+    switch (metric) {
+      case 'logit-diff':
+        out.add[row + target.answer]! += 1 / n;
+        out.add[row + target.wrong!]! -= 1 / n;
+        break;
+      case 'prob':
+        weigh(countTokens([target.answer]));
+        break;
+      case 'prob-diff':
+        weigh(countTokens(pair.tokenSets!.greater!, pair.tokenSets!.notGreater!));
+        break;
+      case 'kl': {
+        const lc = clean.logProbs(t);
+        for (let i = 0; i < V; i++) out.add[row + i] = Math.exp(lc[i]!) / n;
+        out.self[at + t] = 1 / n;
+        break;
+      }
+    }
+  }
+}

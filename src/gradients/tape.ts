@@ -89,6 +89,14 @@ export class Tape {
     this.g.output(this.g.op('Identity', [x]), name, 'float32', this.shape(x));
   }
 
+  /**
+   * An op the tape does not differentiate (contractions after the backward pass, Gemm with a
+   * transposed operand): emitted with its static output shape, never recorded.
+   */
+  untaped(opType: string, inputs: readonly string[], shape: Shape, attrs: Record<string, number | number[]> = {}): string {
+    return this.emit(opType, inputs, shape, attrs);
+  }
+
   private emit(opType: string, inputs: readonly string[], shape: Shape, attrs: Record<string, number | number[]> = {}): string {
     const y = this.g.op(opType, inputs, attrs);
     this.shapes.set(y, shape);

@@ -47,7 +47,7 @@ export const nodeAttribution: Method<NodePatchingSettings, NodeEffects, NodePatc
         });
         const effects = new Map<string, EffectRow[]>(s.metrics.map((m) => [m.name, []]));
         for (const [mi, metric] of s.metrics.entries()) {
-          const scores = await groupEdgeScores(exp.model, gm, g, { metric, direction: s.direction, points: [1], perPosition });
+          const scores = await groupEdgeScores(exp, gm, g, { metric, direction: s.direction, points: [1], layout: perPosition ? 'positions' : 'rows' });
           const norm = baselines.metrics[metric.name]!.normaliser;
           const e = new Float64Array(comps.length * B);
           const per = T * S * R;
