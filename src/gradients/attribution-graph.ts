@@ -48,8 +48,6 @@ export interface BuiltAttributionGraph {
   readonly zeros: readonly ZeroInput[];
 }
 
-const size = (s: readonly number[]): number => s.reduce((a, b) => a * b, 1);
-
 /** What the forward written on a tape exposes to the backward and the contraction. */
 interface TapedForward {
   readonly tp: Tape;
@@ -228,25 +226,31 @@ function receiverProjections(cfg: ModelConfig, lw: LayerWeights): ReceiverProjec
 }
 
 /**
- * The attribution graph of one batch shape and score layout. Inputs besides the weights: `input`
- * [B, T, d], `pick` [N, B T], `seed_add`, `seed_weights` [N, V], `seed_self` [N, 1],
- * `source_senders`, `base_senders` [S, B, T, d] and the zero inputs it lists.
+ * The attribution graph of one batch shape and score layout, at `points` interpolation points at
+ * once (stacked along the batch: the points' receiver gradients are averaged before the one
+ * contraction, which is linear in them). Inputs besides the weights: `input` [points B, T, d] (point
+ * after point), `pick` [points N, points B T], `seed_add`, `seed_weights` [N, V], `seed_self`
+ * [N, 1], `source_senders`, `base_senders` [S, B, T, d] and the zero inputs it lists.
  */
-export function buildAttributionGraph(cfg: ModelConfig, w: ModelWeights, B: number, T: number, N: number, layout: ScoreLayout): BuiltAttributionGraph {
+export function buildAttributionGraph(cfg: ModelConfig, w: ModelWeights, B: number, T: number, N: number, layout: ScoreLayout, points = 1): BuiltAttributionGraph {
   const { dModel: d, nHeads: H, dHead: dh, vocabSize: V, nLayers } = cfg;
   const BT = B * T;
-  const f = tapedForward(cfg, w, B, T, N, false);
+  const PBT = points * BT;
+  const f = tapedForward(cfg, w, points * B, T, points * N, false);
   const { tp } = f;
 
-  // d score / d logits at this point, from the logits themselves (see the header).
-  const p = tp.softmax(f.logits);
+  // d score / d logits at each point, from its logits (see the header), over the points' mean.
+  const p = tp.reshape(tp.softmax(f.logits), [points, N, V]);
   const weights = tp.input('seed_weights', [N, V], false);
   const spread = tp.sub(weights, tp.reduce(tp.mul(weights, p), -1, true));
-  const seed = tp.sub(tp.add(tp.input('seed_add', [N, V], false), tp.mul(p, spread)), tp.mul(tp.input('seed_self', [N, 1], false), p));
+  const perPoint = tp.sub(tp.add(tp.input('seed_add', [N, V], false), tp.mul(p, spread)), tp.mul(tp.input('seed_self', [N, 1], false), p));
+  const seed = tp.reshape(points === 1 ? perPoint : tp.mul(perPoint, tp.scalar(1 / points)), [points * N, V]);
 
   const probes = f.layers.flatMap((l) => [l.q, l.k, l.v, l.mlpDelta]);
   const grads = tp.gradients(f.logits, seed, [...probes, f.logitsDelta]);
   const gradOf = new Map(probes.map((x, i) => [x, grads[i]!]));
+  /** [n, points B T, d] summed over the points -> [n, B T, d]. */
+  const overPoints = (x: string, n: number): string => (points === 1 ? x : tp.reshape(tp.reduce(tp.reshape(x, [n, points, BT * d]), 1, false), [n, BT, d]));
 
   // Receiver gradients per layer: [3H, B T, d] of the heads' q/k/v inputs, then [1, B T, d] of the MLP.
   const receiverGrads: string[][] = f.layers.map((l, L) => {
@@ -255,54 +259,67 @@ export function buildAttributionGraph(cfg: ModelConfig, w: ModelWeights, B: numb
     const stack = (xs: readonly string[]): string =>
       tp.reshape(
         tp.concat(
-          xs.map((x) => tp.reshape(x, [H, 1, BT, dh])),
+          xs.map((x) => tp.reshape(x, [H, 1, PBT, dh])),
           1,
         ),
-        [3 * H, BT, dh],
+        [3 * H, PBT, dh],
       );
-    const g = tp.mul(stack([gradOf.get(l.q)!, gradOf.get(l.k)!, gradOf.get(l.v)!]), tp.reshape(l.inv, [1, BT, 1]));
+    const g = tp.mul(stack([gradOf.get(l.q)!, gradOf.get(l.k)!, gradOf.get(l.v)!]), tp.reshape(l.inv, [1, PBT, 1]));
     const projections = tp.sub(stack([l.q, l.k, l.v]), tp.weight(`L${L}.recv_offset`, proj.offset, [3 * H, 1, dh]));
-    const meanPx = tp.mul(tp.reduce(tp.mul(g, projections), -1, true), tp.scalar(1 / d)); // [3H, B T, 1]
+    const meanPx = tp.mul(tp.reduce(tp.mul(g, projections), -1, true), tp.scalar(1 / d)); // [3H, P B T, 1]
     const gAug = rows > dh ? tp.concat([g, tp.matmul(g, tp.weight(`L${L}.recv_means`, proj.rowMeans, [3 * H, dh, 1]))], -1) : g;
     const P = tp.matmul(gAug, tp.weight(`L${L}.recv_wt`, proj.weightT, [3 * H, rows, d]));
-    const heads = tp.sub(P, tp.mul(tp.reshape(l.xhat, [1, BT, d]), meanPx));
-    return [heads, tp.reshape(gradOf.get(l.mlpDelta)!, [1, BT, d])];
+    const heads = tp.sub(P, tp.mul(tp.reshape(l.xhat, [1, PBT, d]), meanPx));
+    return [overPoints(heads, 3 * H), overPoints(tp.reshape(gradOf.get(l.mlpDelta)!, [1, PBT, d]), 1)];
   });
-  receiverGrads.push([tp.reshape(grads[probes.length]!, [1, BT, d])]);
+  receiverGrads.push([overPoints(tp.reshape(grads[probes.length]!, [1, PBT, d]), 1)]);
 
   const S = 1 + nLayers * (H + 1);
   const delta = tp.untaped('Sub', [tp.input('source_senders', [S, B, T, d], false), tp.input('base_senders', [S, B, T, d], false)], [S, B, T, d]);
+  // Receivers are contracted a few layers at a time: each product reads every sender difference
+  // once, so one product per layer (or per receiver) would be bound by memory, where a block of
+  // about 150 receivers keeps the multiply units busy. A block reads only the senders that feed it
+  // (a prefix: senders come in graph order).
+  const blocks = receiverBlocks(receiverGrads, Math.ceil(nLayers / CONTRACTION_BLOCKS));
   const parts: string[] = [];
-  if (layout === 'sum') {
-    const flat = tp.reshape(delta, [S, BT * d]);
-    for (const gs of receiverGrads) {
-      for (const g of gs) {
-        const n = tp.shape(g)[0]!;
-        parts.push(tp.untaped('Gemm', [flat, tp.reshape(g, [n, BT * d])], [S, n], { transB: 1 }));
-      }
+  const flat = tp.reshape(delta, [S, BT * d]);
+  const byRow = layout === 'rows' ? tp.transpose(tp.reshape(delta, [S, B, T * d]), [1, 0, 2]) : undefined; // [B, S, T d]
+  const byPosition = layout === 'positions' ? tp.transpose(delta, [1, 2, 0, 3]) : undefined; // [B, T, S, d]
+  for (const block of blocks) {
+    const g = block.grads.length === 1 ? block.grads[0]! : tp.concat(block.grads, 0); // [n, B T, d]
+    const n = tp.shape(g)[0]!;
+    if (layout === 'sum') {
+      const fed = block.lastLayer >= nLayers ? S : 1 + block.lastLayer * (H + 1) + H;
+      const senders = fed === S ? flat : tp.untaped('Slice', [flat, tp.g.ints([0]), tp.g.ints([fed]), tp.g.ints([0])], [fed, BT * d]);
+      const product = tp.untaped('Gemm', [senders, tp.reshape(g, [n, BT * d])], [fed, n], { transB: 1 });
+      parts.push(fed === S ? product : tp.untaped('Pad', [product, tp.g.ints([0, 0, S - fed, 0])], [S, n]));
+    } else if (byRow) {
+      parts.push(tp.matmul(byRow, tp.transpose(tp.reshape(g, [n, B, T * d]), [1, 2, 0]))); // [B, S, n]
+    } else {
+      parts.push(tp.matmul(byPosition!, tp.transpose(tp.reshape(g, [n, B, T, d]), [1, 2, 3, 0]))); // [B, T, S, n]
     }
-    tp.output(tp.concat(parts, 1), 'edge_scores');
-  } else if (layout === 'rows') {
-    const byRow = tp.transpose(tp.reshape(delta, [S, B, T * d]), [1, 0, 2]); // [B, S, T d]
-    for (const gs of receiverGrads) {
-      for (const g of gs) {
-        const n = tp.shape(g)[0]!;
-        parts.push(tp.matmul(byRow, tp.transpose(tp.reshape(g, [n, B, T * d]), [1, 2, 0]))); // [B, S, n]
-      }
-    }
-    tp.output(tp.concat(parts, 2), 'edge_scores');
-  } else {
-    const byPosition = tp.transpose(delta, [1, 2, 0, 3]); // [B, T, S, d]
-    for (const gs of receiverGrads) {
-      for (const g of gs) {
-        const n = tp.shape(g)[0]!;
-        parts.push(tp.matmul(byPosition, tp.transpose(tp.reshape(g, [n, B, T, d]), [1, 2, 3, 0]))); // [B, T, S, n]
-      }
-    }
-    tp.output(tp.concat(parts, 3), 'edge_scores');
   }
+  tp.output(parts.length === 1 ? parts[0]! : tp.concat(parts, layout === 'sum' ? 1 : layout === 'rows' ? 2 : 3), 'edge_scores');
   tp.output(f.logits, 'logits');
   return { graph: tp.g.build(), zeros: f.zeros };
 }
 
-export { size as shapeSize };
+/** How many blocks of layers the contraction runs in (see buildAttributionGraph). */
+const CONTRACTION_BLOCKS = 3;
+
+/** Receiver gradients of `perBlock` layers at a time (the logits' receiver joins the last block), in receiver order. */
+function receiverBlocks(perLayer: readonly (readonly string[])[], perBlock: number): { grads: string[]; lastLayer: number }[] {
+  const blocks: { grads: string[]; lastLayer: number }[] = [];
+  const nLayers = perLayer.length - 1; // the last entry is the logits receiver
+  for (let L = 0; L < nLayers; L += perBlock) {
+    const last = Math.min(L + perBlock, nLayers) - 1;
+    blocks.push({ grads: perLayer.slice(L, last + 1).flat(), lastLayer: last });
+  }
+  const logits = perLayer[nLayers]!;
+  if (blocks.length === 0) blocks.push({ grads: [...logits], lastLayer: nLayers });
+  else {
+    blocks[blocks.length - 1]!.grads.push(...logits);
+    blocks[blocks.length - 1]!.lastLayer = nLayers;
+  }
+  return blocks;
+}

@@ -91,12 +91,19 @@ export class GradientModel {
   private readonly graphs = new Map<string, BuiltAttributionGraph>();
   private readonly zeroFeeds = new Map<string, Feeds>();
 
+  /**
+   * Interpolation points run together while points x B x T stays within this many token rows: a
+   * run's memory grows with them, and on CPU wider runs gain nothing once the matrices are large.
+   */
+  readonly maxPointTokens: number;
+
   constructor(
     readonly config: ModelConfig,
     readonly weights: ModelWeights,
-    pool?: SessionPool,
+    opts: { readonly pool?: SessionPool; readonly maxPointTokens?: number } = {},
   ) {
-    this.pool = pool ?? new SessionPool();
+    this.pool = opts.pool ?? new SessionPool();
+    this.maxPointTokens = opts.maxPointTokens ?? 4096;
   }
 
   private graph(key: string, build: () => BuiltAttributionGraph): { built: () => BuiltAttributionGraph['graph']; zeros: Feeds } {
@@ -123,12 +130,13 @@ export class GradientModel {
   }
 
   /**
-   * Edge scores at `input`: entry (s, r) = sum_t (source - base)[s, b, t] . d score_b / d input_r[b, t],
-   * with the score's gradient given by `terms`; summed over rows [S, R], per row [B, S, R] or per row
-   * and position [B, T, S, R].
+   * Edge scores averaged over the points (each [B, T, d], the input sender): entry (s, r) =
+   * mean over points of sum_t (source - base)[s, b, t] . d score_b / d input_r[b, t], the score's
+   * gradient given by `terms`; summed over rows [S, R], per row [B, S, R] or per row and position
+   * [B, T, S, R]. Points run `pointsPerRun` at a time, stacked along the batch.
    */
   async edgeScores(
-    input: Float32Array,
+    points: readonly Float32Array[],
     B: number,
     T: number,
     positions: readonly (readonly number[])[],
@@ -139,22 +147,33 @@ export class GradientModel {
   ): Promise<Float32Array> {
     const { dModel: d, vocabSize: V } = this.config;
     const S = source.length / (B * T * d);
-    const p = pick(positions, T);
-    const N = p.dims[0]!;
-    const key = `attr-scores:${B}x${T}x${N}:${layout}`;
-    const g = this.graph(key, () => buildAttributionGraph(this.config, this.weights, B, T, N, layout));
-    const feeds: Feeds = {
-      ...g.zeros,
-      input: f32(input, [B, T, d]),
-      pick: p,
-      seed_add: f32(terms.add, [N, V]),
-      seed_weights: f32(terms.weights, [N, V]),
-      seed_self: f32(terms.self, [N, 1]),
-      source_senders: f32(source, [S, B, T, d]),
-      base_senders: f32(base, [S, B, T, d]),
-    };
-    const out = await this.pool.run(key, g.built, feeds);
-    return floats(out.edge_scores, 'edge_scores');
+    const N = positions.reduce((a, p) => a + p.length, 0);
+    const perRun = Math.max(1, Math.min(points.length, Math.floor(this.maxPointTokens / (B * T))));
+    let out: Float32Array | undefined;
+    for (let at = 0; at < points.length; at += perRun) {
+      const chunk = points.slice(at, at + perRun);
+      const P = chunk.length;
+      const input = new Float32Array(P * B * T * d);
+      chunk.forEach((x, i) => input.set(x, i * B * T * d));
+      const key = `attr-scores:${B}x${T}x${N}:${layout}:${P}`;
+      const g = this.graph(key, () => buildAttributionGraph(this.config, this.weights, B, T, N, layout, P));
+      const feeds: Feeds = {
+        ...g.zeros,
+        input: f32(input, [P * B, T, d]),
+        pick: pick(Array.from({ length: P }, () => positions).flat(), T),
+        seed_add: f32(terms.add, [N, V]),
+        seed_weights: f32(terms.weights, [N, V]),
+        seed_self: f32(terms.self, [N, 1]),
+        source_senders: f32(source, [S, B, T, d]),
+        base_senders: f32(base, [S, B, T, d]),
+      };
+      const scores = floats((await this.pool.run(key, g.built, feeds)).edge_scores, 'edge_scores');
+      if (P === points.length) return scores;
+      out ??= new Float32Array(scores.length);
+      for (let i = 0; i < scores.length; i++) out[i]! += (scores[i]! * P) / points.length;
+    }
+    if (!out) throw new Error('attribution needs at least one point');
+    return out;
   }
 
   release(): Promise<void> {
@@ -207,17 +226,8 @@ export async function groupEdgeScores(data: AttributionData, gm: GradientModel, 
   const base = baseRun.senders.subarray(0, X);
   const source = sourceRun.senders.subarray(0, X);
   const terms = gradientTerms(opts.metric, g, runs.cleanRows, cfg.vocabSize);
-  const layout = opts.layout ?? 'sum';
-  let sum: Float32Array | undefined;
-  for (const alpha of opts.points) {
-    const x = alpha === 1 ? base : alpha === 0 ? source : Float32Array.from(source, (c, i) => c + alpha * (base[i]! - c));
-    const scores = await gm.edgeScores(x, B, T, g.positions, terms, sourceRun.senders, baseRun.senders, layout);
-    if (opts.points.length === 1) return scores;
-    sum ??= new Float32Array(scores.length);
-    for (let i = 0; i < scores.length; i++) sum[i]! += scores[i]! / opts.points.length;
-  }
-  if (!sum) throw new Error('attribution needs at least one point');
-  return sum;
+  const points = opts.points.map((alpha) => (alpha === 1 ? base : alpha === 0 ? source : Float32Array.from(source, (c, i) => c + alpha * (base[i]! - c))));
+  return gm.edgeScores(points, B, T, g.positions, terms, sourceRun.senders, baseRun.senders, opts.layout ?? 'sum');
 }
 
 /** One-hot [N, B T] of the rows' metric targets, row after row (the order of metrics.ts targetOffsets). */
