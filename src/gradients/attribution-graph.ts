@@ -267,10 +267,16 @@ export function buildAttributionGraph(cfg: ModelConfig, w: ModelWeights, B: numb
     const g = tp.mul(stack([gradOf.get(l.q)!, gradOf.get(l.k)!, gradOf.get(l.v)!]), tp.reshape(l.inv, [1, PBT, 1]));
     const projections = tp.sub(stack([l.q, l.k, l.v]), tp.weight(`L${L}.recv_offset`, proj.offset, [3 * H, 1, dh]));
     const meanPx = tp.mul(tp.reduce(tp.mul(g, projections), -1, true), tp.scalar(1 / d)); // [3H, P B T, 1]
-    const gAug = rows > dh ? tp.concat([g, tp.matmul(g, tp.weight(`L${L}.recv_means`, proj.rowMeans, [3 * H, dh, 1]))], -1) : g;
+    // P - mean(P) is linear in g: summed over the points in head space (d / dh times smaller) first.
+    const gSum = points === 1 ? g : tp.reduce(tp.reshape(g, [3 * H, points, BT, dh]), 1, false);
+    const gAug = rows > dh ? tp.concat([gSum, tp.matmul(gSum, tp.weight(`L${L}.recv_means`, proj.rowMeans, [3 * H, dh, 1]))], -1) : gSum;
     const P = tp.matmul(gAug, tp.weight(`L${L}.recv_wt`, proj.weightT, [3 * H, rows, d]));
-    const heads = tp.sub(P, tp.mul(tp.reshape(l.xhat, [1, PBT, d]), meanPx));
-    return [overPoints(heads, 3 * H), overPoints(tp.reshape(gradOf.get(l.mlpDelta)!, [1, PBT, d]), 1)];
+    if (points === 1) return [tp.sub(P, tp.mul(tp.reshape(l.xhat, [1, BT, d]), meanPx)), tp.reshape(gradOf.get(l.mlpDelta)!, [1, BT, d])];
+    // sum_p x^_p mean(P_p x^_p): per position a [3H, points] x [points, d] product.
+    const weightsByPosition = tp.transpose(tp.reshape(meanPx, [3 * H, points, BT]), [2, 0, 1]); // [B T, 3H, points]
+    const xhatByPosition = tp.transpose(tp.reshape(l.xhat, [points, BT, d]), [1, 0, 2]); // [B T, points, d]
+    const correction = tp.transpose(tp.matmul(weightsByPosition, xhatByPosition), [1, 0, 2]); // [3H, B T, d]
+    return [tp.sub(P, correction), overPoints(tp.reshape(gradOf.get(l.mlpDelta)!, [1, PBT, d]), 1)];
   });
   receiverGrads.push([overPoints(tp.reshape(grads[probes.length]!, [1, PBT, d]), 1)]);
 

@@ -102,7 +102,7 @@ export class GradientModel {
     readonly weights: ModelWeights,
     opts: { readonly pool?: SessionPool; readonly maxPointTokens?: number } = {},
   ) {
-    this.pool = opts.pool ?? new SessionPool();
+    this.pool = opts.pool ?? new SessionPool({ memoryPattern: false });
     this.maxPointTokens = opts.maxPointTokens ?? 4096;
   }
 

@@ -174,3 +174,24 @@ describeShared('edge attribution on stories260K', () => {
     await expectMatchesReference(model, ps, 'eap-ig-inputs', 'logit-diff', 'noising', 2, (_e, i) => i % 12 === 0);
   }, 300_000);
 });
+
+describe('interpolation points', () => {
+  it('give the same eap-ig-inputs scores stacked in one run as one run per point', async () => {
+    const { model } = models[0]!;
+    const graph = ComponentGraph.forModel(model.config);
+    const ps = pairs(model.config.vocabSize, 5, 2, 23);
+    const opts = { scheme: 'eap-ig-inputs' as const, metric: getMetric('kl'), direction: 'noising' as const, steps: 4 };
+    const stacked = new GradientModel(model.config, model.weights);
+    const single = new GradientModel(model.config, model.weights, { maxPointTokens: 1 });
+    try {
+      const a = await edgeAttribution(dataOf(model, ps), stacked, opts, graph.nSenders, graph.fanIn);
+      const b = await edgeAttribution(dataOf(model, ps), single, opts, graph.nSenders, graph.fanIn);
+      const scale = maxAbs([...a].filter((x) => !Number.isNaN(x)));
+      expect(scale).toBeGreaterThan(0);
+      a.forEach((x, i) => (Number.isNaN(x) ? expect(b[i]).toBeNaN() : expect(Math.abs(x - b[i]!)).toBeLessThanOrEqual(1e-5 * scale)));
+    } finally {
+      await stacked.release();
+      await single.release();
+    }
+  });
+});
