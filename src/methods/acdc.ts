@@ -78,7 +78,7 @@ export interface AcdcOptions {
   readonly receivers?: readonly number[];
   /** Node level: visit only these senders. */
   readonly senders?: readonly number[];
-  /** [S * R]: edges already removed when the run starts (e.g. resuming); never revisited. */
+  /** [S * R]: edges removed before the first decision (attribution-seeded ACDC); never visited. To resume a killed run, use `checkpoint`. */
   readonly initialPruned?: Uint8Array;
   /** Bound on configurations x rows per runtime pass. */
   readonly maxRows?: number;
