@@ -35,6 +35,13 @@
 // of decisions so far. A threshold sweep shares a memo of evaluated configurations between its
 // runs: runs whose decisions agree so far try the same configurations (keyed by a 64-bit Zobrist
 // hash of the removed-edge set).
+//
+// Checkpoints (acdc-checkpoint.ts): with a checkpointer, the decisions are saved as they are made
+// (after a speculative batch, at most once a second, and after the last decision), and a run that
+// finds progress stored under its key continues after the last stored decision: the decision log,
+// pruned set and current score are restored, the starting circuit is not evaluated again, and the
+// next batch is the one the uninterrupted run makes there (batches depend only on the position and
+// on the decisions so far), so the result equals the uninterrupted run's.
 import { circuitFromDense } from '../circuits/adapters.js';
 import type { Circuit, CircuitMetaInit } from '../circuits/circuit.js';
 import type { ComponentGraph, Edge } from '../graph/component-graph.js';
@@ -43,6 +50,7 @@ import type { Metric } from '../experiment/metrics.js';
 import { Random } from '../core/random.js';
 import type { AttributionMethod, DiscoveryMethod, Direction, MetricName } from '../core/vocabulary.js';
 import { checkMetrics, type Experiment, resolveMetric } from '../experiment/experiment.js';
+import { type AcdcCheckpointer, type AcdcProgress, acdcCheckpointKey } from './acdc-checkpoint.js';
 import { attributionScores, cutScores } from './attribution.js';
 import type { Method, MethodSession, ProgressReporter } from './method.js';
 
@@ -70,7 +78,7 @@ export interface AcdcOptions {
   readonly receivers?: readonly number[];
   /** Node level: visit only these senders. */
   readonly senders?: readonly number[];
-  /** [S * R]: edges already removed when the run starts (e.g. resuming); never revisited. */
+  /** [S * R]: edges removed before the first decision (attribution-seeded ACDC); never visited. To resume a killed run, use `checkpoint`. */
   readonly initialPruned?: Uint8Array;
   /** Bound on configurations x rows per runtime pass. */
   readonly maxRows?: number;
@@ -78,6 +86,8 @@ export interface AcdcOptions {
   readonly progress?: ProgressReporter;
   /** Metric values of configurations already evaluated on the same runs (see AcdcMemo). */
   readonly memo?: AcdcMemo;
+  /** Saves progress as decisions are made and resumes from what it has stored (see acdc-checkpoint.ts). */
+  readonly checkpoint?: AcdcCheckpointer;
 }
 
 /**
@@ -136,8 +146,10 @@ export interface AcdcStats {
   /** runPatched calls (one per batch of prompts per speculative batch). */
   readonly passes: number;
   readonly seconds: number;
-  /** Of which evaluating the starting circuit (known already when resuming). */
+  /** Of which evaluating the starting circuit (0 when resuming: it is stored). */
   readonly initialSeconds: number;
+  /** Decisions restored from a checkpoint (made by an earlier run, not here). */
+  readonly resumed: number;
 }
 
 /**
@@ -312,17 +324,61 @@ export async function acdcTuned(runs: Experiment, opts: AcdcOptions, tuning: Acd
   const value = (s: number): number => (isKl ? -s : s);
   const passes0 = runs.passes;
 
-  let current = (await evaluate([[]], nLayers))[0]!;
-  const initialSeconds = (performance.now() - t0) / 1000;
-  const initialMetric = value(current);
   const log: AcdcDecision[] = [];
   const scores = new Float32Array(SR).fill(NaN);
   const nodeScores = level === 'node' ? new Float32Array(S).fill(NaN) : undefined;
   let nPruned = 0;
   let dropped = 0;
+  /** Applies one decision to the state (a new one, or one restored from a checkpoint). */
+  const apply = (u: Unit, d: AcdcDecision): void => {
+    log.push(d);
+    for (const c of u.cells) scores[c] = d.score;
+    if (nodeScores) nodeScores[u.sender] = d.score;
+    if (d.pruned) {
+      for (const c of u.cells) {
+        if (memo && !pruned[c]) [h1, h2] = [h1 ^ w1[c]!, h2 ^ w2[c]!];
+        pruned[c] = 1;
+      }
+      minPrunedLayer = Math.min(minPrunedLayer, u.layer);
+      nPruned++;
+    }
+  };
+
+  const checkpoint = opts.checkpoint;
+  const key = checkpoint ? acdcCheckpointKey({ tau, metric: metric.name, direction, level, rule, nSenders: S, nReceivers: R, initialPruned: pruned, order: units.map((u) => u.name) }) : '';
+  const stored = checkpoint ? await checkpoint.load() : undefined;
+  const restorable = stored && resumeProblem(stored, key, units, total, pruned);
+  if (stored && restorable !== undefined) opts.progress?.note?.(`stored ACDC progress not used (${restorable}); starting the threshold afresh`);
+  const resume = stored && restorable === undefined ? stored : undefined;
+
+  let current: number;
+  let initialScore: number;
+  if (resume) {
+    resume.decisions.forEach((d, j) => apply(units[j]!, d));
+    current = resume.current;
+    initialScore = resume.initial;
+    opts.progress?.note?.(`resumed after ${log.length} of ${total} decisions (${log.length - nPruned} ${level === 'node' ? 'nodes' : 'edges'} kept)`);
+  } else {
+    current = (await evaluate([[]], nLayers))[0]!;
+    initialScore = current;
+  }
+  const initialSeconds = resume ? 0 : (performance.now() - t0) / 1000;
+  const initialMetric = value(initialScore);
+  const resumed = log.length;
+  /** Decisions the checkpoint holds (written by this run or restored). */
+  let saved = resume ? log.length : 0;
+  let savedAt = performance.now();
+  const save = async (): Promise<void> => {
+    if (!checkpoint || saved === log.length) return;
+    const progress: AcdcProgress = { key, initial: initialScore, current, decisions: log, pruned };
+    await checkpoint.save(progress, saved);
+    saved = log.length;
+    savedAt = performance.now();
+  };
+  const everyMs = (checkpoint?.everySeconds ?? 1) * 1000;
   const predict = (): boolean => (speculation === 'pruned' ? true : speculation === 'kept' ? false : 2 * (nPruned + 1) >= log.length + 2);
 
-  let i = 0;
+  let i = log.length;
   while (i < total) {
     // A batch: up to K candidates reaching the same layer (a pass starts at the earliest one).
     const layer = units[i]!.layer;
@@ -342,26 +398,17 @@ export async function acdcTuned(runs: Experiment, opts: AcdcOptions, tuning: Acd
       const after = tried[j]!;
       const damage = current - after;
       const prune = rule === 'signed' ? damage < tau : Math.abs(damage) < tau;
-      const d: AcdcDecision = { name: u.name, sender: u.sender, receiver: u.receiver, before: value(current), after: value(after), score: damage, pruned: prune };
-      log.push(d);
-      for (const c of u.cells) scores[c] = damage;
-      if (nodeScores) nodeScores[u.sender] = damage;
-      if (prune) {
-        for (const c of u.cells) {
-          if (memo && !pruned[c]) [h1, h2] = [h1 ^ w1[c]!, h2 ^ w2[c]!];
-          pruned[c] = 1;
-        }
-        minPrunedLayer = Math.min(minPrunedLayer, u.layer);
-        current = after;
-        nPruned++;
-      }
+      apply(u, { name: u.name, sender: u.sender, receiver: u.receiver, before: value(current), after: value(after), score: damage, pruned: prune });
+      if (prune) current = after;
       used++;
       opts.progress?.step(i + used, total, `${i + used - nPruned} ${level === 'node' ? 'nodes' : 'edges'} kept`);
       if (prune !== predicted[j]) break; // later results assumed the other outcome
     }
     dropped += batch.length - used;
     i += used;
+    if (performance.now() - savedAt >= everyMs) await save();
   }
+  await save();
 
   const inCircuit = new Uint8Array(SR);
   let nEdges = 0;
@@ -386,8 +433,23 @@ export async function acdcTuned(runs: Experiment, opts: AcdcOptions, tuning: Acd
     initialMetric,
     finalMetric: value(current),
     complete: total === units.length,
-    stats: { evaluations, dropped, reused, passes: runs.passes - passes0, seconds: (performance.now() - t0) / 1000, initialSeconds },
+    stats: { evaluations, dropped, reused, passes: runs.passes - passes0, seconds: (performance.now() - t0) / 1000, initialSeconds, resumed },
   };
+}
+
+/** Why stored progress cannot continue this run (undefined: it can). */
+function resumeProblem(p: AcdcProgress, key: string, units: readonly Unit[], total: number, startPruned: Uint8Array): string | undefined {
+  if (p.key !== key) return 'stored under other settings';
+  if (p.decisions.length > total) return `${p.decisions.length} decisions stored, the run makes ${total}`;
+  if (p.pruned.length !== startPruned.length) return `pruned set of ${p.pruned.length} cells, the graph has ${startPruned.length}`;
+  const expected = startPruned.slice();
+  for (const [j, d] of p.decisions.entries()) {
+    const u = units[j]!;
+    if (d.name !== u.name || d.sender !== u.sender || d.receiver !== u.receiver) return `decision ${j} is ${d.name}, the visiting order has ${u.name}`;
+    if (d.pruned) for (const c of u.cells) expected[c] = 1;
+  }
+  if (expected.some((x, c) => x !== p.pruned[c])) return 'its pruned set does not match its decisions';
+  return undefined;
 }
 
 /** Independent ACDC runs for each threshold, sharing the experiment and a memo of evaluated configurations. */
@@ -469,10 +531,10 @@ export function acdcMethod(name: DiscoveryMethod, level: 'edge' | 'node'): Metho
       const memo = new AcdcMemo();
       const initialPruned = s.candidates ? await candidatePruned(exp, s.candidates, s.metric, s.direction) : undefined;
       return {
-        run(unit, progress) {
+        run(unit, progress, checkpoint) {
           const tau = s.thresholds.find((t) => thresholdUnit(t) === unit);
           if (tau === undefined) throw new Error(`${name}: no unit ${unit} in this sweep`);
-          return acdc(exp, { tau, metric: s.metric, direction: s.direction, level, memo, progress, ...(initialPruned ? { initialPruned } : {}) });
+          return acdc(exp, { tau, metric: s.metric, direction: s.direction, level, memo, progress, checkpoint, ...(initialPruned ? { initialPruned } : {}) });
         },
       };
     },

@@ -3,18 +3,22 @@
 // progress reporter. The registry (registry.ts) maps method names to methods of this shape.
 import type { MethodName } from '../core/vocabulary.js';
 import type { Experiment } from '../experiment/experiment.js';
+import type { AcdcCheckpointer } from './acdc-checkpoint.js';
 
 /** Progress inside one unit of work (ACDC: decisions; patching: passes). */
 export interface ProgressReporter {
   /** `done` of `total` steps; `detail` is a short phrase such as "12 edges kept". */
   step(done: number, total: number, detail?: string): void;
+  /** An event worth a line of its own (a unit resumed from a checkpoint). */
+  note?(text: string): void;
 }
 
 export const SILENT: ProgressReporter = { step: () => undefined };
 
 /** A method's shared state for one experiment (baselines, prepared runs) and its unit computation. */
 export interface MethodSession<Output> {
-  run(unit: string, progress: ProgressReporter): Promise<Output>;
+  /** `checkpoint`: where a unit that decides in sequence (an ACDC threshold) keeps its progress; other methods ignore it. */
+  run(unit: string, progress: ProgressReporter, checkpoint?: AcdcCheckpointer): Promise<Output>;
 }
 
 export interface Method<Settings, Output, Session extends MethodSession<Output> = MethodSession<Output>> {

@@ -4,10 +4,12 @@
 // rule for every stage: a hash of the stage, the parsed settings and the model's and dataset's
 // fingerprints), resumes units stored already, leases each unit before computing it so concurrent
 // processes on one database share the work, stops after a unit budget, reports progress, and
-// finishes each run once. Every store call of a stage run is made here or in the stage's save and
+// finishes each run once. A unit in progress may keep a checkpoint (ACDC's decisions so far) under
+// the point's first run; saving the unit deletes it. Every store call of a stage run is made here or in the stage's save and
 // finish functions.
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { AcdcCheckpointer } from '../methods/acdc-checkpoint.js';
 import type { ProgressReporter } from '../methods/method.js';
 import { canonicalJson } from '../store/json.js';
 import type { UnitLeases } from '../store/leases.js';
@@ -39,8 +41,11 @@ export interface StagePoint<Session, Output> {
   check(): readonly string[];
   /** What the units share (model runs, baselines); opened only when a unit has to be computed. */
   open(): Promise<Session>;
-  /** One unit's work; touches no store. */
-  compute(session: Session, unit: string, progress: ProgressReporter): Promise<Output>;
+  /**
+   * One unit's work; touches no store but through `checkpoint`, where a unit that decides in sequence
+   * (an ACDC threshold) keeps its progress, bound to the point's first run and the unit.
+   */
+  compute(session: Session, unit: string, progress: ProgressReporter, checkpoint: AcdcCheckpointer): Promise<Output>;
   /** Stores one unit of one run, marking it complete in the same transaction. */
   save(store: Store, run: StoredRun, unit: string, output: Output, seconds: number): Promise<void>;
   /** Finishes the runs once every unit is stored (detections, curves, detail). */
@@ -139,7 +144,7 @@ export async function drivePoint<Session, Output>(ctx: DriverContext, point: Sta
           if (isDone(now, unit)) continue;
           progress.startUnit(unit);
           const t1 = performance.now();
-          const output = await point.compute(await getSession(), unit, progress);
+          const output = await point.compute(await getSession(), unit, progress, store.acdcCheckpoints.for(opened[0]!.id, unit));
           const seconds = (performance.now() - t1) / 1000;
           for (const [i, r] of pending.entries()) if (!now[i]!.has(unit)) await point.save(store, r, unit, output, seconds);
           computedUnits++;

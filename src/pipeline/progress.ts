@@ -112,6 +112,12 @@ export class PointProgress implements ProgressReporter {
     this.log(`${this.label}: ${this.unitsDone}/${this.total} units${s ? `, ${s}` : ''}, ${formatDuration((now - this.t0) / 1000)} elapsed, eta ${formatDuration(this.eta())}`);
   }
 
+  /** A line of its own about the running unit (it resumed from a checkpoint), unless progress is off. */
+  note(text: string): void {
+    if (this.opts.mode === 'off') return;
+    this.log(`${this.label}: ${this.unitLabel}: ${text}`);
+  }
+
   /** Waiting for units other processes hold. */
   waiting(units: number): void {
     if (this.opts.mode === 'lines') {

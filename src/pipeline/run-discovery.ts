@@ -3,13 +3,15 @@
 // direction, metric), every circuit stored with its faithfulness, the faithfulness-vs-size curve,
 // and ROC against the ground truth when the model has one (the planted model). Each threshold (cut)
 // is a unit of the stage point's one run: its circuit is saved before the unit is marked done, so a
-// re-run after a kill recomputes at most the thresholds that were in progress. ACDC's ROC-AUC is the
+// re-run after a kill recomputes at most the thresholds that were in progress, and an ACDC threshold
+// in progress continues after its last checkpointed decision (acdc-checkpoint.ts). ACDC's ROC-AUC is the
 // area under its sweep's points; an attribution's is the rank AUC of its edge scores (every edge is
 // scored, so the whole ranking is the method's answer).
 import type { Circuit, CircuitMetaInit } from '../circuits/circuit.js';
 import { corruptionName, isAttributionMethod } from '../core/vocabulary.js';
 import { acdcCircuit, thresholdUnit } from '../methods/acdc.js';
 import { attributionCircuit, type AttributionSelection } from '../methods/attribution.js';
+import type { AcdcCheckpointer } from '../methods/acdc-checkpoint.js';
 import type { Method, MethodSession, ProgressReporter } from '../methods/method.js';
 import { METHODS } from '../methods/registry.js';
 import { edgeScoreAuc, faithfulness, randomBaseline, sweepRoc } from '../evaluation/evaluate.js';
@@ -64,7 +66,7 @@ interface ThresholdOutput {
 }
 
 interface DiscoverySession {
-  readonly run: (unit: string, progress: ProgressReporter) => Promise<Cut>;
+  readonly run: (unit: string, progress: ProgressReporter, checkpoint: AcdcCheckpointer) => Promise<Cut>;
   readonly exp: Experiment;
 }
 
@@ -89,7 +91,7 @@ function unitsToCuts<Settings, Output>(exp: Experiment, method: Method<Settings,
     check: () => method.check(exp, settings),
     open: async (): Promise<DiscoverySession['run']> => {
       const session = await method.open(exp, settings);
-      return async (unit, progress) => toCut(await session.run(unit, progress));
+      return async (unit, progress, checkpoint) => toCut(await session.run(unit, progress, checkpoint));
     },
   };
 }
@@ -156,8 +158,8 @@ export function discoveryPoints(ctx: StageContext): StagePlan<DiscoveryResult[]>
       units: m.units,
       check: () => [...m.check(), ...(faithMetric ? checkMetrics(dataset, [faithMetric]) : [])].map((p) => `discovery: ${p}`),
       open: async () => ({ run: await m.open(), exp }),
-      async compute(session, unit, progress) {
-        const cut = await session.run(unit, progress);
+      async compute(session, unit, progress, checkpoint) {
+        const cut = await session.run(unit, progress, checkpoint);
         const f = await faithfulness(exp, [cut.inCircuit], { direction: point.direction, metric: faithMetric });
         let circuit = cut.circuit({
           metric: point.metric,

@@ -212,6 +212,46 @@ export const MIGRATIONS: readonly Migration[] = [
       UPDATE circuits SET method = 'acdc-nodes' WHERE method = 'acdc-node';
     `,
   },
+  {
+    version: 5,
+    name: 'ACDC checkpoints and decisions',
+    sql: `
+      -- ACDC's progress inside a threshold (a unit of a discovery run), so that a killed threshold
+      -- resumes after its last stored decision. One row per unit in progress: key names the
+      -- settings it was made under (progress under another key is not applied), initial and current
+      -- are the mean scores of the starting and the current circuit (NULL: NaN), decisions the number
+      -- of acdc_decisions rows, pruned the removed-edge set as base64 of a bitset of cells bits.
+      -- runs.saveUnit deletes the row in the transaction that marks the unit done.
+      CREATE TABLE acdc_checkpoints (
+        run_id     INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        unit       TEXT NOT NULL,
+        key        TEXT NOT NULL,
+        initial    REAL,
+        current    REAL,
+        decisions  INTEGER NOT NULL,
+        pruned     TEXT NOT NULL,
+        cells      INTEGER NOT NULL,
+        updated_at TEXT NOT NULL DEFAULT ${NOW},
+        PRIMARY KEY (run_id, unit)
+      ) WITHOUT ROWID;
+
+      -- A threshold's decisions in visiting order (step 0, 1, ...), appended as they are made; once
+      -- the unit is saved they are its complete decision log. Metric values as in AcdcDecision.
+      CREATE TABLE acdc_decisions (
+        run_id        INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        unit          TEXT NOT NULL,
+        step          INTEGER NOT NULL,
+        name          TEXT NOT NULL,
+        sender        INTEGER NOT NULL,
+        receiver      INTEGER,
+        metric_before REAL,
+        metric_after  REAL,
+        score         REAL,
+        pruned        INTEGER NOT NULL CHECK (pruned IN (0, 1)),
+        PRIMARY KEY (run_id, unit, step)
+      ) WITHOUT ROWID;
+    `,
+  },
 ];
 
 /** The schema version this build writes. */

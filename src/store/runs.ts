@@ -128,7 +128,8 @@ export class RunStore {
   }
 
   /**
-   * Saves one unit's effects and its completion marker in one transaction. Returns false, writing
+   * Saves one unit's effects and its completion marker in one transaction (deleting the unit's
+   * ACDC checkpoint, now obsolete). Returns false, writing
    * nothing, when the unit was already saved (e.g. by a concurrent process running the same run).
    * An invalid row (a non-finite value, a non-integer index), or a (component, prompt) the run
    * already has, throws and rolls back the whole unit.
@@ -149,6 +150,8 @@ export class RunStore {
         this.codeVersions.get(runId) ?? run.code_version,
       ]);
       await this.effects.insert(runId, marker.lastID, `runs.saveUnit run ${runId} unit ${unit}`, effects, interned);
+      // The unit's in-progress checkpoint (ACDC) is obsolete once the unit is done; its decisions stay as the unit's log.
+      await this.conn.run('DELETE FROM acdc_checkpoints WHERE run_id = ? AND unit = ?', [runId, unit]);
       return true;
     });
     this.effects.committed(interned);

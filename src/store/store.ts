@@ -1,6 +1,8 @@
 // The results database: one SQLite file behind one connection, with one part per aggregate:
-// `models`, `datasets`, `runs` (units, effects, detections), `circuits` and `curves`. Every write is
+// `models`, `datasets`, `runs` (units, effects, detections), `circuits`, `curves` and
+// `acdcCheckpoints` (ACDC's progress inside a threshold). Every write is
 // one transaction on the shared connection, whichever part makes it.
+import { AcdcCheckpointStore } from './acdc-checkpoints.js';
 import { CircuitStore } from './circuits.js';
 import { Connection, type SqlValue } from './connection.js';
 import { CurveStore } from './curves.js';
@@ -20,6 +22,7 @@ export class Store {
   readonly runs: RunStore;
   readonly circuits: CircuitStore;
   readonly curves: CurveStore;
+  readonly acdcCheckpoints: AcdcCheckpointStore;
 
   private constructor(private readonly conn: Connection) {
     this.models = new ModelStore(conn);
@@ -27,6 +30,7 @@ export class Store {
     this.runs = new RunStore(conn);
     this.circuits = new CircuitStore(conn);
     this.curves = new CurveStore(conn);
+    this.acdcCheckpoints = new AcdcCheckpointStore(conn);
   }
 
   /**
