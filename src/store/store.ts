@@ -1,6 +1,8 @@
 // The results database: one SQLite file behind one connection, with one part per aggregate:
-// `models`, `datasets`, `runs` (units, effects, detections), `circuits` and `curves`. Every write is
-// one transaction on the shared connection, whichever part makes it.
+// `models`, `datasets`, `runs` (units, effects, detections), `circuits`, `curves` and `agreements`
+// (estimated against exact effects). Every write is one transaction on the shared connection,
+// whichever part makes it.
+import { AgreementStore } from './agreements.js';
 import { CircuitStore } from './circuits.js';
 import { Connection, type SqlValue } from './connection.js';
 import { CurveStore } from './curves.js';
@@ -20,6 +22,7 @@ export class Store {
   readonly runs: RunStore;
   readonly circuits: CircuitStore;
   readonly curves: CurveStore;
+  readonly agreements: AgreementStore;
 
   private constructor(private readonly conn: Connection) {
     this.models = new ModelStore(conn);
@@ -27,6 +30,7 @@ export class Store {
     this.runs = new RunStore(conn);
     this.circuits = new CircuitStore(conn);
     this.curves = new CurveStore(conn);
+    this.agreements = new AgreementStore(conn);
   }
 
   /**
