@@ -12,6 +12,8 @@ import { formatNumber } from '../../src/cli/format-table.js';
 import { runPipeline } from '../../src/pipeline/run-pipeline.js';
 import { loadPipeline } from '../../src/pipeline/spec.js';
 import { Store } from '../../src/store/store.js';
+import { collectSite } from '../../src/viz-export/collect.js';
+import { agreementLine, runLabel } from '../../viz/src/text.js';
 
 /** Per-component means straight from the effect rows, keyed by [component, layer, head, position, window]. */
 async function rawMeans(store: Store, runId: number): Promise<Map<string, number>> {
@@ -127,6 +129,17 @@ patching:
       const heads = attribution.find((r) => r.point.granularity === 'heads' && r.metric === 'logit-diff')!;
       expect(heads.agreement!.agreement.spearman!).toBeGreaterThan(0.5);
       pair = { exact: heads.agreement!.exactRunId, estimate: heads.runId };
+
+      // The viewer's data: AtP runs say so and carry their agreement; exact runs carry none.
+      const site = await collectSite(store);
+      for (const r of results) {
+        const info = site.index.runs.find((x) => x.id === r.runId)!;
+        expect(info.method).toBe(r.point.method === 'attribution' ? 'attribution' : null);
+        expect(info.agreement).toEqual(r.agreement ?? null);
+      }
+      const atpInfo = site.index.runs.find((x) => x.id === heads.runId)!;
+      expect(runLabel(atpInfo)).toMatch(new RegExp(`^run ${heads.runId}: AtP · key-token`));
+      expect(agreementLine(atpInfo.agreement!)).toContain(`vs exact run ${pair.exact}: Pearson `);
     } finally {
       await store.close();
     }
