@@ -9,7 +9,7 @@ export const AGREEMENT_COLUMNS: readonly Column[] = [
   { header: 'Pearson', align: 'right' },
   { header: 'Spearman', align: 'right' },
   { header: 'same sign', align: 'right' },
-  { header: 'top-k shared (k: n)' },
+  { header: 'top-k shared (k: shared)' },
   { header: 'detected exact / AtP / both' },
 ];
 

@@ -2,7 +2,8 @@
 // planted induction model, every attribution run of every granularity gets its agreement with the
 // exact run of the same point and metric, and the stored agreement equals one recomputed here, in
 // float64, from the effect rows and detections in the database (not through the store's means or
-// the evaluation module). `patchwise show` prints it for both runs, `patchwise run` in its summary.
+// the evaluation module). `patchwise show` prints it for both runs, `compare` for the pair, `run`
+// in its summary, and the viewer's data carries it.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -158,6 +159,11 @@ patching:
         expect(printed).toMatch(new RegExp(`${formatNumber(record!.agreement.pearson)} +${formatNumber(record!.agreement.spearman)}`));
         expect(printed).toContain(id === pair.exact ? `${pair.estimate} (AtP)` : `${pair.exact} (exact)`);
       }
+      log.mockClear();
+      await main(['compare', String(pair.estimate), String(pair.exact), '--db', db]);
+      const compared = log.mock.calls.map((c) => c.join(' ')).join('\n');
+      expect(compared).toContain(`AtP (run ${pair.estimate}) against exact patching (run ${pair.exact})`);
+      expect(compared).toMatch(/settings that differ[\s\S]*method +attribution +\(absent\)/);
       log.mockClear();
       await main(['run', file, '--db', db, '--no-progress']);
       const printed = log.mock.calls.map((c) => c.join(' ')).join('\n');

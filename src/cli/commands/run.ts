@@ -56,8 +56,11 @@ function discoverySummary(results: readonly DiscoveryResult[]): string {
 
 function summary(pipeline: Pipeline, results: readonly SettingResult[]): string {
   if (!pipeline.patching) return '';
+  // A method column only where the grid has AtP runs, so other output is unchanged.
+  const withMethod = results.some((r) => r.point.method === 'attribution');
   const rows = results.map((r) => [
     String(r.runId),
+    ...(withMethod ? [r.point.method] : []),
     corruptionName(r.point.corruption),
     r.point.direction,
     r.metric,
@@ -67,7 +70,7 @@ function summary(pipeline: Pipeline, results: readonly SettingResult[]): string 
   ]);
   return (
     `${pipeline.name}: detected components (k = ${pipeline.patching.detect.k} SD; signed: (-) lowers the metric)\n` +
-    formatTable(['run', 'corruption', 'direction', 'metric', 'clean / corrupted', 'granularity', 'detected'], rows) +
+    formatTable(['run', ...(withMethod ? ['method'] : []), 'corruption', 'direction', 'metric', 'clean / corrupted', 'granularity', 'detected'], rows) +
     agreementSummary(results)
   );
 }
