@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { loadModel } from '../src/checkpoints/load.js';
 import { Experiment } from '../src/experiment/experiment.js';
 import { getMetric } from '../src/experiment/metrics.js';
+import { spearman } from '../src/evaluation/method-agreement.js';
 import { mibEvaluate } from '../src/evaluation/mib.js';
 import { attributionScores } from '../src/methods/attribution.js';
 import { PatchableModel } from '../src/runtime/patchable-model.js';
@@ -23,36 +24,6 @@ const { values: args } = parseArgs({
     seed: { type: 'string', default: '0' },
   },
 });
-
-/** Ranks from 1, ties given their mean rank. */
-function ranks(xs: readonly number[]): number[] {
-  const order = xs.map((x, i) => ({ x, i })).sort((a, b) => a.x - b.x);
-  const out = new Array<number>(xs.length);
-  for (let i = 0; i < order.length; ) {
-    let j = i;
-    while (j + 1 < order.length && order[j + 1]!.x === order[i]!.x) j++;
-    for (let k = i; k <= j; k++) out[order[k]!.i] = (i + j) / 2 + 1;
-    i = j + 1;
-  }
-  return out;
-}
-
-function pearson(a: readonly number[], b: readonly number[]): number {
-  const n = a.length;
-  const ma = a.reduce((s, x) => s + x, 0) / n;
-  const mb = b.reduce((s, x) => s + x, 0) / n;
-  let sab = 0;
-  let saa = 0;
-  let sbb = 0;
-  for (let i = 0; i < n; i++) {
-    sab += (a[i]! - ma) * (b[i]! - mb);
-    saa += (a[i]! - ma) ** 2;
-    sbb += (b[i]! - mb) ** 2;
-  }
-  return sab / Math.sqrt(saa * sbb);
-}
-
-const spearman = (a: readonly number[], b: readonly number[]): number => pearson(ranks(a), ranks(b));
 
 const model = await loadModel(args.model!);
 const tokenizer = await loadTokenizer(args.model!);
@@ -90,7 +61,7 @@ const mibExact = await mibEvaluate(exp, exact, { direction, metric });
 console.log(
   `Machine: ${machine()}. Model: ${args.model} (${graph.nEdges} edges), induction, ${dataset.pairs.length} pairs, corruption ${args.corruption}, logit difference, noising, eap-ig-inputs with ${args.steps} steps.\n`,
 );
-console.log(`Spearman rank correlation, eap-ig-inputs vs exact, over ${cells.length} edges: signed scores ${rhoSigned.toFixed(3)}, |scores| ${rhoAbs.toFixed(3)}\n`);
+console.log(`Spearman rank correlation, eap-ig-inputs vs exact, over ${cells.length} edges: signed scores ${rhoSigned?.toFixed(3) ?? 'undefined'}, |scores| ${rhoAbs?.toFixed(3) ?? 'undefined'}\n`);
 console.log('| scores | time (s) | CPR (higher is better) | CMD (lower is better) |');
 console.log('|---|---:|---:|---:|');
 console.log(`| eap-ig-inputs (${args.steps} steps) | ${tIg.toFixed(1)} | ${mibIg.cpr.toFixed(3)} | ${mibIg.cmd.toFixed(3)} |`);

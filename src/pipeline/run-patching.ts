@@ -3,13 +3,17 @@
 // units are the experiment's row groups; once every unit is stored, each run gets its detections.
 // Method `exact` patches every component (node-patching); `attribution` estimates the same effects
 // to first order from gradients (node-attribution, AtP) and is stored with method: attribution.
+// Where the grid has both methods at a point, each attribution run is compared with its exact run
+// (method-agreement.ts) once the stage is done, and the agreement stored (store.agreements).
 import { getGranularity } from '../experiment/components.js';
 import { corruptionName, type Detection } from '../core/vocabulary.js';
 import { detect } from '../evaluation/detection.js';
+import { type EffectAgreement, effectAgreement } from '../evaluation/method-agreement.js';
 import { getMetric } from '../experiment/metrics.js';
 import type { NodeEffects, NodePatchingSession, NodePatchingSettings } from '../methods/node-patching.js';
 import { METHODS } from '../methods/registry.js';
 import type { StagePoint } from './driver.js';
+import type { Store } from '../store/store.js';
 import type { StageContext, StagePlan } from './run-pipeline.js';
 import { expandGrid, type GridPoint } from './spec.js';
 
@@ -22,6 +26,38 @@ export interface SettingResult {
   readonly detections: readonly Detection[];
   readonly resumedUnits: number;
   readonly computedUnits: number;
+  /** An attribution run's agreement with the exact run of the same point and metric, where the grid has one. */
+  readonly agreement?: { readonly exactRunId: number; readonly agreement: EffectAgreement };
+}
+
+/** For each attribution point of the grid, the index of the exact point with the same settings otherwise. */
+export function exactCounterparts(grid: readonly GridPoint[]): Map<number, number> {
+  const settings = (p: GridPoint): string => JSON.stringify([corruptionName(p.corruption), p.direction, p.granularity, p.window]);
+  const exact = new Map<string, number>();
+  grid.forEach((p, i) => {
+    if (p.method === 'exact') exact.set(settings(p), i);
+  });
+  const out = new Map<number, number>();
+  grid.forEach((p, i) => {
+    const j = p.method === 'attribution' ? exact.get(settings(p)) : undefined;
+    if (j !== undefined) out.set(i, j);
+  });
+  return out;
+}
+
+/** Compares an attribution run's stored effects and detections with its exact run's, and stores the agreement. */
+export async function compareWithExact(store: Store, exactRunId: number, estimateRunId: number): Promise<EffectAgreement> {
+  const [a, b] = [await store.runs.get(exactRunId), await store.runs.get(estimateRunId)];
+  // Same grid point of one pipeline, so these hold by construction; a mismatch is a bug, not bad input.
+  if (a.modelFingerprint !== b.modelFingerprint || a.datasetFingerprint !== b.datasetFingerprint) {
+    throw new Error(`patching: runs ${exactRunId} and ${estimateRunId} differ in model or dataset; their effects cannot be compared`);
+  }
+  const agreement = effectAgreement(
+    { effects: await store.runs.meanEffects(exactRunId), detections: await store.runs.detections(exactRunId) },
+    { effects: await store.runs.meanEffects(estimateRunId), detections: await store.runs.detections(estimateRunId) },
+  );
+  await store.agreements.save(exactRunId, estimateRunId, agreement);
+  return agreement;
 }
 
 export function patchingPoints(ctx: StageContext): StagePlan<SettingResult[]> {
@@ -83,12 +119,17 @@ export function patchingPoints(ctx: StageContext): StagePlan<SettingResult[]> {
     points,
     async results(store, outcomes) {
       const out: SettingResult[] = [];
+      const counterparts = exactCounterparts(grid);
       for (const [i, o] of outcomes.entries()) {
         for (const [mi, runId] of o.runIds.entries()) {
           const detections: Detection[] = await store.runs.detections(runId);
           const detail = (await store.runs.get(runId)).detail;
           const baseline = detail?.stage === 'patching' ? { clean: detail.baselines.clean, corrupted: detail.baselines.corrupted } : undefined;
-          out.push({ point: grid[i]!, metric: metrics[mi]!.name, runId, baseline, detections, resumedUnits: o.resumedUnits, computedUnits: o.computedUnits });
+          // Recomputed on every complete pass (cheap: mean effects only), so a resumed run's agreement is current.
+          const j = counterparts.get(i);
+          const exactRunId = j === undefined ? undefined : outcomes[j]!.runIds[mi]!;
+          const agreement = exactRunId === undefined ? undefined : { exactRunId, agreement: await compareWithExact(store, exactRunId, runId) };
+          out.push({ point: grid[i]!, metric: metrics[mi]!.name, runId, baseline, detections, resumedUnits: o.resumedUnits, computedUnits: o.computedUnits, ...(agreement ? { agreement } : {}) });
         }
       }
       return out;

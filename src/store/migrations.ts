@@ -250,6 +250,23 @@ export const MIGRATIONS: readonly Migration[] = [
         pruned        INTEGER NOT NULL CHECK (pruned IN (0, 1)),
         PRIMARY KEY (run_id, unit, step)
       ) WITHOUT ROWID;
+      `,
+  },
+  {
+    version: 6,
+    name: 'method agreements',
+    sql: `
+      -- How well a run's estimated node effects (AtP) agree with the exact run of the same grid
+      -- point: one row per pair of runs, the measures as JSON (comparisons.ts, AgreementSchema).
+      CREATE TABLE method_agreements (
+        exact_run_id    INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        estimate_run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        agreement       TEXT NOT NULL,
+        computed_at     TEXT NOT NULL DEFAULT ${NOW},
+        PRIMARY KEY (exact_run_id, estimate_run_id),
+        CHECK (exact_run_id <> estimate_run_id)
+      );
+      CREATE INDEX method_agreements_estimate ON method_agreements(estimate_run_id);
     `,
   },
 ];

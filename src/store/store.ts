@@ -1,8 +1,9 @@
 // The results database: one SQLite file behind one connection, with one part per aggregate:
-// `models`, `datasets`, `runs` (units, effects, detections), `circuits`, `curves` and
-// `acdcCheckpoints` (ACDC's progress inside a threshold). Every write is
-// one transaction on the shared connection, whichever part makes it.
+// `models`, `datasets`, `runs` (units, effects, detections), `circuits`, `curves`, `agreements`
+// (estimated against exact effects) and `acdcCheckpoints` (ACDC's progress inside a threshold).
+// Every write is one transaction on the shared connection, whichever part makes it.
 import { AcdcCheckpointStore } from './acdc-checkpoints.js';
+import { AgreementStore } from './agreements.js';
 import { CircuitStore } from './circuits.js';
 import { Connection, type SqlValue } from './connection.js';
 import { CurveStore } from './curves.js';
@@ -23,6 +24,7 @@ export class Store {
   readonly circuits: CircuitStore;
   readonly curves: CurveStore;
   readonly acdcCheckpoints: AcdcCheckpointStore;
+  readonly agreements: AgreementStore;
 
   private constructor(private readonly conn: Connection) {
     this.models = new ModelStore(conn);
@@ -31,6 +33,7 @@ export class Store {
     this.circuits = new CircuitStore(conn);
     this.curves = new CurveStore(conn);
     this.acdcCheckpoints = new AcdcCheckpointStore(conn);
+    this.agreements = new AgreementStore(conn);
   }
 
   /**

@@ -82,6 +82,7 @@ export async function collectSite(store: Store, opts: CollectOptions = {}): Prom
     const [effects, detections] = await Promise.all([store.runs.meanEffects(run.id), store.runs.detections(run.id)]);
     const s = isJsonObject(run.settings) ? run.settings : {};
     const receivers = Array.isArray(s.receivers) && s.receivers.every((x) => typeof x === 'string') ? (s.receivers as string[]) : null;
+    const atp = (await store.agreements.forRun(run.id)).find((a) => a.estimateRunId === run.id);
     const baselines = run.detail?.stage === 'patching' ? { clean: run.detail.baselines.clean, corrupted: run.detail.baselines.corrupted } : null;
     runs.push({
       id: run.id,
@@ -104,6 +105,8 @@ export async function collectSite(store: Store, opts: CollectOptions = {}): Prom
       roles: ds.roles,
       nComponents: effects.length,
       nDetections: detections.length,
+      method: str(s.method),
+      agreement: atp === undefined ? null : { exactRunId: atp.exactRunId, agreement: atp.agreement },
     });
     chunks.set(runChunk(run.id), {
       runId: run.id,

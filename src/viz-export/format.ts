@@ -4,6 +4,7 @@
 // Pure (no Node or DOM APIs), so the browser bundle and the tests share it.
 
 import type { Detection } from '../core/vocabulary.js';
+import type { EffectAgreement } from '../evaluation/method-agreement.js';
 
 export const VIZ_FORMAT_VERSION = 1;
 /** The global the data scripts call; the viewer defines it before any data script runs. */
@@ -44,6 +45,10 @@ export interface VizRunInfo {
   readonly roles: Readonly<Record<string, number>>;
   readonly nComponents: number;
   readonly nDetections: number;
+  /** A patching run's method where its settings name one ('attribution' for AtP); null for exact patching and other stages. */
+  readonly method: string | null;
+  /** An AtP run's agreement with the exact run of the same point, where one was stored. */
+  readonly agreement: { readonly exactRunId: number; readonly agreement: EffectAgreement } | null;
 }
 
 /** A run's node-level mean effects and detections, columnar (one entry per component). */

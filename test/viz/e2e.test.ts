@@ -14,7 +14,8 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { serveSite } from '../../src/viz-export/serve.js';
 import { buildSite, type BuildResult } from '../../src/viz-export/site.js';
-import { HOSTILE_MODEL, HOSTILE_PROMPT, KL_EDGES, PATH_SENDERS, PATH_SETS, SMALL, writeFixture, writePathFixture, writePlantedFixture, type Fixture } from './fixtures.js';
+import { agreementLine } from '../../viz/src/text.js';
+import { HOSTILE_MODEL, HOSTILE_PROMPT, KL_EDGES, PATH_SENDERS, PATH_SETS, SMALL, writeAtpFixture, writeFixture, writePathFixture, writePlantedFixture, type Fixture } from './fixtures.js';
 
 const CHROMIUM = process.env.PATCHWISE_CHROMIUM ?? '/usr/bin/chromium';
 const available = existsSync(CHROMIUM);
@@ -415,6 +416,24 @@ describeBrowser('the viewer in Chromium', () => {
     expect(titles).toContain('a1.h0 -> keys: no path');
     expect(titles.find((t) => t.startsWith('a0.h1 -> out: '))).toMatch(/^a0\.h1 -> out: -0\.69\d* ± /);
     await card.screenshot({ path: join(SHOTS, 'path-heatmap.png') });
+  });
+
+  it('AtP runs: a heatmap column of their own beside the exact run, labelled AtP, with their agreement', async () => {
+    const atpDb = join(dir, 'atp.db');
+    const { exactRun, atpRun, agreement } = await writeAtpFixture(atpDb);
+    const atpSite = join(dir, 'atp-site');
+    await buildSite({ db: atpDb, out: atpSite });
+    await open(`${pathToFileURL(join(atpSite, 'index.html')).href}#tab=patching`);
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid=heatmap]').length === 2);
+    expect(await page.locator('.grid-head:not(.row-head)').allTextContents()).toEqual(['corruption: key-token', 'corruption: key-token (AtP)']);
+    const atpCard = page.locator(`[data-testid=heatmap][data-run="${atpRun}"]`);
+    expect(await atpCard.locator('.card-title').textContent()).toMatch(new RegExp(`^run ${atpRun}: AtP · key-token`));
+    expect(await atpCard.locator('[data-testid=atp-agreement]').textContent()).toBe(agreementLine({ exactRunId: exactRun, agreement }));
+    expect(await page.locator(`[data-testid=heatmap][data-run="${exactRun}"] [data-testid=atp-agreement]`).count()).toBe(0);
+    await page
+      .locator('.heat-grid')
+      .first()
+      .screenshot({ path: join(SHOTS, 'atp-heatmaps.png') });
   });
 
   it('a database whose circuits are all empty renders every tab', async () => {

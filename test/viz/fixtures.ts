@@ -7,6 +7,7 @@ import { ComponentGraph } from '../../src/graph/component-graph.js';
 import { Store } from '../../src/store/store.js';
 import type { EffectRow } from '../../src/store/types.js';
 import { Random } from '../../src/core/random.js';
+import { effectAgreement, type EffectAgreement } from '../../src/evaluation/method-agreement.js';
 
 export const HOSTILE_MODEL = 'tiny <img src=x onerror="window.__xss=1">';
 export const HOSTILE_PROMPT = 'When Mary and John went <script>window.__xss=2</script> to the store';
@@ -273,6 +274,46 @@ export async function writePathFixture(path: string): Promise<{ pathRuns: number
     );
     await store.runs.finish(heads.id, { seconds: 1 });
     return { pathRuns, headsRun: heads.id };
+  } finally {
+    await store.close();
+  }
+}
+
+/**
+ * A database with an exact heads run and the AtP run of the same point (settings `method:
+ * attribution`), their agreement stored as the patching stage stores it.
+ */
+export async function writeAtpFixture(path: string): Promise<{ exactRun: number; atpRun: number; agreement: EffectAgreement }> {
+  const store = await Store.open(path);
+  try {
+    const modelId = await store.models.upsert({ fingerprint: 'fp-atp', name: 'tiny-2x3', path: '/models/tiny3', architecture: 'gpt2', config: { nLayers: 2, nHeads: 3 } });
+    const pairs = [0, 1].map((index) => ({ index, clean: [1, 2, 3, 1], corrupted: [1, 4, 3, 1], cleanText: `a b c a ${index}`, corruptedText: `a d c a ${index}`, roles: {} }));
+    const datasetId = await store.datasets.upsert({ fingerprint: 'ds-atp', task: 'induction', settings: {}, pairs });
+    const settings = { task: 'induction', corruption: 'key-token', direction: 'denoising', metric: 'logit-diff', granularity: 'heads', window: 1, detectK: 2 };
+    // AtP overshoots the first-layer head and misses the sign of a small one, as on saturated attention.
+    const exactMeans = [0.1, 0.9, -0.05, 0.02, 0.6, 0];
+    const atpMeans = [0.15, 2.1, 0.04, 0.01, 0.4, 0];
+    const ids: number[] = [];
+    for (const [key, means, extra] of [
+      ['exact', exactMeans, {}],
+      ['atp', atpMeans, { method: 'attribution' }],
+    ] as const) {
+      const run = await store.runs.open({ pipeline: 'atp', key, modelId, datasetId, settings: { ...settings, ...extra }, codeVersion: 'test' });
+      const rows = means.flatMap((m, i) =>
+        [0, 1].map((prompt) => ({ component: `a${Math.floor(i / 3)}.h${i % 3}`, kind: 'head', layer: Math.floor(i / 3), head: i % 3, position: null, window: 1, prompt, value: m })),
+      );
+      await store.runs.saveUnit(run.id, 'all', rows, 0.1);
+      await store.runs.saveDetections(run.id, [{ component: 'a0.h1', layer: 0, head: 1, position: null, window: 1, mean: means[1]!, std: 0, zscore: 2.1, sign: 1 }]);
+      await store.runs.finish(run.id, { seconds: 1, detail: { stage: 'patching', baselines: { clean: 2, corrupted: 0.5, normaliser: 1.5 }, sigma: null, units: 1, groundTruth: null } });
+      ids.push(run.id);
+    }
+    const [exactRun, atpRun] = ids as [number, number];
+    const agreement = effectAgreement(
+      { effects: await store.runs.meanEffects(exactRun), detections: await store.runs.detections(exactRun) },
+      { effects: await store.runs.meanEffects(atpRun), detections: await store.runs.detections(atpRun) },
+    );
+    await store.agreements.save(exactRun, atpRun, agreement);
+    return { exactRun, atpRun, agreement };
   } finally {
     await store.close();
   }

@@ -12,7 +12,7 @@ import { cellKey, familiesOf, familyGrid, familyPositions, hasSingles, windowCur
 import { series } from './palette.js';
 import { promptTokens, tokenLabel } from './tokens.js';
 import type { StateStore, ViewState } from './state.js';
-import { curveCircuit, curveLabel, fmt, runLabel } from './text.js';
+import { agreementLine, curveCircuit, curveLabel, fmt, runLabel } from './text.js';
 import type { View } from './view.js';
 
 const distinct = <T>(xs: readonly T[]): T[] => [...new Set(xs)];
@@ -296,11 +296,13 @@ export class PatchingView implements View {
         ),
       );
     }
-    // One run per (metric, corruption): a run whose own window matches the family first.
-    const corruptions = distinct(withFam.map((r) => r.corruption ?? '-'));
+    // One run per (metric, corruption): a run whose own window matches the family first. AtP runs
+    // get columns of their own beside the exact ones (same corruption, marked AtP).
+    const column = (r: VizRunInfo): string => `${r.corruption ?? '-'}${r.method === 'attribution' ? ' (AtP)' : ''}`;
+    const corruptions = distinct(withFam.map(column));
     const metrics = distinct(withFam.map((r) => r.metric ?? '-'));
     const pickRun = (c: string, m: string): VizRunInfo | undefined => {
-      const cands = withFam.filter((r) => (r.corruption ?? '-') === c && (r.metric ?? '-') === m);
+      const cands = withFam.filter((r) => column(r) === c && (r.metric ?? '-') === m);
       return cands.find((r) => (r.window ?? 1) === fam.window) ?? cands[0];
     };
     const st = this.state.get();
@@ -368,6 +370,7 @@ export class PatchingView implements View {
               { class: 'card-sub' },
               run.baselines ? `clean ${fmt(run.baselines.clean)} · corrupted ${fmt(run.baselines.corrupted)} · ${g.detected.size} detected` : `${g.detected.size} detected`,
             ),
+            run.agreement ? h('div', { class: 'card-sub', data: { testid: 'atp-agreement' } }, agreementLine(run.agreement)) : null,
             svg,
             colorBar(max, metricUnit(run.metric)),
           ),

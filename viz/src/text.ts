@@ -74,5 +74,12 @@ export function curveLabel(index: VizIndex, cv: VizCurve): string {
 }
 
 export function runLabel(r: VizRunInfo): string {
-  return `run ${r.id}: ${parts([r.corruption, r.direction, r.metric, r.granularity, r.window !== null && r.window > 1 ? `w${r.window}` : null])}`;
+  return `run ${r.id}: ${parts([r.method === 'attribution' ? 'AtP' : null, r.corruption, r.direction, r.metric, r.granularity, r.window !== null && r.window > 1 ? `w${r.window}` : null])}`;
+}
+
+/** An AtP run's agreement with its exact run, in one line. */
+export function agreementLine(a: NonNullable<VizRunInfo['agreement']>): string {
+  const m = a.agreement;
+  const top = m.topK.map((t) => `top ${t.k} ${t.shared}/${t.k}`);
+  return `vs exact run ${a.exactRunId}: ${parts([`Pearson ${fmt(m.pearson)}`, `Spearman ${fmt(m.spearman)}`, `same sign ${fmt(m.signAgreement)}`, ...top])}`;
 }

@@ -1,5 +1,5 @@
-// `patchwise compare <runA> <runB>`: what two runs disagree on: their settings, and which
-// components each detected.
+// `patchwise compare <runA> <runB>`: what two runs disagree on: their settings, which components
+// each detected, and, for an AtP run and its exact run, their stored agreement.
 import type { CommandModule } from 'yargs';
 import { diffSettings } from '../../circuits/compare.js';
 import { flattenJson, type Json } from '../../store/json.js';
@@ -7,6 +7,8 @@ import { parseRunRef } from '../../store/run-ref.js';
 import { Store } from '../../store/store.js';
 import type { ComponentCoords, Detection } from '../../core/vocabulary.js';
 import type { MeanEffect, RunDetail } from '../../store/types.js';
+import type { AgreementRecord } from '../../store/agreements.js';
+import { AGREEMENT_COLUMNS, AGREEMENT_LEGEND, agreementCells } from '../format-agreement.js';
 import { formatComponent, formatNumber, formatTable, formatValue, formatZ } from '../format-table.js';
 
 const coordKey = (c: ComponentCoords): string => JSON.stringify([c.component, c.layer, c.head, c.position, c.window]);
@@ -48,7 +50,20 @@ export function compareDetections(a: readonly Detection[], b: readonly Detection
   return { both, onlyA, onlyB };
 }
 
-export function comparisonReport(a: RunDetail, b: RunDetail, detA: readonly Detection[], detB: readonly Detection[], meanA: readonly MeanEffect[], meanB: readonly MeanEffect[]): string {
+/** The stored agreement of two runs (either one the exact side), if any. */
+export function agreementOf(records: readonly AgreementRecord[], a: number, b: number): AgreementRecord | undefined {
+  return records.find((r) => (r.exactRunId === a && r.estimateRunId === b) || (r.exactRunId === b && r.estimateRunId === a));
+}
+
+export function comparisonReport(
+  a: RunDetail,
+  b: RunDetail,
+  detA: readonly Detection[],
+  detB: readonly Detection[],
+  meanA: readonly MeanEffect[],
+  meanB: readonly MeanEffect[],
+  agreement?: AgreementRecord,
+): string {
   const A = `run ${a.id}`;
   const B = `run ${b.id}`;
   const out: string[] = [`${A} vs ${B}`, ''];
@@ -56,6 +71,9 @@ export function comparisonReport(a: RunDetail, b: RunDetail, detA: readonly Dete
   const diffs = settingDifferences(a, b);
   if (diffs.length === 0) out.push('settings: identical');
   else out.push('settings that differ', formatTable(['setting', A, B], diffs));
+  if (agreement !== undefined) {
+    out.push('', `AtP (run ${agreement.estimateRunId}) against exact patching (run ${agreement.exactRunId})`, formatTable(AGREEMENT_COLUMNS, [agreementCells(agreement.agreement)]), AGREEMENT_LEGEND);
+  }
 
   // The side that did not detect a component still has its mean effect, which says how far off it was.
   const means = (effects: readonly MeanEffect[]): Map<string, number> => new Map(effects.map((e) => [coordKey(e), e.mean]));
@@ -93,12 +111,13 @@ export function comparisonReport(a: RunDetail, b: RunDetail, detA: readonly Dete
 }
 
 /** The comparison as data, for --json. */
-export function comparisonJson(a: RunDetail, b: RunDetail, detA: readonly Detection[], detB: readonly Detection[]): Record<string, unknown> {
+export function comparisonJson(a: RunDetail, b: RunDetail, detA: readonly Detection[], detB: readonly Detection[], agreement?: AgreementRecord): Record<string, unknown> {
   const c = compareDetections(detA, detB);
   return {
     a: a.id,
     b: b.id,
     settings: settingDifferences(a, b).map(([setting, valueA, valueB]) => ({ setting, a: valueA, b: valueB })),
+    ...(agreement === undefined ? {} : { agreement }),
     detectedInBoth: c.both,
     onlyA: c.onlyA,
     onlyB: c.onlyB,
@@ -107,7 +126,7 @@ export function comparisonJson(a: RunDetail, b: RunDetail, detA: readonly Detect
 
 export const compareCommand: CommandModule<object, { runA: string; runB: string; db: string; json: boolean }> = {
   command: 'compare <runA> <runB>',
-  describe: 'What two runs disagree on: differing settings, and components detected by both, only one or only the other',
+  describe: "What two runs disagree on: differing settings, components detected by both, only one or only the other, and an AtP run's stored agreement with its exact run",
   builder: (y) =>
     y
       .positional('runA', { type: 'string', demandOption: true, describe: 'run id or key' })
@@ -120,7 +139,8 @@ export const compareCommand: CommandModule<object, { runA: string; runB: string;
       const a = await store.runs.get(parseRunRef(argv.runA));
       const b = await store.runs.get(parseRunRef(argv.runB));
       const [detA, detB, meanA, meanB] = await Promise.all([store.runs.detections(a.id), store.runs.detections(b.id), store.runs.meanEffects(a.id), store.runs.meanEffects(b.id)]);
-      console.log(argv.json ? JSON.stringify(comparisonJson(a, b, detA, detB), null, 2) : comparisonReport(a, b, detA, detB, meanA, meanB));
+      const agreement = agreementOf(await store.agreements.forRun(a.id), a.id, b.id);
+      console.log(argv.json ? JSON.stringify(comparisonJson(a, b, detA, detB, agreement), null, 2) : comparisonReport(a, b, detA, detB, meanA, meanB, agreement));
     } finally {
       await store.close();
     }

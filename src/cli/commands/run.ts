@@ -10,6 +10,7 @@ import type { PathPatchingResult } from '../../pipeline/run-path-patching.js';
 import { runPipeline, type SettingResult } from '../../pipeline/run-pipeline.js';
 import { type Pipeline, loadPipeline } from '../../pipeline/spec.js';
 import { Store } from '../../store/store.js';
+import { AGREEMENT_COLUMNS, AGREEMENT_LEGEND, agreementCells } from '../format-agreement.js';
 import { formatNumber, formatTable } from '../format-table.js';
 
 function pipelineFiles(paths: readonly string[]): string[] {
@@ -55,8 +56,11 @@ function discoverySummary(results: readonly DiscoveryResult[]): string {
 
 function summary(pipeline: Pipeline, results: readonly SettingResult[]): string {
   if (!pipeline.patching) return '';
+  // A method column only where the grid has AtP runs, so other output is unchanged.
+  const withMethod = results.some((r) => r.point.method === 'attribution');
   const rows = results.map((r) => [
     String(r.runId),
+    ...(withMethod ? [r.point.method] : []),
     corruptionName(r.point.corruption),
     r.point.direction,
     r.metric,
@@ -66,8 +70,29 @@ function summary(pipeline: Pipeline, results: readonly SettingResult[]): string 
   ]);
   return (
     `${pipeline.name}: detected components (k = ${pipeline.patching.detect.k} SD; signed: (-) lowers the metric)\n` +
-    formatTable(['run', 'corruption', 'direction', 'metric', 'clean / corrupted', 'granularity', 'detected'], rows)
+    formatTable(['run', ...(withMethod ? ['method'] : []), 'corruption', 'direction', 'metric', 'clean / corrupted', 'granularity', 'detected'], rows) +
+    agreementSummary(results)
   );
+}
+
+/** Each AtP run against its exact run, where the grid has both (empty otherwise). */
+function agreementSummary(results: readonly SettingResult[]): string {
+  const rows = results.flatMap((r) =>
+    r.agreement === undefined
+      ? []
+      : [
+          [
+            `${r.agreement.exactRunId} / ${r.runId}`,
+            corruptionName(r.point.corruption),
+            r.point.direction,
+            r.metric,
+            r.point.granularity + (r.point.window > 1 ? ` w${r.point.window}` : ''),
+            ...agreementCells(r.agreement.agreement),
+          ],
+        ],
+  );
+  if (rows.length === 0) return '';
+  return `\n\nattribution (AtP) against exact patching\n${formatTable(['runs exact / AtP', 'corruption', 'direction', 'metric', 'granularity', ...AGREEMENT_COLUMNS], rows)}\n${AGREEMENT_LEGEND}`;
 }
 
 /** The largest path effects of each path-patching run (three per run, largest |effect| first). */

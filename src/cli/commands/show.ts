@@ -1,5 +1,5 @@
 // `patchwise show <run>`: one run's settings and what it detected (or, when it detected nothing,
-// its largest effects).
+// its largest effects); for a patching run with an AtP / exact counterpart, how the two agree.
 import type { CommandModule } from 'yargs';
 import { UserError } from '../../core/errors.js';
 import { isJsonObject } from '../../store/json.js';
@@ -7,6 +7,8 @@ import { parseRunRef } from '../../store/run-ref.js';
 import { Store } from '../../store/store.js';
 import type { Detection } from '../../core/vocabulary.js';
 import type { MeanEffect, RunDetail } from '../../store/types.js';
+import type { AgreementRecord } from '../../store/agreements.js';
+import { AGREEMENT_COLUMNS, AGREEMENT_LEGEND, agreementCells } from '../format-agreement.js';
 import { formatComponent, formatNumber, formatSeconds, formatTable, formatValue, formatZ } from '../format-table.js';
 
 export function runHeader(r: RunDetail): string {
@@ -58,6 +60,15 @@ export function allEffectsTable(effects: readonly MeanEffect[], detected: readon
   );
 }
 
+/** The AtP / exact agreements a run takes part in, one row per other run. */
+export function agreementsReport(runId: number, records: readonly AgreementRecord[]): string {
+  const rows = records.map((r) => {
+    const exact = r.exactRunId === runId;
+    return [exact ? 'exact' : 'AtP', `${r.estimateRunId === runId ? r.exactRunId : r.estimateRunId} (${exact ? 'AtP' : 'exact'})`, ...agreementCells(r.agreement)];
+  });
+  return [`agreement of attribution (AtP) with exact patching (${records.length})`, formatTable(['this run', 'other run', ...AGREEMENT_COLUMNS], rows), AGREEMENT_LEGEND].join('\n');
+}
+
 interface ShowArgs {
   run: string;
   db: string;
@@ -83,16 +94,18 @@ export const showCommand: CommandModule<object, ShowArgs> = {
       const run = await store.runs.get(parseRunRef(argv.run));
       const circuits = await store.circuits.list({ runId: run.id });
       const detected = await store.runs.detections(run.id);
+      const agreements = await store.agreements.forRun(run.id);
       if (argv.json) {
         const effects = await store.runs.meanEffects(run.id);
         const sorted = [...effects].sort((a, b) => Math.abs(b.mean) - Math.abs(a.mean));
         // Without --all, the effects the text shows: none beside detections, else the top ones.
         const shown = argv.all ? sorted : detected.length > 0 || circuits.length > 0 ? [] : sorted.slice(0, argv.top);
-        console.log(JSON.stringify({ run, circuits, detections: detected, effects: shown, totalEffects: effects.length }, null, 2));
+        console.log(JSON.stringify({ run, circuits, detections: detected, effects: shown, totalEffects: effects.length, agreements }, null, 2));
         return;
       }
       console.log(runHeader(run));
       console.log('');
+      if (agreements.length > 0) console.log(`${agreementsReport(run.id, agreements)}\n`);
       if (circuits.length > 0) {
         // A discovery run: one circuit per threshold.
         const detail = run.detail?.stage === 'discovery' ? run.detail : null;
