@@ -141,10 +141,7 @@ function tapedForward(cfg: ModelConfig, w: ModelWeights, B: number, T: number, N
       const gate = tp.matmul(xm, wt(`L${L}.w_gate`, lw.wGate.data, [d, f]));
       hidden = tp.mul(tp.mul(gate, tp.sigmoid(gate)), up);
     } else {
-      // gelu_new: 0.5 u (1 + tanh(sqrt(2/pi) (u + 0.044715 u^3)))
-      const u3 = tp.mul(tp.mul(up, up), up);
-      const inner = tp.mul(tp.add(up, tp.mul(u3, tp.scalar(0.044715))), tp.scalar(Math.sqrt(2 / Math.PI)));
-      hidden = tp.mul(tp.mul(up, tp.add(tp.tanh(inner), tp.scalar(1))), tp.scalar(0.5));
+      hidden = tp.gelu(up);
     }
     const m = tp.matmul(hidden, wt(`L${L}.w_out`, lw.wOut.data, [f, d]));
     if (withSenders) senders.push(tp.reshape(m, [1, B, T, d]));

@@ -19,9 +19,14 @@ type Rec =
   | { readonly op: 'reduce'; readonly x: string; readonly y: string; readonly axis: number; readonly keepdims: boolean; readonly mean: boolean }
   | { readonly op: 'transpose'; readonly x: string; readonly y: string; readonly perm: readonly number[] }
   | { readonly op: 'slice'; readonly x: string; readonly y: string; readonly axis: number; readonly start: number; readonly end: number }
-  | { readonly op: 'concat'; readonly xs: readonly string[]; readonly y: string; readonly axis: number };
+  | { readonly op: 'concat'; readonly xs: readonly string[]; readonly y: string; readonly axis: number }
+  | { readonly op: 'gelu'; readonly x: string; readonly y: string; readonly onePlusTanh: string; readonly square: string };
 
 const size = (s: Shape): number => s.reduce((a, b) => a * b, 1);
+
+/** gelu_new's constants: c = sqrt(2 / pi), k = 0.044715. */
+const GELU_C = Math.sqrt(2 / Math.PI);
+const GELU_K = 0.044715;
 
 /** numpy broadcasting of two static shapes. */
 function broadcast(a: Shape, b: Shape): number[] {
@@ -168,6 +173,21 @@ export class Tape {
     return this.unary('reciprocal', x);
   }
 
+  /**
+   * GPT-2's gelu_new, 0.5 u (1 + tanh(c (u + k u^3))), as one recorded op: its derivative in one
+   * rule (below) makes far fewer passes over the MLP's widest tensor than the chain rule through
+   * each primitive, and keeps only two of the forward's intermediates.
+   */
+  gelu(x: string): string {
+    const shape = this.shape(x);
+    const square = this.emit('Mul', [x, x], shape);
+    const inner = this.emit('Mul', [x, this.emit('Add', [this.emit('Mul', [square, this.scalar(GELU_K)], shape), this.scalar(1)], shape)], shape);
+    const onePlusTanh = this.emit('Add', [this.emit('Tanh', [this.emit('Mul', [inner, this.scalar(GELU_C)], shape)], shape), this.scalar(1)], shape);
+    const y = this.emit('Mul', [this.emit('Mul', [x, this.scalar(0.5)], shape), onePlusTanh], shape);
+    this.record({ op: 'gelu', x, y, onePlusTanh, square }, [x]);
+    return y;
+  }
+
   /** Softmax over the last axis. */
   softmax(x: string): string {
     const y = this.emit('Softmax', [x], this.shape(x), { axis: -1 });
@@ -267,32 +287,37 @@ export class Tape {
    */
   gradients(y: string, seed: string, wrt: readonly string[]): string[] {
     this.recording = false;
+    // Only values downstream of a requested input carry a gradient anyone reads: the VJPs into
+    // anything else (e.g. the graph's first layer, below every requested input) are not emitted.
+    const needed = new Set(wrt);
+    const inputsOf = (r: Rec): readonly string[] => ('xs' in r ? r.xs : 'a' in r ? [r.a, r.b] : [r.x]);
+    for (const r of this.records) if (inputsOf(r).some((x) => needed.has(x))) needed.add(r.y);
     const grads = new Map<string, string>([[y, seed]]);
     const accumulate = (x: string, gx: string): void => {
-      if (!this.differentiable.has(x)) return;
+      if (!needed.has(x)) return;
       const prev = grads.get(x);
       grads.set(x, prev === undefined ? gx : this.add(prev, gx));
     };
     for (let i = this.records.length - 1; i >= 0; i--) {
       const r = this.records[i]!;
       const gy = grads.get(r.y);
-      if (gy === undefined) continue;
+      if (gy === undefined || !inputsOf(r).some((x) => needed.has(x))) continue;
       switch (r.op) {
         case 'add':
-          if (this.differentiable.has(r.a)) accumulate(r.a, this.unbroadcast(gy, this.shape(r.a)));
-          if (this.differentiable.has(r.b)) accumulate(r.b, this.unbroadcast(gy, this.shape(r.b)));
+          if (needed.has(r.a)) accumulate(r.a, this.unbroadcast(gy, this.shape(r.a)));
+          if (needed.has(r.b)) accumulate(r.b, this.unbroadcast(gy, this.shape(r.b)));
           break;
         case 'sub':
-          if (this.differentiable.has(r.a)) accumulate(r.a, this.unbroadcast(gy, this.shape(r.a)));
-          if (this.differentiable.has(r.b)) accumulate(r.b, this.neg(this.unbroadcast(gy, this.shape(r.b))));
+          if (needed.has(r.a)) accumulate(r.a, this.unbroadcast(gy, this.shape(r.a)));
+          if (needed.has(r.b)) accumulate(r.b, this.neg(this.unbroadcast(gy, this.shape(r.b))));
           break;
         case 'mul':
-          if (this.differentiable.has(r.a)) accumulate(r.a, this.unbroadcast(this.mul(gy, r.b), this.shape(r.a)));
-          if (this.differentiable.has(r.b)) accumulate(r.b, this.unbroadcast(this.mul(gy, r.a), this.shape(r.b)));
+          if (needed.has(r.a)) accumulate(r.a, this.unbroadcast(this.mul(gy, r.b), this.shape(r.a)));
+          if (needed.has(r.b)) accumulate(r.b, this.unbroadcast(this.mul(gy, r.a), this.shape(r.b)));
           break;
         case 'matmul':
-          if (this.differentiable.has(r.a)) accumulate(r.a, this.unbroadcast(this.matmul(gy, this.swapLast(r.b)), this.shape(r.a)));
-          if (this.differentiable.has(r.b)) accumulate(r.b, this.unbroadcast(this.matmul(this.swapLast(r.a), gy), this.shape(r.b)));
+          if (needed.has(r.a)) accumulate(r.a, this.unbroadcast(this.matmul(gy, this.swapLast(r.b)), this.shape(r.a)));
+          if (needed.has(r.b)) accumulate(r.b, this.unbroadcast(this.matmul(this.swapLast(r.a), gy), this.shape(r.b)));
           break;
         case 'tanh': // 1 - y^2
           accumulate(r.x, this.sub(gy, this.mul(gy, this.mul(r.y, r.y))));
@@ -309,6 +334,16 @@ export class Tape {
         case 'reciprocal': // -y^2
           accumulate(r.x, this.neg(this.mul(gy, this.mul(r.y, r.y))));
           break;
+        case 'gelu': {
+          // d/du = 0.5 (1 + t) + 0.5 c u (1 - t^2) (1 + 3 k u^2), t = tanh(c (u + k u^3)); 1 - t^2 = (1 + t)(2 - (1 + t)).
+          const shape = this.shape(r.x);
+          const sech2 = this.emit('Mul', [r.onePlusTanh, this.emit('Sub', [this.scalar(2), r.onePlusTanh], shape)], shape);
+          const slope = this.emit('Add', [this.emit('Mul', [r.square, this.scalar(3 * GELU_K)], shape), this.scalar(1)], shape);
+          const tail = this.emit('Mul', [this.emit('Mul', [this.emit('Mul', [r.x, this.scalar(0.5 * GELU_C)], shape), sech2], shape), slope], shape);
+          const derivative = this.emit('Add', [this.emit('Mul', [r.onePlusTanh, this.scalar(0.5)], shape), tail], shape);
+          accumulate(r.x, this.emit('Mul', [gy, derivative], shape));
+          break;
+        }
         case 'softmax': // y (gy - sum(gy y))
           accumulate(r.x, this.mul(r.y, this.sub(gy, this.reduce(this.mul(gy, r.y), -1, true))));
           break;
@@ -345,7 +380,7 @@ export class Tape {
           let at = 0;
           for (const x of r.xs) {
             const n = this.shape(x)[r.axis]!;
-            if (this.differentiable.has(x)) accumulate(x, this.slice(gy, r.axis, at, at + n));
+            if (needed.has(x)) accumulate(x, this.slice(gy, r.axis, at, at + n));
             at += n;
           }
           break;
