@@ -20,16 +20,17 @@ export type GranularityName = (typeof GRANULARITY_NAMES)[number];
  * The methods that produce results: node-level activation patching, path patching, and ACDC over
  * edges (`acdc`) or over whole heads and MLPs (`acdc-nodes`). Stored and filtered by these names.
  */
-export const METHOD_NAMES = ['node-patching', 'node-attribution', 'path-patching', 'acdc', 'acdc-nodes', 'eap', 'eap-ig-inputs', 'clean-corrupted', 'exact'] as const;
+export const METHOD_NAMES = ['node-patching', 'node-attribution', 'path-patching', 'acdc', 'acdc-nodes', 'eap', 'eap-ig-inputs', 'eap-ig-activations', 'clean-corrupted', 'exact'] as const;
 export type MethodName = (typeof METHOD_NAMES)[number];
 
 /**
  * Edge scoring methods, named as EAP-IG names them: from gradients, `eap` (at the base run),
- * `eap-ig-inputs` (averaged over input embeddings interpolated between the runs) and
+ * `eap-ig-inputs` (averaged over input embeddings interpolated between the runs),
+ * `eap-ig-activations` (averaged over each node's output interpolated in turn) and
  * `clean-corrupted` (averaged over the two runs), defined in src/gradients/edge-attribution.ts;
  * and `exact`, the true effect of patching each edge alone (src/methods/exact-edges.ts).
  */
-export const ATTRIBUTION_METHODS = ['eap', 'eap-ig-inputs', 'clean-corrupted', 'exact'] as const satisfies readonly MethodName[];
+export const ATTRIBUTION_METHODS = ['eap', 'eap-ig-inputs', 'eap-ig-activations', 'clean-corrupted', 'exact'] as const satisfies readonly MethodName[];
 export type AttributionMethod = (typeof ATTRIBUTION_METHODS)[number];
 
 export const isAttributionMethod = (value: unknown): value is AttributionMethod => (ATTRIBUTION_METHODS as readonly unknown[]).includes(value);

@@ -61,7 +61,7 @@ interface TapedForward {
 }
 
 /** The model's forward on a tape; `withSenders` also forms each head's output (the senders graph). */
-function tapedForward(cfg: ModelConfig, w: ModelWeights, B: number, T: number, N: number, withSenders: boolean): TapedForward {
+function tapedForward(cfg: ModelConfig, w: ModelWeights, B: number, T: number, N: number, withSenders: boolean, overrides = false): TapedForward {
   const { dModel: d, nHeads: H, nKvHeads: Hkv, dHead: dh, dMlp: f, vocabSize: V, nLayers } = cfg;
   if (T > cfg.maxPositions) throw new Error(`sequence of ${T} tokens exceeds the model's ${cfg.maxPositions} positions`);
   const BT = B * T;
@@ -128,6 +128,10 @@ function tapedForward(cfg: ModelConfig, w: ModelWeights, B: number, T: number, N
     } else {
       attn = tp.matmul(tp.reshape(tp.transpose(z, [1, 0, 2]), [BT, H * dh]), wt(`L${L}.wo`, lw.wo.data, [H * dh, d]));
     }
+    // Overrides (eap-ig-activations): a node's output replaced by a given value, keep 0 (no
+    // gradient flows back through it); keep 1 and value 0 leave it as computed.
+    const override = (x: string, name: string): string => (overrides ? tp.add(tp.mul(x, tp.input(`keep_${name}`, [BT, 1], false)), tp.input(`value_${name}`, [BT, d], false)) : x);
+    attn = override(attn, `attn_${L}`);
     let mid = tp.add(resid, attn);
     if (lw.bo) mid = tp.add(mid, wt(`L${L}.bo`, lw.bo.data, [d]));
 
@@ -143,7 +147,7 @@ function tapedForward(cfg: ModelConfig, w: ModelWeights, B: number, T: number, N
     } else {
       hidden = tp.gelu(up);
     }
-    const m = tp.matmul(hidden, wt(`L${L}.w_out`, lw.wOut.data, [f, d]));
+    const m = override(tp.matmul(hidden, wt(`L${L}.w_out`, lw.wOut.data, [f, d])), `mlp_${L}`);
     if (withSenders) senders.push(tp.reshape(m, [1, B, T, d]));
     resid = tp.add(mid, m);
     if (lw.bOut) resid = tp.add(resid, wt(`L${L}.b_out`, lw.bOut.data, [d]));
@@ -227,13 +231,16 @@ function receiverProjections(cfg: ModelConfig, lw: LayerWeights): ReceiverProjec
  * once (stacked along the batch: the points' receiver gradients are averaged before the one
  * contraction, which is linear in them). Inputs besides the weights: `input` [points B, T, d] (point
  * after point), `pick` [points N, points B T], `seed_add`, `seed_weights` [N, V], `seed_self`
- * [N, 1], `source_senders`, `base_senders` [S, B, T, d] and the zero inputs it lists.
+ * [N, 1], `source_senders`, `base_senders` [S, B, T, d] and the zero inputs it lists; with
+ * `overrides`, per layer `keep_attn_L`, `keep_mlp_L` [points B T, 1] and `value_attn_L`,
+ * `value_mlp_L` [points B T, d]: the layer's attention output (all heads) and MLP output are
+ * output * keep + value.
  */
-export function buildAttributionGraph(cfg: ModelConfig, w: ModelWeights, B: number, T: number, N: number, layout: ScoreLayout, points = 1): BuiltAttributionGraph {
+export function buildAttributionGraph(cfg: ModelConfig, w: ModelWeights, B: number, T: number, N: number, layout: ScoreLayout, points = 1, overrides = false): BuiltAttributionGraph {
   const { dModel: d, nHeads: H, dHead: dh, vocabSize: V, nLayers } = cfg;
   const BT = B * T;
   const PBT = points * BT;
-  const f = tapedForward(cfg, w, points * B, T, points * N, false);
+  const f = tapedForward(cfg, w, points * B, T, points * N, false, overrides);
   const { tp } = f;
 
   // d score / d logits at each point, from its logits (see the header), over the points' mean.

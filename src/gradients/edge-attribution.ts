@@ -14,6 +14,10 @@
 // - 'eap': the base run only;
 // - 'eap-ig-inputs': c + (k / steps)(b - c), k = 1..steps (EAP-IG's Riemann sum, which ends at the
 //   base run and never evaluates the source run itself);
+// - 'eap-ig-activations': one node at a time (the input, then per layer its attention, all heads
+//   together, and its MLP) has its output replaced by c_n + (k / steps)(b_n - c_n), k = 1..steps,
+//   the rest of the run at the base input; the replaced output is a constant, so no gradient flows
+//   back through it (EAP-IG's output-interpolation hooks). The mean is over every node and step;
 // - 'clean-corrupted': the base and the source run.
 //
 // Sender values c_s, b_s are those of the unpatched runs at c and b (not at the point x), as EAP-IG
@@ -74,8 +78,17 @@ export interface AttributionOptions {
 export function attributionPoints(scheme: AttributionScheme, steps = 5): number[] {
   if (scheme === 'eap') return [1];
   if (scheme === 'clean-corrupted') return [1, 0];
-  if (!Number.isInteger(steps) || steps < 1) throw new Error(`eap-ig-inputs needs a whole number of steps >= 1, got ${steps}`);
+  if (!Number.isInteger(steps) || steps < 1) throw new Error(`${scheme} needs a whole number of steps >= 1, got ${steps}`);
   return Array.from({ length: steps }, (_, k) => (k + 1) / steps);
+}
+
+/**
+ * One point the gradients are taken at: the input sender [B, T, d] and, for eap-ig-activations, one
+ * node's output replaced (a layer's attention, all heads summed, or its MLP; [B, T, d]).
+ */
+export interface AttributionPoint {
+  readonly input: Float32Array;
+  readonly override?: { readonly node: 'attn' | 'mlp'; readonly layer: number; readonly value: Float32Array };
 }
 
 /** d score / d logits in the graph's terms (metric-gradients.ts writeGradientTerms), [N, V] and [N, 1]. */
@@ -136,7 +149,7 @@ export class GradientModel {
    * [B, T, S, R]. Points run `pointsPerRun` at a time, stacked along the batch.
    */
   async edgeScores(
-    points: readonly Float32Array[],
+    points: readonly AttributionPoint[],
     B: number,
     T: number,
     positions: readonly (readonly number[])[],
@@ -145,7 +158,8 @@ export class GradientModel {
     base: Float32Array,
     layout: ScoreLayout,
   ): Promise<Float32Array> {
-    const { dModel: d, vocabSize: V } = this.config;
+    const { dModel: d, vocabSize: V, nLayers } = this.config;
+    const overrides = points.some((p) => p.override !== undefined);
     const S = source.length / (B * T * d);
     const N = positions.reduce((a, p) => a + p.length, 0);
     const perRun = Math.max(1, Math.min(points.length, Math.floor(this.maxPointTokens / (B * T))));
@@ -153,11 +167,29 @@ export class GradientModel {
     for (let at = 0; at < points.length; at += perRun) {
       const chunk = points.slice(at, at + perRun);
       const P = chunk.length;
-      const input = new Float32Array(P * B * T * d);
-      chunk.forEach((x, i) => input.set(x, i * B * T * d));
-      const key = `attr-scores:${B}x${T}x${N}:${layout}:${P}`;
-      const g = this.graph(key, () => buildAttributionGraph(this.config, this.weights, B, T, N, layout, P));
+      const X = B * T * d;
+      const input = new Float32Array(P * X);
+      chunk.forEach((p, i) => input.set(p.input, i * X));
+      const key = `attr-scores:${B}x${T}x${N}:${layout}:${P}${overrides ? ':overrides' : ''}`;
+      const g = this.graph(key, () => buildAttributionGraph(this.config, this.weights, B, T, N, layout, P, overrides));
+      const overrideFeeds: Feeds = {};
+      if (overrides) {
+        for (let L = 0; L < nLayers; L++) {
+          for (const node of ['attn', 'mlp'] as const) {
+            const keep = new Float32Array(P * B * T).fill(1);
+            const value = new Float32Array(P * X);
+            chunk.forEach((p, i) => {
+              if (p.override?.node !== node || p.override.layer !== L) return;
+              keep.fill(0, i * B * T, (i + 1) * B * T);
+              value.set(p.override.value, i * X);
+            });
+            overrideFeeds[`keep_${node}_${L}`] = f32(keep, [P * B * T, 1]);
+            overrideFeeds[`value_${node}_${L}`] = f32(value, [P * B * T, d]);
+          }
+        }
+      }
       const feeds: Feeds = {
+        ...overrideFeeds,
         ...g.zeros,
         input: f32(input, [P * B, T, d]),
         pick: pick(Array.from({ length: P }, () => positions).flat(), T),
@@ -190,6 +222,8 @@ export interface GroupScoreOptions {
   readonly points: readonly number[];
   /** Default 'sum'. */
   readonly layout?: ScoreLayout;
+  /** eap-ig-activations: the points interpolate one node's output at a time (see groupEdgeScores). */
+  readonly activations?: boolean;
 }
 
 /** A group's runs: the caller's cache, or the senders graph's runs of the clean and corrupted inputs. */
@@ -226,7 +260,33 @@ export async function groupEdgeScores(data: AttributionData, gm: GradientModel, 
   const base = baseRun.senders.subarray(0, X);
   const source = sourceRun.senders.subarray(0, X);
   const terms = gradientTerms(opts.metric, g, runs.cleanRows, cfg.vocabSize);
-  const points = opts.points.map((alpha) => (alpha === 1 ? base : alpha === 0 ? source : Float32Array.from(source, (c, i) => c + alpha * (base[i]! - c))));
+  const mix = (c: Float32Array, b: Float32Array, alpha: number): Float32Array => (alpha === 1 ? b : alpha === 0 ? c : Float32Array.from(c, (x, i) => x + alpha * (b[i]! - x)));
+  let points: AttributionPoint[];
+  if (opts.activations) {
+    // eap-ig-activations: each node in turn (the input, then per layer its attention and its MLP)
+    // interpolated between the runs, the rest of the run at the base input.
+    const { nLayers, nHeads: H } = cfg;
+    const nodeOutput = (cache: Float32Array, node: 'attn' | 'mlp', L: number): Float32Array => {
+      const first = 1 + L * (H + 1);
+      if (node === 'mlp') return cache.subarray((first + H) * X, (first + H + 1) * X);
+      const sum = new Float32Array(X);
+      for (let h = 0; h < H; h++) {
+        const head = cache.subarray((first + h) * X, (first + h + 1) * X);
+        for (let i = 0; i < X; i++) sum[i]! += head[i]!;
+      }
+      return sum;
+    };
+    points = opts.points.map((alpha) => ({ input: mix(source, base, alpha) }));
+    for (let L = 0; L < nLayers; L++) {
+      for (const node of ['attn', 'mlp'] as const) {
+        const c = nodeOutput(sourceRun.senders, node, L);
+        const b = nodeOutput(baseRun.senders, node, L);
+        for (const alpha of opts.points) points.push({ input: base, override: { node, layer: L, value: mix(c, b, alpha) } });
+      }
+    }
+  } else {
+    points = opts.points.map((alpha) => ({ input: mix(source, base, alpha) }));
+  }
   return gm.edgeScores(points, B, T, g.positions, terms, sourceRun.senders, baseRun.senders, opts.layout ?? 'sum');
 }
 
@@ -270,7 +330,7 @@ export async function edgeAttribution(data: AttributionData, gm: GradientModel, 
   const sum = new Float64Array(S * R);
   let nRows = 0;
   for (const g of data.groups) {
-    const scores = await groupEdgeScores(data, gm, g, { metric: opts.metric, direction, points, layout: 'sum' });
+    const scores = await groupEdgeScores(data, gm, g, { metric: opts.metric, direction, points, layout: 'sum', activations: opts.scheme === 'eap-ig-activations' });
     for (let i = 0; i < S * R; i++) sum[i]! += scores[i]!;
     nRows += g.rows.length;
   }

@@ -1,4 +1,5 @@
-// Edge scoring as registry methods, named as EAP-IG names them: `eap`, `eap-ig-inputs` and
+// Edge scoring as registry methods, named as EAP-IG names them: `eap`, `eap-ig-inputs`,
+// `eap-ig-activations` and
 // `clean-corrupted` (src/gradients/edge-attribution.ts defines the scores) and `exact`
 // (exact-edges.ts). One gradient computation
 // scores every edge; each unit of work is one cut of those scores into a circuit (the top n edges by
@@ -20,7 +21,7 @@ export type AttributionSelection = { readonly kind: 'top-n'; readonly counts: re
 export interface AttributionSettings {
   readonly metric: Metric;
   readonly direction: Direction;
-  /** Interpolation steps of eap-ig-inputs (ignored by the others). */
+  /** Interpolation steps of eap-ig-inputs and eap-ig-activations (ignored by the others). */
   readonly steps: number;
   readonly selection: AttributionSelection;
 }
@@ -77,7 +78,7 @@ function attributionMethod(name: AttributionMethod): Method<AttributionSettings,
     units: (_exp, s) => selectionUnits(s.selection),
     check: (exp, s) => [
       ...checkMetrics(exp.dataset, [s.metric]),
-      ...(name === 'eap-ig-inputs' && !(Number.isInteger(s.steps) && s.steps >= 1) ? [`${name}: steps must be a whole number >= 1, got ${s.steps}`] : []),
+      ...((name === 'eap-ig-inputs' || name === 'eap-ig-activations') && !(Number.isInteger(s.steps) && s.steps >= 1) ? [`${name}: steps must be a whole number >= 1, got ${s.steps}`] : []),
     ],
     async open(exp, s): Promise<MethodSession<AttributionResult>> {
       const scores = await attributionScores(exp, name, s);
@@ -110,5 +111,6 @@ export function attributionCircuit(result: AttributionResult, meta: Partial<Circ
 
 export const eap = attributionMethod('eap');
 export const eapIgInputs = attributionMethod('eap-ig-inputs');
+export const eapIgActivations = attributionMethod('eap-ig-activations');
 export const cleanCorrupted = attributionMethod('clean-corrupted');
 export const exact = attributionMethod('exact');

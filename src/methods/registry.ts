@@ -3,7 +3,7 @@
 import type { MethodName } from '../core/vocabulary.js';
 import { acdcEdges } from './acdc.js';
 import { acdcNodes } from './acdc-nodes.js';
-import { cleanCorrupted, eap, eapIgInputs, exact } from './attribution.js';
+import { cleanCorrupted, eap, eapIgActivations, eapIgInputs, exact } from './attribution.js';
 import type { Method } from './method.js';
 import { nodeAttribution } from './node-attribution.js';
 import { nodePatching } from './node-patching.js';
@@ -17,6 +17,7 @@ export const METHODS = {
   'acdc-nodes': acdcNodes,
   eap,
   'eap-ig-inputs': eapIgInputs,
+  'eap-ig-activations': eapIgActivations,
   'clean-corrupted': cleanCorrupted,
   exact,
 } as const satisfies Readonly<Record<MethodName, Method<never, unknown>>>;

@@ -131,7 +131,7 @@ function patchingSchema(task: Task<unknown> | undefined) {
 
 function discoverySchema(task: Task<unknown> | undefined) {
   return strictObject({
-    /** acdc: edge-level ACDC; acdc-nodes: ACDC over whole heads and MLPs; eap, eap-ig-inputs, clean-corrupted: edge attribution from gradients; exact: each edge patched alone. */
+    /** acdc: edge-level ACDC; acdc-nodes: ACDC over whole heads and MLPs; eap, eap-ig-inputs, eap-ig-activations, clean-corrupted: edge attribution from gradients; exact: each edge patched alone. */
     method: axis(z.enum(DISCOVERY_METHODS), ['acdc']),
     corruption: axis(corruptionSchema(task), [DEFAULT_STR]),
     /** Settings of this section's `gn` corruptions (the patching section has its own). */
@@ -142,7 +142,7 @@ function discoverySchema(task: Task<unknown> | undefined) {
     thresholds: axis(z.number().nonnegative(), [0.01]),
     /** Attribution methods: one circuit of the top N edges by |score| per entry (dangling edges then removed). */
     edges: z.preprocess((v) => (v === undefined || Array.isArray(v) ? v : [v]), z.array(z.number().int().min(1)).min(1).optional()),
-    /** eap-ig-inputs: interpolation steps between the corrupted and the clean input embeddings. */
+    /** eap-ig-inputs, eap-ig-activations: interpolation steps between the corrupted and the clean input embeddings (node outputs). */
     steps: z.number().int().min(1).default(5),
     /** Metric of the faithfulness score (default: logit-diff where the task has a wrong answer, else prob). */
     faithfulnessMetric: metricSchema(task).optional(),

@@ -10,7 +10,7 @@ import { CleanRow, getMetric, targetOffsets } from '../../src/experiment/metrics
 import { attributionPoints, type AttributionData, type AttributionScheme, edgeAttribution, GradientModel } from '../../src/gradients/edge-attribution.js';
 import type { ModelConfig, ModelWeights } from '../../src/model/types.js';
 import type { PromptPair } from '../../src/tasks/types.js';
-import { edgeMask, referenceForward, type ReferenceModel } from '../reference/patched-forward.js';
+import { edgeMask, referenceForward, type ReferenceModel, senderMask } from '../reference/patched-forward.js';
 import { maxAbs, randomModel, randomTokens } from '../reference/random-model.js';
 import { describeShared, stories260kPath } from '../support/shared.js';
 
@@ -194,4 +194,77 @@ describe('interpolation points', () => {
       await single.release();
     }
   });
+});
+
+/**
+ * The reference of eap-ig-activations: for each node (the input, each layer's attention with all its
+ * heads, each MLP) and step, the run at the base input with that node's output patched to the
+ * interpolation c + alpha (b - c) on every edge out of it (a constant: nothing flows back through
+ * it); the metric's central difference when receiver r's input moves by eps (c_s - b_s), carried by
+ * the `input` sender's edge into r (whose source is set to its own value plus that difference).
+ */
+function referenceActivations(model: ReferenceModel, ps: PromptPair[], metric: MetricName, direction: Direction, steps: number): Float64Array {
+  const { config: cfg, weights: w } = model;
+  const graph = ComponentGraph.forModel(cfg);
+  const { nSenders: S, nReceivers: R } = graph;
+  const V = cfg.vocabSize;
+  const out = new Float64Array(S * R);
+  const nodes: (readonly number[])[] = [[]];
+  for (let L = 0; L < cfg.nLayers; L++) {
+    nodes.push(Array.from({ length: cfg.nHeads }, (_, h) => graph.headSender(L, h)));
+    nodes.push([graph.mlpSender(L)]);
+  }
+  const alphas = attributionPoints('eap-ig-activations', steps);
+  for (const pair of ps) {
+    const cleanRun = referenceForward(model, { tokens: pair.clean });
+    const cleanRow = new CleanRow(Float32Array.from(block(cleanRun.logits, V, pair)), V);
+    const eClean = embed(w, cfg.dModel, pair.clean);
+    const eCorrupt = embed(w, cfg.dModel, pair.corrupted);
+    const [eBase, eSource] = direction === 'noising' ? [eClean, eCorrupt] : [eCorrupt, eClean];
+    const base = referenceForward(model, { embeddings: eBase }).senders;
+    const source = referenceForward(model, { embeddings: eSource }).senders;
+    for (const node of nodes) {
+      for (const alpha of alphas) {
+        const isInput = node.length === 0;
+        const x = isInput ? eSource.map((c, i) => c + alpha * (eBase[i]! - c)) : eBase;
+        const fixed = new Set(node);
+        const interpolated = source.map((c, s) => (fixed.has(s) ? c.map((v, i) => v + alpha * (base[s]![i]! - v)) : c));
+        const here = referenceForward(model, { embeddings: x }, isInput ? undefined : { mask: senderMask(node), source: interpolated }).senders;
+        for (const e of graph.edges()) {
+          const delta = source[e.sender]!.map((v, i) => v - base[e.sender]![i]!);
+          const metricAt = (m: number): number => {
+            // Carrier: the input sender's edge into r, its source = its own value + delta.
+            const src = interpolated.map((v, s) => (s === 0 ? here[0]!.map((h, i) => h + delta[i]!) : v));
+            const mask = (s: number, r: number, t: number): number => (s === 0 && r === e.receiver ? m : fixed.has(s) ? 1 : 0);
+            const res = referenceForward(model, { embeddings: x }, { mask, source: src });
+            return score(metric, res.logits, V, pair, cleanRow);
+          };
+          const fd = (metricAt(EPS) - metricAt(-EPS)) / (2 * EPS);
+          out[e.sender * R + e.receiver]! += fd / (alphas.length * nodes.length * ps.length);
+        }
+      }
+    }
+  }
+  return out;
+}
+
+describe('eap-ig-activations vs float64 finite differences', () => {
+  for (const { name, model } of models) {
+    it(`${name}: logit-diff, noising, 2 steps`, async () => {
+      const graph = ComponentGraph.forModel(model.config);
+      const ps = pairs(model.config.vocabSize, 5, 2, 31);
+      const gm = new GradientModel(model.config, model.weights);
+      try {
+        const got = await edgeAttribution(dataOf(model, ps), gm, { scheme: 'eap-ig-activations', metric: getMetric('logit-diff'), direction: 'noising', steps: 2 }, graph.nSenders, graph.fanIn);
+        const want = referenceActivations(model, ps, 'logit-diff', 'noising', 2);
+        const R = graph.nReceivers;
+        const edges = [...graph.edges()];
+        const scale = maxAbs(edges.map((e) => want[e.sender * R + e.receiver]!));
+        expect(scale).toBeGreaterThan(1e-4);
+        for (const e of edges) expect(Math.abs(got[e.sender * R + e.receiver]! - want[e.sender * R + e.receiver]!), graph.edgeName(e)).toBeLessThanOrEqual(1e-4 * scale);
+      } finally {
+        await gm.release();
+      }
+    }, 120_000);
+  }
 });
