@@ -18,7 +18,7 @@ describe('attribution discovery on the planted induction model', () => {
   const dir = mkdtempSync(join(tmpdir(), 'patchwise-attr-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('eap and eap-ig-inputs: circuits per cut, eap-ig-inputs ROC-AUC >= 0.95, shown by `patchwise show`', async () => {
+  it('eap, eap-ig-inputs and eap-ig-activations: circuits per cut, eap-ig-inputs ROC-AUC >= 0.95, shown by `patchwise show`', async () => {
     const file = join(dir, 'attr.yaml');
     writeFileSync(
       file,
@@ -26,7 +26,7 @@ describe('attribution discovery on the planted induction model', () => {
 model: { plant: induction, seed: 0 }
 task: { name: induction, count: 16, seed: 3, options: { length: 5, cut: last } }
 discovery:
-  method: [eap, eap-ig-inputs]
+  method: [eap, eap-ig-inputs, eap-ig-activations]
   corruption: [all-random]
   metric: [logit-diff]
   edges: [5, 20, 80]
@@ -38,7 +38,7 @@ discovery:
     let runIds: number[];
     try {
       const results = (await runPipeline(loadPipeline(file), store, { log: () => undefined })).discovery;
-      expect(results.map((r) => r.point.method)).toEqual(['eap', 'eap-ig-inputs']);
+      expect(results.map((r) => r.point.method)).toEqual(['eap', 'eap-ig-inputs', 'eap-ig-activations']);
       runIds = results.map((r) => r.runId);
       for (const r of results) {
         if (r.point.method === 'eap-ig-inputs') expect(r.auc, r.point.method).toBeGreaterThanOrEqual(0.95);
