@@ -78,7 +78,8 @@ export function forEachEdge(graph: ComponentGraph, fn: (sender: number, receiver
 }
 
 /** The sender a receiver feeds (its node's output): q/k/v -> the head, mlp in -> mlp out; -1 for logits. */
-function receiverFeeds(graph: ComponentGraph): Int32Array {
+/** For each receiver, the sender of its node (a head input: the head; an MLP: the MLP; logits: -1). */
+export function receiverFeeds(graph: ComponentGraph): Int32Array {
   const out = new Int32Array(graph.nReceivers);
   graph.receivers.forEach((r, i) => {
     out[i] = r.kind === 'head-input' ? graph.headSender(r.layer, r.head) : r.kind === 'mlp' ? graph.mlpSender(r.layer) : -1;

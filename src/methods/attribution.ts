@@ -7,6 +7,7 @@
 // edge's score kept in the circuit.
 import { circuitFromDense } from '../circuits/adapters.js';
 import { type Circuit, type CircuitMetaInit, pruneDeadEnds } from '../circuits/circuit.js';
+import { greedyEdges } from '../circuits/greedy.js';
 import type { AttributionMethod, Direction, MetricName } from '../core/vocabulary.js';
 import { checkMetrics, type Experiment } from '../experiment/experiment.js';
 import type { Metric } from '../experiment/metrics.js';
@@ -15,8 +16,15 @@ import type { ComponentGraph } from '../graph/component-graph.js';
 import { exactEdgeEffects } from './exact-edges.js';
 import type { Method, MethodSession } from './method.js';
 
-/** How scores become circuits: one circuit per entry. */
-export type AttributionSelection = { readonly kind: 'top-n'; readonly counts: readonly number[] } | { readonly kind: 'threshold'; readonly thresholds: readonly number[] };
+/**
+ * How scores become circuits, one circuit per entry: the top n edges, EAP-IG's greedy selection of
+ * n edges (connected to the logits, greedy.ts), or every edge at or above a threshold. Edges rank by
+ * |score|, or by the signed score when `signed` (edges that help the metric first).
+ */
+export type AttributionSelection =
+  | { readonly kind: 'top-n'; readonly counts: readonly number[]; readonly signed?: boolean }
+  | { readonly kind: 'greedy'; readonly counts: readonly number[]; readonly signed?: boolean }
+  | { readonly kind: 'threshold'; readonly thresholds: readonly number[]; readonly signed?: boolean };
 
 export interface AttributionSettings {
   readonly metric: Metric;
@@ -36,29 +44,53 @@ export interface AttributionResult {
   readonly scores: Float32Array;
   readonly inCircuit: Uint8Array;
   readonly nEdges: number;
-  /** The |score| threshold of a threshold cut (the circuit's meta.threshold). */
+  /** The threshold of a threshold cut (the circuit's meta.threshold). */
   readonly tau?: number;
-  /** The edge count asked for in a top-n cut (fewer remain when dangling edges are dropped). */
+  /** The edge count asked for in a top-n or greedy cut (fewer remain when dangling edges are dropped). */
   readonly topN?: number;
+  readonly selection: AttributionSelection['kind'];
+  /** Ranked (or cut) by signed score rather than |score|. */
+  readonly signed: boolean;
 }
 
-/** Unit keys of a selection: `top:N` or `abs:TAU`. */
+/** One cut: n edges (top or greedy) or a threshold, by |score| or signed score. */
+export type Cut = { readonly topN: number; readonly greedy?: boolean; readonly signed?: boolean } | { readonly tau: number; readonly signed?: boolean };
+
+const UNIT_KINDS = { top: 'top-n', greedy: 'greedy', abs: 'threshold' } as const;
+
+/** Unit keys of a selection: `top:N`, `greedy:N` or `abs:TAU`, with `-signed` after the kind when signed. */
 export function selectionUnits(selection: AttributionSelection): string[] {
-  return selection.kind === 'top-n' ? selection.counts.map((n) => `top:${n}`) : selection.thresholds.map((t) => `abs:${t}`);
+  const suffix = selection.signed ? '-signed' : '';
+  if (selection.kind === 'threshold') return selection.thresholds.map((t) => `abs${suffix}:${t}`);
+  const kind = selection.kind === 'greedy' ? 'greedy' : 'top';
+  return selection.counts.map((n) => `${kind}${suffix}:${n}`);
+}
+
+/** The cut a unit key names (selectionUnits' inverse); undefined for a key it never makes. */
+export function unitCut(unit: string): Cut | undefined {
+  const m = /^(top|greedy|abs)(-signed)?:(.+)$/.exec(unit);
+  if (!m) return undefined;
+  const x = Number(m[3]);
+  if (!Number.isFinite(x)) return undefined;
+  const signed = m[2] !== undefined;
+  return UNIT_KINDS[m[1] as keyof typeof UNIT_KINDS] === 'threshold' ? { tau: x, signed } : { topN: x, greedy: m[1] === 'greedy', signed };
 }
 
 /**
- * The circuit of one cut: edges ranked by |score| (ties: graph order), the top n or those at or
- * above tau, then dangling edges dropped.
+ * The circuit of one cut: edges ranked by |score| (or score when signed; ties: graph order), the
+ * top n, greedy's n, or those at or above tau; then dangling edges dropped.
  */
-export function cutScores(graph: ComponentGraph, scores: Float32Array, cut: { topN: number } | { tau: number }): Uint8Array {
+export function cutScores(graph: ComponentGraph, scores: Float32Array, cut: Cut): Uint8Array {
   const R = graph.nReceivers;
+  const rank = (v: number): number => (cut.signed ? v : Math.abs(v));
   const cells = [...graph.edges()].map((e) => e.sender * R + e.receiver);
-  const mask = new Uint8Array(scores.length);
+  let mask: Uint8Array = new Uint8Array(scores.length);
   if ('tau' in cut) {
-    for (const c of cells) if (Math.abs(scores[c]!) >= cut.tau) mask[c] = 1;
+    for (const c of cells) if (rank(scores[c]!) >= cut.tau) mask[c] = 1;
+  } else if (cut.greedy) {
+    mask = greedyEdges(graph, scores, cut.topN, cut.signed ?? false);
   } else {
-    const ranked = cells.map((c, i) => ({ c, i, a: Math.abs(scores[c]!) })).sort((x, y) => y.a - x.a || x.i - y.i);
+    const ranked = cells.map((c, i) => ({ c, i, a: rank(scores[c]!) })).sort((x, y) => y.a - x.a || x.i - y.i);
     for (const { c } of ranked.slice(0, cut.topN)) mask[c] = 1;
   }
   return pruneDeadEnds(graph, mask);
@@ -85,14 +117,24 @@ function attributionMethod(name: AttributionMethod): Method<AttributionSettings,
       const graph = exp.model.graph;
       return {
         async run(unit, progress) {
-          const [kind, value] = unit.split(':');
-          const x = Number(value);
-          if ((kind !== 'top' && kind !== 'abs') || !Number.isFinite(x)) throw new Error(`${name}: no unit ${unit}`);
-          const inCircuit = cutScores(graph, scores, kind === 'top' ? { topN: x } : { tau: x });
+          const cut = unitCut(unit);
+          if (!cut) throw new Error(`${name}: no unit ${unit}`);
+          const inCircuit = cutScores(graph, scores, cut);
           let nEdges = 0;
           for (const e of graph.edges()) nEdges += inCircuit[e.sender * graph.nReceivers + e.receiver]!;
           progress.step(1, 1, `${nEdges} edges kept`);
-          return { method: name, metric: s.metric.name, direction: s.direction, graph, scores, inCircuit, nEdges, ...(kind === 'top' ? { topN: x } : { tau: x }) };
+          return {
+            method: name,
+            metric: s.metric.name,
+            direction: s.direction,
+            graph,
+            scores,
+            inCircuit,
+            nEdges,
+            selection: 'tau' in cut ? 'threshold' : cut.greedy ? 'greedy' : 'top-n',
+            signed: cut.signed ?? false,
+            ...('tau' in cut ? { tau: cut.tau } : { topN: cut.topN }),
+          };
         },
       };
     },
@@ -105,7 +147,7 @@ export function attributionCircuit(result: AttributionResult, meta: Partial<Circ
     method: result.method,
     ...meta,
     threshold: result.tau ?? null,
-    extra: { ...(result.topN !== undefined ? { topN: result.topN } : {}), ...meta.extra },
+    extra: { ...(result.topN !== undefined ? { topN: result.topN } : {}), selection: result.selection, signed: result.signed, ...meta.extra },
   });
 }
 

@@ -111,7 +111,7 @@ export function discoveryPoints(ctx: StageContext): StagePlan<DiscoveryResult[]>
     const attribution = isAttributionMethod(point.method);
     // discovery.candidates seeds edge-level ACDC only.
     const seeded = point.method === 'acdc' && s.candidates !== undefined;
-    const selection: AttributionSelection = s.edges ? { kind: 'top-n', counts: s.edges } : { kind: 'threshold', thresholds: s.thresholds };
+    const selection: AttributionSelection = s.edges ? { kind: s.selection, counts: s.edges, signed: s.signed } : { kind: 'threshold', thresholds: s.thresholds, signed: s.signed };
     // The method's units, checks and cuts; ACDC and attribution differ only in how a unit becomes a circuit.
     const m = isAttributionMethod(point.method)
       ? unitsToCuts(exp, METHODS[point.method], { metric, direction: point.direction, steps: s.steps, selection }, (r) => ({
@@ -140,7 +140,7 @@ export function discoveryPoints(ctx: StageContext): StagePlan<DiscoveryResult[]>
       metric: point.metric,
       faithfulnessMetric: s.faithfulnessMetric ?? null,
       thresholds: s.thresholds,
-      ...(attribution ? { steps: s.steps, edges: s.edges ?? null } : {}),
+      ...(attribution ? { steps: s.steps, edges: s.edges ?? null, ...(s.selection !== 'top-n' ? { selection: s.selection } : {}), ...(s.signed ? { signed: true } : {}) } : {}),
       prompts: dataset.pairs.length,
       batch: s.batch,
       randomBaselines: s.randomBaselines,

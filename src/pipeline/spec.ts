@@ -142,6 +142,10 @@ function discoverySchema(task: Task<unknown> | undefined) {
     thresholds: axis(z.number().nonnegative(), [0.01]),
     /** Attribution methods: one circuit of the top N edges by |score| per entry (dangling edges then removed). */
     edges: z.preprocess((v) => (v === undefined || Array.isArray(v) ? v : [v]), z.array(z.number().int().min(1)).min(1).optional()),
+    /** Attribution methods with `edges`: the top N edges (top-n) or EAP-IG's greedy selection from the logits (greedy). */
+    selection: z.enum(['top-n', 'greedy']).default('top-n'),
+    /** Attribution methods: rank and cut by the signed score (edges that help the metric first) instead of |score|. */
+    signed: z.boolean().default(false),
     /** eap-ig-inputs, eap-ig-activations: interpolation steps between the corrupted and the clean input embeddings (node outputs). */
     steps: z.number().int().min(1).default(5),
     /** Metric of the faithfulness score (default: logit-diff where the task has a wrong answer, else prob). */
@@ -309,6 +313,9 @@ export function loadPipeline(file: string): Pipeline {
   if (p.discovery) {
     problems.push(...repeatedCorruptions(file, 'discovery', p.discovery.corruption));
     problems.push(...noisingOnlyProblems(file, 'discovery', p.discovery.corruption, p.discovery.direction));
+    if (p.discovery.selection === 'greedy' && p.discovery.edges === undefined) {
+      problems.push(`${file}: discovery.selection: greedy selects a number of edges: give discovery.edges`);
+    }
     if (p.discovery.candidates && !p.discovery.method.includes('acdc')) {
       problems.push(`${file}: discovery.candidates: seeds edge-level ACDC, but method is ${p.discovery.method.join(', ')} (add acdc)`);
     }

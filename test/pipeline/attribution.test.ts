@@ -77,6 +77,41 @@ discovery:
     }
   }, 180_000);
 
+  it('selection greedy: connected circuits grown from the logits, the selection recorded', async () => {
+    const file = join(dir, 'greedy.yaml');
+    writeFileSync(
+      file,
+      `name: greedy
+model: { plant: induction, seed: 0 }
+task: { name: induction, count: 8, seed: 3, options: { length: 5, cut: last } }
+discovery:
+  method: [eap-ig-inputs]
+  corruption: [all-random]
+  metric: [logit-diff]
+  edges: [4, 12]
+  selection: greedy
+  steps: 4
+`,
+    );
+    const store = await Store.open(join(dir, 'greedy.db'));
+    try {
+      const [r] = (await runPipeline(loadPipeline(file), store, { log: () => undefined })).discovery;
+      for (const c of r!.circuits) {
+        const circuit = await store.circuits.load(c.circuitId);
+        expect(circuit.meta.extra).toMatchObject({ selection: 'greedy', signed: false, topN: c.topN });
+        expect(circuit.danglingEdges()).toBe(0);
+        expect(c.size).toBeGreaterThan(0);
+        expect(c.size).toBeLessThanOrEqual(c.topN!);
+      }
+      const settings = (await store.query<{ settings: string }>('SELECT settings FROM runs'))[0]!.settings;
+      expect(JSON.parse(settings)).toMatchObject({ selection: 'greedy' });
+    } finally {
+      await store.close();
+    }
+    writeFileSync(join(dir, 'bad.yaml'), `name: bad\nmodel: { plant: induction, seed: 0 }\ntask: { name: induction, count: 8 }\ndiscovery: { method: [eap], selection: greedy }\n`);
+    expect(() => loadPipeline(join(dir, 'bad.yaml'))).toThrow(/discovery.selection: greedy selects a number of edges: give discovery.edges/);
+  }, 180_000);
+
   it('patching.method [exact, attribution]: AtP runs stored beside exact ones, keys of exact runs unchanged', async () => {
     const file = join(dir, 'atp.yaml');
     const body = `name: atp
