@@ -156,7 +156,7 @@ async function child(preset: string): Promise<ScaleRow> {
   };
 }
 
-const s = (ms: number) => (ms / 1000).toFixed(ms < 10_000 ? 2 : 0);
+const s = (ms: number) => (ms / 1000).toFixed(ms < 10_000 ? 2 : 1);
 
 function table(rows: readonly ScaleRow[]): string {
   const header = [
