@@ -58,9 +58,8 @@ export const positionChoiceName = (c: PositionChoice): string => (typeof c === '
 /** The position a pair is patched at under a one-position choice; an error naming the pair when it has none. */
 export function pairPosition(pair: PromptPair, choice: Exclude<PositionChoice, 'all'>): number {
   if (choice === 'last-key') {
-    const last = pair.keyPositions[pair.keyPositions.length - 1];
-    if (last === undefined) throw new UserError(`pair ${pair.index} has no key tokens, so no last key token to patch`);
-    return last;
+    if (pair.keyPositions.length === 0) throw new UserError(`pair ${pair.index} has no key tokens, so no last key token to patch`);
+    return Math.max(...pair.keyPositions);
   }
   const p = pair.roles[choice.role];
   if (p === undefined) throw new UserError(`pair ${pair.index} has no role ${choice.role} (its roles: ${Object.keys(pair.roles).join(', ') || 'none'})`);
