@@ -168,7 +168,7 @@ function table(rows: readonly ScaleRow[]): string {
     'sweep setup (s)',
     'heads sweep, per measured layer (s)',
     'all-heads sweep (s)',
-    'peak RSS (GB)',
+    'peak RSS (GiB)',
   ];
   const lines = rows.map((r) => [
     r.preset,
