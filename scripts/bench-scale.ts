@@ -62,10 +62,10 @@ interface ScaleRow {
   readonly sweepExtrapolatedMs: number;
   /** The whole sweep, measured (models of at most --full-max-layers layers). */
   readonly sweepMeasuredMs?: number;
-  readonly peakGb: number;
+  readonly peakGib: number;
 }
 
-const vmHwmGb = (): number => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1]) / 2 ** 20;
+const vmHwmGib = (): number => Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1]) / 2 ** 20;
 
 /** The measured layers: names first/middle/last or indices, deduplicated and in order. */
 function measuredLayers(spec: string, nLayers: number): number[] {
@@ -138,7 +138,7 @@ async function child(preset: string): Promise<ScaleRow> {
     console.error(`${preset} heads of layer ${L} (${nHeads} heads): ${(ms / 1000).toFixed(1)} s`);
   }
   const sweepMeasuredMs = nLayers <= Number(args['full-max-layers']) ? await sweepOf(Array.from({ length: nLayers }, (_, L) => L)) : undefined;
-  const peakGb = vmHwmGb();
+  const peakGib = vmHwmGib();
   await pm.release();
   return {
     preset,
@@ -152,7 +152,7 @@ async function child(preset: string): Promise<ScaleRow> {
     perLayerMs: Object.fromEntries(perLayer),
     sweepExtrapolatedMs: extrapolateSum(perLayer, nLayers),
     ...(sweepMeasuredMs === undefined ? {} : { sweepMeasuredMs }),
-    peakGb,
+    peakGib,
   };
 }
 
@@ -181,7 +181,7 @@ function table(rows: readonly ScaleRow[]): string {
       .map(([L, ms]) => `L${L}: ${s(ms)}`)
       .join(', '),
     `${s(r.sweepExtrapolatedMs)} extrapolated${r.sweepMeasuredMs === undefined ? '' : `; ${s(r.sweepMeasuredMs)} measured`}`,
-    r.peakGb.toFixed(2),
+    r.peakGib.toFixed(2),
   ]);
   return [header, header.map(() => '---'), ...lines].map((l) => `| ${l.join(' | ')} |`).join('\n');
 }
