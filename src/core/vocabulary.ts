@@ -168,7 +168,10 @@ export interface ComponentCoords {
   readonly component: string;
   readonly layer: number;
   readonly head: number | null;
-  /** Token position, or null when every position is patched together. */
+  /**
+   * Token position, or null when every position is patched together, or when each prompt is patched
+   * at its own position, named in the component (`mlp.L3-7@last-key`).
+   */
   readonly position: number | null;
   /** Number of consecutive layers patched together (1 = a single layer). */
   readonly window: number;

@@ -7,11 +7,13 @@ import type { GranularityName } from '../core/vocabulary.js';
 import type { ComponentGraph } from '../graph/component-graph.js';
 import { QKV } from '../graph/nodes.js';
 import type { EdgeMasks } from '../runtime/masks.js';
+import type { PromptPair } from '../tasks/types.js';
 
 export interface Component {
   /**
    * Stable name, e.g. `a3.h2`, `a3.h2@5`, `m3@5`, `attn.L3@5`, `attn.L3-5@5`, `resid_pre.L3@5`,
-   * `a3.h2<q>`, and over all positions `attn.L3`, `attn.L3-4`, `m3`, `mlp.L3-4`.
+   * `a3.h2<q>`, and over all positions `attn.L3`, `attn.L3-4`, `m3`, `mlp.L3-4`; at one named position
+   * per prompt (GranularityContext.at) `mlp.L3-7@last-key`, `a3.h2@END`.
    */
   readonly name: string;
   readonly kind: 'head' | 'head-pos' | 'attn' | 'mlp' | 'attn-layer' | 'mlp-layer' | 'resid' | 'head-q' | 'head-k' | 'head-v';
@@ -30,6 +32,44 @@ export interface GranularityContext {
   readonly seqLen: number;
   /** Adjacent layers patched together; only attn, mlp, attn-layer and mlp-layer take windows larger than 1. */
   readonly window: number;
+  /**
+   * Per-position granularities: patch this one position instead of each, naming components by
+   * `at.name` (`m3@last-key`) with position null, so one prompt's position and another's are the
+   * same component (the position is each prompt's own).
+   */
+  readonly at?: NamedPosition;
+}
+
+/** One position of the prompts in a pass, named by what it is in each prompt (e.g. last-key). */
+export interface NamedPosition {
+  readonly name: string;
+  readonly position: number;
+}
+
+/**
+ * Which positions per-position granularities patch: every position, or one per prompt: its last
+ * key token (Zhang & Nanda's last subject token, where the task's key tokens are the subject) or
+ * the position of a role of the task's pairs (e.g. END).
+ */
+export type PositionChoice = 'all' | 'last-key' | { readonly role: string };
+
+export const positionChoiceName = (c: PositionChoice): string => (typeof c === 'string' ? c : c.role);
+
+/** The position a pair is patched at under a one-position choice; an error naming the pair when it has none. */
+export function pairPosition(pair: PromptPair, choice: Exclude<PositionChoice, 'all'>): number {
+  if (choice === 'last-key') {
+    if (pair.keyPositions.length === 0) throw new UserError(`pair ${pair.index} has no key tokens, so no last key token to patch`);
+    return Math.max(...pair.keyPositions);
+  }
+  const p = pair.roles[choice.role];
+  if (p === undefined) throw new UserError(`pair ${pair.index} has no role ${choice.role} (its roles: ${Object.keys(pair.roles).join(', ') || 'none'})`);
+  return p;
+}
+
+/** The positions a per-position granularity makes components for: each, or the one named. */
+function positionsOf({ seqLen, at }: GranularityContext): { position: number; label: string; stored: number | null }[] {
+  if (at !== undefined) return [{ position: at.position, label: at.name, stored: null }];
+  return range(seqLen).map((p) => ({ position: p, label: String(p), stored: p }));
 }
 
 export interface Granularity {
@@ -81,17 +121,17 @@ const headsPerPosition: Granularity = {
   description: 'every attention head at every position',
   perPosition: true,
   windowed: false,
-  components: ({ graph: g, seqLen }) =>
-    range(g.nLayers).flatMap((L) =>
-      range(g.nHeads).flatMap((h) =>
-        range(seqLen).map((p) => ({
-          name: `a${L}.h${h}@${p}`,
+  components: (ctx) =>
+    range(ctx.graph.nLayers).flatMap((L) =>
+      range(ctx.graph.nHeads).flatMap((h) =>
+        positionsOf(ctx).map(({ position: p, label, stored }) => ({
+          name: `a${L}.h${h}@${label}`,
           kind: 'head-pos' as const,
           layer: L,
           head: h,
-          position: p,
+          position: stored,
           window: 1,
-          apply: (m: EdgeMasks, k: number) => patchSender(m, k, g.headSender(L, h), p),
+          apply: (m: EdgeMasks, k: number) => patchSender(m, k, ctx.graph.headSender(L, h), p),
         })),
       ),
     ),
@@ -102,17 +142,17 @@ const attn: Granularity = {
   description: 'attention output (all heads) of a layer, or a window of adjacent layers, at each position',
   perPosition: true,
   windowed: true,
-  components: ({ graph: g, seqLen, window: w }) =>
-    perLayerWindows(g, w).flatMap((L) =>
-      range(seqLen).map((p) => ({
-        name: `attn.${windowName(L, w)}@${p}`,
+  components: (ctx) =>
+    perLayerWindows(ctx.graph, ctx.window).flatMap((L) =>
+      positionsOf(ctx).map(({ position: p, label, stored }) => ({
+        name: `attn.${windowName(L, ctx.window)}@${label}`,
         kind: 'attn' as const,
         layer: L,
         head: null,
-        position: p,
-        window: w,
+        position: stored,
+        window: ctx.window,
         apply: (m: EdgeMasks, k: number) => {
-          for (let l = L; l < L + w; l++) for (let h = 0; h < g.nHeads; h++) patchSender(m, k, g.headSender(l, h), p);
+          for (let l = L; l < L + ctx.window; l++) for (let h = 0; h < ctx.graph.nHeads; h++) patchSender(m, k, ctx.graph.headSender(l, h), p);
         },
       })),
     ),
@@ -123,17 +163,17 @@ const mlp: Granularity = {
   description: 'MLP output of a layer, or a window of adjacent layers, at each position',
   perPosition: true,
   windowed: true,
-  components: ({ graph: g, seqLen, window: w }) =>
-    perLayerWindows(g, w).flatMap((L) =>
-      range(seqLen).map((p) => ({
-        name: `${w === 1 ? `m${L}` : `mlp.${windowName(L, w)}`}@${p}`,
+  components: (ctx) =>
+    perLayerWindows(ctx.graph, ctx.window).flatMap((L) =>
+      positionsOf(ctx).map(({ position: p, label, stored }) => ({
+        name: `${ctx.window === 1 ? `m${L}` : `mlp.${windowName(L, ctx.window)}`}@${label}`,
         kind: 'mlp' as const,
         layer: L,
         head: null,
-        position: p,
-        window: w,
+        position: stored,
+        window: ctx.window,
         apply: (m: EdgeMasks, k: number) => {
-          for (let l = L; l < L + w; l++) patchSender(m, k, g.mlpSender(l), p);
+          for (let l = L; l < L + ctx.window; l++) patchSender(m, k, ctx.graph.mlpSender(l), p);
         },
       })),
     ),
@@ -182,17 +222,17 @@ const resid: Granularity = {
   description: 'residual stream entering each layer (and the final norm), at each position',
   perPosition: true,
   windowed: false,
-  components: ({ graph: g, seqLen }) =>
-    range(g.nLayers + 1).flatMap((L) =>
-      range(seqLen).map((p) => ({
-        name: `resid_pre.L${L}@${p}`,
+  components: (ctx) =>
+    range(ctx.graph.nLayers + 1).flatMap((L) =>
+      positionsOf(ctx).map(({ position: p, label, stored }) => ({
+        name: `resid_pre.L${L}@${label}`,
         kind: 'resid' as const,
         layer: L,
         head: null,
-        position: p,
+        position: stored,
         window: 1,
         apply: (m: EdgeMasks, k: number) => {
-          for (let s = 0; s < g.layerSenderStartOrEnd(L); s++) patchSender(m, k, s, p, L);
+          for (let s = 0; s < ctx.graph.layerSenderStartOrEnd(L); s++) patchSender(m, k, s, p, L);
         },
       })),
     ),

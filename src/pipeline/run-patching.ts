@@ -5,7 +5,7 @@
 // to first order from gradients (node-attribution, AtP) and is stored with method: attribution.
 // Where the grid has both methods at a point, each attribution run is compared with its exact run
 // (method-agreement.ts) once the stage is done, and the agreement stored (store.agreements).
-import { getGranularity } from '../experiment/components.js';
+import { getGranularity, positionChoiceName } from '../experiment/components.js';
 import { corruptionName, type Detection } from '../core/vocabulary.js';
 import { detect } from '../evaluation/detection.js';
 import { type EffectAgreement, effectAgreement } from '../evaluation/method-agreement.js';
@@ -71,7 +71,8 @@ export function patchingPoints(ctx: StageContext): StagePlan<SettingResult[]> {
     const dataset = ctx.dataset(corruption);
     const exp = ctx.experiment(dataset, corruption, s.batch);
     const nodeMethod = point.method === 'attribution' ? METHODS['node-attribution'] : METHODS['node-patching'];
-    const settings: NodePatchingSettings = { direction: point.direction, metrics, granularity: getGranularity(point.granularity), window: point.window };
+    const settings: NodePatchingSettings = { direction: point.direction, metrics, granularity: getGranularity(point.granularity), window: point.window, positions: s.positions };
+    const positions = positionChoiceName(s.positions);
     const runs = metrics.map((m) => ({
       task: pipeline.task.name,
       taskOptions: pipeline.task.options ?? {},
@@ -81,6 +82,8 @@ export function patchingPoints(ctx: StageContext): StagePlan<SettingResult[]> {
       metric: m.name,
       granularity: point.granularity,
       window: point.window,
+      // Only one-position runs name their positions: runs over all positions keep their settings (and keys).
+      ...(positions === 'all' ? {} : { positions }),
       detectK: s.detect.k,
       batch: s.batch,
       // Only attribution runs name their method: exact runs keep the settings (and keys) they always had.
@@ -89,11 +92,11 @@ export function patchingPoints(ctx: StageContext): StagePlan<SettingResult[]> {
     return {
       close: () => exp.release(),
       stage: 'patching',
-      label: `${point.method === 'attribution' ? 'AtP ' : ''}${corruptionName(corruption)} ${point.direction} ${point.granularity}${point.window > 1 ? ` w${point.window}` : ''}`,
+      label: `${point.method === 'attribution' ? 'AtP ' : ''}${corruptionName(corruption)} ${point.direction} ${point.granularity}${point.window > 1 ? ` w${point.window}` : ''}${positions === 'all' ? '' : ` @${positions}`}`,
       dataset,
       runs,
       units: nodeMethod.units(exp, settings),
-      check: () => nodeMethod.check(exp, settings).map((p) => `patching.metric: ${p}`),
+      check: () => nodeMethod.check(exp, settings).map((p) => (p.startsWith('positions: ') ? `patching.${p}` : `patching.metric: ${p}`)),
       open: () => nodeMethod.open(exp, settings),
       compute: (session, unit, progress) => session.run(unit, progress),
       save: async (store, run, unit, output, seconds) => {

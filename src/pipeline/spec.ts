@@ -31,7 +31,7 @@ import {
   SIGMA_SOURCES,
 } from '../core/vocabulary.js';
 import { formatZodIssues, strictObject } from '../core/zod-issues.js';
-import { GRANULARITIES } from '../experiment/components.js';
+import { GRANULARITIES, type PositionChoice } from '../experiment/components.js';
 import type { PathPosition } from '../methods/path-patching.js';
 import { presetNames } from '../synthetic/presets.js';
 import { DEFAULT_STR, parseCorruption } from '../tasks/pairs.js';
@@ -122,6 +122,12 @@ function patchingSchema(task: Task<unknown> | undefined) {
     metric: axis(metricSchema(task), ['logit-diff']),
     granularity: axis(z.enum(GRANULARITY_NAMES), ['heads']),
     window: axis(z.number().int().min(1), [1]),
+    /** Per-position granularities: all positions, or one per prompt: last-key (its last key token) or a role's position (e.g. END). */
+    positions: z
+      .string()
+      .min(1)
+      .transform((v): PositionChoice => (v === 'all' || v === 'last-key' ? v : { role: v }))
+      .default('all'),
     /** exact: patch each component; attribution: first-order estimates from gradients (AtP). */
     method: axis(z.enum(PATCHING_METHODS), ['exact']),
     detect: strictObject({ k: z.number().positive().default(2) }).default({ k: 2 }),
@@ -306,6 +312,16 @@ export function loadPipeline(file: string): Pipeline {
     const windowed = p.patching.granularity.filter((g) => GRANULARITIES[g].windowed);
     if (p.patching.window.some((w) => w > 1) && windowed.length === 0) {
       problems.push(`${file}: patching.window: windows larger than 1 need a windowed granularity (attn, mlp, attn-layer or mlp-layer), got ${p.patching.granularity.join(', ')}`);
+    }
+    const positional = p.patching.granularity.filter((g) => !GRANULARITIES[g].perPosition);
+    if (p.patching.positions !== 'all' && positional.length > 0) {
+      const name = typeof p.patching.positions === 'string' ? p.patching.positions : p.patching.positions.role;
+      problems.push(
+        `${file}: patching.positions: ${name} picks one position per prompt, which only per-position granularities (heads-pos, attn, mlp, resid) have; ${positional.join(', ')} patch all positions at once`,
+      );
+    }
+    if (p.patching.positions !== 'all' && p.patching.method.includes('attribution')) {
+      problems.push(`${file}: patching.positions: one position per prompt is for exact patching; method attribution estimates every position (use positions: all, or method: exact)`);
     }
     problems.push(...repeatedCorruptions(file, 'patching', p.patching.corruption));
     problems.push(...noisingOnlyProblems(file, 'patching', p.patching.corruption, p.patching.direction));

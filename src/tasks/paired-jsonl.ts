@@ -267,3 +267,22 @@ export const pairedJsonlTask: Task<PairedJsonlOptions> = {
     };
   },
 };
+
+/**
+ * A pair as a token-id line of this format ({clean_ids, corrupted_ids, answer_id, wrong_id,
+ * key_tokens}): the same pair for a model without tokenizer files. Ids are the model's tokens as
+ * built (BOS included where the tokenizer adds one), so key_tokens are the pair's key positions.
+ */
+export function idLine(pair: PromptPair): PairLine {
+  if (pair.targets.length !== 1 || pair.targets[0]!.position !== pair.clean.length - 1) {
+    throw new Error(`pair ${pair.index}: only a pair read at its last position alone becomes an answer_id line`);
+  }
+  const { answer, wrong } = pair.targets[0]!;
+  return {
+    clean_ids: [...pair.clean],
+    corrupted_ids: [...pair.corrupted],
+    answer_id: answer,
+    ...(wrong === undefined ? {} : { wrong_id: wrong }),
+    key_tokens: [...pair.keyPositions],
+  };
+}

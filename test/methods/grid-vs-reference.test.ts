@@ -3,7 +3,7 @@
 // reference forward per patch with a hand-written mask and hand-written metrics, within 1e-4.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LoadedModel } from '../../src/model/types.js';
-import { getGranularity } from '../../src/experiment/components.js';
+import { getGranularity, type PositionChoice } from '../../src/experiment/components.js';
 import type { Corruption, Direction, GranularityName } from '../../src/core/vocabulary.js';
 import { corruptedInput } from '../../src/experiment/corruption.js';
 import { Experiment } from '../../src/experiment/experiment.js';
@@ -19,6 +19,9 @@ import { randomModel } from '../reference/random-model.js';
 import { loadModel } from '../../src/checkpoints/load.js';
 import { loadTokenizer } from '../../src/tokenizer/load.js';
 import { describeShared, stories260kPath } from '../support/shared.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const TOL = 1e-4;
 
@@ -27,6 +30,12 @@ interface GridCase {
   readonly window: number;
   readonly corruption: Corruption;
   readonly direction: Direction;
+  readonly positions?: PositionChoice;
+}
+
+/** A component name at a named position (`m1@last-key`, `a0.h2@END`) with the pair's own position, found independently. */
+function atPairPosition(name: string, pair: Dataset['pairs'][number]): string {
+  return name.replace(/@last-key$/, `@${Math.max(...pair.keyPositions)}`).replace(/@END$/, `@${pair.clean.length - 1}`);
 }
 
 /** Runs the engine on a dataset and checks every effect against one reference forward per patch. */
@@ -35,7 +44,15 @@ async function checkGrid(pm: PatchableModel, dataset: Dataset, c: GridCase): Pro
   const graph = pm.graph;
   const metrics = (['prob', 'logit-diff', 'kl'] as const).map(getMetric);
   const exp = Experiment.plan(pm, dataset, { corruption: c.corruption, batchSize: 3 });
-  const settings = { direction: c.direction, metrics, granularity: getGranularity(c.granularity), window: c.window, configsPerPass: 5 };
+  const settings = {
+    direction: c.direction,
+    metrics,
+    granularity: getGranularity(c.granularity),
+    window: c.window,
+    configsPerPass: 5,
+    ...(c.positions === undefined ? {} : { positions: c.positions }),
+  };
+  expect(nodePatching.check(exp, settings)).toEqual([]);
   const session = await nodePatching.open(exp, settings);
   const baselines = session.baselines;
   const ours = new Map<string, number>();
@@ -77,7 +94,7 @@ async function checkGrid(pm: PatchableModel, dataset: Dataset, c: GridCase): Pro
     const [metric, name, pairIndex] = key.split('|') as [string, string, string];
     if (metric !== 'prob') continue;
     const pair = dataset.pairs[Number(pairIndex)]!;
-    const mask = referenceMask(graph, name);
+    const mask = referenceMask(graph, atPairPosition(name, pair));
     const acc: Record<string, number> = { prob: 0, 'logit-diff': 0, kl: 0 };
     for (let s = 0; s < samples; s++) {
       const cl = clean.get(pair.index)!;
@@ -147,6 +164,53 @@ describe('patching grid vs the float64 reference (random GPT-2)', () => {
       await checkGrid(pm, dataset, c);
     });
   }
+
+  // One position per prompt (Zhang & Nanda's last subject token): rows of one group have their last
+  // key token at different positions, and a second length makes a second group.
+  describe('one position per prompt', () => {
+    let dir: string;
+    let dataset: Dataset;
+    beforeAll(() => {
+      dir = mkdtempSync(join(tmpdir(), 'grid-positions-'));
+      const lines = [
+        { clean_ids: [3, 9, 4, 5, 6, 7], corrupted_ids: [3, 11, 4, 5, 6, 7], answer_id: 8, wrong_id: 12, key_tokens: [1] },
+        { clean_ids: [3, 4, 9, 10, 6, 7], corrupted_ids: [3, 4, 11, 13, 6, 7], answer_id: 8, wrong_id: 12, key_tokens: [2, 3] },
+        { clean_ids: [2, 9, 10, 5, 6, 7], corrupted_ids: [2, 11, 13, 5, 6, 7], answer_id: 14, wrong_id: 12, key_tokens: [1, 2] },
+        { clean_ids: [3, 4, 5, 6, 9, 7], corrupted_ids: [3, 4, 5, 6, 11, 7], answer_id: 8, wrong_id: 15, key_tokens: [4] },
+        { clean_ids: [3, 4, 9, 6, 7], corrupted_ids: [3, 4, 11, 6, 7], answer_id: 8, wrong_id: 12, key_tokens: [2] },
+      ];
+      writeFileSync(join(dir, 'pairs.jsonl'), lines.map((l) => JSON.stringify(l)).join('\n'));
+      dataset = buildDataset({ vocabSize: config.vocabSize, dataDir: 'data', baseDir: dir }, { task: 'paired-jsonl', options: { file: 'pairs.jsonl' }, seed: 0, count: lines.length });
+    });
+    afterAll(() => rmSync(dir, { recursive: true }));
+
+    const str = { kind: 'str', variant: 'given' } as const;
+    const positionCases: GridCase[] = [
+      { granularity: 'mlp', window: 2, corruption: str, direction: 'denoising', positions: 'last-key' },
+      { granularity: 'attn', window: 1, corruption: str, direction: 'noising', positions: 'last-key' },
+      { granularity: 'resid', window: 1, corruption: str, direction: 'denoising', positions: 'last-key' },
+      { granularity: 'heads-pos', window: 1, corruption: str, direction: 'denoising', positions: { role: 'END' } },
+    ];
+    for (const c of positionCases) {
+      const name = typeof c.positions === 'object' ? c.positions.role : c.positions;
+      it(`${c.granularity} (window ${c.window}) at ${name}, ${c.direction}: every effect matches`, async () => {
+        // Batches of 3: the first group of length 6 holds last key tokens at 1, 3 and 2.
+        expect(new Set(dataset.pairs.slice(0, 3).map((p) => Math.max(...p.keyPositions))).size).toBe(3);
+        await checkGrid(pm, dataset, c);
+      });
+    }
+
+    it('refuses a granularity without positions and a pair without the role, naming them', async () => {
+      const exp = Experiment.plan(pm, dataset, { batchSize: 3 });
+      const metrics = [getMetric('logit-diff')];
+      expect(nodePatching.check(exp, { direction: 'denoising', metrics, granularity: getGranularity('mlp-layer'), window: 1, positions: 'last-key' })).toEqual([
+        'positions: last-key needs a per-position granularity (heads-pos, attn, mlp or resid), got mlp-layer',
+      ]);
+      expect(nodePatching.check(exp, { direction: 'denoising', metrics, granularity: getGranularity('mlp'), window: 1, positions: { role: 'S2' } })).toEqual([
+        'positions: pair 0 has no role S2 (its roles: END)',
+      ]);
+    });
+  });
 });
 
 describeShared('patching grid vs the float64 reference (stories260K)', () => {

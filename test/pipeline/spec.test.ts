@@ -48,7 +48,29 @@ patching:
     expect(message).toMatch(/patching\.direction\[0\]: expected one of denoising, noising$/m);
     expect(lines.length).toBeGreaterThanOrEqual(4);
     const typo = write('typo.yaml', `model: { plant: induction }\ntask: { name: induction }\npatching: { metrics: [kl] }\n`);
-    expect(() => loadPipeline(typo)).toThrow(/typo\.yaml: patching\.metrics: unknown field \(fields: corruption, gn, direction, metric, granularity, window, method, detect, batch\)/);
+    expect(() => loadPipeline(typo)).toThrow(/typo\.yaml: patching\.metrics: unknown field \(fields: corruption, gn, direction, metric, granularity, window, positions, method, detect, batch\)/);
+  });
+
+  it('reads positions (all, last-key or a role) and rejects one position per prompt where components have none', () => {
+    const ok = write('pos.yaml', `model: { plant: induction }\ntask: { name: induction }\npatching: { granularity: [mlp, attn], window: 5, positions: last-key }\n`);
+    expect(loadPipeline(ok).patching!.positions).toBe('last-key');
+    const role = write('role.yaml', `model: { plant: induction }\ntask: { name: induction }\npatching: { granularity: heads-pos, positions: END }\n`);
+    expect(loadPipeline(role).patching!.positions).toEqual({ role: 'END' });
+    const none = write('none.yaml', `model: { plant: induction }\ntask: { name: induction }\npatching: { granularity: mlp }\n`);
+    expect(loadPipeline(none).patching!.positions).toBe('all');
+    const bad = write('badpos.yaml', `model: { plant: induction }\ntask: { name: induction }\npatching: { granularity: [mlp, heads, mlp-layer], method: [exact, attribution], positions: last-key }\n`);
+    const lines = (() => {
+      try {
+        loadPipeline(bad);
+      } catch (e) {
+        return (e as Error).message.split('\n');
+      }
+      return [];
+    })();
+    expect(lines).toEqual([
+      `${bad}: patching.positions: last-key picks one position per prompt, which only per-position granularities (heads-pos, attn, mlp, resid) have; heads, mlp-layer patch all positions at once`,
+      `${bad}: patching.positions: one position per prompt is for exact patching; method attribution estimates every position (use positions: all, or method: exact)`,
+    ]);
   });
 
   it('rejects windows on granularities without them, and YAML syntax errors', () => {
@@ -236,7 +258,7 @@ discovery:
     expect(messageOf(missing)).toBe(`${missing}: model.path: no such file or folder ${join(dir, 'no-such-model.gguf')}`);
   });
 
-  it('accepts every shipped pipeline (a model to download is the only problem allowed)', () => {
+  it('accepts every shipped pipeline (a model to download or to init is the only problem allowed)', () => {
     const shipped = readdirSync('pipelines').filter((f) => f.endsWith('.yaml'));
     expect(shipped.length).toBeGreaterThanOrEqual(4);
     for (const name of shipped) {
@@ -245,7 +267,7 @@ discovery:
         const p = loadPipeline(f);
         expect(expandGrid(p).length + expandDiscovery(p).length).toBeGreaterThan(0);
       } catch (e) {
-        expect((e as Error).message).toMatch(new RegExp(`^${f}: model\\.path: no such file or folder [^\\n]*models/gpt2$`));
+        expect((e as Error).message).toMatch(new RegExp(`^${f}: model\\.path: no such file or folder [^\\n]*models/gpt2(?:-xl-random)?$`));
       }
     }
   });
