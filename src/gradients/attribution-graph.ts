@@ -107,11 +107,20 @@ function tapedForward(cfg: ModelConfig, w: ModelWeights, B: number, T: number, N
   for (let L = 0; L < nLayers; L++) {
     const lw = w.layers[L]!;
     const n1 = norm(resid, lw.ln1, `L${L}.ln1`);
+    // q, k and v each from its columns of the fused weight (sliced in the graph: 3 d^2 floats a run):
+    // three products rather than slices of one, whose backward would pad each slice's gradient to
+    // the full width and add them.
     const fused = fusedQkv(lw);
-    let qkv = tp.matmul(n1.y, wt(`L${L}.wqkv`, fused.weight, [d, fused.width]));
-    if (fused.bias) qkv = tp.add(qkv, wt(`L${L}.bqkv`, fused.bias, [fused.width]));
+    const wqkv = wt(`L${L}.wqkv`, fused.weight, [d, fused.width]);
+    const bqkv = fused.bias ? wt(`L${L}.bqkv`, fused.bias, [fused.width]) : undefined;
+    const columns = (x: string, start: number, end: number, shape: number[]): string => tp.untaped('Slice', [x, tp.g.ints([start]), tp.g.ints([end]), tp.g.ints([-1])], shape);
     // [B T, n dh] columns of n heads -> [n, B T, dh]; k and v repeated for every query head (GQA).
-    const heads = (start: number, n: number): string => tp.transpose(tp.reshape(tp.slice(qkv, 1, start, start + n * dh), [BT, n, dh]), [1, 0, 2]);
+    const heads = (start: number, n: number): string => {
+      const end = start + n * dh;
+      let y = tp.matmul(n1.y, columns(wqkv, start, end, [d, n * dh]));
+      if (bqkv) y = tp.add(y, columns(bqkv, start, end, [n * dh]));
+      return tp.transpose(tp.reshape(y, [BT, n, dh]), [1, 0, 2]);
+    };
     const expand = (x: string): string => (group === 1 ? x : tp.reshape(tp.concat(Array<string>(group).fill(tp.reshape(x, [Hkv, 1, BT, dh])), 1), [H, BT, dh]));
     const q = heads(0, H);
     const k = expand(heads(H * dh, Hkv));

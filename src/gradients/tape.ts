@@ -181,8 +181,9 @@ export class Tape {
   gelu(x: string): string {
     const shape = this.shape(x);
     const square = this.emit('Mul', [x, x], shape);
-    const inner = this.emit('Mul', [x, this.emit('Add', [this.emit('Mul', [square, this.scalar(GELU_K)], shape), this.scalar(1)], shape)], shape);
-    const onePlusTanh = this.emit('Add', [this.emit('Tanh', [this.emit('Mul', [inner, this.scalar(GELU_C)], shape)], shape), this.scalar(1)], shape);
+    // c (u + k u^3) = u (c + c k u^2)
+    const inner = this.emit('Mul', [x, this.emit('Add', [this.emit('Mul', [square, this.scalar(GELU_C * GELU_K)], shape), this.scalar(GELU_C)], shape)], shape);
+    const onePlusTanh = this.emit('Add', [this.emit('Tanh', [inner], shape), this.scalar(1)], shape);
     const y = this.emit('Mul', [this.emit('Mul', [x, this.scalar(0.5)], shape), onePlusTanh], shape);
     this.record({ op: 'gelu', x, y, onePlusTanh, square }, [x]);
     return y;
@@ -335,13 +336,12 @@ export class Tape {
           accumulate(r.x, this.neg(this.mul(gy, this.mul(r.y, r.y))));
           break;
         case 'gelu': {
-          // d/du = 0.5 (1 + t) + 0.5 c u (1 - t^2) (1 + 3 k u^2), t = tanh(c (u + k u^3)); 1 - t^2 = (1 + t)(2 - (1 + t)).
+          // d/du = 0.5 ((1 + t) + u (1 - t^2) (c + 3 c k u^2)), t = tanh(c (u + k u^3)); 1 - t^2 = (1 + t)(2 - (1 + t)).
           const shape = this.shape(r.x);
           const sech2 = this.emit('Mul', [r.onePlusTanh, this.emit('Sub', [this.scalar(2), r.onePlusTanh], shape)], shape);
-          const slope = this.emit('Add', [this.emit('Mul', [r.square, this.scalar(3 * GELU_K)], shape), this.scalar(1)], shape);
-          const tail = this.emit('Mul', [this.emit('Mul', [this.emit('Mul', [r.x, this.scalar(0.5 * GELU_C)], shape), sech2], shape), slope], shape);
-          const derivative = this.emit('Add', [this.emit('Mul', [r.onePlusTanh, this.scalar(0.5)], shape), tail], shape);
-          accumulate(r.x, this.emit('Mul', [gy, derivative], shape));
+          const slope = this.emit('Add', [this.emit('Mul', [r.square, this.scalar(3 * GELU_C * GELU_K)], shape), this.scalar(GELU_C)], shape);
+          const twice = this.emit('Add', [r.onePlusTanh, this.emit('Mul', [this.emit('Mul', [r.x, sech2], shape), slope], shape)], shape);
+          accumulate(r.x, this.emit('Mul', [this.emit('Mul', [gy, twice], shape), this.scalar(0.5)], shape));
           break;
         }
         case 'softmax': // y (gy - sum(gy y))
