@@ -64,6 +64,8 @@ describe('circuits in the store', () => {
       await s.circuits.save({ pipeline: 'p', key: 'old-name', circuit, settings: {} });
       // Roll the file back to how schema 3 left it: the old name, and migration 4 not yet applied.
       await s.query(`DELETE FROM schema_migrations WHERE version >= 4`);
+      // What migrations after 4 created goes too, so that they apply again.
+      for (const table of ['acdc_decisions', 'acdc_checkpoints', 'method_agreements']) await s.query(`DROP TABLE ${table}`);
       await s.query(`PRAGMA user_version = 3`);
       expect((await s.circuits.list({ method: 'acdc-node' })).length).toBe(1);
     } finally {

@@ -83,7 +83,7 @@ patching:
   it('attribution settings: edges only with an attribution method; whole steps >= 1; the patching method axis', () => {
     const acdcEdges = write('edges.yaml', `model: { plant: induction }\ntask: { name: induction }\ndiscovery: { method: [acdc], edges: [10] }\n`);
     expect(() => loadPipeline(acdcEdges)).toThrow(
-      /edges\.yaml: discovery\.edges: only attribution methods \(eap, eap-ig-inputs, clean-corrupted, exact\) cut circuits by edge count, got method acdc$/,
+      /edges\.yaml: discovery\.edges: only attribution methods \(eap, eap-ig-inputs, eap-ig-activations, clean-corrupted, exact\) cut circuits by edge count, got method acdc$/,
     );
     const steps = write('steps.yaml', `model: { plant: induction }\ntask: { name: induction }\ndiscovery: { method: [eap-ig-inputs], steps: 0 }\n`);
     expect(() => loadPipeline(steps)).toThrow(/steps\.yaml: discovery\.steps: /);
