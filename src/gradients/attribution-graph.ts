@@ -73,13 +73,12 @@ function tapedForward(cfg: ModelConfig, w: ModelWeights, B: number, T: number, N
   };
   const wt = (name: string, data: Float32Array, shape: number[]): string => tp.weight(name, data, shape);
 
-  /** The norm written out in primitives; returns its output and its x^ and inv for the receivers' backward. */
+  /** The norm (layer norm: one op; RMSNorm in primitives); returns its output and its x^ and inv for the receivers' backward. */
   const norm = (x: string, nw: NormWeights, name: string): { y: string; xhat: string; inv: string } => {
-    let centred = x;
-    if (cfg.norm === 'layernorm') centred = tp.sub(x, tp.reduce(x, -1, true, true));
-    const meanSq = tp.reduce(tp.mul(centred, centred), -1, true, true);
+    if (cfg.norm === 'layernorm') return tp.layerNorm(x, wt(`${name}.weight`, nw.weight.data, [d]), nw.bias ? wt(`${name}.bias`, nw.bias.data, [d]) : undefined, cfg.normEps);
+    const meanSq = tp.reduce(tp.mul(x, x), -1, true, true);
     const inv = tp.reciprocal(tp.sqrt(tp.add(meanSq, tp.scalar(cfg.normEps))));
-    const xhat = tp.mul(centred, inv);
+    const xhat = tp.mul(x, inv);
     const y = tp.mul(xhat, wt(`${name}.weight`, nw.weight.data, [d]));
     return { y: nw.bias ? tp.add(y, wt(`${name}.bias`, nw.bias.data, [d])) : y, xhat, inv };
   };

@@ -20,7 +20,8 @@ type Rec =
   | { readonly op: 'transpose'; readonly x: string; readonly y: string; readonly perm: readonly number[] }
   | { readonly op: 'slice'; readonly x: string; readonly y: string; readonly axis: number; readonly start: number; readonly end: number }
   | { readonly op: 'concat'; readonly xs: readonly string[]; readonly y: string; readonly axis: number }
-  | { readonly op: 'gelu'; readonly x: string; readonly y: string; readonly onePlusTanh: string; readonly square: string };
+  | { readonly op: 'gelu'; readonly x: string; readonly y: string; readonly onePlusTanh: string; readonly square: string }
+  | { readonly op: 'layernorm'; readonly x: string; readonly y: string; readonly weight: string; readonly xhat: string; readonly inv: string };
 
 const size = (s: Shape): number => s.reduce((a, b) => a * b, 1);
 
@@ -189,6 +190,23 @@ export class Tape {
     return y;
   }
 
+  /**
+   * Layer norm over the last axis as one ONNX LayerNormalization (one pass, where the primitives
+   * made about seven), with x^ = (x - mean) inv and inv = 1 / sqrt(var + eps) returned for callers
+   * that rebuild a norm's backward themselves; its derivative is one rule (below).
+   */
+  layerNorm(x: string, weight: string, bias: string | undefined, eps: number): { y: string; xhat: string; inv: string } {
+    const shape = this.shape(x);
+    const stats = shape.map((d, i) => (i === shape.length - 1 ? 1 : d));
+    const [y, mean, inv] = this.g.opOutputs('LayerNormalization', bias ? [x, weight, bias] : [x, weight], 3, { axis: -1, epsilon: { float: eps } });
+    this.shapes.set(y!, shape);
+    this.shapes.set(mean!, stats);
+    this.shapes.set(inv!, stats);
+    const xhat = this.emit('Mul', [this.emit('Sub', [x, mean!], shape), inv!], shape);
+    this.record({ op: 'layernorm', x, y: y!, weight, xhat, inv: inv! }, [x]);
+    return { y: y!, xhat, inv: inv! };
+  }
+
   /** Softmax over the last axis. */
   softmax(x: string): string {
     const y = this.emit('Softmax', [x], this.shape(x), { axis: -1 });
@@ -342,6 +360,17 @@ export class Tape {
           const slope = this.emit('Add', [this.emit('Mul', [r.square, this.scalar(3 * GELU_C * GELU_K)], shape), this.scalar(GELU_C)], shape);
           const twice = this.emit('Add', [r.onePlusTanh, this.emit('Mul', [this.emit('Mul', [r.x, sech2], shape), slope], shape)], shape);
           accumulate(r.x, this.emit('Mul', [this.emit('Mul', [gy, twice], shape), this.scalar(0.5)], shape));
+          break;
+        }
+        case 'layernorm': {
+          // dx = inv (g - mean(g) - x^ mean(g x^)), g = gy w
+          const shape = this.shape(r.x);
+          const g = this.emit('Mul', [gy, r.weight], shape);
+          const stats = shape.map((d, i) => (i === shape.length - 1 ? 1 : d));
+          const mean = (v: string): string => this.emit('ReduceMean', [v], stats, { axes: [shape.length - 1], keepdims: 1 });
+          const centred = this.emit('Sub', [g, mean(g)], shape);
+          const dx = this.emit('Sub', [centred, this.emit('Mul', [r.xhat, mean(this.emit('Mul', [g, r.xhat], shape))], shape)], shape);
+          accumulate(r.x, this.emit('Mul', [dx, r.inv], shape));
           break;
         }
         case 'softmax': // y (gy - sum(gy y))

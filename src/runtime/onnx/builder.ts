@@ -159,6 +159,19 @@ export class GraphBuilder {
   }
 
   /** Adds a node and returns the name of its (first) output. */
+  /** An op with several outputs (e.g. LayerNormalization's mean and inverse deviation beside its result). */
+  opOutputs(opType: string, inputs: readonly string[], nOutputs: number, attrs: Record<string, AttrValue> = {}): string[] {
+    const outs = Array.from({ length: nOutputs }, () => this.fresh(opType.toLowerCase()));
+    this.nodes.push({
+      opType,
+      input: [...inputs],
+      output: outs,
+      name: this.fresh(`n_${opType}`),
+      attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v)),
+    });
+    return outs;
+  }
+
   op(opType: string, inputs: readonly string[], attrs: Record<string, AttrValue> = {}, outName?: string): string {
     const out = outName ?? this.fresh(opType.toLowerCase());
     this.nodes.push({
