@@ -53,9 +53,9 @@ export { METHODS } from './methods/registry.js';
 export type { Method, MethodSession, ProgressReporter } from './methods/method.js';
 export { pathPatch, type PathPatchOptions, type PathPatchResult } from './methods/path-patching.js';
 export { acdc, acdcSweep, acdcCircuit, type AcdcOptions, type AcdcResult } from './methods/acdc.js';
-export { attributionScores, attributionCircuit, cutScores, type AttributionResult, type AttributionSelection, type AttributionSettings } from './methods/attribution.js';
+export { attributionScores, attributionCircuit, cutScores, type AttributionResult, type AttributionSelection, type AttributionSettings, type Cut } from './methods/attribution.js';
 export { exactEdgeEffects, type ExactEdgeOptions } from './methods/exact-edges.js';
-export { edgeAttribution, GradientModel, type AttributionData, type AttributionOptions, type AttributionScheme } from './gradients/edge-attribution.js';
+export { edgeAttribution, GradientModel, type AttributionData, type AttributionOptions, type AttributionPoint, type AttributionScheme } from './gradients/edge-attribution.js';
 export { scoreGradient } from './gradients/metric-gradients.js';
 
 // Evaluation: detection, faithfulness, ROC, random baselines.
@@ -65,6 +65,7 @@ export { faithfulness, faithfulnessCurve, sweepRoc, randomBaseline, type Faithfu
 
 // Circuits: the circuit object, EAP-IG JSON, comparison.
 export { Circuit, type CircuitEdge } from './circuits/circuit.js';
+export { greedyEdges } from './circuits/greedy.js';
 export { compareCircuits, type CircuitComparison } from './circuits/compare.js';
 export { toEapJson, fromEapJson } from './circuits/eap-json.js';
 export { readCircuitFile, writeCircuitFile } from './circuits/files.js';
