@@ -235,7 +235,7 @@ function referenceActivations(model: ReferenceModel, ps: PromptPair[], metric: M
           const metricAt = (m: number): number => {
             // Carrier: the input sender's edge into r, its source = its own value + delta.
             const src = interpolated.map((v, s) => (s === 0 ? here[0]!.map((h, i) => h + delta[i]!) : v));
-            const mask = (s: number, r: number, t: number): number => (s === 0 && r === e.receiver ? m : fixed.has(s) ? 1 : 0);
+            const mask = (s: number, r: number): number => (s === 0 && r === e.receiver ? m : fixed.has(s) ? 1 : 0);
             const res = referenceForward(model, { embeddings: x }, { mask, source: src });
             return score(metric, res.logits, V, pair, cleanRow);
           };
