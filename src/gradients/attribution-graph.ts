@@ -25,8 +25,12 @@
 //   extra row of the transposed weight), and mean(P x^) = (g_r . (xn - b) W_r) / d needs only the
 //   forward's projections. The MLP's and the logits' receivers are one per layer: a zero `d_mlp_L` /
 //   `d_logits` input added to their stream gives their gradient directly.
-// - contraction: the difference of sender outputs is taken once, then multiplied with each layer's
-//   receiver gradients (Gemm with a transposed operand: no copy).
+// - contraction: the difference of sender outputs is taken once, then multiplied with the receiver
+//   gradients of three blocks of layers (Gemm with a transposed operand: no copy), each block over
+//   the senders that feed it.
+// Several points run as one (stacked along the batch); their receiver gradients are averaged before
+// the one contraction. With `overrides` (eap-ig-activations) a layer's attention or MLP output can
+// be replaced by a given value, per point.
 import type { LayerWeights, ModelConfig, ModelWeights, NormWeights } from '../model/types.js';
 import type { BuiltGraph } from '../runtime/onnx/builder.js';
 import { ropeTables } from '../runtime/onnx/ops.js';
@@ -53,7 +57,7 @@ interface TapedForward {
   readonly tp: Tape;
   readonly logits: string;
   readonly zeros: ZeroInput[];
-  /** Per layer: the head receivers' projections [H, B T, dh] (q, k, v, expanded to every query head), the norm's x^ [B T, d] and inv [B T, 1]. */
+  /** Per layer: the head receivers' projections [H, B T, dh] (q, k, v, expanded to every query head), the norm's x^ [B T, d] and inv [B T, 1], the MLP's zero input. */
   readonly layers: readonly { q: string; k: string; v: string; xhat: string; inv: string; mlpDelta: string }[];
   readonly logitsDelta: string;
   /** Sender outputs [S, B, T, d], when asked for. */
