@@ -105,8 +105,8 @@ export class GradientModel {
   private readonly zeroFeeds = new Map<string, Feeds>();
 
   /**
-   * Interpolation points run together while points x B x T stays within this many token rows: a
-   * run's memory grows with them, and on CPU wider runs gain nothing once the matrices are large.
+   * Interpolation points run together (one contraction for all) while points x B x T stays within
+   * this many token rows: a run's memory grows with them.
    */
   readonly maxPointTokens: number;
 
@@ -116,7 +116,9 @@ export class GradientModel {
     opts: { readonly pool?: SessionPool; readonly maxPointTokens?: number } = {},
   ) {
     this.pool = opts.pool ?? new SessionPool({ memoryPattern: false });
-    this.maxPointTokens = opts.maxPointTokens ?? 4096;
+    // The widest tensor of a run is a layer's head-receiver gradients, 3 H x tokens x d: 4,096 token
+    // rows on GPT-2 small (about 450 MB), scaled down for wider models to keep that size.
+    this.maxPointTokens = opts.maxPointTokens ?? Math.max(1, Math.floor((4096 * 12 * 768) / (config.nHeads * config.dModel)));
   }
 
   private graph(key: string, build: () => BuiltAttributionGraph): { built: () => BuiltAttributionGraph['graph']; zeros: Feeds } {
