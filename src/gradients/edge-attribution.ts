@@ -148,7 +148,7 @@ export class GradientModel {
    * Edge scores averaged over the points (each [B, T, d], the input sender): entry (s, r) =
    * mean over points of sum_t (source - base)[s, b, t] . d score_b / d input_r[b, t], the score's
    * gradient given by `terms`; summed over rows [S, R], per row [B, S, R] or per row and position
-   * [B, T, S, R]. Points run `pointsPerRun` at a time, stacked along the batch.
+   * [B, T, S, R]. Points run stacked along the batch, as many at a time as `maxPointTokens` allows.
    */
   async edgeScores(
     points: readonly AttributionPoint[],
