@@ -1,14 +1,14 @@
 // A pipeline killed with SIGKILL in the middle of an ACDC threshold, then run again: the threshold
 // continues after its last stored decision (the re-run says so, and reports only the decisions after
 // it), and the circuits and complete decision logs equal those of a run that was never interrupted.
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Store } from '../../src/store/store.js';
+import { finish, spawnRun } from '../support/cli-process.js';
 
-const BIN = resolve('bin/patchwise.js');
 const dir = mkdtempSync(join(tmpdir(), 'patchwise-acdc-resume-'));
 const pipeline = join(dir, 'acdc.yaml');
 // Two thresholds of about 300 decisions each, a few seconds each: checkpoints come once a second.
@@ -26,16 +26,7 @@ discovery:
 );
 const FIRST = 'tau:0.00001';
 
-function runCli(db: string): ChildProcess {
-  return spawn(process.execPath, [BIN, 'run', pipeline, '--db', db, '--progress-every', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
-}
-
-function finish(child: ChildProcess): Promise<{ code: number | null; out: string }> {
-  let out = '';
-  child.stdout?.on('data', (d) => (out += d));
-  child.stderr?.on('data', (d) => (out += d));
-  return new Promise((res) => child.on('close', (code) => res({ code, out })));
-}
+const runCli = (db: string): ChildProcess => spawnRun(pipeline, db, ['--progress-every', '0']);
 
 async function query<T>(db: string, sql: string, params: (string | number)[] = []): Promise<T[]> {
   const s = await Store.open(db, { create: false });

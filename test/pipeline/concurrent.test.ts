@@ -2,14 +2,14 @@
 // through leases: every unit is computed by exactly one of them, both finish with the full results,
 // and every run is done after one attempt. Their output (not a terminal) carries periodic progress
 // lines, ACDC's with decisions, edges kept and time left.
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Store } from '../../src/store/store.js';
+import { finish, spawnRun } from '../support/cli-process.js';
 
-const BIN = resolve('bin/patchwise.js');
 const dir = mkdtempSync(join(tmpdir(), 'patchwise-concurrent-'));
 const pipeline = join(dir, 'shared.yaml');
 writeFileSync(
@@ -31,16 +31,7 @@ discovery:
 `,
 );
 
-function runCli(db: string): ChildProcess {
-  return spawn(process.execPath, [BIN, 'run', pipeline, '--db', db, '--progress-every', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
-}
-
-function finish(child: ChildProcess): Promise<{ code: number | null; out: string }> {
-  let out = '';
-  child.stdout?.on('data', (d) => (out += d));
-  child.stderr?.on('data', (d) => (out += d));
-  return new Promise((res) => child.on('close', (code) => res({ code, out })));
-}
+const runCli = (db: string): ChildProcess => spawnRun(pipeline, db, ['--progress-every', '0']);
 
 /** Per point label: units computed by this process, from its closing progress line. */
 function computedHere(out: string): Map<string, { total: number; computed: number }> {

@@ -1,13 +1,13 @@
 // A pipeline run killed with SIGKILL mid-way, then run again: it completes, every unit is stored
 // once, and the results equal those of a run that was never interrupted.
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Store } from '../../src/store/store.js';
+import { finish, spawnRun } from '../support/cli-process.js';
 
-const BIN = resolve('bin/patchwise.js');
 const dir = mkdtempSync(join(tmpdir(), 'patchwise-resume-'));
 const pipeline = join(dir, 'resume.yaml');
 writeFileSync(
@@ -24,16 +24,7 @@ patching:
 `,
 );
 
-function runCli(db: string): ChildProcess {
-  return spawn(process.execPath, [BIN, 'run', pipeline, '--db', db, '--no-progress'], { stdio: ['ignore', 'pipe', 'pipe'] });
-}
-
-function finish(child: ChildProcess): Promise<{ code: number | null; out: string }> {
-  let out = '';
-  child.stdout?.on('data', (d) => (out += d));
-  child.stderr?.on('data', (d) => (out += d));
-  return new Promise((res) => child.on('close', (code) => res({ code, out })));
-}
+const runCli = (db: string): ChildProcess => spawnRun(pipeline, db, ['--no-progress']);
 
 async function count(db: string, sql: string): Promise<number> {
   const s = await Store.open(db, { create: false });
