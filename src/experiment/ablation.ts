@@ -5,17 +5,20 @@
 // (noising), never a base run.
 import { readFileSync } from 'node:fs';
 import { UserError } from '../core/errors.js';
-import type { ComponentGraph } from '../graph/component-graph.js';
 import type { SenderCache } from '../runtime/cache.js';
 import type { PatchableModel } from '../runtime/patchable-model.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 
-/** Per-position mean of every sender's output over some prompts: [S, T, d] for positions 0..T-1. */
+/**
+ * Per-position mean of every sender's output over some prompts, for positions 0..T-1, in a cache's
+ * compact form (cache.ts): input [T, d], per layer z [H, T, dh] (a head's output is linear in its z,
+ * so the mean of z gives the mean output) and mlp [T, d].
+ */
 export interface SenderMeans {
   readonly seqLen: number;
-  readonly dModel: number;
-  readonly nSenders: number;
-  readonly values: Float32Array;
+  readonly input: Float32Array;
+  readonly z: readonly Float32Array[];
+  readonly mlp: readonly Float32Array[];
 }
 
 /**
@@ -25,10 +28,11 @@ export interface SenderMeans {
  */
 export async function meanSenderOutputs(model: PatchableModel, prompts: readonly (readonly number[])[], batchSize = 32): Promise<SenderMeans> {
   if (prompts.length === 0) throw new Error('mean ablation needs at least one reference prompt');
-  const d = model.config.dModel;
-  const S = model.graph.nSenders;
+  const { dModel: d, nHeads: H, dHead, nLayers } = model.config;
   const T = Math.max(...prompts.map((p) => p.length));
-  const sums = new Float64Array(S * T * d);
+  const input = new Float64Array(T * d);
+  const z = Array.from({ length: nLayers }, () => new Float64Array(H * T * dHead));
+  const mlp = Array.from({ length: nLayers }, () => new Float64Array(T * d));
   const counts = new Float64Array(T);
   const byLength = new Map<number, (readonly number[])[]>();
   for (const p of prompts) byLength.set(p.length, [...(byLength.get(p.length) ?? []), p]);
@@ -36,24 +40,41 @@ export async function meanSenderOutputs(model: PatchableModel, prompts: readonly
     for (let i = 0; i < group.length; i += batchSize) {
       const batch = group.slice(i, i + batchSize);
       const { cache } = await model.run({ tokens: batch.map((p) => [...p]) });
-      const X = batch.length * len * d;
-      for (let s = 0; s < S; s++) {
-        for (let b = 0; b < batch.length; b++) {
-          for (let t = 0; t < len; t++) {
-            const from = s * X + (b * len + t) * d;
-            const to = (s * T + t) * d;
-            for (let j = 0; j < d; j++) sums[to + j]! += cache.senders[from + j]!;
-          }
-        }
+      const at = { batch: batch.length, len, T };
+      accumulate(input, cache.input, 1, d, at);
+      for (let L = 0; L < nLayers; L++) {
+        accumulate(z[L]!, cache.z[L]!, H, dHead, at);
+        accumulate(mlp[L]!, cache.mlp[L]!, 1, d, at);
       }
       for (let t = 0; t < len; t++) counts[t]! += batch.length;
     }
   }
-  const values = new Float32Array(S * T * d);
-  for (let s = 0; s < S; s++) {
-    for (let t = 0; t < T; t++) for (let j = 0; j < d; j++) values[(s * T + t) * d + j] = sums[(s * T + t) * d + j]! / counts[t]!;
+  const mean = (sums: Float64Array, width: number) => Float32Array.from(sums, (x, i) => x / counts[Math.floor(i / width) % T]!);
+  return { seqLen: T, input: mean(input, d), z: z.map((s) => mean(s, dHead)), mlp: mlp.map((s) => mean(s, d)) };
+}
+
+/** Adds values [lead, batch, len, width] into sums [lead, T, width], over the batch. */
+function accumulate(sums: Float64Array, values: Float32Array, lead: number, width: number, at: { batch: number; len: number; T: number }): void {
+  for (let l = 0; l < lead; l++) {
+    for (let b = 0; b < at.batch; b++) {
+      for (let t = 0; t < at.len; t++) {
+        const from = ((l * at.batch + b) * at.len + t) * width;
+        const to = (l * at.T + t) * width;
+        for (let j = 0; j < width; j++) sums[to + j]! += values[from + j]!;
+      }
+    }
   }
-  return { seqLen: T, dModel: d, nSenders: S, values };
+}
+
+/** Values [lead, T', width] at positions 0..T-1, the same for each of `batch` rows: [lead, batch, T, width]. */
+function broadcast(values: Float32Array | undefined, lead: number, width: number, batch: number, T: number, meansT: number): Float32Array {
+  const out = new Float32Array(lead * batch * T * width);
+  if (!values) return out;
+  for (let l = 0; l < lead; l++) {
+    const row = values.subarray(l * meansT * width, (l * meansT + T) * width);
+    for (let b = 0; b < batch; b++) out.set(row, (l * batch + b) * T * width);
+  }
+  return out;
 }
 
 /**
@@ -63,28 +84,32 @@ export async function meanSenderOutputs(model: PatchableModel, prompts: readonly
  * run's plus the source-minus-base difference of every sender before l (the runtime may take a
  * patch term from the kept edges' side, as the source's stream minus the run's).
  */
-export function ablationSource(graph: ComponentGraph, base: SenderCache, means?: SenderMeans): SenderCache {
+export async function ablationSource(model: PatchableModel, base: SenderCache, means?: SenderMeans): Promise<SenderCache> {
   const { batch, seqLen, dModel } = base;
+  const { nHeads: H, dHead, nLayers } = model.config;
+  if (means && seqLen > means.seqLen) throw new Error(`mean ablation: the reference prompts have at most ${means.seqLen} tokens, a batch needs ${seqLen}`);
+  const T0 = means?.seqLen ?? seqLen;
+  const input = broadcast(means?.input, 1, dModel, batch, seqLen, T0);
+  const z = Array.from({ length: nLayers }, (_, L) => broadcast(means?.z[L], H, dHead, batch, seqLen, T0));
+  const mlp = Array.from({ length: nLayers }, (_, L) => broadcast(means?.mlp[L], 1, dModel, batch, seqLen, T0));
+  // Running sum (float64) of src - base over the senders before each layer start: the input, then
+  // per layer its attention output (the heads' sum) and its MLP.
   const X = batch * seqLen * dModel;
-  const S = graph.nSenders;
-  const senders = new Float32Array(S * X);
-  if (means) {
-    if (seqLen > means.seqLen) throw new Error(`mean ablation: the reference prompts have at most ${means.seqLen} tokens, a batch needs ${seqLen}`);
-    for (let s = 0; s < S; s++) {
-      const row = means.values.subarray(s * means.seqLen * dModel, (s * means.seqLen + seqLen) * dModel);
-      for (let b = 0; b < batch; b++) senders.set(row, s * X + b * seqLen * dModel);
-    }
-  }
-  // Running sum (float64) of src - base over the senders before each layer start.
   const shift = new Float64Array(X);
-  let done = 0;
-  const residStart = base.residStart.map((r, L) => {
-    for (const end = graph.layerSenderStartOrEnd(L); done < end; done++) {
-      for (let i = 0; i < X; i++) shift[i]! += senders[done * X + i]! - base.senders[done * X + i]!;
-    }
-    return Float32Array.from(r, (x, i) => x + shift[i]!);
-  });
-  return { batch, seqLen, dModel, senders, residStart };
+  const add = (a: Float32Array, b: Float32Array) => {
+    for (let i = 0; i < X; i++) shift[i]! += a[i]! - b[i]!;
+  };
+  add(input, base.input);
+  const residStart: Float32Array[] = [];
+  for (let L = 0; L <= nLayers; L++) {
+    residStart.push(Float32Array.from(base.residStart[L]!, (x, i) => x + shift[i]!));
+    if (L === nLayers) break;
+    const dz = z[L]!.map((x, i) => x - base.z[L]![i]!);
+    const attn = await model.senderRows.attention(L, dz, batch, seqLen);
+    for (let i = 0; i < X; i++) shift[i]! += attn[i]!;
+    add(mlp[L]!, base.mlp[L]!);
+  }
+  return { batch, seqLen, dModel, input, z, mlp, residStart };
 }
 
 /**

@@ -218,7 +218,7 @@ export class Experiment {
   private async ablatedRun(g: RowGroup, clean: RunResult): Promise<RunResult> {
     const { graph } = this.model;
     const means = this.corruption.kind === 'mean' ? await this.meanSource() : undefined;
-    const source = ablationSource(graph, clean.cache, means);
+    const source = await ablationSource(this.model, clean.cache, means);
     const all = await this.model.runPatched(g.cleanInput, { source, base: clean.cache, masks: EdgeMasks.allEdges(graph, 1), positions: g.positions });
     return { logits: all.logits, cache: source };
   }
@@ -387,14 +387,12 @@ export class Experiment {
     const clean = runs.clean.cache;
     const corrupt = runs.corrupted.cache;
     const X = clean.batch * clean.seqLen * clean.dModel;
-    const senders = clean.senders.slice();
-    senders.set(corrupt.senders.subarray(0, X), 0);
     const residStart = clean.residStart.map((r) => {
       const out = new Float32Array(X);
-      for (let i = 0; i < X; i++) out[i] = r[i]! - clean.senders[i]! + corrupt.senders[i]!;
+      for (let i = 0; i < X; i++) out[i] = r[i]! - clean.input[i]! + corrupt.input[i]!;
       return out;
     });
-    h = { batch: clean.batch, seqLen: clean.seqLen, dModel: clean.dModel, senders, residStart };
+    h = { ...clean, input: corrupt.input, residStart };
     this.hybrids.set(g, h);
     return h;
   }

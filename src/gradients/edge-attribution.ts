@@ -25,7 +25,10 @@
 import type { AttributionMethod, Direction } from '../core/vocabulary.js';
 import { CleanRow, type Metric, rowBlock } from '../experiment/metrics.js';
 import type { ModelConfig, ModelWeights } from '../model/types.js';
+import { ComponentGraph } from '../graph/component-graph.js';
+import type { SenderCache } from '../runtime/cache.js';
 import { inputSender, type RunInput } from '../runtime/inputs.js';
+import { SenderRows } from '../runtime/sender-rows.js';
 import { f32, floats, type Feeds, SessionPool } from '../runtime/sessions.js';
 import type { PromptPair } from '../tasks/types.js';
 import { type BuiltAttributionGraph, buildAttributionGraph, buildSendersGraph, type ScoreLayout } from './attribution-graph.js';
@@ -50,10 +53,17 @@ export interface AttributionGroup {
 
 /** A group's clean and corrupted runs as a cache holds them (Experiment's GroupRuns has these fields). */
 export interface AttributionRuns {
-  /** Logits at the targets, row after row, and sender outputs [S, B, T, d]. */
-  readonly clean: { readonly logits: Float32Array; readonly cache: { readonly senders: Float32Array } };
+  /** Logits at the targets, row after row, and the run's cache. */
+  readonly clean: { readonly logits: Float32Array; readonly cache: SenderCache };
   /** The patch source of noising: the corrupted run (or an ablation's source values). */
-  readonly corrupted: { readonly cache: { readonly senders: Float32Array } };
+  readonly corrupted: { readonly cache: SenderCache };
+  readonly cleanRows: readonly CleanRow[];
+}
+
+/** A group's runs as attribution reads them: every sender's output [S, B, T, d] of each. */
+interface SenderStacks {
+  readonly clean: Float32Array;
+  readonly corrupted: Float32Array;
   readonly cleanRows: readonly CleanRow[];
 }
 
@@ -101,6 +111,8 @@ export interface GradientTerms {
 /** Senders and attribution sessions of one model, one graph per batch shape and layout. */
 export class GradientModel {
   private readonly pool: SessionPool;
+  /** Full-width sender outputs of a cache (it keeps heads as z). */
+  readonly senderRows: SenderRows;
   private readonly graphs = new Map<string, BuiltAttributionGraph>();
   private readonly zeroFeeds = new Map<string, Feeds>();
 
@@ -116,6 +128,7 @@ export class GradientModel {
     opts: { readonly pool?: SessionPool; readonly maxPointTokens?: number } = {},
   ) {
     this.pool = opts.pool ?? new SessionPool({ memoryPattern: false });
+    this.senderRows = new SenderRows(this.pool, config, weights, ComponentGraph.forModel(config));
     // The widest tensor of a run is a layer's head-receiver gradients, 3 H x tokens x d: 4,096 token
     // rows on GPT-2 small (about 450 MB), scaled down for wider models to keep that size.
     this.maxPointTokens = opts.maxPointTokens ?? Math.max(1, Math.floor((4096 * 12 * 768) / (config.nHeads * config.dModel)));
@@ -228,9 +241,12 @@ export interface GroupScoreOptions {
   readonly activations?: boolean;
 }
 
-/** A group's runs: the caller's cache, or the senders graph's runs of the clean and corrupted inputs. */
-async function runsOf(data: AttributionData, gm: GradientModel, g: AttributionGroup): Promise<AttributionRuns> {
-  if (data.runsOf) return data.runsOf(g);
+/** A group's sender stacks: from the caller's caches, or the senders graph's runs of the clean and corrupted inputs. */
+async function stacksOf(data: AttributionData, gm: GradientModel, g: AttributionGroup): Promise<SenderStacks> {
+  if (data.runsOf) {
+    const runs = await data.runsOf(g);
+    return { clean: await gm.senderRows.stack(runs.clean.cache), corrupted: await gm.senderRows.stack(runs.corrupted.cache), cleanRows: runs.cleanRows };
+  }
   const { config: cfg, weights: w } = data.model;
   const B = g.rows.length;
   const T = g.seqLen;
@@ -238,7 +254,7 @@ async function runsOf(data: AttributionData, gm: GradientModel, g: AttributionGr
   const corrupted = await gm.senders(inputSender(cfg, w, g.corruptedInput), B, T, g.positions);
   const V = cfg.vocabSize;
   const cleanRows = g.rows.map((_, b) => new CleanRow(rowBlock(clean.logits, g.offsets, b, V).slice(), V));
-  return { clean: { logits: clean.logits, cache: { senders: clean.senders } }, corrupted: { cache: { senders: corrupted.senders } }, cleanRows };
+  return { clean: clean.senders, corrupted: corrupted.senders, cleanRows };
 }
 
 /** The gradient terms of a metric for every target of a group (metric-gradients.ts). */
@@ -255,12 +271,12 @@ export async function groupEdgeScores(data: AttributionData, gm: GradientModel, 
   const B = g.rows.length;
   const T = g.seqLen;
   const X = B * T * cfg.dModel;
-  const runs = await runsOf(data, gm, g);
+  const runs = await stacksOf(data, gm, g);
   const noising = opts.direction === 'noising';
-  const [baseRun, sourceRun] = noising ? [runs.clean.cache, runs.corrupted.cache] : [runs.corrupted.cache, runs.clean.cache];
+  const [baseSenders, sourceSenders] = noising ? [runs.clean, runs.corrupted] : [runs.corrupted, runs.clean];
   // The input sender of each run is the first block of its senders.
-  const base = baseRun.senders.subarray(0, X);
-  const source = sourceRun.senders.subarray(0, X);
+  const base = baseSenders.subarray(0, X);
+  const source = sourceSenders.subarray(0, X);
   const terms = gradientTerms(opts.metric, g, runs.cleanRows, cfg.vocabSize);
   const mix = (c: Float32Array, b: Float32Array, alpha: number): Float32Array => (alpha === 1 ? b : alpha === 0 ? c : Float32Array.from(c, (x, i) => x + alpha * (b[i]! - x)));
   let points: AttributionPoint[];
@@ -281,15 +297,15 @@ export async function groupEdgeScores(data: AttributionData, gm: GradientModel, 
     points = opts.points.map((alpha) => ({ input: mix(source, base, alpha) }));
     for (let L = 0; L < nLayers; L++) {
       for (const node of ['attn', 'mlp'] as const) {
-        const c = nodeOutput(sourceRun.senders, node, L);
-        const b = nodeOutput(baseRun.senders, node, L);
+        const c = nodeOutput(sourceSenders, node, L);
+        const b = nodeOutput(baseSenders, node, L);
         for (const alpha of opts.points) points.push({ input: base, override: { node, layer: L, value: mix(c, b, alpha) } });
       }
     }
   } else {
     points = opts.points.map((alpha) => ({ input: mix(source, base, alpha) }));
   }
-  return gm.edgeScores(points, B, T, g.positions, terms, sourceRun.senders, baseRun.senders, opts.layout ?? 'sum');
+  return gm.edgeScores(points, B, T, g.positions, terms, sourceSenders, baseSenders, opts.layout ?? 'sum');
 }
 
 /** One-hot [N, B T] of the rows' metric targets, row after row (the order of metrics.ts targetOffsets). */

@@ -1,21 +1,28 @@
-// The activations a run keeps: every sender's output and the residual stream at each layer start.
+// The activations a run keeps, in compact form: a head's sender output is z_h W_O[h], linear in its
+// attention output z_h, which is d / d_head times smaller (12x on GPT-2), so a cache keeps z and
+// forms full-width head outputs only where they are needed (sender-rows.ts).
 
 export interface SenderCache {
   readonly batch: number;
   readonly seqLen: number;
   readonly dModel: number;
-  /** [S, B, T, d] in sender order of the ComponentGraph. */
-  readonly senders: Float32Array;
+  /** The input sender's output (the embeddings) [B, T, d]. */
+  readonly input: Float32Array;
+  /** Per layer, the heads' attention outputs before W_O: z [H, B, T, dh]. */
+  readonly z: readonly Float32Array[];
+  /** Per layer, the MLP's sender output [B, T, d] (no output bias: it is in the stream). */
+  readonly mlp: readonly Float32Array[];
   /** residStart[l] is the residual stream [B, T, d] entering layer l; residStart[nLayers] enters the final norm. */
   readonly residStart: readonly Float32Array[];
 }
 
-/** One sender's output [B, T, d] as a view. */
-export function senderOutput(cache: SenderCache, sender: number): Float32Array {
-  const x = cache.batch * cache.seqLen * cache.dModel;
-  return cache.senders.subarray(sender * x, (sender + 1) * x);
+export function sameShape(a: SenderCache, b: SenderCache): boolean {
+  return a.batch === b.batch && a.seqLen === b.seqLen && a.dModel === b.dModel && a.z.length === b.z.length && a.z.every((z, L) => z.length === b.z[L]!.length);
 }
 
-export function sameShape(a: SenderCache, b: SenderCache): boolean {
-  return a.batch === b.batch && a.seqLen === b.seqLen && a.dModel === b.dModel && a.senders.length === b.senders.length;
+/** a - b, element by element. */
+export function difference(a: Float32Array, b: Float32Array): Float32Array {
+  const out = new Float32Array(a.length);
+  for (let i = 0; i < a.length; i++) out[i] = a[i]! - b[i]!;
+  return out;
 }

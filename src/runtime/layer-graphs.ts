@@ -70,16 +70,22 @@ function attention(c: LayerCtx, q: string, k: string, v: string): string {
   return g.op('MatMul', [probs, v]);
 }
 
-/** Per-head sender outputs z_h @ W_O[h] over flat positions: [Kx, H, B*T, d] (no output bias: a constant). */
-function headOutputsFlat(c: LayerCtx, z: string, p: string): string {
+/**
+ * Per-head sender outputs z_h W_O[h] of z [Kx, H, B, T, dh]: [Kx, H, B, T, d] (no output bias: a
+ * constant, in the stream). Formed only where full-width differences are needed (edge patches).
+ */
+function headOutputs(c: LayerCtx, z: string, p: string): string {
   const { g, cfg } = c;
   const wo = g.weight(`${p}wo`, c.w.wo.data, [cfg.nHeads, cfg.dHead, cfg.dModel]);
-  return g.op('MatMul', [reshape(g, z, [0, 0, -1, cfg.dHead]), wo]);
+  const flat = g.op('MatMul', [reshape(g, z, [0, 0, -1, cfg.dHead]), wo]);
+  return reshape(g, flat, [0, 0, c.B, c.T, cfg.dModel]);
 }
 
-/** Per-head sender outputs: [Kx, H, B, T, d]. */
-function headOutputs(c: LayerCtx, z: string, p: string): string {
-  return reshape(c.g, headOutputsFlat(c, z, p), [0, 0, c.B, c.T, c.cfg.dModel]);
+/** sum_h z_h W_O[h] of z [Kx, H, B, T, dh] as one product with the fused W_O: [Kx, B, T, d]. */
+function attentionOutput(c: LayerCtx, z: string, p: string): string {
+  const { g, cfg } = c;
+  const merged = reshape(g, transpose(g, z, [0, 2, 3, 1, 4]), [0, 0, 0, cfg.nHeads * cfg.dHead]); // [Kx, B, T, H dh]
+  return g.op('MatMul', [merged, g.weight(`${p}wo_fused`, c.w.wo.data, [cfg.nHeads * cfg.dHead, cfg.dModel])]);
 }
 
 /** The MLP's sender output (no output bias) from its normalised input x [..., d]. */
@@ -162,14 +168,19 @@ function layerCtx(g: GraphBuilder, cfg: ModelConfig, w: LayerWeights, resid: str
   return { g, cfg, w, B: dimOf(g, resid, 1), T: dimOf(g, resid, 2), rope: ropeInit(g, cfg), layer };
 }
 
+/** Per-head values v [K, T, H] (mixing values, mask columns) broadcast against z: [K, H, 1, T, 1]. */
+function perHeadScale(g: GraphBuilder, v: string): string {
+  return g.op('Unsqueeze', [transpose(g, v, [0, 2, 1]), g.ints([2, 4])]);
+}
+
 /**
- * Node mixing (node-mixing.ts) of a layer's heads: heads + v (src - heads), v [K, T, H] per
- * configuration, position and head. Returns the mixed heads [K, H, B, T, d] and src - heads (unmixed).
+ * Node mixing (node-mixing.ts) of a layer's heads, done on z (a head's output is linear in its z):
+ * z + v (src_z - z), v [K, T, H] per configuration, position and head. Returns the mixed z
+ * [K, H, B, T, dh] and src_z - z (unmixed).
  */
-function mixHeads(g: GraphBuilder, heads: string, srcHeads: string, v: string): { mixed: string; diff: string } {
-  const vh = g.op('Unsqueeze', [transpose(g, v, [0, 2, 1]), g.ints([2, 4])]); // [K, H, 1, T, 1]
-  const diff = g.op('Sub', [srcHeads, heads]);
-  return { mixed: g.op('Add', [heads, g.op('Mul', [vh, diff])]), diff };
+function mixZ(g: GraphBuilder, z: string, srcZ: string, v: string): { mixed: string; diff: string } {
+  const diff = g.op('Sub', [srcZ, z]);
+  return { mixed: g.op('Add', [z, g.op('Mul', [perHeadScale(g, v), diff])]), diff };
 }
 
 /** Node mixing of a layer's MLP output: m + v (src - m), v [K, T]. */
@@ -178,68 +189,76 @@ function mixMlp(g: GraphBuilder, m: string, srcMlp: string, v: string): string {
   return g.op('Add', [m, g.op('Mul', [vm, g.op('Sub', [srcMlp, m])])]);
 }
 
-/** The inputs node mixing adds to a layer: the source's MLP output and the mixing values. */
-function mixInputs(g: GraphBuilder, cfg: ModelConfig): { srcMlp: string; mixH: string; mixM: string } {
+/** The patch source's outputs of the layer's own senders: its z and its MLP output. */
+function sourceInputs(g: GraphBuilder, cfg: ModelConfig): { srcZ: string; srcMlp: string } {
   return {
+    srcZ: g.input('src_z', 'float32', [1, cfg.nHeads, 'b', 't', cfg.dHead]),
     srcMlp: g.input('src_mlp', 'float32', [1, 'b', 't', cfg.dModel]),
-    mixH: g.input('mix_heads', 'float32', ['k', 't', cfg.nHeads]),
-    mixM: g.input('mix_mlp', 'float32', ['k', 't']),
   };
 }
 
-export interface PlainLayerForm {
-  /** Node-mix the layer's own senders (inputs src_heads, src_mlp, mix_heads, mix_mlp). */
-  readonly mix?: boolean;
-  /**
-   * Output the senders (heads, mlp) besides the stream; default true. Without, the heads are never
-   * formed one by one: the attention output is the fused projection of z, as in a plain forward.
-   */
-  readonly senders?: boolean;
+/** The mixing values of node mixing: [K, T, H] for the heads, [K, T] for the MLP. */
+function mixInputs(g: GraphBuilder, cfg: ModelConfig): { mixH: string; mixM: string } {
+  return { mixH: g.input('mix_heads', 'float32', ['k', 't', cfg.nHeads]), mixM: g.input('mix_mlp', 'float32', ['k', 't']) };
 }
 
 /**
- * One layer whose receivers all read the shared residual stream (no edge patch reaches them).
- * In: resid [Kr, B, T, d]. Out: heads [Kr, H, B*T, d], mlp [Kr, B, T, d], resid_out [Kr, B, T, d].
- * The mix form also node-mixes the layer's own senders before anything reads them: in
- * src_heads [1, H, B, T, d], src_mlp [1, B, T, d], mix_heads [K, T, H], mix_mlp [K, T]; out K-wide,
- * heads as [K, H, B, T, d]. Base runs use the form without, which costs nothing extra; patched runs
- * that keep no sender differences use the forms without sender outputs.
+ * The layer's senders' differences from the patch source, full width, for the difference stack of
+ * edge patches: head_diff [Kx, H, B, T, d] = (src_z - z) W_O per head, mlp_diff [Kx, B, T, d].
+ */
+function outputDiffs(c: LayerCtx, z: string, m: string, src: { srcZ: string; srcMlp: string }, p: string, kDim: string): void {
+  const { g, cfg } = c;
+  g.output(headOutputs(c, g.op('Sub', [src.srcZ, z]), p), 'head_diff', 'float32', [kDim, cfg.nHeads, 'b', 't', cfg.dModel]);
+  g.output(g.op('Sub', [src.srcMlp, m]), 'mlp_diff', 'float32', [kDim, 'b', 't', cfg.dModel]);
+}
+
+/**
+ * What a layer graph outputs besides the residual stream resid_out: 'cache', its senders in the
+ * compact form a cached run keeps (z [Kx, H, B, T, dh], mlp [Kx, B, T, d]); 'diffs', the patch
+ * source's minus its senders' outputs, full width (head_diff, mlp_diff: the rows of a difference
+ * stack); 'stream', nothing else.
+ */
+export type LayerOutputs = 'cache' | 'diffs' | 'stream';
+
+export interface PlainLayerForm {
+  /** Node-mix the layer's own senders (inputs src_z, src_mlp, mix_heads, mix_mlp). */
+  readonly mix?: boolean;
+  /** Default 'cache'. */
+  readonly outputs?: LayerOutputs;
+}
+
+/**
+ * One layer whose receivers all read the shared residual stream (no edge patch reaches them): the
+ * plain layer, attention output as one product with the fused W_O. In: resid [Kr, B, T, d]. The
+ * mix form also node-mixes the layer's own senders before anything reads them: in
+ * src_z [1, H, B, T, dh], src_mlp [1, B, T, d], mix_heads [K, T, H], mix_mlp [K, T]; out K-wide.
+ * The diffs form reads src_z and src_mlp too. Outputs as LayerOutputs says.
  */
 export function buildPlainLayer(cfg: ModelConfig, w: LayerWeights, L: number, form: PlainLayerForm = {}): BuiltGraph {
   const mix = form.mix ?? false;
-  const senders = form.senders ?? true;
-  const g = new GraphBuilder(`layer_plain${mix ? '_mix' : ''}${senders ? '' : '_stream'}`);
+  const outputs = form.outputs ?? 'cache';
+  const g = new GraphBuilder(`layer_plain${mix ? '_mix' : ''}_${outputs}`);
   const p = LAYER_PREFIX;
   const d = cfg.dModel;
   const resid = g.input('resid', 'float32', ['kr', 'b', 't', d]);
-  const mi = mix ? { srcHeads: g.input('src_heads', 'float32', [1, cfg.nHeads, 'b', 't', d]), ...mixInputs(g, cfg) } : undefined;
+  const src = mix || outputs === 'diffs' ? sourceInputs(g, cfg) : undefined;
+  const mi = mix ? mixInputs(g, cfg) : undefined;
   const c = layerCtx(g, cfg, w, resid, L);
   const x = norm(g, resid, normOf(g, cfg, w.ln1, `${p}ln1`));
   const [q, k, v] = sharedQkv(c, x, p);
-  const z = attention(c, q, k, v);
-  let heads: string | undefined;
-  let attnOut: string;
-  if (senders) {
-    // Unmixed, the heads output is the matmul's own [Kr, H, B*T, d] (no copy into the caller's buffer).
-    heads = mi ? mixHeads(g, headOutputs(c, z, p), mi.srcHeads, mi.mixH).mixed : headOutputsFlat(c, z, p);
-    attnOut = reshape(g, g.op('ReduceSum', [heads, g.ints([1])], { keepdims: 0 }), [0, c.B, c.T, d]);
-  } else {
-    // sum_h heads_h + v_h (src_h - heads_h) = ((1 - v) z) W_O + sum_h v_h src_h: mixing scales z.
-    const vh = mi ? g.op('Unsqueeze', [transpose(g, mi.mixH, [0, 2, 1]), g.ints([2, 4])]) : undefined; // [K, H, 1, T, 1]
-    const zs = vh ? g.op('Mul', [z, g.op('Sub', [g.scalar(1), vh])]) : z;
-    const merged = reshape(g, transpose(g, zs, [0, 2, 3, 1, 4]), [0, 0, 0, cfg.nHeads * cfg.dHead]); // [Kx, B, T, H dh]
-    attnOut = g.op('MatMul', [merged, g.weight(`${p}wo_fused`, w.wo.data, [cfg.nHeads * cfg.dHead, d])]);
-    if (mi && vh) attnOut = g.op('Add', [attnOut, g.op('ReduceSum', [g.op('Mul', [vh, mi.srcHeads]), g.ints([1])], { keepdims: 0 })]);
-  }
-  let mid = g.op('Add', [resid, attnOut]);
+  let z = attention(c, q, k, v);
+  if (mi && src) z = mixZ(g, z, src.srcZ, mi.mixH).mixed;
+  let mid = g.op('Add', [resid, attentionOutput(c, z, p)]);
   mid = addBias(g, mid, w.bo?.data, `${p}bo`, [d]);
   let m = mlp(c, norm(g, mid, normOf(g, cfg, w.ln2, `${p}ln2`)), p);
-  if (mi) m = mixMlp(g, m, mi.srcMlp, mi.mixM);
+  if (mi && src) m = mixMlp(g, m, src.srcMlp, mi.mixM);
   const out = addBias(g, g.op('Add', [mid, m]), w.bOut?.data, `${p}b_out`, [d]);
   const kDim = mix ? 'k' : 'kr';
-  if (heads) {
-    g.output(heads, 'heads', 'float32', mix ? [kDim, cfg.nHeads, 'b', 't', d] : [kDim, cfg.nHeads, 'bt', d]);
+  if (outputs === 'cache') {
+    g.output(z, 'z', 'float32', [kDim, cfg.nHeads, 'b', 't', cfg.dHead]);
     g.output(m, 'mlp', 'float32', [kDim, 'b', 't', d]);
+  } else if (outputs === 'diffs' && src) {
+    outputDiffs(c, z, m, src, p, kDim);
   }
   g.output(out, 'resid_out', 'float32', [kDim, 'b', 't', d]);
   return g.build();
@@ -251,14 +270,15 @@ export function buildPlainLayer(cfg: ModelConfig, w: LayerWeights, L: number, fo
  * layer that some mask entry reaches (the runtime passes only those: a sender no mask reaches adds
  * nothing); diff_total [Kt, B, T, d]: added to every receiver's input from the senders before the
  * layer (0, or the sum of all their differences when the masks given are M - 1: the patch term
- * from the kept edges' side, sum_s M D_s = sum_s D_s + sum_s (M - 1) D_s); src_heads [1, H, B, T, d]: the source's heads of this
- * layer; mask_attn [K, A, 3H] ([K, A, 1] with a shared attention input), mask_mlp_prev [K, A], mask_mlp_heads [K, H] (each with a T axis
- * after K for per-position masks); src_mlp, mix_heads, mix_mlp: node mixing of the layer's own
- * senders, as in buildPlainLayer's mix form (mask_mlp_heads must be 0 wherever mix_heads is not:
- * the runtime moves mixed senders out of the masks). Out as buildPlainLayer with K instead of Kr.
+ * from the kept edges' side, sum_s M D_s = sum_s D_s + sum_s (M - 1) D_s); src_z, src_mlp: the
+ * source's outputs of this layer's senders; mask_attn [K, A, 3H] ([K, A, 1] with a shared attention
+ * input), mask_mlp_prev [K, A], mask_mlp_heads [K, H] (each with a T axis after K for per-position
+ * masks); mix_heads, mix_mlp: node mixing of the layer's own senders, as in buildPlainLayer's mix
+ * form (mask_mlp_heads must be 0 wherever mix_heads is not: the runtime moves mixed senders out of
+ * the masks). Out: resid_out [K, B, T, d], and with `diffs` head_diff and mlp_diff (LayerOutputs).
  */
-export function buildPatchedLayer(cfg: ModelConfig, w: LayerWeights, L: number, mode: MaskMode, attnInput: AttentionInput = 'per-receiver'): BuiltGraph {
-  const g = new GraphBuilder(`layer_patched_${mode}_${attnInput}`);
+export function buildPatchedLayer(cfg: ModelConfig, w: LayerWeights, L: number, mode: MaskMode, attnInput: AttentionInput = 'per-receiver', diffs = true): BuiltGraph {
+  const g = new GraphBuilder(`layer_patched_${mode}_${attnInput}${diffs ? '_diffs' : ''}`);
   const shared = attnInput === 'shared';
   const p = LAYER_PREFIX;
   const H = cfg.nHeads;
@@ -266,12 +286,12 @@ export function buildPatchedLayer(cfg: ModelConfig, w: LayerWeights, L: number, 
   const resid = g.input('resid', 'float32', ['kr', 'b', 't', d]);
   const dPrev = g.input('diff', 'float32', ['kd', 's', 'b', 't', d]);
   const total = g.input('diff_total', 'float32', ['kt', 'b', 't', d]);
-  const srcHeads = g.input('src_heads', 'float32', [1, H, 'b', 't', d]);
   const pos = mode === 'per-position' ? ['t'] : [];
   const nAttn = shared ? 1 : 3 * H;
   const maskAttn = g.input('mask_attn', 'float32', ['k', ...pos, 's', nAttn]);
   const maskMlpPrev = g.input('mask_mlp_prev', 'float32', ['k', ...pos, 's']);
   const maskMlpHeads = g.input('mask_mlp_heads', 'float32', ['k', ...pos, H]);
+  const src = sourceInputs(g, cfg);
   const mi = mixInputs(g, cfg);
   const c = layerCtx(g, cfg, w, resid, L);
 
@@ -292,21 +312,34 @@ export function buildPatchedLayer(cfg: ModelConfig, w: LayerWeights, L: number, 
     const pick = (j: number) => g.op('Gather', [xn, g.ints(Array.from({ length: H }, (_, h) => 3 * h + j))], { axis: 1 });
     [q, k, v] = perHeadQkv(c, pick(0), pick(1), pick(2), p);
   }
-  // Mixed heads feed the stream; the unmixed src - heads is exact for the MLP's delta, since its
+  // Mixed heads feed the stream; the unmixed src_z - z is exact for the MLP's delta, since its
   // mask is 0 wherever a head is mixed (and the mixing value 0 where it is not).
-  const { mixed: heads, diff: dHeads } = mixHeads(g, headOutputs(c, attention(c, q, k, v), p), srcHeads, mi.mixH); // [K, H, B, T, d]
-  let mid = g.op('Add', [resid, g.op('ReduceSum', [heads, g.ints([1])], { keepdims: 0 })]);
+  const { mixed: z, diff: dz } = mixZ(g, attention(c, q, k, v), src.srcZ, mi.mixH); // [K, H, B, T, dh]
+  let mid = g.op('Add', [resid, attentionOutput(c, z, p)]);
   mid = addBias(g, mid, w.bo?.data, `${p}bo`, [d]);
 
-  // MLP input: the delta from senders before the layer plus from this layer's heads.
-  const mHeads = g.op('Unsqueeze', [maskMlpHeads, g.ints([-1])]);
-  const deltaHeads = g.op('Squeeze', [patchDelta(c, dHeads, mHeads, mode, 1), g.ints([1])]);
+  // MLP input: the delta from senders before the layer plus from this layer's heads, the latter
+  // sum_h M_h (src_z - z)_h W_O[h]: one product with the fused W_O of the masked z differences.
+  const maskHeads = mode === 'per-position' ? perHeadScale(g, maskMlpHeads) : g.op('Unsqueeze', [maskMlpHeads, g.ints([2, 3, 4])]);
+  const deltaHeads = attentionOutput(c, g.op('Mul', [maskHeads, dz]), p);
   const xm = g.op('Add', [mid, g.op('Add', [g.op('Add', [row(nAttn), total]), deltaHeads])]);
-  const m = mixMlp(g, mlp(c, norm(g, xm, normOf(g, cfg, w.ln2, `${p}ln2`)), p), mi.srcMlp, mi.mixM);
+  const m = mixMlp(g, mlp(c, norm(g, xm, normOf(g, cfg, w.ln2, `${p}ln2`)), p), src.srcMlp, mi.mixM);
   const out = addBias(g, g.op('Add', [mid, m]), w.bOut?.data, `${p}b_out`, [d]);
-  g.output(heads, 'heads', 'float32', ['k', H, 'b', 't', d]);
-  g.output(m, 'mlp', 'float32', ['k', 'b', 't', d]);
+  if (diffs) outputDiffs(c, z, m, src, p, 'k');
   g.output(out, 'resid_out', 'float32', ['k', 'b', 't', d]);
+  return g.build();
+}
+
+/**
+ * A layer's senders from z, outside a run: heads [1, H, B, T, d] (each head's output: the full-width
+ * rows of a cache), or with `summed` the attention output [1, B, T, d] (their sum). In: z [1, H, B, T, dh].
+ */
+export function buildSendersFromZ(cfg: ModelConfig, w: LayerWeights, summed: boolean): BuiltGraph {
+  const g = new GraphBuilder(summed ? 'attention_output' : 'head_outputs');
+  const z = g.input('z', 'float32', [1, cfg.nHeads, 'b', 't', cfg.dHead]);
+  const c: LayerCtx = { g, cfg, w, B: dimOf(g, z, 2), T: dimOf(g, z, 3), layer: 0 };
+  if (summed) g.output(attentionOutput(c, z, LAYER_PREFIX), 'out', 'float32', [1, 'b', 't', cfg.dModel]);
+  else g.output(headOutputs(c, z, LAYER_PREFIX), 'out', 'float32', [1, cfg.nHeads, 'b', 't', cfg.dModel]);
   return g.build();
 }
 
@@ -359,9 +392,7 @@ export function buildPlainForward(cfg: ModelConfig, w: ModelWeights, opts: Graph
     const p = `L${L}.`;
     const x = g.op('Unsqueeze', [norm(g, resid, normOf(g, cfg, lw.ln1, `${p}ln1`)), g.ints([0])]);
     const [q, k, v] = sharedQkv(c, x, p);
-    const z = attention(c, q, k, v); // [1, H, B, T, dh]
-    const merged = reshape(g, transpose(g, g.op('Squeeze', [z, g.ints([0])]), [1, 2, 0, 3]), [0, 0, cfg.nHeads * cfg.dHead]);
-    const attnOut = g.op('MatMul', [merged, g.weight(`${p}wo_fused`, lw.wo.data, [cfg.nHeads * cfg.dHead, d])]);
+    const attnOut = g.op('Squeeze', [attentionOutput(c, attention(c, q, k, v), p), g.ints([0])]);
     const mid = addBias(g, g.op('Add', [resid, attnOut]), lw.bo?.data, `${p}bo`, [d]);
     const m = mlp(c, norm(g, mid, normOf(g, cfg, lw.ln2, `${p}ln2`)), p);
     resid = addBias(g, g.op('Add', [mid, m]), lw.bOut?.data, `${p}b_out`, [d]);

@@ -4,10 +4,12 @@ import type ort from 'onnxruntime-node';
 import { ComponentGraph } from '../graph/component-graph.js';
 import type { LoadedModel, ModelConfig, ModelWeights } from '../model/types.js';
 import { type SenderCache, sameShape } from './cache.js';
+import { type DiffStack, DiffStacks } from './diff-stack.js';
 import { type LogitPositions, type RunInput, batchShape, gatherIndices, inputSender } from './inputs.js';
-import { type AttentionInput, buildLogits, buildPatchedLayer, buildPlainForward, buildPlainLayer, type MaskMode } from './layer-graphs.js';
+import { type AttentionInput, buildLogits, buildPatchedLayer, buildPlainForward, buildPlainLayer, type LayerOutputs, type MaskMode } from './layer-graphs.js';
 import type { EdgeMasks } from './masks.js';
 import { NodeMixing } from './node-mixing.js';
+import { SenderRows } from './sender-rows.js';
 import { type Fetches, SessionPool, type SessionOptions, f32, floats, i64 } from './sessions.js';
 import { checkAttentionShape } from './weight-layouts.js';
 
@@ -53,7 +55,10 @@ export class PatchableModel {
   readonly config: ModelConfig;
   readonly weights: ModelWeights;
   readonly graph: ComponentGraph;
+  /** Full-width sender outputs of a cache (it keeps heads as z). */
+  readonly senderRows: SenderRows;
   private readonly pool: SessionPool;
+  private readonly stacks: DiffStacks;
 
   constructor(
     readonly model: LoadedModel,
@@ -64,17 +69,25 @@ export class PatchableModel {
     checkAttentionShape(this.config);
     this.graph = ComponentGraph.forModel(this.config);
     this.pool = new SessionPool(opts);
+    this.senderRows = new SenderRows(this.pool, this.config, this.weights, this.graph);
+    this.stacks = new DiffStacks(this.senderRows);
   }
 
   /** Builds every session a run can need now, so that timings and progress exclude start-up. */
   async warm(modes: readonly MaskMode[] = ['all-positions']): Promise<void> {
+    const plainForms: [boolean, LayerOutputs][] = [
+      [false, 'cache'],
+      [false, 'diffs'],
+      [false, 'stream'],
+      [true, 'diffs'],
+      [true, 'stream'],
+    ];
     for (let L = 0; L < this.config.nLayers; L++) {
-      for (const mix of [false, true]) {
-        for (const senders of [false, true]) await this.pool.get(plainKey(L, mix, senders), () => buildPlainLayer(this.config, this.weights.layers[L]!, L, { mix, senders })).session;
-      }
+      const w = this.weights.layers[L]!;
+      for (const [mix, outputs] of plainForms) await this.pool.get(plainKey(L, mix, outputs), () => buildPlainLayer(this.config, w, L, { mix, outputs })).session;
       for (const m of modes) {
         for (const a of ['per-receiver', 'shared'] as const) {
-          await this.pool.get(`patched:${L}:${m}:${a}`, () => buildPatchedLayer(this.config, this.weights.layers[L]!, L, m, a)).session;
+          for (const diffs of [false, true]) await this.pool.get(patchedKey(L, m, a, diffs), () => buildPatchedLayer(this.config, w, L, m, a, diffs)).session;
         }
       }
     }
@@ -82,30 +95,32 @@ export class PatchableModel {
     await this.pool.get('logits:patched', () => buildLogits(this.config, this.weights, 'patched')).session;
   }
 
-  /** A plain run that keeps every sender's output. */
+  /** A plain run that keeps every sender's output (heads as their z: cache.ts). */
   async run(input: RunInput, positions: LogitPositions = 'last'): Promise<RunResult> {
     const { batch, seqLen } = batchShape(input);
-    const { nLayers, nHeads, dModel } = this.config;
+    const { nLayers, nHeads, dModel, dHead } = this.config;
     const X = batch * seqLen * dModel;
     const emb = inputSender(this.config, this.weights, input);
-    const senders = new Float32Array(this.graph.nSenders * X);
-    senders.set(emb, 0);
+    const z: Float32Array[] = [];
+    const mlp: Float32Array[] = [];
     const residStart: Float32Array[] = [emb];
     let resid = emb;
     for (let L = 0; L < nLayers; L++) {
-      // ORT writes this layer's senders straight into their rows of the cache: no copies.
-      const s0 = this.graph.layerSenderStart(L);
+      // ORT writes the layer's outputs straight into the cache's arrays: no copies.
       const fetches = {
-        heads: f32(senders.subarray(s0 * X, (s0 + nHeads) * X), [1, nHeads, batch * seqLen, dModel]),
-        mlp: f32(senders.subarray(this.graph.mlpSender(L) * X, (this.graph.mlpSender(L) + 1) * X), [1, batch, seqLen, dModel]),
+        z: f32(new Float32Array(nHeads * batch * seqLen * dHead), [1, nHeads, batch, seqLen, dHead]),
+        mlp: f32(new Float32Array(X), [1, batch, seqLen, dModel]),
         resid_out: f32(new Float32Array(X), [1, batch, seqLen, dModel]),
       };
-      const out = await this.plainLayer(L, resid, 1, batch, seqLen, fetches);
+      const build = () => buildPlainLayer(this.config, this.weights.layers[L]!, L);
+      const out = await this.pool.run(plainKey(L, false, 'cache'), build, { resid: f32(resid, [1, batch, seqLen, dModel]) }, fetches);
+      z.push(floats(out.z, 'z'));
+      mlp.push(floats(out.mlp, 'mlp'));
       resid = floats(out.resid_out, 'resid_out');
       residStart.push(resid);
     }
     const logits = await this.logitsPlain(resid, 1, batch, seqLen, positions);
-    return { logits, cache: { batch, seqLen, dModel, senders, residStart } };
+    return { logits, cache: { batch, seqLen, dModel, input: emb, z, mlp, residStart } };
   }
 
   /**
@@ -124,7 +139,7 @@ export class PatchableModel {
    */
   protected async runPatchedWith(input: RunInput, opts: PatchOptions, alwaysPerReceiver: boolean): Promise<PatchedResult> {
     const { batch, seqLen } = batchShape(input);
-    const { nLayers, nHeads, dModel } = this.config;
+    const { nLayers, nHeads, dModel, dHead } = this.config;
     const positions = opts.positions ?? 'last';
     const masks = opts.masks;
     if (masks.graph.nSenders !== this.graph.nSenders || masks.graph.nReceivers !== this.graph.nReceivers) {
@@ -174,147 +189,150 @@ export class PatchableModel {
     // layer that no entry reaches gets a zero mask over one zero row).
     const needDiff = logitsPatched || layerPatched.some((patched, L) => patched && L >= startLayer);
     const sStart = g.layerSenderStart(startLayer);
-
-    let resid = base.residStart[startLayer]!;
-    let kResid = 1;
-    // src - cur of every sender, [K, S, X], made once per run and extended by each layer's outputs
-    // (no layer re-subtracts the senders before it). Senders before the first recomputed layer
-    // equal the base run's in every configuration: until the first layer has run, their one copy
-    // [1, sStart, X] serves. A mixed sender's row is never read with a nonzero entry: M' is 0
-    // wherever a sender is mixed.
     const S = g.nSenders;
-    let diff: Float32Array | undefined;
-    let prefixDiff: Float32Array | undefined;
-    const prefix = (): Float32Array => (prefixDiff ??= subtract(src.senders, base.senders, sStart * X));
-    const diffRows = (rows: readonly number[]): ort.Tensor => {
-      if (diff) return f32(pickRows(diff, K, S, rows, X), [K, rows.length, batch, seqLen, dModel]);
-      const one = needDiff ? pickRows(prefix(), 1, sStart, rows, X) : new Float32Array(rows.length * X);
-      return f32(one, [1, rows.length, batch, seqLen, dModel]);
-    };
-    const initDiff = (): Float32Array => {
-      const stack = new Float32Array(K * S * X);
-      for (let k = 0; k < K; k++) stack.set(prefix(), k * S * X);
-      return stack;
-    };
-    // The senders' differences summed over every sender before a layer, for layers whose patch term
-    // is taken from the kept edges' side: the source's residual stream minus this run's, less what
-    // mixing senders the run does not recompute added to it (their rows hold src - base).
-    let premixShift: Float32Array | undefined;
-    const zeroTotal = new Float32Array(X);
-    const diffTotal = (L: number, stream: Float32Array, kStream: number): Float32Array => {
-      const kt = premixShift ? K : kStream;
-      const out = new Float32Array(kt * X);
-      const srcResid = src.residStart[L]!;
-      for (let k = 0; k < kt; k++) {
-        const at = (kStream === 1 ? 0 : k) * X;
-        for (let i = 0; i < X; i++) out[k * X + i] = srcResid[i]! - stream[at + i]! + (premixShift ? premixShift[k * X + i]! : 0);
+    // src - cur of every sender, [K, S, X]: rows before the first recomputed layer are src - base
+    // in every configuration, each recomputed layer writes its own. Without edge entries none is kept.
+    const stack = needDiff ? await this.stacks.acquire(K, S, X, src, base, sStart) : undefined;
+    try {
+      let resid = base.residStart[startLayer]!;
+      let kResid = 1;
+      let layersRun = 0;
+      // Before any layer has run every configuration's rows are equal: configuration 0's serve all.
+      const kd = () => (layersRun > 0 ? K : 1);
+      const diffRows = (rows: readonly number[]): ort.Tensor => {
+        if (!stack) return f32(new Float32Array(rows.length * X), [1, rows.length, batch, seqLen, dModel]);
+        return f32(pickRows(stack.data, kd(), S, rows, X), [kd(), rows.length, batch, seqLen, dModel]);
+      };
+      // The senders' differences summed over every sender before a layer, for layers whose patch term
+      // is taken from the kept edges' side: the source's residual stream minus this run's, less what
+      // mixing senders the run does not recompute added to it (their rows hold src - base).
+      let premixShift: Float32Array | undefined;
+      const zeroTotal = new Float32Array(X);
+      const diffTotal = (L: number, stream: Float32Array, kStream: number): Float32Array => {
+        const kt = premixShift ? K : kStream;
+        const out = new Float32Array(kt * X);
+        const srcResid = src.residStart[L]!;
+        for (let k = 0; k < kt; k++) {
+          const at = (kStream === 1 ? 0 : k) * X;
+          for (let i = 0; i < X; i++) out[k * X + i] = srcResid[i]! - stream[at + i]! + (premixShift ? premixShift[k * X + i]! : 0);
+        }
+        return out;
+      };
+      const premixed = Array.from({ length: sStart }, (_, s) => s).filter((s) => mix.mixes(s));
+      if (premixed.length > 0) {
+        // Mixing senders the run does not recompute changes the residual stream it starts from, per configuration.
+        const r = new Float32Array(K * X);
+        premixShift = new Float32Array(K * X);
+        for (const s of premixed) {
+          const d = stack ? stack.data.subarray(s * X, (s + 1) * X) : await this.senderRows.difference(src, base, s);
+          for (let k = 0; k < K; k++) addMixed(premixShift, k * X, mix, k, s, d, batch, seqLen, dModel);
+        }
+        for (let k = 0; k < K; k++) {
+          r.set(resid, k * X);
+          for (let i = 0; i < X; i++) r[k * X + i]! += premixShift[k * X + i]!;
+        }
+        resid = r;
+        kResid = K;
       }
-      return out;
-    };
-    const premixed = Array.from({ length: sStart }, (_, s) => s).filter((s) => mix.mixes(s));
-    if (premixed.length > 0) {
-      // Mixing senders the run does not recompute changes the residual stream it starts from, per configuration.
-      const r = new Float32Array(K * X);
-      premixShift = new Float32Array(K * X);
-      for (let k = 0; k < K; k++) {
-        r.set(resid, k * X);
-        for (const s of premixed) addMixed(premixShift, k * X, mix, k, s, src.senders, base.senders, batch, seqLen, dModel);
-        for (let i = 0; i < X; i++) r[k * X + i]! += premixShift[k * X + i]!;
-      }
-      resid = r;
-      kResid = K;
-    }
-    // Output buffers reused by every layer (their rows become rows of the difference stack).
-    const outHeads = new Float32Array(K * nHeads * X);
-    const outMlp = new Float32Array(K * X);
-    for (let L = startLayer; L < nLayers; L++) {
-      const sIn = g.layerSenderStart(L);
-      const sMlp = g.mlpSender(L);
-      const headRows = Array.from({ length: nHeads }, (_, h) => sIn + h);
-      const mixFeeds = () => ({
-        src_heads: f32(src.senders.subarray(sIn * X, (sIn + nHeads) * X), [1, nHeads, batch, seqLen, dModel]),
-        src_mlp: f32(src.senders.subarray(sMlp * X, (sMlp + 1) * X), [1, batch, seqLen, dModel]),
-        mix_heads: f32(mix.block(headRows, seqLen), [K, seqLen, nHeads]),
-        mix_mlp: f32(mix.block([sMlp], seqLen), [K, seqLen]),
-      });
-      // The plain layer gives its heads as [k, H, B*T, d]: the same values in the same order.
-      const wide = (k: number, plain = false) => ({
-        heads: f32(outHeads.subarray(0, k * nHeads * X), plain ? [k, nHeads, batch * seqLen, dModel] : [k, nHeads, batch, seqLen, dModel]),
-        mlp: f32(outMlp.subarray(0, k * X), [k, batch, seqLen, dModel]),
-        resid_out: f32(new Float32Array(k * X), [k, batch, seqLen, dModel]),
-      });
-      let out: Fetches;
-      if (perReceiver(L)) {
-        const rAttn = g.layerReceiverStart(L);
-        const rMlp = g.mlpReceiver(L);
-        // Only senders some mask entry reaches contribute a delta (a layer with none gets one zero
-        // row); or, when fewer senders have an entry other than 1 (most edges patched), the term is
-        // taken from the kept side: sum_s D_s + sum_s (M - 1) D_s over those senders only.
-        const senders = (baseline: number) => {
-          const set = new Set([...edges.activeSenders(rAttn, 3 * nHeads, baseline), ...edges.activeSenders(rMlp, 1, baseline).filter((s) => s < sIn)]);
-          return [...set].sort((a, b) => a - b);
+      // With K > 1 a layer's differences go through these before they are spread over the configurations.
+      const scratch = stack && K > 1 ? { heads: new Float32Array(K * nHeads * X), mlp: new Float32Array(K * X) } : undefined;
+      for (let L = startLayer; L < nLayers; L++) {
+        const sIn = g.layerSenderStart(L);
+        const sMlp = g.mlpSender(L);
+        const headRows = Array.from({ length: nHeads }, (_, h) => sIn + h);
+        const srcFeeds = () => ({
+          src_z: f32(src.z[L]!, [1, nHeads, batch, seqLen, dHead]),
+          src_mlp: f32(src.mlp[L]!, [1, batch, seqLen, dModel]),
+        });
+        const mixFeeds = () => ({
+          mix_heads: f32(mix.block(headRows, seqLen), [K, seqLen, nHeads]),
+          mix_mlp: f32(mix.block([sMlp], seqLen), [K, seqLen]),
+        });
+        const fetchesFor = (k: number): Fetches => {
+          const resid_out = f32(new Float32Array(k * X), [k, batch, seqLen, dModel]);
+          if (!stack) return { resid_out };
+          // With one configuration the layer writes its rows of the stack in place.
+          const heads = scratch ? scratch.heads.subarray(0, k * nHeads * X) : stack.data.subarray(sIn * X, (sIn + nHeads) * X);
+          const mlpDiff = scratch ? scratch.mlp.subarray(0, k * X) : stack.data.subarray(sMlp * X, (sMlp + 1) * X);
+          return { resid_out, head_diff: f32(heads, [k, nHeads, batch, seqLen, dModel]), mlp_diff: f32(mlpDiff, [k, batch, seqLen, dModel]) };
         };
-        const patched = senders(0);
-        const kept = needDiff && keptSideMayBeSmaller(patched.length, sIn) ? senders(1) : undefined;
-        const fromKept = kept !== undefined && kept.length < patched.length;
-        const rows = feedRows(fromKept ? kept : patched, diff ? K : 1);
-        const pos = masks.perPosition ? [seqLen] : [];
-        const block = (r0: number, nR: number) => (fromKept ? minusOne(edges.block(r0, nR, rows)) : edges.block(r0, nR, rows));
-        const maskAttn = block(rAttn, 3 * nHeads);
-        const attnInput: AttentionInput = sameColumns(maskAttn, 3 * nHeads) ? 'shared' : 'per-receiver';
-        const nAttn = attnInput === 'shared' ? 1 : 3 * nHeads;
-        const totalFeed = fromKept ? diffTotal(L, resid, kResid) : zeroTotal;
+        let out: Fetches;
+        let kOut: number;
+        if (perReceiver(L)) {
+          const rAttn = g.layerReceiverStart(L);
+          const rMlp = g.mlpReceiver(L);
+          // Only senders some mask entry reaches contribute a delta (a layer with none gets one zero
+          // row); or, when fewer senders have an entry other than 1 (most edges patched), the term is
+          // taken from the kept side: sum_s D_s + sum_s (M - 1) D_s over those senders only.
+          const senders = (baseline: number) => {
+            const set = new Set([...edges.activeSenders(rAttn, 3 * nHeads, baseline), ...edges.activeSenders(rMlp, 1, baseline).filter((s) => s < sIn)]);
+            return [...set].sort((a, b) => a - b);
+          };
+          const patched = senders(0);
+          const kept = needDiff && keptSideMayBeSmaller(patched.length, sIn) ? senders(1) : undefined;
+          const fromKept = kept !== undefined && kept.length < patched.length;
+          const rows = feedRows(fromKept ? kept : patched, kd());
+          const pos = masks.perPosition ? [seqLen] : [];
+          const block = (r0: number, nR: number) => (fromKept ? minusOne(edges.block(r0, nR, rows)) : edges.block(r0, nR, rows));
+          const maskAttn = block(rAttn, 3 * nHeads);
+          const attnInput: AttentionInput = sameColumns(maskAttn, 3 * nHeads) ? 'shared' : 'per-receiver';
+          const nAttn = attnInput === 'shared' ? 1 : 3 * nHeads;
+          const totalFeed = fromKept ? diffTotal(L, resid, kResid) : zeroTotal;
+          const feeds = {
+            resid: f32(resid, [kResid, batch, seqLen, dModel]),
+            diff: diffRows(rows),
+            diff_total: f32(totalFeed, [totalFeed.length / X, batch, seqLen, dModel]),
+            mask_attn: f32(attnInput === 'shared' ? firstColumn(maskAttn, 3 * nHeads) : maskAttn, [K, ...pos, rows.length, nAttn]),
+            mask_mlp_prev: f32(block(rMlp, 1), [K, ...pos, rows.length]),
+            mask_mlp_heads: f32(edges.block(rMlp, 1, headRows), [K, ...pos, nHeads]),
+            ...srcFeeds(),
+            ...mixFeeds(),
+          };
+          const build = () => buildPatchedLayer(this.config, this.weights.layers[L]!, L, mode, attnInput, stack !== undefined);
+          kOut = K;
+          out = await this.pool.run(patchedKey(L, mode, attnInput, stack !== undefined), build, feeds, fetchesFor(kOut));
+        } else {
+          // Without sender differences to keep, the layer need not form its senders one by one.
+          const withMix = mix.mixesAny(sIn, sMlp + 1);
+          const outputs: LayerOutputs = stack ? 'diffs' : 'stream';
+          const feeds = { resid: f32(resid, [kResid, batch, seqLen, dModel]), ...(withMix || stack ? srcFeeds() : {}), ...(withMix ? mixFeeds() : {}) };
+          kOut = withMix ? K : kResid;
+          const build = () => buildPlainLayer(this.config, this.weights.layers[L]!, L, { mix: withMix, outputs });
+          out = await this.pool.run(plainKey(L, withMix, outputs), build, feeds, fetchesFor(kOut));
+        }
+        if (stack && scratch) {
+          spreadRows(stack.data, S, scratch.heads.subarray(0, kOut * nHeads * X), sIn, nHeads, kOut, K, X);
+          spreadRows(stack.data, S, scratch.mlp.subarray(0, kOut * X), sMlp, 1, kOut, K, X);
+        }
+        resid = floats(out.resid_out, 'resid_out');
+        kResid = kOut;
+        layersRun++;
+      }
+
+      let logits: Float32Array;
+      if (logitsPatched) {
+        const gather = gatherIndices(positions, batch, seqLen);
+        const rows = feedRows(edges.activeSenders(g.logitsReceiver, 1), kd());
         const feeds = {
           resid: f32(resid, [kResid, batch, seqLen, dModel]),
+          gather: i64(gather, [gather.length]),
           diff: diffRows(rows),
-          diff_total: f32(totalFeed, [totalFeed.length / X, batch, seqLen, dModel]),
-          mask_attn: f32(attnInput === 'shared' ? firstColumn(maskAttn, 3 * nHeads) : maskAttn, [K, ...pos, rows.length, nAttn]),
-          mask_mlp_prev: f32(block(rMlp, 1), [K, ...pos, rows.length]),
-          mask_mlp_heads: f32(edges.block(rMlp, 1, headRows), [K, ...pos, nHeads]),
-          ...mixFeeds(),
+          mask: f32(logitsMask(edges, gather, seqLen, rows), [K, gather.length, rows.length]),
         };
-        const build = () => buildPatchedLayer(this.config, this.weights.layers[L]!, L, mode, attnInput);
-        out = await this.pool.run(`patched:${L}:${mode}:${attnInput}`, build, feeds, wide(K));
+        const out = await this.pool.run('logits:patched', () => buildLogits(this.config, this.weights, 'patched'), feeds);
+        logits = floats(out.logits, 'logits');
+        perReceiverLayers.push(nLayers);
       } else {
-        // Without sender differences to keep, the layer need not form its senders one by one.
-        const withMix = mix.mixesAny(sIn, sMlp + 1);
-        const feeds = { resid: f32(resid, [kResid, batch, seqLen, dModel]), ...(withMix ? mixFeeds() : {}) };
-        const kOut = withMix ? K : kResid;
-        const fetches = needDiff ? wide(kOut, !withMix) : { resid_out: f32(new Float32Array(kOut * X), [kOut, batch, seqLen, dModel]) };
-        const build = () => buildPlainLayer(this.config, this.weights.layers[L]!, L, { mix: withMix, senders: needDiff });
-        out = await this.pool.run(plainKey(L, withMix, needDiff), build, feeds, fetches);
+        logits = await this.logitsPlain(resid, kResid, batch, seqLen, positions);
       }
-      const kOut = floats(out.resid_out, 'resid_out').length / X;
-      if (needDiff) {
-        diff ??= initDiff();
-        writeDiffs(diff, S, src.senders, outHeads.subarray(0, kOut * nHeads * X), sIn, nHeads, kOut, K, X);
-        writeDiffs(diff, S, src.senders, outMlp.subarray(0, kOut * X), sMlp, 1, kOut, K, X);
+      if (logits.length / this.config.vocabSize !== K * gatherIndices(positions, batch, seqLen).length) {
+        // Nothing was patched anywhere: every configuration is the base run.
+        logits = repeat(logits, K);
       }
-      resid = floats(out.resid_out, 'resid_out');
-      kResid = kOut;
+      return { logits, startLayer, perReceiverLayers };
+    } finally {
+      if (stack) this.stacks.release(stack);
     }
-
-    let logits: Float32Array;
-    if (logitsPatched) {
-      const gather = gatherIndices(positions, batch, seqLen);
-      const rows = feedRows(edges.activeSenders(g.logitsReceiver, 1), diff ? K : 1);
-      const feeds = {
-        resid: f32(resid, [kResid, batch, seqLen, dModel]),
-        gather: i64(gather, [gather.length]),
-        diff: diffRows(rows),
-        mask: f32(logitsMask(edges, gather, seqLen, rows), [K, gather.length, rows.length]),
-      };
-      const out = await this.pool.run('logits:patched', () => buildLogits(this.config, this.weights, 'patched'), feeds);
-      logits = floats(out.logits, 'logits');
-      perReceiverLayers.push(nLayers);
-    } else {
-      logits = await this.logitsPlain(resid, kResid, batch, seqLen, positions);
-    }
-    if (logits.length / this.config.vocabSize !== K * gatherIndices(positions, batch, seqLen).length) {
-      // Nothing was patched anywhere: every configuration is the base run.
-      logits = repeat(logits, K);
-    }
-    return { logits, startLayer, perReceiverLayers };
   }
 
   /** The model as one ordinary ONNX graph (no per-receiver inputs, no cache): the baseline. */
@@ -330,12 +348,8 @@ export class PatchableModel {
   }
 
   async release(): Promise<void> {
+    this.stacks.clear();
     await this.pool.release();
-  }
-
-  private plainLayer(L: number, resid: Float32Array, k: number, batch: number, seqLen: number, fetches: Fetches): Promise<Fetches> {
-    const feeds = { resid: f32(resid, [k, batch, seqLen, this.config.dModel]) };
-    return this.pool.run(plainKey(L, false, true), () => buildPlainLayer(this.config, this.weights.layers[L]!, L), feeds, fetches);
   }
 
   private async logitsPlain(resid: Float32Array, k: number, batch: number, seqLen: number, positions: LogitPositions): Promise<Float32Array> {
@@ -348,24 +362,26 @@ export class PatchableModel {
   }
 }
 
-function plainKey(L: number, mix: boolean, senders: boolean): string {
-  return `plain${mix ? '-mix' : ''}${senders ? '' : '-stream'}:${L}`;
+function plainKey(L: number, mix: boolean, outputs: LayerOutputs): string {
+  return `plain${mix ? '-mix' : ''}-${outputs}:${L}`;
+}
+
+function patchedKey(L: number, mode: MaskMode, attnInput: AttentionInput, diffs: boolean): string {
+  return `patched:${L}:${mode}:${attnInput}${diffs ? ':diffs' : ''}`;
 }
 
 /**
- * Adds w (src_s - base_s) to the row [B, T, d] of `out` at `at`, w = the value configuration k mixes
- * sender s with at each position: node mixing of a sender the run does not recompute, into the
- * residual stream the run starts from.
+ * Adds w d to the row [B, T, d] of `out` at `at`, d = src_s - base_s, w = the value configuration k
+ * mixes sender s with at each position: node mixing of a sender the run does not recompute, into
+ * the residual stream the run starts from.
  */
-function addMixed(out: Float32Array, at: number, mix: NodeMixing, k: number, s: number, src: Float32Array, base: Float32Array, batch: number, seqLen: number, d: number): void {
-  const X = batch * seqLen * d;
+function addMixed(out: Float32Array, at: number, mix: NodeMixing, k: number, s: number, diff: Float32Array, batch: number, seqLen: number, d: number): void {
   for (let t = 0; t < seqLen; t++) {
     const w = mix.weight(k, t, s);
     if (w === 0) continue;
     for (let b = 0; b < batch; b++) {
       const o = (b * seqLen + t) * d;
-      const from = s * X + o;
-      for (let i = 0; i < d; i++) out[at + o + i]! += w * (src[from + i]! - base[from + i]!);
+      for (let i = 0; i < d; i++) out[at + o + i]! += w * diff[o + i]!;
     }
   }
 }
@@ -410,24 +426,15 @@ function firstColumn(block: Float32Array, n: number): Float32Array {
 }
 
 /**
- * Writes src - out for n senders (out [kOut, n, X], kOut 1 or K; src [S, X]) into rows
- * [first, first + n) of a [K, S, X] difference stack.
+ * Copies n senders' rows [kOut, n, X] (kOut 1 or K) into rows [first, first + n) of every
+ * configuration of a [K, S, X] difference stack.
  */
-function writeDiffs(stack: Float32Array, S: number, src: Float32Array, out: Float32Array, first: number, n: number, kOut: number, K: number, X: number): void {
+function spreadRows(stack: Float32Array, S: number, rows: Float32Array, first: number, n: number, kOut: number, K: number, X: number): void {
   const len = n * X;
-  const s0 = first * X;
   for (let k = 0; k < K; k++) {
     const o = (kOut === 1 ? 0 : k) * len;
-    const at = (k * S + first) * X;
-    for (let i = 0; i < len; i++) stack[at + i] = src[s0 + i]! - out[o + i]!;
+    stack.set(rows.subarray(o, o + len), (k * S + first) * X);
   }
-}
-
-/** a - b over the first n values. */
-function subtract(a: Float32Array, b: Float32Array, n: number): Float32Array {
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = a[i]! - b[i]!;
-  return out;
 }
 
 /** The logits receiver's mask at each gathered position, for the given senders: [K, N, A]. */

@@ -6,7 +6,6 @@
 import type { LoadedModel } from '../model/types.js';
 import { loadPipelineModel } from '../pipeline/model-source.js';
 import type { ModelSpec } from '../pipeline/spec.js';
-import { senderOutput } from '../runtime/cache.js';
 import { PatchableModel } from '../runtime/patchable-model.js';
 import type { Store } from '../store/store.js';
 import type { Tokenizer } from '../tokenizer/types.js';
@@ -94,18 +93,21 @@ function tokenNamer(tokenizer: Tokenizer | undefined): (id: number) => string {
 async function modelWrites(model: LoadedModel, tokenizer: Tokenizer | undefined, fingerprint: string, runId: number, batch: { tokens: number[][]; positions: number[] }): Promise<VizWrites> {
   const runner = new PatchableModel(model);
   let cache;
+  let senders: Float32Array;
   try {
     ({ cache } = await runner.run({ tokens: batch.tokens }, 'last'));
+    senders = await runner.senderRows.stack(cache);
   } finally {
     await runner.release();
   }
   const d = cache.dModel;
   const T = cache.seqLen;
   const B = cache.batch;
+  const X = B * T * d;
   const name = tokenNamer(tokenizer);
   const nodes: Record<string, { promoted: VizTokenPush[]; suppressed: VizTokenPush[] }> = {};
   runner.graph.senders.forEach((s, si) => {
-    const out = senderOutput(cache, si);
+    const out = senders.subarray(si * X, (si + 1) * X);
     const mean = new Float64Array(d);
     for (let b = 0; b < B; b++) {
       const at = (b * T + batch.positions[b]!) * d;

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ComponentGraph } from '../../src/graph/component-graph.js';
 import type { LoadedModel } from '../../src/model/types.js';
-import { type SenderCache, senderOutput } from '../../src/runtime/cache.js';
+import type { SenderCache } from '../../src/runtime/cache.js';
 import { EdgeMasks } from '../../src/runtime/masks.js';
 import { InstrumentedPatchableModel } from '../../src/runtime/testing.js';
 import { referenceForward } from '../reference/patched-forward.js';
@@ -45,7 +45,11 @@ for (const arch of ['gpt2', 'llama'] as const) {
       for (let s = 0; s < graph.layerSenderStart(L); s++) for (let r = r0; r < graph.nReceivers; r++) m.set(k, s, r, v, position);
     };
 
-    const refSenders = (cache: SenderCache, b: number) => graph.senders.map((s) => senderOutput(cache, s.index).subarray(b * T * config.dModel, (b + 1) * T * config.dModel));
+    const refSenders = async (cache: SenderCache, b: number) => {
+      const stack = await pm.senderRows.stack(cache);
+      const X = cache.batch * T * config.dModel;
+      return graph.senders.map((s) => stack.subarray(s.index * X + b * T * config.dModel, s.index * X + (b + 1) * T * config.dModel));
+    };
 
     /**
      * Runs `masks` as is and with every layer per receiver (also from layer 0 when `fromZero`), and
@@ -65,7 +69,7 @@ for (const arch of ['gpt2', 'llama'] as const) {
       for (let k = 0; k < masks.k; k++) {
         for (let b = 0; b < corrupt.length; b++) {
           const mask = (s: number, rr: number, t: number) => masks.get(k, s, rr, per ? t : undefined);
-          const ref = referenceForward({ config, weights }, { tokens: corrupt[b]! }, { mask, source: refSenders(src, b) });
+          const ref = referenceForward({ config, weights }, { tokens: corrupt[b]! }, { mask, source: await refSenders(src, b) });
           const off = (k * corrupt.length + b) * T * V;
           expect(maxAbsDiff(r.logits.subarray(off, off + T * V), ref.logits)).toBeLessThan(TOL);
         }

@@ -3,7 +3,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ComponentGraph } from '../../src/graph/component-graph.js';
 import type { LoadedModel } from '../../src/model/types.js';
-import { senderOutput } from '../../src/runtime/cache.js';
 import { EdgeMasks } from '../../src/runtime/masks.js';
 import { InstrumentedPatchableModel } from '../../src/runtime/testing.js';
 import { referenceForward, type Mask } from '../reference/patched-forward.js';
@@ -30,12 +29,12 @@ for (const arch of ['gpt2', 'llama'] as const) {
       referenceForward({ config, weights }, { tokens }, mask && source ? { mask, source: source[b]! } : undefined);
 
     /** Sender outputs of prompt b of a cache, as the reference expects them ([S][T*d]). */
-    const refSenders = (cache: Awaited<ReturnType<InstrumentedPatchableModel['run']>>['cache'], b: number) =>
-      graph.senders.map((s) => {
-        const all = senderOutput(cache, s.index);
-        const X = cache.seqLen * cache.dModel;
-        return all.subarray(b * X, (b + 1) * X);
-      });
+    const refSenders = async (cache: Awaited<ReturnType<InstrumentedPatchableModel['run']>>['cache'], b: number) => {
+      const stack = await pm.senderRows.stack(cache);
+      const X = cache.batch * cache.seqLen * cache.dModel;
+      const row = cache.seqLen * cache.dModel;
+      return graph.senders.map((s) => stack.subarray(s.index * X + b * row, s.index * X + (b + 1) * row));
+    };
 
     it('plain run matches the float64 reference (logits at every position and every sender)', async () => {
       const { logits, cache } = await pm.run({ tokens: clean }, 'all');
@@ -43,7 +42,7 @@ for (const arch of ['gpt2', 'llama'] as const) {
         const ref = refOf(clean[b]!);
         const V = config.vocabSize;
         expect(maxAbsDiff(logits.subarray(b * T * V, (b + 1) * T * V), ref.logits)).toBeLessThan(TOL);
-        const ours = refSenders(cache, b);
+        const ours = await refSenders(cache, b);
         ref.senders.forEach((s, i) => expect(maxAbsDiff(ours[i]!, s)).toBeLessThan(TOL));
       }
     });
@@ -103,7 +102,7 @@ for (const arch of ['gpt2', 'llama'] as const) {
         for (let k = 0; k < K; k++) {
           for (let b = 0; b < corrupt.length; b++) {
             const mask: Mask = (s, r, t) => masks.get(k, s, r, perPosition ? t : undefined);
-            const ref = refOf(corrupt[b]!, mask, [refSenders(src.cache, 0), refSenders(src.cache, 1)], b);
+            const ref = refOf(corrupt[b]!, mask, [await refSenders(src.cache, 0), await refSenders(src.cache, 1)], b);
             const off = (k * corrupt.length + b) * T * V;
             expect(maxAbsDiff(all.logits.subarray(off, off + T * V), ref.logits)).toBeLessThan(TOL);
           }
@@ -135,7 +134,7 @@ for (const arch of ['gpt2', 'llama'] as const) {
         for (let k = 0; k < 2; k++) {
           for (let b = 0; b < corrupt.length; b++) {
             const mask: Mask = (s, rr, t) => masks.get(k, s, rr, perPosition ? t : undefined);
-            const ref = refOf(corrupt[b]!, mask, [refSenders(src.cache, 0), refSenders(src.cache, 1)], b);
+            const ref = refOf(corrupt[b]!, mask, [await refSenders(src.cache, 0), await refSenders(src.cache, 1)], b);
             const off = (k * corrupt.length + b) * T * V;
             expect(maxAbsDiff(r.logits.subarray(off, off + T * V), ref.logits)).toBeLessThan(TOL);
           }
@@ -172,7 +171,7 @@ for (const arch of ['gpt2', 'llama'] as const) {
         for (let k = 0; k < K; k++) {
           for (let b = 0; b < corrupt.length; b++) {
             const mask: Mask = (s, rr, t) => masks.get(k, s, rr, perPosition ? t : undefined);
-            const ref = refOf(corrupt[b]!, mask, [refSenders(src.cache, 0), refSenders(src.cache, 1)], b);
+            const ref = refOf(corrupt[b]!, mask, [await refSenders(src.cache, 0), await refSenders(src.cache, 1)], b);
             const off = (k * corrupt.length + b) * T * V;
             expect(maxAbsDiff(r.logits.subarray(off, off + T * V), ref.logits)).toBeLessThan(TOL);
           }

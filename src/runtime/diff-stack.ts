@@ -1,0 +1,66 @@
+// The stack of sender differences (patch source minus this run's outputs), [K, S, B, T, d], that a
+// patched run with edge entries reads. One is kept between runs: a fresh array of this size (386 MB
+// on GPT-2 small with 50 x 16 tokens) costs page faults on every run. Its rows before a run's first
+// recomputed layer are src - base, the same in every run of one pair of caches: they are made again
+// only for a new pair, or where an earlier run overwrote them with its own layers' differences
+// (ACDC, which walks from the last layers to the first, almost never needs them again).
+import type { SenderCache } from './cache.js';
+import type { SenderRows } from './sender-rows.js';
+
+export class DiffStack {
+  readonly data: Float32Array;
+  /** The pair of caches whose differences rows [0, valid) of every configuration hold. */
+  private pair: { readonly src: WeakRef<SenderCache>; readonly base: WeakRef<SenderCache> } | undefined;
+  private valid = 0;
+
+  constructor(
+    readonly k: number,
+    readonly nSenders: number,
+    /** Values per sender row: B x T x d. */
+    readonly rowSize: number,
+  ) {
+    this.data = new Float32Array(k * nSenders * rowSize);
+  }
+
+  /**
+   * Makes rows [0, upTo) of every configuration src - base; the caller's run then owns every row
+   * from upTo on (its layers write them before anything reads them).
+   */
+  async prepare(rows: SenderRows, src: SenderCache, base: SenderCache, upTo: number): Promise<void> {
+    if (this.pair?.src.deref() !== src || this.pair.base.deref() !== base) {
+      this.pair = { src: new WeakRef(src), base: new WeakRef(base) };
+      this.valid = 0;
+    }
+    const X = this.rowSize;
+    const slab = this.nSenders * X;
+    if (this.valid < upTo) {
+      await rows.differences(src, base, this.valid, upTo, this.data, 0);
+      for (let k = 1; k < this.k; k++) this.data.copyWithin(k * slab + this.valid * X, this.valid * X, upTo * X);
+    }
+    this.valid = upTo;
+  }
+}
+
+/** Keeps one spare stack: runs one after another reuse it; concurrent runs get their own. */
+export class DiffStacks {
+  private spare: DiffStack | undefined;
+
+  constructor(private readonly rows: SenderRows) {}
+
+  async acquire(k: number, nSenders: number, rowSize: number, src: SenderCache, base: SenderCache, upTo: number): Promise<DiffStack> {
+    let stack = this.spare;
+    if (stack && stack.k === k && stack.nSenders === nSenders && stack.rowSize === rowSize) this.spare = undefined;
+    else stack = new DiffStack(k, nSenders, rowSize);
+    await stack.prepare(this.rows, src, base, upTo);
+    return stack;
+  }
+
+  /** Gives a stack back after its run (it replaces any spare of another size). */
+  release(stack: DiffStack): void {
+    this.spare = stack;
+  }
+
+  clear(): void {
+    this.spare = undefined;
+  }
+}

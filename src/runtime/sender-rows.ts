@@ -1,0 +1,110 @@
+// Full-width sender outputs from a compact cache (cache.ts): the input and the MLPs are kept whole,
+// a head's output is formed as z_h W_O[h] with one small session per need. Used for the difference
+// stack of edge patches, node mixing of senders a run does not recompute, attribution's sender
+// differences and the viewer's per-node writes.
+import type { ComponentGraph } from '../graph/component-graph.js';
+import type { ModelConfig, ModelWeights } from '../model/types.js';
+import { type SenderCache, difference } from './cache.js';
+import { buildSendersFromZ } from './layer-graphs.js';
+import { type SessionPool, f32, floats } from './sessions.js';
+
+export class SenderRows {
+  /** Full stacks, made once per cache and kept while the cache lives. */
+  private readonly stacks = new WeakMap<SenderCache, Promise<Float32Array>>();
+
+  constructor(
+    private readonly pool: SessionPool,
+    private readonly config: ModelConfig,
+    private readonly weights: ModelWeights,
+    private readonly graph: ComponentGraph,
+  ) {}
+
+  /** Each head's output of layer L from z [H, B, T, dh]: [H, B, T, d], into `into` if given. */
+  async heads(L: number, z: Float32Array, batch: number, seqLen: number, into?: Float32Array): Promise<Float32Array> {
+    const { nHeads: H, dHead, dModel } = this.config;
+    const out = into ?? new Float32Array(H * batch * seqLen * dModel);
+    const build = () => buildSendersFromZ(this.config, this.weights.layers[L]!, false);
+    await this.pool.run(`head-outputs:${L}`, build, { z: f32(z, [1, H, batch, seqLen, dHead]) }, { out: f32(out, [1, H, batch, seqLen, dModel]) });
+    return out;
+  }
+
+  /** The attention output of layer L, sum_h z_h W_O[h] (no bias), from z [H, B, T, dh]: [B, T, d]. */
+  async attention(L: number, z: Float32Array, batch: number, seqLen: number): Promise<Float32Array> {
+    const { nHeads: H, dHead } = this.config;
+    const build = () => buildSendersFromZ(this.config, this.weights.layers[L]!, true);
+    return floats((await this.pool.run(`attention-output:${L}`, build, { z: f32(z, [1, H, batch, seqLen, dHead]) })).out, 'out');
+  }
+
+  /** Every sender's output [S, B, T, d] in the graph's sender order (made once per cache). */
+  stack(cache: SenderCache): Promise<Float32Array> {
+    let stack = this.stacks.get(cache);
+    if (!stack) {
+      stack = this.makeStack(cache);
+      this.stacks.set(cache, stack);
+      stack.catch(() => this.stacks.delete(cache));
+    }
+    return stack;
+  }
+
+  /** One sender's output [B, T, d]. */
+  async sender(cache: SenderCache, s: number): Promise<Float32Array> {
+    const node = this.graph.senders[s]!;
+    if (node.kind === 'input') return cache.input;
+    if (node.kind === 'mlp') return cache.mlp[node.layer]!;
+    const X = cache.batch * cache.seqLen * cache.dModel;
+    return (await this.heads(node.layer, cache.z[node.layer]!, cache.batch, cache.seqLen)).subarray(node.head * X, (node.head + 1) * X);
+  }
+
+  /** src - base of one sender: [B, T, d]. */
+  async difference(src: SenderCache, base: SenderCache, s: number): Promise<Float32Array> {
+    const node = this.graph.senders[s]!;
+    if (node.kind === 'input') return difference(src.input, base.input);
+    if (node.kind === 'mlp') return difference(src.mlp[node.layer]!, base.mlp[node.layer]!);
+    const X = base.batch * base.seqLen * base.dModel;
+    const heads = await this.heads(node.layer, difference(src.z[node.layer]!, base.z[node.layer]!), base.batch, base.seqLen);
+    return heads.subarray(node.head * X, (node.head + 1) * X);
+  }
+
+  /**
+   * src - base of senders [from, to) into `out` at row `from` (rows of X = B T d values from
+   * `at`): a difference stack's rows. Heads are formed layer by layer from the difference of z
+   * (the layer's other head rows may be rewritten with the same values).
+   */
+  async differences(src: SenderCache, base: SenderCache, from: number, to: number, out: Float32Array, at = 0): Promise<void> {
+    const g = this.graph;
+    const X = base.batch * base.seqLen * base.dModel;
+    const row = (s: number) => out.subarray(at + s * X, at + (s + 1) * X);
+    for (let s = from; s < to; ) {
+      const node = g.senders[s]!;
+      if (node.kind === 'input') {
+        subtractInto(row(s), src.input, base.input);
+        s++;
+      } else if (node.kind === 'mlp') {
+        subtractInto(row(s), src.mlp[node.layer]!, base.mlp[node.layer]!);
+        s++;
+      } else {
+        const first = g.headSender(node.layer, 0);
+        const dz = difference(src.z[node.layer]!, base.z[node.layer]!);
+        await this.heads(node.layer, dz, base.batch, base.seqLen, out.subarray(at + first * X, at + (first + this.config.nHeads) * X));
+        s = first + this.config.nHeads;
+      }
+    }
+  }
+
+  private async makeStack(cache: SenderCache): Promise<Float32Array> {
+    const g = this.graph;
+    const X = cache.batch * cache.seqLen * cache.dModel;
+    const out = new Float32Array(g.nSenders * X);
+    out.set(cache.input, 0);
+    for (let L = 0; L < g.nLayers; L++) {
+      const s0 = g.layerSenderStart(L);
+      await this.heads(L, cache.z[L]!, cache.batch, cache.seqLen, out.subarray(s0 * X, (s0 + this.config.nHeads) * X));
+      out.set(cache.mlp[L]!, g.mlpSender(L) * X);
+    }
+    return out;
+  }
+}
+
+function subtractInto(out: Float32Array, a: Float32Array, b: Float32Array): void {
+  for (let i = 0; i < out.length; i++) out[i] = a[i]! - b[i]!;
+}
