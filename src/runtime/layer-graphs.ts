@@ -164,8 +164,9 @@ function patchDelta(c: LayerCtx, D: string, mask: string, mode: MaskMode, nRecv:
   return transpose(g, reshape(g, delta, [0, 0, nRecv, c.B, cfg.dModel]), [0, 2, 3, 1, 4]);
 }
 
-function layerCtx(g: GraphBuilder, cfg: ModelConfig, w: LayerWeights, resid: string, layer: number): LayerCtx {
-  return { g, cfg, w, B: dimOf(g, resid, 1), T: dimOf(g, resid, 2), rope: ropeInit(g, cfg), layer };
+/** A layer's context; without attention (z given) it needs no RoPE tables. */
+function layerCtx(g: GraphBuilder, cfg: ModelConfig, w: LayerWeights, resid: string, layer: number, withAttention = true): LayerCtx {
+  return { g, cfg, w, B: dimOf(g, resid, 1), T: dimOf(g, resid, 2), rope: withAttention ? ropeInit(g, cfg) : undefined, layer };
 }
 
 /** Per-head values v [K, T, H] (mixing values, mask columns) broadcast against z: [K, H, 1, T, 1]. */
@@ -225,6 +226,19 @@ export interface PlainLayerForm {
   readonly mix?: boolean;
   /** Default 'cache'. */
   readonly outputs?: LayerOutputs;
+  /**
+   * Take the heads' z from input z [1, H, B, T, dh] (the base run's, whose stream resid is) instead
+   * of computing attention: the first layer of a patched run that no edge reaches.
+   */
+  readonly cachedZ?: boolean;
+}
+
+/** z [Kx, H, B, T, dh] of a layer: computed from resid, or the input z of a run that has it. */
+function layerZ(c: LayerCtx, resid: string, cached: boolean): string {
+  const { g, cfg, w } = c;
+  if (cached) return g.input('z', 'float32', [1, cfg.nHeads, 'b', 't', cfg.dHead]);
+  const [q, k, v] = sharedQkv(c, norm(g, resid, normOf(g, cfg, w.ln1, `${LAYER_PREFIX}ln1`)), LAYER_PREFIX);
+  return attention(c, q, k, v);
 }
 
 /**
@@ -237,16 +251,16 @@ export interface PlainLayerForm {
 export function buildPlainLayer(cfg: ModelConfig, w: LayerWeights, L: number, form: PlainLayerForm = {}): BuiltGraph {
   const mix = form.mix ?? false;
   const outputs = form.outputs ?? 'cache';
-  const g = new GraphBuilder(`layer_plain${mix ? '_mix' : ''}_${outputs}`);
+  const cachedZ = form.cachedZ ?? false;
+  if (cachedZ && outputs === 'cache') throw new Error('a layer that takes its z as input has no cache to make');
+  const g = new GraphBuilder(`layer_plain${mix ? '_mix' : ''}_${outputs}${cachedZ ? '_cached_z' : ''}`);
   const p = LAYER_PREFIX;
   const d = cfg.dModel;
   const resid = g.input('resid', 'float32', ['kr', 'b', 't', d]);
   const src = mix || outputs === 'diffs' ? sourceInputs(g, cfg) : undefined;
   const mi = mix ? mixInputs(g, cfg) : undefined;
-  const c = layerCtx(g, cfg, w, resid, L);
-  const x = norm(g, resid, normOf(g, cfg, w.ln1, `${p}ln1`));
-  const [q, k, v] = sharedQkv(c, x, p);
-  let z = attention(c, q, k, v);
+  const c = layerCtx(g, cfg, w, resid, L, !cachedZ);
+  let z = layerZ(c, resid, cachedZ);
   if (mi && src) z = mixZ(g, z, src.srcZ, mi.mixH).mixed;
   let mid = g.op('Add', [resid, attentionOutput(c, z, p)]);
   mid = addBias(g, mid, w.bo?.data, `${p}bo`, [d]);
@@ -327,6 +341,42 @@ export function buildPatchedLayer(cfg: ModelConfig, w: LayerWeights, L: number, 
   const out = addBias(g, g.op('Add', [mid, m]), w.bOut?.data, `${p}b_out`, [d]);
   if (diffs) outputDiffs(c, z, m, src, p, 'k');
   g.output(out, 'resid_out', 'float32', ['k', 'b', 't', d]);
+  return g.build();
+}
+
+/**
+ * The last layer fused with the final norm and unembedding, for a run that keeps none of its
+ * senders: only the gathered positions reach the logits, so after attention (whose keys and values
+ * need every position) the layer runs on those N rows only. In: resid [Kr, B, T, d], gather [N]
+ * (flat b * T + t); the mix form adds buildPlainLayer's mix inputs and gather_t [N] (each gathered
+ * row's position t); with cachedZ, z as in buildPlainLayer. Out: logits [Kx, N, V].
+ */
+export function buildFinalLayer(cfg: ModelConfig, w: ModelWeights, mix: boolean, cachedZ = false): BuiltGraph {
+  const L = cfg.nLayers - 1;
+  const lw = w.layers[L]!;
+  const g = new GraphBuilder(`layer_final${mix ? '_mix' : ''}${cachedZ ? '_cached_z' : ''}`);
+  const p = LAYER_PREFIX;
+  const d = cfg.dModel;
+  const hd = cfg.nHeads * cfg.dHead;
+  const resid = g.input('resid', 'float32', ['kr', 'b', 't', d]);
+  const idx = g.input('gather', 'int64', ['n']);
+  const src = mix ? sourceInputs(g, cfg) : undefined;
+  const mi = mix ? mixInputs(g, cfg) : undefined;
+  const idxT = mix ? g.input('gather_t', 'int64', ['n']) : undefined;
+  const c = layerCtx(g, cfg, lw, resid, L, !cachedZ);
+  const rows = (t: string, width: number) => g.op('Gather', [reshape(g, t, [0, -1, width]), idx], { axis: 1 }); // [Kx, N, width]
+  let z = layerZ(c, resid, cachedZ);
+  if (mi && src) z = mixZ(g, z, src.srcZ, mi.mixH).mixed;
+  const zRows = rows(transpose(g, z, [0, 2, 3, 1, 4]), hd); // [Kx, N, H dh]
+  const attnOut = g.op('MatMul', [zRows, g.weight(`${p}wo_fused`, lw.wo.data, [hd, d])]);
+  const mid = addBias(g, g.op('Add', [rows(resid, d), attnOut]), lw.bo?.data, `${p}bo`, [d]);
+  let m = mlp(c, norm(g, mid, normOf(g, cfg, lw.ln2, `${p}ln2`)), p);
+  if (mi && src && idxT) {
+    const vm = g.op('Unsqueeze', [g.op('Gather', [mi.mixM, idxT], { axis: 1 }), g.ints([2])]); // [K, N, 1]
+    m = g.op('Add', [m, g.op('Mul', [vm, g.op('Sub', [rows(src.srcMlp, d), m])])]);
+  }
+  const out = addBias(g, g.op('Add', [mid, m]), lw.bOut?.data, `${p}b_out`, [d]);
+  g.output(unembed(g, cfg, w, out), 'logits', 'float32', [mix ? 'k' : 'kr', 'n', cfg.vocabSize]);
   return g.build();
 }
 

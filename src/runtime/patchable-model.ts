@@ -6,11 +6,11 @@ import type { LoadedModel, ModelConfig, ModelWeights } from '../model/types.js';
 import { type SenderCache, sameShape } from './cache.js';
 import { type DiffStack, DiffStacks } from './diff-stack.js';
 import { type LogitPositions, type RunInput, batchShape, gatherIndices, inputSender } from './inputs.js';
-import { type AttentionInput, buildLogits, buildPatchedLayer, buildPlainForward, buildPlainLayer, type LayerOutputs, type MaskMode } from './layer-graphs.js';
+import { type AttentionInput, buildFinalLayer, buildLogits, buildPatchedLayer, buildPlainForward, buildPlainLayer, type LayerOutputs, type MaskMode } from './layer-graphs.js';
 import type { EdgeMasks } from './masks.js';
 import { NodeMixing } from './node-mixing.js';
 import { SenderRows } from './sender-rows.js';
-import { type Fetches, SessionPool, type SessionOptions, f32, floats, i64 } from './sessions.js';
+import { type Feeds, type Fetches, SessionPool, type SessionOptions, f32, floats, i64 } from './sessions.js';
 import { checkAttentionShape } from './weight-layouts.js';
 
 export interface RunResult {
@@ -84,12 +84,19 @@ export class PatchableModel {
     ];
     for (let L = 0; L < this.config.nLayers; L++) {
       const w = this.weights.layers[L]!;
-      for (const [mix, outputs] of plainForms) await this.pool.get(plainKey(L, mix, outputs), () => buildPlainLayer(this.config, w, L, { mix, outputs })).session;
+      for (const [mix, outputs] of plainForms) {
+        for (const cachedZ of outputs === 'cache' ? [false] : [false, true]) {
+          await this.pool.get(plainKey(L, mix, outputs, cachedZ), () => buildPlainLayer(this.config, w, L, { mix, outputs, cachedZ })).session;
+        }
+      }
       for (const m of modes) {
         for (const a of ['per-receiver', 'shared'] as const) {
           for (const diffs of [false, true]) await this.pool.get(patchedKey(L, m, a, diffs), () => buildPatchedLayer(this.config, w, L, m, a, diffs)).session;
         }
       }
+    }
+    for (const mix of [false, true]) {
+      for (const cachedZ of [false, true]) await this.pool.get(finalKey(mix, cachedZ), () => buildFinalLayer(this.config, this.weights, mix, cachedZ)).session;
     }
     await this.pool.get('logits:plain', () => buildLogits(this.config, this.weights, 'plain')).session;
     await this.pool.get('logits:patched', () => buildLogits(this.config, this.weights, 'patched')).session;
@@ -235,6 +242,7 @@ export class PatchableModel {
         kResid = K;
       }
       // With K > 1 a layer's differences go through these before they are spread over the configurations.
+      let finalLogits: Float32Array | undefined;
       const scratch = stack && K > 1 ? { heads: new Float32Array(K * nHeads * X), mlp: new Float32Array(K * X) } : undefined;
       for (let L = startLayer; L < nLayers; L++) {
         const sIn = g.layerSenderStart(L);
@@ -256,6 +264,17 @@ export class PatchableModel {
           const mlpDiff = scratch ? scratch.mlp.subarray(0, k * X) : stack.data.subarray(sMlp * X, (sMlp + 1) * X);
           return { resid_out, head_diff: f32(heads, [k, nHeads, batch, seqLen, dModel]), mlp_diff: f32(mlpDiff, [k, batch, seqLen, dModel]) };
         };
+        // The first layer's stream is the base run's (no edge reaches it, nothing mixed before it):
+        // its attention is the base run's too, and z comes from the cache.
+        const cachedZ = !perReceiver(L) && L === startLayer && opts.fromLayer === undefined && resid === base.residStart[L];
+        const zFeed = (): Feeds => (cachedZ ? { z: f32(base.z[L]!, [1, nHeads, batch, seqLen, dHead]) } : {});
+        if (L === nLayers - 1 && !perReceiver(L) && !stack && !logitsPatched) {
+          // Nothing reads the last layer's senders: it runs with the final norm and unembedding,
+          // past attention only at the gathered positions.
+          const withMix = mix.mixesAny(sIn, sMlp + 1);
+          finalLogits = await this.finalLayer(resid, kResid, batch, seqLen, positions, { ...zFeed(), ...(withMix ? { ...srcFeeds(), ...mixFeeds() } : {}) }, withMix, cachedZ);
+          break;
+        }
         let out: Fetches;
         let kOut: number;
         if (perReceiver(L)) {
@@ -295,10 +314,10 @@ export class PatchableModel {
           // Without sender differences to keep, the layer need not form its senders one by one.
           const withMix = mix.mixesAny(sIn, sMlp + 1);
           const outputs: LayerOutputs = stack ? 'diffs' : 'stream';
-          const feeds = { resid: f32(resid, [kResid, batch, seqLen, dModel]), ...(withMix || stack ? srcFeeds() : {}), ...(withMix ? mixFeeds() : {}) };
+          const feeds = { resid: f32(resid, [kResid, batch, seqLen, dModel]), ...zFeed(), ...(withMix || stack ? srcFeeds() : {}), ...(withMix ? mixFeeds() : {}) };
           kOut = withMix ? K : kResid;
-          const build = () => buildPlainLayer(this.config, this.weights.layers[L]!, L, { mix: withMix, outputs });
-          out = await this.pool.run(plainKey(L, withMix, outputs), build, feeds, fetchesFor(kOut));
+          const build = () => buildPlainLayer(this.config, this.weights.layers[L]!, L, { mix: withMix, outputs, cachedZ });
+          out = await this.pool.run(plainKey(L, withMix, outputs, cachedZ), build, feeds, fetchesFor(kOut));
         }
         if (stack && scratch) {
           spreadRows(stack.data, S, scratch.heads.subarray(0, kOut * nHeads * X), sIn, nHeads, kOut, K, X);
@@ -310,7 +329,9 @@ export class PatchableModel {
       }
 
       let logits: Float32Array;
-      if (logitsPatched) {
+      if (finalLogits) {
+        logits = finalLogits;
+      } else if (logitsPatched) {
         const gather = gatherIndices(positions, batch, seqLen);
         const rows = feedRows(edges.activeSenders(g.logitsReceiver, 1), kd());
         const feeds = {
@@ -352,6 +373,15 @@ export class PatchableModel {
     await this.pool.release();
   }
 
+  /** The last layer, final norm and unembedding at the gathered positions (buildFinalLayer). */
+  private async finalLayer(resid: Float32Array, k: number, batch: number, seqLen: number, positions: LogitPositions, extra: Feeds, mix: boolean, cachedZ: boolean): Promise<Float32Array> {
+    const gather = gatherIndices(positions, batch, seqLen);
+    const feeds: Feeds = { resid: f32(resid, [k, batch, seqLen, this.config.dModel]), gather: i64(gather, [gather.length]), ...extra };
+    if (mix) feeds.gather_t = i64(gather.map((i) => i % BigInt(seqLen)), [gather.length]);
+    const out = await this.pool.run(finalKey(mix, cachedZ), () => buildFinalLayer(this.config, this.weights, mix, cachedZ), feeds);
+    return floats(out.logits, 'logits');
+  }
+
   private async logitsPlain(resid: Float32Array, k: number, batch: number, seqLen: number, positions: LogitPositions): Promise<Float32Array> {
     const gather = gatherIndices(positions, batch, seqLen);
     const out = await this.pool.run('logits:plain', () => buildLogits(this.config, this.weights, 'plain'), {
@@ -362,8 +392,12 @@ export class PatchableModel {
   }
 }
 
-function plainKey(L: number, mix: boolean, outputs: LayerOutputs): string {
-  return `plain${mix ? '-mix' : ''}-${outputs}:${L}`;
+function plainKey(L: number, mix: boolean, outputs: LayerOutputs, cachedZ = false): string {
+  return `plain${mix ? '-mix' : ''}-${outputs}${cachedZ ? '-cached-z' : ''}:${L}`;
+}
+
+function finalKey(mix: boolean, cachedZ: boolean): string {
+  return `final${mix ? '-mix' : ''}${cachedZ ? '-cached-z' : ''}`;
 }
 
 function patchedKey(L: number, mode: MaskMode, attnInput: AttentionInput, diffs: boolean): string {
