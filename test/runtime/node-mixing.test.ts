@@ -86,6 +86,24 @@ for (const arch of ['gpt2', 'llama'] as const) {
       await check(m, { plain: true, startLayer: 0, fromZero: true });
     });
 
+    it('logits at the last position only: the last layer runs past attention at those rows alone', async () => {
+      const m = EdgeMasks.zeros(graph, 3);
+      nodePatch(m, 0, head(2, 1), 1); // the last layer: its z is the base run's, mixed, then gathered
+      nodePatch(m, 1, graph.mlpSender(2), 0.5);
+      nodePatch(m, 2, head(0, 3), 0.8);
+      const r = await pm.runPatched(input, { source: src, base, masks: m, positions: 'last' });
+      expect(r.perReceiverLayers).toEqual([]);
+      const forced = await pm.runPatchedAllPerReceiver(input, { source: src, base, masks: m, positions: 'last' });
+      expect(maxAbsDiff(forced.logits, r.logits)).toBeLessThan(TOL);
+      for (let k = 0; k < m.k; k++) {
+        for (let b = 0; b < corrupt.length; b++) {
+          const ref = referenceForward({ config, weights }, { tokens: corrupt[b]! }, { mask: (s, rr) => m.get(k, s, rr), source: await refSenders(src, b) });
+          const off = (k * corrupt.length + b) * V;
+          expect(maxAbsDiff(r.logits.subarray(off, off + V), ref.logits.subarray((T - 1) * V, T * V))).toBeLessThan(TOL);
+        }
+      }
+    });
+
     it('MLP node patches', async () => {
       const m = EdgeMasks.zeros(graph, 2);
       nodePatch(m, 0, graph.mlpSender(0), 0.3);
