@@ -71,14 +71,14 @@ function attention(c: LayerCtx, q: string, k: string, v: string): string {
 }
 
 /**
- * Per-head sender outputs z_h W_O[h] of z [Kx, H, B, T, dh]: [Kx, H, B, T, d] (no output bias: a
- * constant, in the stream). Formed only where full-width differences are needed (edge patches).
+ * Per-head sender outputs z_h W_O[h] of z [Kx, H, B, T, dh]: [Kx, H, B*T, d], the product's own
+ * layout (a graph output in it is written by the product: no copy). No output bias: a constant, in
+ * the stream. Formed only where full-width differences are needed (edge patches).
  */
 function headOutputs(c: LayerCtx, z: string, p: string): string {
   const { g, cfg } = c;
   const wo = g.weight(`${p}wo`, c.w.wo.data, [cfg.nHeads, cfg.dHead, cfg.dModel]);
-  const flat = g.op('MatMul', [reshape(g, z, [0, 0, -1, cfg.dHead]), wo]);
-  return reshape(g, flat, [0, 0, c.B, c.T, cfg.dModel]);
+  return g.op('MatMul', [reshape(g, z, [0, 0, -1, cfg.dHead]), wo]);
 }
 
 /** sum_h z_h W_O[h] of z [Kx, H, B, T, dh] as one product with the fused W_O: [Kx, B, T, d]. */
@@ -203,14 +203,16 @@ function mixInputs(g: GraphBuilder, cfg: ModelConfig): { mixH: string; mixM: str
   return { mixH: g.input('mix_heads', 'float32', ['k', 't', cfg.nHeads]), mixM: g.input('mix_mlp', 'float32', ['k', 't']) };
 }
 
-/**
- * The layer's senders' differences from the patch source, full width, for the difference stack of
- * edge patches: head_diff [Kx, H, B, T, d] = (src_z - z) W_O per head, mlp_diff [Kx, B, T, d].
- */
-function outputDiffs(c: LayerCtx, z: string, m: string, src: { srcZ: string; srcMlp: string }, p: string, kDim: string): void {
-  const { g, cfg } = c;
-  g.output(headOutputs(c, g.op('Sub', [src.srcZ, z]), p), 'head_diff', 'float32', [kDim, cfg.nHeads, 'b', 't', cfg.dModel]);
-  g.output(g.op('Sub', [src.srcMlp, m]), 'mlp_diff', 'float32', [kDim, 'b', 't', cfg.dModel]);
+/** head_diff [Kx, H, B*T, d] = (src_z - z) W_O per head: the stack rows of a layer's heads (LayerOutputs). */
+function outputHeadDiff(c: LayerCtx, z: string, srcZ: string, p: string, kDim: string): string {
+  const headDiff = headOutputs(c, c.g.op('Sub', [srcZ, z]), p);
+  c.g.output(headDiff, 'head_diff', 'float32', [kDim, c.cfg.nHeads, 'bt', c.cfg.dModel]);
+  return headDiff;
+}
+
+/** mlp_diff [Kx, B, T, d] = src_mlp - m: the stack row of a layer's MLP. */
+function outputMlpDiff(c: LayerCtx, m: string, srcMlp: string, kDim: string): void {
+  c.g.output(c.g.op('Sub', [srcMlp, m]), 'mlp_diff', 'float32', [kDim, 'b', 't', c.cfg.dModel]);
 }
 
 /**
@@ -272,7 +274,8 @@ export function buildPlainLayer(cfg: ModelConfig, w: LayerWeights, L: number, fo
     g.output(z, 'z', 'float32', [kDim, cfg.nHeads, 'b', 't', cfg.dHead]);
     g.output(m, 'mlp', 'float32', [kDim, 'b', 't', d]);
   } else if (outputs === 'diffs' && src) {
-    outputDiffs(c, z, m, src, p, kDim);
+    outputHeadDiff(c, z, src.srcZ, p, kDim);
+    outputMlpDiff(c, m, src.srcMlp, kDim);
   }
   g.output(out, 'resid_out', 'float32', [kDim, 'b', 't', d]);
   return g.build();
@@ -332,14 +335,22 @@ export function buildPatchedLayer(cfg: ModelConfig, w: LayerWeights, L: number, 
   let mid = g.op('Add', [resid, attentionOutput(c, z, p)]);
   mid = addBias(g, mid, w.bo?.data, `${p}bo`, [d]);
 
-  // MLP input: the delta from senders before the layer plus from this layer's heads, the latter
-  // sum_h M_h (src_z - z)_h W_O[h]: one product with the fused W_O of the masked z differences.
-  const maskHeads = mode === 'per-position' ? perHeadScale(g, maskMlpHeads) : g.op('Unsqueeze', [maskMlpHeads, g.ints([2, 3, 4])]);
-  const deltaHeads = attentionOutput(c, g.op('Mul', [maskHeads, dz]), p);
+  // MLP input: the delta from senders before the layer plus from this layer's heads,
+  // sum_h M_h (src_h - heads_h). With the stack's rows of the heads made anyway (src - mixed heads:
+  // the same where M_h is not 0), a product over the H heads; else one product with the fused W_O
+  // of the masked z differences.
+  let deltaHeads: string;
+  if (diffs) {
+    const headDiff = reshape(g, outputHeadDiff(c, z, src.srcZ, p, 'k'), [0, 0, c.B, c.T, d]);
+    deltaHeads = g.op('Squeeze', [patchDelta(c, headDiff, g.op('Unsqueeze', [maskMlpHeads, g.ints([-1])]), mode, 1), g.ints([1])]);
+  } else {
+    const maskHeads = mode === 'per-position' ? perHeadScale(g, maskMlpHeads) : g.op('Unsqueeze', [maskMlpHeads, g.ints([2, 3, 4])]);
+    deltaHeads = attentionOutput(c, g.op('Mul', [maskHeads, dz]), p);
+  }
   const xm = g.op('Add', [mid, g.op('Add', [g.op('Add', [row(nAttn), total]), deltaHeads])]);
   const m = mixMlp(g, mlp(c, norm(g, xm, normOf(g, cfg, w.ln2, `${p}ln2`)), p), src.srcMlp, mi.mixM);
   const out = addBias(g, g.op('Add', [mid, m]), w.bOut?.data, `${p}b_out`, [d]);
-  if (diffs) outputDiffs(c, z, m, src, p, 'k');
+  if (diffs) outputMlpDiff(c, m, src.srcMlp, 'k');
   g.output(out, 'resid_out', 'float32', ['k', 'b', 't', d]);
   return g.build();
 }
@@ -381,7 +392,7 @@ export function buildFinalLayer(cfg: ModelConfig, w: ModelWeights, mix: boolean,
 }
 
 /**
- * A layer's senders from z, outside a run: heads [1, H, B, T, d] (each head's output: the full-width
+ * A layer's senders from z, outside a run: heads [1, H, B*T, d] (each head's output: the full-width
  * rows of a cache), or with `summed` the attention output [1, B, T, d] (their sum). In: z [1, H, B, T, dh].
  */
 export function buildSendersFromZ(cfg: ModelConfig, w: LayerWeights, summed: boolean): BuiltGraph {
@@ -389,7 +400,7 @@ export function buildSendersFromZ(cfg: ModelConfig, w: LayerWeights, summed: boo
   const z = g.input('z', 'float32', [1, cfg.nHeads, 'b', 't', cfg.dHead]);
   const c: LayerCtx = { g, cfg, w, B: dimOf(g, z, 2), T: dimOf(g, z, 3), layer: 0 };
   if (summed) g.output(attentionOutput(c, z, LAYER_PREFIX), 'out', 'float32', [1, 'b', 't', cfg.dModel]);
-  else g.output(headOutputs(c, z, LAYER_PREFIX), 'out', 'float32', [1, cfg.nHeads, 'b', 't', cfg.dModel]);
+  else g.output(headOutputs(c, z, LAYER_PREFIX), 'out', 'float32', [1, cfg.nHeads, 'bt', cfg.dModel]);
   return g.build();
 }
 

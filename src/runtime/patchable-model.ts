@@ -262,7 +262,7 @@ export class PatchableModel {
           // With one configuration the layer writes its rows of the stack in place.
           const heads = scratch ? scratch.heads.subarray(0, k * nHeads * X) : stack.data.subarray(sIn * X, (sIn + nHeads) * X);
           const mlpDiff = scratch ? scratch.mlp.subarray(0, k * X) : stack.data.subarray(sMlp * X, (sMlp + 1) * X);
-          return { resid_out, head_diff: f32(heads, [k, nHeads, batch, seqLen, dModel]), mlp_diff: f32(mlpDiff, [k, batch, seqLen, dModel]) };
+          return { resid_out, head_diff: f32(heads, [k, nHeads, batch * seqLen, dModel]), mlp_diff: f32(mlpDiff, [k, batch, seqLen, dModel]) };
         };
         // The first layer's stream is the base run's (no edge reaches it, nothing mixed before it):
         // its attention is the base run's too, and z comes from the cache.
@@ -377,7 +377,11 @@ export class PatchableModel {
   private async finalLayer(resid: Float32Array, k: number, batch: number, seqLen: number, positions: LogitPositions, extra: Feeds, mix: boolean, cachedZ: boolean): Promise<Float32Array> {
     const gather = gatherIndices(positions, batch, seqLen);
     const feeds: Feeds = { resid: f32(resid, [k, batch, seqLen, this.config.dModel]), gather: i64(gather, [gather.length]), ...extra };
-    if (mix) feeds.gather_t = i64(gather.map((i) => i % BigInt(seqLen)), [gather.length]);
+    if (mix)
+      feeds.gather_t = i64(
+        gather.map((i) => i % BigInt(seqLen)),
+        [gather.length],
+      );
     const out = await this.pool.run(finalKey(mix, cachedZ), () => buildFinalLayer(this.config, this.weights, mix, cachedZ), feeds);
     return floats(out.logits, 'logits');
   }

@@ -24,7 +24,7 @@ export class SenderRows {
     const { nHeads: H, dHead, dModel } = this.config;
     const out = into ?? new Float32Array(H * batch * seqLen * dModel);
     const build = () => buildSendersFromZ(this.config, this.weights.layers[L]!, false);
-    await this.pool.run(`head-outputs:${L}`, build, { z: f32(z, [1, H, batch, seqLen, dHead]) }, { out: f32(out, [1, H, batch, seqLen, dModel]) });
+    await this.pool.run(`head-outputs:${L}`, build, { z: f32(z, [1, H, batch, seqLen, dHead]) }, { out: f32(out, [1, H, batch * seqLen, dModel]) });
     return out;
   }
 

@@ -164,7 +164,7 @@ export class GraphBuilder {
     const outs = Array.from({ length: nOutputs }, () => this.fresh(opType.toLowerCase()));
     this.nodes.push({
       opType,
-      input: [...inputs],
+      input: inputs.map((v) => this.renamed.get(v) ?? v),
       output: outs,
       name: this.fresh(`n_${opType}`),
       attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v)),
@@ -176,7 +176,8 @@ export class GraphBuilder {
     const out = outName ?? this.fresh(opType.toLowerCase());
     this.nodes.push({
       opType,
-      input: [...inputs],
+      // A value made a graph output since is read under its output name.
+      input: inputs.map((v) => this.renamed.get(v) ?? v),
       output: [out],
       name: this.fresh(`n_${opType}`),
       attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v)),
