@@ -5,10 +5,13 @@
 // 1. a real run over the first --decisions edges ACDC visits (logits' 157, then m11's): wall time;
 // 2. per-edge cost at the logits and at layers 11 and --layers, each from the state ACDC is in
 //    there (every edge into later layers decided: the real run's decisions, or for sampled layers
-//    ~97% pruned as in sparse circuits), ACDC and naive alternated --reps times, medians taken, so that
-//    drifting machine load hits both alike;
+//    ~97% pruned as in sparse circuits): --sample consecutive real decisions from there (the mean
+//    cost per decision, less the start-up evaluation), ACDC and naive alternated --reps times,
+//    medians taken, so that drifting machine load hits both alike;
 // 3. the total for all edges from the per-layer costs (linear between measured layers).
-// Usage: npx tsx scripts/bench-acdc.ts [--decisions 313] [--layers 0,4,8] [--reps 3] [--tau 1e-3] [--batch K]
+// Every cost is also given in plain forwards (PatchableModel.plainForward of the same batch, median of
+// 5, timed in the same process before the ACDC runs).
+// Usage: npx tsx scripts/bench-acdc.ts [--decisions 313] [--layers 0,4,8] [--sample 2] [--reps 3] [--tau 1e-3] [--batch K]
 import { parseArgs } from 'node:util';
 import { acdcTuned } from '../src/methods/acdc.js';
 import { Experiment } from '../src/experiment/experiment.js';
@@ -24,6 +27,7 @@ const { values: args } = parseArgs({
     decisions: { type: 'string', default: '313' },
     layers: { type: 'string', default: '0,4,8' },
     reps: { type: 'string', default: '3' },
+    sample: { type: 'string', default: '2' },
     tau: { type: 'string', default: '1e-3' },
     batch: { type: 'string' },
   },
@@ -34,6 +38,7 @@ const sampleLayers = args.layers
   .filter((x) => x !== '')
   .map(Number);
 const reps = Number(args.reps);
+const sample = Number(args.sample);
 const tau = Number(args.tau);
 const batch = args.batch === undefined ? undefined : Number(args.batch);
 const B = 50;
@@ -54,6 +59,16 @@ const runs = await Experiment.prepare(pm, dataset);
 const groupRuns = await runs.runsOf(runs.groups[0]!);
 const prepareSeconds = (performance.now() - t0) / 1000;
 const kl = getMetric('kl');
+// The unit of every cost: one plain forward of the same batch (one ONNX graph, weights fed).
+await pm.plainForward(runs.groups[0]!.cleanInput);
+const plainTimes: number[] = [];
+for (let i = 0; i < 5; i++) {
+  const t = performance.now();
+  await pm.plainForward(runs.groups[0]!.cleanInput);
+  plainTimes.push((performance.now() - t) / 1000);
+}
+const plainSeconds = [...plainTimes].sort((a, b) => a - b)[2]!;
+const fwd = (s: number) => (s / plainSeconds).toFixed(2);
 const [group] = runs.groups;
 if (!group || runs.groups.length !== 1) throw new Error('expected one batch of prompts');
 
@@ -91,9 +106,9 @@ async function naiveEdge(l: number, pruned: Uint8Array, i: number): Promise<numb
   return (performance.now() - t) / 1000;
 }
 
-/** ACDC's per-edge cost into layer l from `pruned`: two decisions, less the start-up evaluation. */
+/** ACDC's per-edge cost into layer l from `pruned`: --sample consecutive decisions, less the start-up evaluation. */
 async function acdcEdge(l: number, pruned: Uint8Array): Promise<{ seconds: number; pruned: number }> {
-  const r = await acdcTuned(runs, { tau, metric: kl, receivers: receiversOf(l), initialPruned: pruned, batch }, { maxDecisions: 2 });
+  const r = await acdcTuned(runs, { tau, metric: kl, receivers: receiversOf(l), initialPruned: pruned, batch }, { maxDecisions: sample });
   return { seconds: (r.stats.seconds - r.stats.initialSeconds) / r.log.length, pruned: r.log.filter((d) => d.pruned).length };
 }
 
@@ -145,7 +160,7 @@ for (const l of [nLayers, nLayers - 1, ...sampleLayers.filter((x) => x < nLayers
     pruned += x.pruned;
     nv.push(await naiveEdge(l, state, i));
   }
-  costs.push({ layer: l, acdc: median(a), naive: median(nv), decisions: 2 * reps, pruned });
+  costs.push({ layer: l, acdc: median(a), naive: median(nv), decisions: sample * reps, pruned });
   console.error(`layer ${l}: ACDC ${a.map((x) => x.toFixed(2)).join(', ')} s/edge; naive ${nv.map((x) => x.toFixed(2)).join(', ')} s/edge`);
 }
 
@@ -173,9 +188,9 @@ for (let l = nLayers; l >= 0; l--) {
   naiveTotal += n * nv;
   const c = costs.find((x) => x.layer === l);
   const inReal = perLayer.get(l);
-  const realCol = inReal ? `${(inReal.s / inReal.n).toFixed(3)} (${inReal.n} edges, ${inReal.pruned} pruned)` : '';
+  const realCol = inReal ? `${(inReal.s / inReal.n).toFixed(3)} = ${fwd(inReal.s / inReal.n)} fwd (${inReal.n} edges, ${inReal.pruned} pruned)` : '';
   const name = l === nLayers ? 'logits' : `layer ${l}`;
-  rows.push(`| ${name} | ${n} | ${a.toFixed(3)} | ${nv.toFixed(3)} | ${(nv / a).toFixed(1)}x | ${c ? `measured, ${c.decisions} edges` : 'interpolated'} | ${realCol} |`);
+  rows.push(`| ${name} | ${n} | ${a.toFixed(3)} | ${fwd(a)} | ${nv.toFixed(3)} | ${(nv / a).toFixed(1)}x | ${c ? `measured, ${c.decisions} edges` : 'interpolated'} | ${realCol} |`);
 }
 if (nEdges !== g.nEdges) throw new Error(`counted ${nEdges} edges, the graph has ${g.nEdges}`);
 
@@ -184,12 +199,13 @@ console.log(
   `Machine: ${machine()}. Model: gpt2-small shape (random weights), ${B} prompts x ${T} tokens, KL metric, noising, tau ${tau}, candidates per pass: ${batch ?? 'default (1 for 50 prompts)'}.\n`,
 );
 console.log(
-  `Clean + corrupted runs (once, shared by every threshold): ${prepareSeconds.toFixed(1)} s. Real run, first ${real.log.length} edges: ${realSeconds.toFixed(1)} s (${real.stats.passes} passes, ${real.stats.dropped} speculative results dropped).\n`,
+  `Clean + corrupted runs (once, shared by every threshold): ${prepareSeconds.toFixed(1)} s. Real run, first ${real.log.length} edges: ${realSeconds.toFixed(1)} s, ${fwd(realSeconds / real.log.length)} plain forwards an edge (${real.stats.passes} passes, ${real.stats.dropped} speculative results dropped).\n`,
 );
-console.log(`| receivers | edges | ACDC s/edge (median) | naive s/edge (median) | speed-up | | real run s/edge |`);
-console.log('|---|---:|---:|---:|---:|---|---|');
+console.log(`Plain forward (the unit "fwd"): ${plainSeconds.toFixed(3)} s, median of 5.\n`);
+console.log(`| receivers | edges | ACDC s/edge (median) | ACDC plain forwards/edge | naive s/edge (median) | speed-up | | real run s/edge |`);
+console.log('|---|---:|---:|---:|---:|---:|---|---|');
 for (const r of rows) console.log(r);
 console.log(
-  `\nAll ${g.nEdges} edges, extrapolated: ACDC ${h(acdcTotal)} (${(acdcTotal / g.nEdges).toFixed(2)} s/edge), naive ${h(naiveTotal)} (${(naiveTotal / g.nEdges).toFixed(2)} s/edge): ${(naiveTotal / acdcTotal).toFixed(1)}x faster.`,
+  `\nAll ${g.nEdges} edges, extrapolated: ACDC ${h(acdcTotal)} (${(acdcTotal / g.nEdges).toFixed(2)} s/edge = ${fwd(acdcTotal / g.nEdges)} plain forwards), naive ${h(naiveTotal)} (${(naiveTotal / g.nEdges).toFixed(2)} s/edge): ${(naiveTotal / acdcTotal).toFixed(1)}x faster.`,
 );
 await pm.release();

@@ -28,7 +28,10 @@ export class NodeMixing {
     const P = masks.seqLen ?? 1;
     const rows = masks.k * P;
     const fan = g.fanIn;
-    const r0 = startLayer >= g.nLayers ? g.logitsReceiver : g.layerReceiverStart(startLayer);
+    // A run that recomputes no layer has nothing to save by mixing: edges into the logits are
+    // patched at the gathered positions only, which costs less than mixing at every position.
+    if (startLayer >= g.nLayers) return new NodeMixing(masks, new Float32Array(rows * S), P, new Uint8Array(S));
+    const r0 = g.layerReceiverStart(startLayer);
     // First receiver each sender feeds from r0 on (fan-in grows with the receiver index).
     const first = Array.from({ length: S }, (_, s) => {
       let r = r0;

@@ -3,7 +3,7 @@
 import type ort from 'onnxruntime-node';
 import { ComponentGraph } from '../graph/component-graph.js';
 import type { LoadedModel, ModelConfig, ModelWeights } from '../model/types.js';
-import { type SenderCache, sameShape } from './cache.js';
+import { type SenderCache, difference, sameShape } from './cache.js';
 import { type DiffStack, DiffStacks } from './diff-stack.js';
 import { type LogitPositions, type RunInput, batchShape, gatherIndices, inputSender } from './inputs.js';
 import { type AttentionInput, buildFinalLayer, buildLogits, buildPatchedLayer, buildPlainForward, buildPlainLayer, type LayerOutputs, type MaskMode } from './layer-graphs.js';
@@ -229,11 +229,7 @@ export class PatchableModel {
       if (premixed.length > 0) {
         // Mixing senders the run does not recompute changes the residual stream it starts from, per configuration.
         const r = new Float32Array(K * X);
-        premixShift = new Float32Array(K * X);
-        for (const s of premixed) {
-          const d = stack ? stack.data.subarray(s * X, (s + 1) * X) : await this.senderRows.difference(src, base, s);
-          for (let k = 0; k < K; k++) addMixed(premixShift, k * X, mix, k, s, d, batch, seqLen, dModel);
-        }
+        premixShift = await this.premixShift(mix, premixed, startLayer, src, base, stack, K);
         for (let k = 0; k < K; k++) {
           r.set(resid, k * X);
           for (let i = 0; i < X; i++) r[k * X + i]! += premixShift[k * X + i]!;
@@ -373,6 +369,48 @@ export class PatchableModel {
     await this.pool.release();
   }
 
+  /**
+   * sum_s w[k, t, s] (src_s - base_s) over the senders a run mixes but does not recompute (all
+   * before the first recomputed layer), per configuration: [K, X]. From the sparser side: directly
+   * over those senders, or as the difference of the two runs' streams at the first recomputed layer
+   * (every sender before it) plus sum_s (w - 1) D_s over the senders not mixed with 1 at every
+   * configuration and position. A late ACDC state mixes most senders with 1.
+   */
+  private async premixShift(mix: NodeMixing, premixed: readonly number[], startLayer: number, src: SenderCache, base: SenderCache, stack: DiffStack | undefined, K: number): Promise<Float32Array> {
+    const { batch, seqLen, dModel } = base;
+    const X = batch * seqLen * dModel;
+    const sStart = this.graph.layerSenderStart(startLayer);
+    const shift = new Float32Array(K * X);
+    const notOne = Array.from({ length: sStart }, (_, s) => s).filter((s) => {
+      for (let k = 0; k < K; k++) for (let t = 0; t < seqLen; t++) if (mix.weight(k, t, s) !== 1) return true;
+      return false;
+    });
+    const fromTotal = notOne.length < premixed.length;
+    // Without a stack, each layer's head differences are formed once for this run.
+    const heads = new Map<number, Float32Array>();
+    const row = async (s: number): Promise<Float32Array> => {
+      if (stack) return stack.data.subarray(s * X, (s + 1) * X);
+      const node = this.graph.senders[s]!;
+      if (node.kind !== 'head') return this.senderRows.difference(src, base, s);
+      let layer = heads.get(node.layer);
+      if (!layer) {
+        layer = await this.senderRows.heads(node.layer, difference(src.z[node.layer]!, base.z[node.layer]!), batch, seqLen);
+        heads.set(node.layer, layer);
+      }
+      return layer.subarray(node.head * X, (node.head + 1) * X);
+    };
+    if (fromTotal) {
+      const a = src.residStart[startLayer]!;
+      const b = base.residStart[startLayer]!;
+      for (let k = 0; k < K; k++) for (let i = 0; i < X; i++) shift[k * X + i] = a[i]! - b[i]!;
+    }
+    for (const s of fromTotal ? notOne : premixed) {
+      const d = await row(s);
+      for (let k = 0; k < K; k++) addScaled(shift, k * X, (t) => mix.weight(k, t, s) - (fromTotal ? 1 : 0), d, batch, seqLen, dModel);
+    }
+    return shift;
+  }
+
   /** The last layer, final norm and unembedding at the gathered positions (buildFinalLayer). */
   private async finalLayer(resid: Float32Array, k: number, batch: number, seqLen: number, positions: LogitPositions, extra: Feeds, mix: boolean, cachedZ: boolean): Promise<Float32Array> {
     const gather = gatherIndices(positions, batch, seqLen);
@@ -408,18 +446,14 @@ function patchedKey(L: number, mode: MaskMode, attnInput: AttentionInput, diffs:
   return `patched:${L}:${mode}:${attnInput}${diffs ? ':diffs' : ''}`;
 }
 
-/**
- * Adds w d to the row [B, T, d] of `out` at `at`, d = src_s - base_s, w = the value configuration k
- * mixes sender s with at each position: node mixing of a sender the run does not recompute, into
- * the residual stream the run starts from.
- */
-function addMixed(out: Float32Array, at: number, mix: NodeMixing, k: number, s: number, diff: Float32Array, batch: number, seqLen: number, d: number): void {
+/** Adds w(t) diff to the row [B, T, d] of `out` at `at`, at each position t (0: skipped). */
+function addScaled(out: Float32Array, at: number, w: (t: number) => number, diff: Float32Array, batch: number, seqLen: number, d: number): void {
   for (let t = 0; t < seqLen; t++) {
-    const w = mix.weight(k, t, s);
-    if (w === 0) continue;
+    const wt = w(t);
+    if (wt === 0) continue;
     for (let b = 0; b < batch; b++) {
       const o = (b * seqLen + t) * d;
-      for (let i = 0; i < d; i++) out[at + o + i]! += w * diff[o + i]!;
+      for (let i = 0; i < d; i++) out[at + o + i]! += wt * diff[o + i]!;
     }
   }
 }

@@ -125,8 +125,16 @@ for (const arch of ['gpt2', 'llama'] as const) {
         const m = EdgeMasks.zeros(graph, 2);
         residPatch(m, 0, L, 1);
         residPatch(m, 1, L, 0.3);
-        await check(m, { plain: true, startLayer: L, fromZero: true });
+        // A run of the logits alone mixes nothing: its edges are patched at the gathered positions.
+        const r = await check(m, { plain: L < graph.nLayers, startLayer: L, fromZero: true });
+        if (L === graph.nLayers) expect(r.perReceiverLayers).toEqual([graph.nLayers]);
       }
+      // Most senders before the first layer mixed with 1 (a late ACDC state): the starting stream's
+      // shift is taken from the streams' difference, less the senders that are not mixed.
+      const most = EdgeMasks.zeros(graph, 1);
+      residPatch(most, 0, 2, 1);
+      for (const s of [0, head(0, 2), graph.mlpSender(1)]) for (let r = graph.layerReceiverStart(2); r < graph.nReceivers; r++) if (graph.hasEdge(s, r)) most.set(0, s, r, 0);
+      await check(most, { plain: true, startLayer: 2, fromZero: true });
       // Configurations with different L: the later one's senders are not all node patches from the earlier L.
       const m = EdgeMasks.zeros(graph, 3);
       residPatch(m, 0, 1, 1);
