@@ -150,6 +150,11 @@ export interface AcdcStats {
   readonly initialSeconds: number;
   /** Decisions restored from a checkpoint (made by an earlier run, not here). */
   readonly resumed: number;
+  /**
+   * Decisions made without a run: edges into a node whose output no kept path carries to the
+   * logits (noising, edge level), which cannot move the metric (damage 0).
+   */
+  readonly unread: number;
 }
 
 /**
@@ -378,12 +383,32 @@ export async function acdcTuned(runs: Experiment, opts: AcdcOptions, tuning: Acd
   const everyMs = (checkpoint?.everySeconds ?? 1) * 1000;
   const predict = (): boolean => (speculation === 'pruned' ? true : speculation === 'kept' ? false : 2 * (nPruned + 1) >= log.length + 2);
 
+  const unreadNode = unreadNodes(graph, isEdge, pruned, direction === 'noising' && level === 'edge');
+  let unread = 0;
   let i = log.length;
   while (i < total) {
-    // A batch: up to K candidates reaching the same layer (a pass starts at the earliest one).
+    // An edge into a node whose output nothing reads changes nothing: decided without a run.
+    if (unreadNode(units[i]!)) {
+      const u = units[i]!;
+      apply(u, { name: u.name, sender: u.sender, receiver: u.receiver, before: value(current), after: value(current), score: 0, pruned: 0 < tau });
+      unread++;
+      i++;
+      opts.progress?.step(i, total, `${i - nPruned} ${level === 'node' ? 'nodes' : 'edges'} kept`);
+      continue;
+    }
+    // A batch: up to K candidates reaching the same layer (a pass starts at the earliest one), up to
+    // the first that decisions made in the batch could make unread (edges into a node that is the
+    // sender of an earlier candidate): every candidate in it is read, before and after.
     const layer = units[i]!.layer;
     const batch: Unit[] = [];
-    for (let j = i; j < total && batch.length < K && units[j]!.layer === layer; j++) batch.push(units[j]!);
+    const senders = new Set<number>();
+    for (let j = i; j < total && batch.length < K && units[j]!.layer === layer; j++) {
+      const u = units[j]!;
+      // (The sender test first: a node's status is worked out only once its outgoing edges are decided.)
+      if (j > i && (senders.has(ownerOf(graph, u.receiver ?? graph.logitsReceiver)) || unreadNode(u))) break;
+      batch.push(u);
+      senders.add(u.sender);
+    }
     const predicted = batch.map(() => predict());
     const extra: number[][] = [];
     const assumed: number[] = [];
@@ -433,8 +458,41 @@ export async function acdcTuned(runs: Experiment, opts: AcdcOptions, tuning: Acd
     initialMetric,
     finalMetric: value(current),
     complete: total === units.length,
-    stats: { evaluations, dropped, reused, passes: runs.passes - passes0, seconds: (performance.now() - t0) / 1000, initialSeconds, resumed },
+    stats: { evaluations, dropped, reused, passes: runs.passes - passes0, seconds: (performance.now() - t0) / 1000, initialSeconds, resumed, unread },
   };
+}
+
+/** The sender whose receiver r is (a head's q, k or v input, an MLP's input); -1 for the logits. */
+function ownerOf(graph: ComponentGraph, r: number): number {
+  const node = graph.receivers[r]!;
+  if (node.kind === 'logits') return -1;
+  return node.kind === 'mlp' ? graph.mlpSender(node.layer) : graph.headSender(node.layer, node.head);
+}
+
+/**
+ * Whether an edge unit goes into a node whose output reaches the logits by no kept edge (noising:
+ * a pruned edge carries the corrupted run's value whatever the node computes), so that trying it
+ * cannot move the metric. A node's status is final once ACDC visits the edges into it: its own
+ * outgoing edges and everything downstream of them were decided before (reverse topological
+ * order), so it is worked out once, from the pruned set at that moment. `enabled` false: never.
+ */
+function unreadNodes(graph: ComponentGraph, isEdge: Uint8Array, pruned: Uint8Array, enabled: boolean): (u: Unit) => boolean {
+  const R = graph.nReceivers;
+  const read = new Map<number, boolean>();
+  const isRead = (s: number): boolean => {
+    let known = read.get(s);
+    if (known === undefined) {
+      known = false;
+      for (let r = 0; r < R && !known; r++) {
+        if (!isEdge[s * R + r] || pruned[s * R + r]) continue;
+        const owner = ownerOf(graph, r);
+        known = owner < 0 || isRead(owner);
+      }
+      read.set(s, known);
+    }
+    return known;
+  };
+  return (u) => enabled && u.receiver !== undefined && ownerOf(graph, u.receiver) >= 0 && !isRead(ownerOf(graph, u.receiver));
 }
 
 /** Why stored progress cannot continue this run (undefined: it can). */

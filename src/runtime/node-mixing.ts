@@ -68,6 +68,16 @@ export class NodeMixing {
     return this.active[s] === 1;
   }
 
+  /**
+   * Whether sender s is mixed with 1 in every configuration and at every position: it then carries
+   * the source's value wherever it is read, and its difference from the source is 0.
+   */
+  mixesWhole(s: number): boolean {
+    const S = this.active.length;
+    for (let row = 0; row < this.weights.length / S; row++) if (this.weights[row * S + s] !== 1) return false;
+    return true;
+  }
+
   /** Whether any sender of [s0, s1) is mixed anywhere. */
   mixesAny(s0: number, s1: number): boolean {
     for (let s = s0; s < s1; s++) if (this.active[s] === 1) return true;

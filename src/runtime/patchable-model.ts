@@ -278,10 +278,13 @@ export class PatchableModel {
           const rMlp = g.mlpReceiver(L);
           // Only senders some mask entry reaches contribute a delta (a layer with none gets one zero
           // row); or, when fewer senders have an entry other than 1 (most edges patched), the term is
-          // taken from the kept side: sum_s D_s + sum_s (M - 1) D_s over those senders only.
+          // taken from the kept side: sum_s D_s + sum_s (M - 1) D_s over those senders only. A sender
+          // this run recomputes and mixes with 1 everywhere has no entries left and a difference of
+          // 0: neither side needs it. (One mixed before the first layer has src - base in its row,
+          // which the kept side's sum_s D_s counts and its M - 1 = -1 takes back out.)
           const senders = (baseline: number) => {
             const set = new Set([...edges.activeSenders(rAttn, 3 * nHeads, baseline), ...edges.activeSenders(rMlp, 1, baseline).filter((s) => s < sIn)]);
-            return [...set].sort((a, b) => a - b);
+            return [...set].filter((s) => baseline === 0 || s < sStart || !(mix.mixes(s) && mix.mixesWhole(s))).sort((a, b) => a - b);
           };
           const patched = senders(0);
           const kept = needDiff && keptSideMayBeSmaller(patched.length, sIn) ? senders(1) : undefined;
@@ -460,14 +463,15 @@ function addScaled(out: Float32Array, at: number, w: (t: number) => number, diff
 
 /**
  * The sender rows to feed for the `needed` ones (ascending), from a difference stack kd wide: with
- * kd = 1, their whole range when they fill a third of it (a view of the stack costs no copy, and
- * the rows between get zero mask entries), else just them; one zero-mask row when none is needed.
+ * kd = 1, their whole range when they fill two thirds of it (a view of the stack costs no copy, and
+ * the rows between get zero mask entries: copying a row costs about half what a row adds to the
+ * delta product of a layer's 37 receivers), else just them; one zero-mask row when none is needed.
  */
 function feedRows(needed: readonly number[], kd: number): readonly number[] {
   if (needed.length === 0) return [0];
   const lo = needed[0]!;
   const span = needed[needed.length - 1]! - lo + 1;
-  if (kd === 1 && needed.length * 3 > span) return Array.from({ length: span }, (_, i) => lo + i);
+  if (kd === 1 && needed.length * 3 >= span * 2) return Array.from({ length: span }, (_, i) => lo + i);
   return needed;
 }
 

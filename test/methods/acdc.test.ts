@@ -90,6 +90,18 @@ describe('ACDC on a small random GPT-2 (d 16, 2 layers, 2 heads)', () => {
     });
   }
 
+  it('decides edges into a node no kept path reads without a run, as the reference does (damage 0)', async () => {
+    const r = await acdc(runs, { tau: 0.1, metric: 'kl' });
+    replay(r);
+    expect(r.stats.unread).toBeGreaterThan(0);
+    const free = r.log.filter((d) => d.score === 0 && d.before === d.after);
+    expect(free.length).toBe(r.stats.unread);
+    expect(free.every((d) => d.pruned)).toBe(true);
+    // Denoising and node-level runs have no such shortcut.
+    expect((await acdc(runs, { tau: 0.1, metric: 'kl', direction: 'denoising' })).stats.unread).toBe(0);
+    expect((await acdc(runs, { tau: 0.1, metric: 'kl', level: 'node' })).stats.unread).toBe(0);
+  });
+
   it("visits receivers from the logits back and each receiver's senders from the latest", async () => {
     const g = pm.graph;
     const r = await acdc(runs, { tau: 0.03 });

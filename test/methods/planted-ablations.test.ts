@@ -1,7 +1,7 @@
 // ACDC under ablations on the planted induction model, against what each ablation can see (its
 // ground truth's ablationEdges): resampling another prompt of the same length keeps every
 // position's information, so it finds exactly the token edges and scores the position-only edges
-// exactly 0; zero ablation removes position too, so it also finds the previous-token head's query
+// 0 (to within 1e-9: float rounding); zero ablation removes position too, so it also finds the previous-token head's query
 // and key (whose attention pattern is position).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Corruption } from '../../src/core/vocabulary.js';
@@ -38,7 +38,7 @@ describe('ACDC under ablations on the planted induction model', () => {
     return r.scores[e.sender * pm.graph.nReceivers + e.receiver]!;
   };
 
-  it('resampling recovers exactly the token edges and scores every position-only edge exactly 0', async () => {
+  it('resampling recovers exactly the token edges and scores every position-only edge 0 (to float rounding)', async () => {
     const c: Corruption = { kind: 'resample', seed: 0 };
     const truth = truthFor(groundTruth, c);
     expect(truth).toBe(groundTruth);
@@ -48,7 +48,8 @@ describe('ACDC under ablations on the planted induction model', () => {
         .map((e) => pm.graph.edgeName(e))
         .sort(),
     ).toEqual([...groundTruth.edges].sort());
-    for (const e of groundTruth.positionalEdges) expect(edgeScore(r, e), e).toBe(0);
+    // 0 up to float rounding: the damage is the difference of two runs that compute the same thing in a different order.
+    for (const e of groundTruth.positionalEdges) expect(Math.abs(edgeScore(r, e)), e).toBeLessThan(1e-9);
     expect(confusion(pm.graph, r.inCircuit, truth)).toMatchObject({ tp: 5, fp: 0, fn: 0 });
   }, 120_000);
 

@@ -11,12 +11,13 @@ import { finish, spawnRun } from '../support/cli-process.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'patchwise-acdc-resume-'));
 const pipeline = join(dir, 'acdc.yaml');
-// Two thresholds of about 300 decisions each, a few seconds each: checkpoints come once a second.
+// Two thresholds of about 300 decisions each, a few seconds each (128 prompts: fewer finish within the
+// first second): checkpoints come once a second.
 writeFileSync(
   pipeline,
   `name: acdc-kill
 model: { init: tiny-llama, seed: 4 }
-task: { name: induction, count: 16, seed: 2, options: { length: 6, cut: last, vocabRange: [100, 400] } }
+task: { name: induction, count: 128, seed: 2, options: { length: 10, cut: last, vocabRange: [100, 400] } }
 discovery:
   method: [acdc]
   corruption: [str]

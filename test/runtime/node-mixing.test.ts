@@ -135,6 +135,15 @@ for (const arch of ['gpt2', 'llama'] as const) {
       residPatch(most, 0, 2, 1);
       for (const s of [0, head(0, 2), graph.mlpSender(1)]) for (let r = graph.layerReceiverStart(2); r < graph.nReceivers; r++) if (graph.hasEdge(s, r)) most.set(0, s, r, 0);
       await check(most, { plain: true, startLayer: 2, fromZero: true });
+      // Senders mixed before the first layer beside edge entries taken from the kept side (the
+      // other senders of layer 0 patched into all of layer 1, not quite all of layer 2): the mixed
+      // senders' src - base rows must count once, in the stream.
+      const late = EdgeMasks.zeros(graph, 1);
+      for (const s of [0, head(0, 0)]) for (let r = graph.layerReceiverStart(1); r < graph.nReceivers; r++) late.set(0, s, r, 1);
+      for (const s of [head(0, 1), head(0, 2), head(0, 3), graph.mlpSender(0)]) {
+        for (let r = graph.layerReceiverStart(1); r < graph.nReceivers; r++) if (r !== graph.layerReceiverStart(2) + (s % 3)) late.set(0, s, r, 1);
+      }
+      await check(late, { startLayer: 1, fromZero: true });
       // Configurations with different L: the later one's senders are not all node patches from the earlier L.
       const m = EdgeMasks.zeros(graph, 3);
       residPatch(m, 0, 1, 1);
