@@ -153,7 +153,7 @@ function perHeadQkv(c: LayerCtx, xq: string, xk: string, xv: string, p: string):
  * Patch deltas sum_s M[k, s, r] (src_s - cur_s) for a group of receivers, from D = src - cur laid
  * out [Kx, S, B, T, d] and masks [K, S, R] (or [K, T, S, R]). Returns [K, R, B, T, d].
  */
-function patchDelta(c: LayerCtx, D: string, mask: string, mode: MaskMode, nRecv: number): string {
+function patchDelta(c: LayerCtx, D: string, mask: string, mode: MaskMode, nRecv: number | string): string {
   const { g, cfg } = c;
   if (mode === 'all-positions') {
     const delta = g.op('MatMul', [transpose(g, mask, [0, 2, 1]), reshape(g, D, [0, 0, -1])]); // [K, R, X]
@@ -351,6 +351,89 @@ export function buildPatchedLayer(cfg: ModelConfig, w: LayerWeights, L: number, 
   const m = mixMlp(g, mlp(c, norm(g, xm, normOf(g, cfg, w.ln2, `${p}ln2`)), p), src.srcMlp, mi.mixM);
   const out = addBias(g, g.op('Add', [mid, m]), w.bOut?.data, `${p}b_out`, [d]);
   if (diffs) outputMlpDiff(c, m, src.srcMlp, 'k');
+  g.output(out, 'resid_out', 'float32', ['k', 'b', 't', d]);
+  return g.build();
+}
+
+/**
+ * buildPatchedLayer's per-receiver form for a layer some of whose senders no edge reads: heads (and
+ * an MLP) mixed with 1 everywhere carry the source's output to every receiver, so what they would
+ * compute is never read. Only the heads in `heads` [H'] (int64, ascending) get receiver inputs,
+ * norms, projections and attention; the rest contribute src_z to the attention output. Without
+ * `mlpRuns` the MLP is not computed either (its output is src_mlp). Inputs as buildPatchedLayer's
+ * per-receiver form, with mask_attn [K, A, 3H'] (receiver 3i + j: q, k, v of the i-th head of
+ * `heads`), pick [3, H'] (the rows 3i + j of each channel j), mask_mlp_heads and mix_heads over
+ * those heads only, and without mask_mlp_prev and mix_mlp when the MLP does not run. With `diffs`,
+ * head_diff [K, H', B*T, d] holds those heads' rows only, and mlp_diff is output only when the MLP
+ * runs (the other rows of the stack are 0: the runtime writes them).
+ */
+export function buildPatchedLayerSomeHeads(cfg: ModelConfig, w: LayerWeights, L: number, mode: MaskMode, diffs: boolean, mlpRuns: boolean): BuiltGraph {
+  const g = new GraphBuilder(`layer_patched_some_${mode}${diffs ? '_diffs' : ''}${mlpRuns ? '' : '_no_mlp'}`);
+  const p = LAYER_PREFIX;
+  const { dModel: d, dHead: dh, nHeads: H } = cfg;
+  const resid = g.input('resid', 'float32', ['kr', 'b', 't', d]);
+  const dPrev = g.input('diff', 'float32', ['kd', 's', 'b', 't', d]);
+  const total = g.input('diff_total', 'float32', ['kt', 'b', 't', d]);
+  const heads = g.input('heads', 'int64', ['h']);
+  const pickRows = g.input('pick', 'int64', [3, 'h']);
+  const pos = mode === 'per-position' ? ['t'] : [];
+  const maskAttn = g.input('mask_attn', 'float32', ['k', ...pos, 's', 'r']);
+  const src = sourceInputs(g, cfg);
+  const mixH = g.input('mix_heads', 'float32', ['k', 't', 'h']);
+  const c = layerCtx(g, cfg, w, resid, L);
+  const nRecv = dimOf(g, maskAttn, mode === 'per-position' ? 3 : 2);
+
+  // Receiver inputs of the computed heads (and the MLP's, as the last column, when it runs).
+  const maskMlpPrev = mlpRuns ? g.input('mask_mlp_prev', 'float32', ['k', ...pos, 's']) : undefined;
+  const maskPrev = maskMlpPrev ? g.op('Concat', [maskAttn, g.op('Unsqueeze', [maskMlpPrev, g.ints([-1])])], { axis: -1 }) : maskAttn;
+  const nCols = maskMlpPrev ? g.op('Add', [nRecv, g.ints([1])]) : nRecv;
+  const deltaPrev = patchDelta(c, dPrev, maskPrev, mode, nCols); // [K, 3H' (+1), B, T, d]
+  const x = g.op('Add', [g.op('Unsqueeze', [g.op('Add', [resid, total]), g.ints([1])]), deltaPrev]);
+  const xn = norm(g, x, normOf(g, cfg, w.ln1, `${p}ln1`));
+  const pick = (j: number) => g.op('Gather', [xn, g.op('Gather', [pickRows, g.ints([j])], { axis: 0 })], { axis: 1 });
+  const some = (t: string, axis: number) => g.op('Gather', [t, heads], { axis });
+  const proj = (xj: string, wt: Float32Array, b: Float32Array | undefined, name: string) => {
+    const y = g.op('MatMul', [reshape(g, g.op('Squeeze', [xj, g.ints([1])]), [0, 0, -1, d]), some(g.weight(`${p}${name}`, wt, [H, d, dh]), 0)]);
+    const yb = b ? g.op('Add', [y, some(g.weight(`${p}b${name}`, b, [H, 1, dh]), 0)]) : y;
+    return reshape(g, yb, [0, 0, c.B, c.T, dh]);
+  };
+  const expandBias = (b: LayerWeights['bk']) => (b ? expandKvHeads(b, cfg) : undefined);
+  const q = proj(pick(0), w.wq.data, w.bq?.data, 'wq');
+  const k = proj(pick(1), expandKvHeads(w.wk, cfg), expandBias(w.bk), 'wk');
+  const v = proj(pick(2), expandKvHeads(w.wv, cfg), expandBias(w.bv), 'wv');
+  const srcZ = some(src.srcZ, 1); // [1, H', B, T, dh]
+  const { mixed: z, diff: dz } = mixZ(g, attention(c, q, k, v), srcZ, mixH);
+  // sum over every head: the source's attention output, plus (z - src_z) W_O[h] of the computed ones.
+  const woSome = reshape(g, some(g.weight(`${p}wo`, w.wo.data, [H, dh, d]), 0), [-1, d]); // [H' dh, d]
+  const merged = (t: string) => reshape(g, transpose(g, t, [0, 2, 3, 1, 4]), [0, 0, 0, -1]); // [Kx, B, T, H' dh]
+  const attnOut = g.op('Add', [attentionOutput(c, src.srcZ, p), g.op('MatMul', [merged(g.op('Sub', [z, srcZ])), woSome])]);
+  const mid = addBias(g, g.op('Add', [resid, attnOut]), w.bo?.data, `${p}bo`, [d]);
+  const headDiff = () => {
+    const hd = g.op('MatMul', [reshape(g, g.op('Sub', [srcZ, z]), [0, 0, -1, dh]), some(g.weight(`${p}wo`, w.wo.data, [H, dh, d]), 0)]);
+    g.output(hd, 'head_diff', 'float32', ['k', 'h', 'bt', d]);
+    return 'head_diff';
+  };
+  let m: string;
+  if (mlpRuns) {
+    const mixM = g.input('mix_mlp', 'float32', ['k', 't']);
+    const maskMlpHeads = g.input('mask_mlp_heads', 'float32', ['k', ...pos, 'h']);
+    let deltaHeads: string;
+    if (diffs) {
+      const hd = reshape(g, headDiff(), [0, 0, c.B, c.T, d]);
+      deltaHeads = g.op('Squeeze', [patchDelta(c, hd, g.op('Unsqueeze', [maskMlpHeads, g.ints([-1])]), mode, 1), g.ints([1])]);
+    } else {
+      const maskHeads = mode === 'per-position' ? perHeadScale(g, maskMlpHeads) : g.op('Unsqueeze', [maskMlpHeads, g.ints([2, 3, 4])]);
+      deltaHeads = g.op('MatMul', [merged(g.op('Mul', [maskHeads, dz])), woSome]);
+    }
+    const rowMlp = g.op('Squeeze', [g.op('Gather', [deltaPrev, g.op('Sub', [nCols, g.ints([1])])], { axis: 1 }), g.ints([1])]);
+    const xm = g.op('Add', [mid, g.op('Add', [g.op('Add', [rowMlp, total]), deltaHeads])]);
+    m = mixMlp(g, mlp(c, norm(g, xm, normOf(g, cfg, w.ln2, `${p}ln2`)), p), src.srcMlp, mixM);
+    if (diffs) outputMlpDiff(c, m, src.srcMlp, 'k');
+  } else {
+    if (diffs) headDiff();
+    m = src.srcMlp;
+  }
+  const out = addBias(g, g.op('Add', [mid, m]), w.bOut?.data, `${p}b_out`, [d]);
   g.output(out, 'resid_out', 'float32', ['k', 'b', 't', d]);
   return g.build();
 }

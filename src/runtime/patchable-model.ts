@@ -6,7 +6,17 @@ import type { LoadedModel, ModelConfig, ModelWeights } from '../model/types.js';
 import { type SenderCache, difference, sameShape } from './cache.js';
 import { type DiffStack, DiffStacks } from './diff-stack.js';
 import { type LogitPositions, type RunInput, batchShape, gatherIndices, inputSender } from './inputs.js';
-import { type AttentionInput, buildFinalLayer, buildLogits, buildPatchedLayer, buildPlainForward, buildPlainLayer, type LayerOutputs, type MaskMode } from './layer-graphs.js';
+import {
+  type AttentionInput,
+  buildFinalLayer,
+  buildLogits,
+  buildPatchedLayer,
+  buildPatchedLayerSomeHeads,
+  buildPlainForward,
+  buildPlainLayer,
+  type LayerOutputs,
+  type MaskMode,
+} from './layer-graphs.js';
 import type { EdgeMasks } from './masks.js';
 import { NodeMixing } from './node-mixing.js';
 import { SenderRows } from './sender-rows.js';
@@ -239,6 +249,8 @@ export class PatchableModel {
       }
       // With K > 1 a layer's differences go through these before they are spread over the configurations.
       let finalLogits: Float32Array | undefined;
+      // The computed heads' differences of a layer some of whose heads are not read, before they go into the stack.
+      let liveScratch: Float32Array | undefined;
       const scratch = stack && K > 1 ? { heads: new Float32Array(K * nHeads * X), mlp: new Float32Array(K * X) } : undefined;
       for (let L = startLayer; L < nLayers; L++) {
         const sIn = g.layerSenderStart(L);
@@ -273,18 +285,31 @@ export class PatchableModel {
         }
         let out: Fetches;
         let kOut: number;
+        let someHeads: readonly number[] | undefined;
+        let mlpRuns = true;
         if (perReceiver(L)) {
           const rAttn = g.layerReceiverStart(L);
           const rMlp = g.mlpReceiver(L);
-          // Only senders some mask entry reaches contribute a delta (a layer with none gets one zero
-          // row); or, when fewer senders have an entry other than 1 (most edges patched), the term is
-          // taken from the kept side: sum_s D_s + sum_s (M - 1) D_s over those senders only. A sender
-          // this run recomputes and mixes with 1 everywhere has no entries left and a difference of
-          // 0: neither side needs it. (One mixed before the first layer has src - base in its row,
-          // which the kept side's sum_s D_s counts and its M - 1 = -1 takes back out.)
+          // A head or MLP mixed with 1 everywhere carries the source's output to every receiver: what
+          // it would compute is never read, so its receivers get no inputs (ACDC's late states).
+          const unread = (s: number) => mix.mixes(s) && mix.mixesWhole(s);
+          const live = headRows.filter((s) => !unread(s)).map((s) => s - sIn);
+          mlpRuns = !unread(sMlp);
+          if (live.length < nHeads || !mlpRuns) someHeads = live.length > 0 ? live : [0];
+          const headRecv = (someHeads ?? headRows.map((s) => s - sIn)).flatMap((h) => [rAttn + 3 * h, rAttn + 3 * h + 1, rAttn + 3 * h + 2]);
+          // Only senders some mask entry of those receivers reaches contribute a delta (a layer with
+          // none gets one zero row); or, when fewer senders have an entry other than 1 (most edges
+          // patched), the term is taken from the kept side: sum_s D_s + sum_s (M - 1) D_s over those
+          // senders only. A sender this run recomputes and mixes with 1 everywhere has no entries
+          // left and a difference of 0: neither side needs it. (One mixed before the first layer has
+          // src - base in its row, which the kept side's sum_s D_s counts and its M - 1 = -1 takes
+          // back out.)
           const senders = (baseline: number) => {
-            const set = new Set([...edges.activeSenders(rAttn, 3 * nHeads, baseline), ...edges.activeSenders(rMlp, 1, baseline).filter((s) => s < sIn)]);
-            return [...set].filter((s) => baseline === 0 || s < sStart || !(mix.mixes(s) && mix.mixesWhole(s))).sort((a, b) => a - b);
+            const set = new Set<number>();
+            if (someHeads) for (const r of headRecv) for (const s of edges.activeSenders(r, 1, baseline)) set.add(s);
+            else for (const s of edges.activeSenders(rAttn, 3 * nHeads, baseline)) set.add(s);
+            if (mlpRuns) for (const s of edges.activeSenders(rMlp, 1, baseline)) if (s < sIn) set.add(s);
+            return [...set].filter((s) => baseline === 0 || s < sStart || !unread(s)).sort((a, b) => a - b);
           };
           const patched = senders(0);
           const kept = needDiff && keptSideMayBeSmaller(patched.length, sIn) ? senders(1) : undefined;
@@ -292,23 +317,65 @@ export class PatchableModel {
           const rows = feedRows(fromKept ? kept : patched, kd());
           const pos = masks.perPosition ? [seqLen] : [];
           const block = (r0: number, nR: number) => (fromKept ? minusOne(edges.block(r0, nR, rows)) : edges.block(r0, nR, rows));
-          const maskAttn = block(rAttn, 3 * nHeads);
-          const attnInput: AttentionInput = sameColumns(maskAttn, 3 * nHeads) ? 'shared' : 'per-receiver';
-          const nAttn = attnInput === 'shared' ? 1 : 3 * nHeads;
           const totalFeed = fromKept ? diffTotal(L, resid, kResid) : zeroTotal;
-          const feeds = {
+          const common = {
             resid: f32(resid, [kResid, batch, seqLen, dModel]),
             diff: diffRows(rows),
             diff_total: f32(totalFeed, [totalFeed.length / X, batch, seqLen, dModel]),
-            mask_attn: f32(attnInput === 'shared' ? firstColumn(maskAttn, 3 * nHeads) : maskAttn, [K, ...pos, rows.length, nAttn]),
-            mask_mlp_prev: f32(block(rMlp, 1), [K, ...pos, rows.length]),
-            mask_mlp_heads: f32(edges.block(rMlp, 1, headRows), [K, ...pos, nHeads]),
             ...srcFeeds(),
-            ...mixFeeds(),
           };
-          const build = () => buildPatchedLayer(this.config, this.weights.layers[L]!, L, mode, attnInput, stack !== undefined);
+          const maskAttn = block(rAttn, 3 * nHeads);
           kOut = K;
-          out = await this.pool.run(patchedKey(L, mode, attnInput, stack !== undefined), build, feeds, fetchesFor(kOut));
+          if (someHeads) {
+            const live = someHeads;
+            const liveRows = live.map((h) => sIn + h);
+            const n = live.length;
+            const feeds: Feeds = {
+              ...common,
+              heads: i64(
+                BigInt64Array.from(live, (h) => BigInt(h)),
+                [n],
+              ),
+              pick: i64(
+                BigInt64Array.from({ length: 3 * n }, (_, i) => BigInt(3 * (i % n) + Math.floor(i / n))),
+                [3, n],
+              ),
+              mask_attn: f32(
+                selectColumns(
+                  maskAttn,
+                  3 * nHeads,
+                  headRecv.map((r) => r - rAttn),
+                ),
+                [K, ...pos, rows.length, 3 * n],
+              ),
+              mix_heads: f32(mix.block(liveRows, seqLen), [K, seqLen, n]),
+            };
+            if (mlpRuns) {
+              feeds.mask_mlp_prev = f32(block(rMlp, 1), [K, ...pos, rows.length]);
+              feeds.mask_mlp_heads = f32(edges.block(rMlp, 1, liveRows), [K, ...pos, n]);
+              feeds.mix_mlp = f32(mix.block([sMlp], seqLen), [K, seqLen]);
+            }
+            const fetches: Fetches = { resid_out: f32(new Float32Array(K * X), [K, batch, seqLen, dModel]) };
+            if (stack) {
+              liveScratch ??= new Float32Array(K * nHeads * X);
+              fetches.head_diff = f32(liveScratch.subarray(0, K * n * X), [K, n, batch * seqLen, dModel]);
+              if (mlpRuns) fetches.mlp_diff = fetchesFor(K).mlp_diff!;
+            }
+            const build = () => buildPatchedLayerSomeHeads(this.config, this.weights.layers[L]!, L, mode, stack !== undefined, mlpRuns);
+            out = await this.pool.run(`patched-some:${L}:${mode}${stack ? ':diffs' : ''}${mlpRuns ? '' : ':no-mlp'}`, build, feeds, fetches);
+          } else {
+            const attnInput: AttentionInput = sameColumns(maskAttn, 3 * nHeads) ? 'shared' : 'per-receiver';
+            const nAttn = attnInput === 'shared' ? 1 : 3 * nHeads;
+            const feeds = {
+              ...common,
+              mask_attn: f32(attnInput === 'shared' ? firstColumn(maskAttn, 3 * nHeads) : maskAttn, [K, ...pos, rows.length, nAttn]),
+              mask_mlp_prev: f32(block(rMlp, 1), [K, ...pos, rows.length]),
+              mask_mlp_heads: f32(edges.block(rMlp, 1, headRows), [K, ...pos, nHeads]),
+              ...mixFeeds(),
+            };
+            const build = () => buildPatchedLayer(this.config, this.weights.layers[L]!, L, mode, attnInput, stack !== undefined);
+            out = await this.pool.run(patchedKey(L, mode, attnInput, stack !== undefined), build, feeds, fetchesFor(kOut));
+          }
         } else {
           // Without sender differences to keep, the layer need not form its senders one by one.
           const withMix = mix.mixesAny(sIn, sMlp + 1);
@@ -318,7 +385,18 @@ export class PatchableModel {
           const build = () => buildPlainLayer(this.config, this.weights.layers[L]!, L, { mix: withMix, outputs, cachedZ });
           out = await this.pool.run(plainKey(L, withMix, outputs, cachedZ), build, feeds, fetchesFor(kOut));
         }
-        if (stack && scratch) {
+        if (stack && someHeads && liveScratch) {
+          // Rows of the computed heads from the layer's output; the others (and an MLP that did not
+          // run) carry the source's value: their difference is 0.
+          const n = someHeads.length;
+          for (let k = 0; k < K; k++) {
+            const slab = k * S * X;
+            stack.data.fill(0, slab + sIn * X, slab + (sIn + nHeads) * X);
+            someHeads.forEach((h, i) => stack.data.set(liveScratch!.subarray((k * n + i) * X, (k * n + i + 1) * X), slab + (sIn + h) * X));
+            if (!mlpRuns) stack.data.fill(0, slab + sMlp * X, slab + (sMlp + 1) * X);
+          }
+          if (scratch && mlpRuns) spreadRows(stack.data, S, scratch.mlp.subarray(0, kOut * X), sMlp, 1, kOut, K, X);
+        } else if (stack && scratch) {
           spreadRows(stack.data, S, scratch.heads.subarray(0, kOut * nHeads * X), sIn, nHeads, kOut, K, X);
           spreadRows(stack.data, S, scratch.mlp.subarray(0, kOut * X), sMlp, 1, kOut, K, X);
         }
@@ -492,6 +570,14 @@ function sameColumns(block: Float32Array, n: number): boolean {
     for (let j = 1; j < n; j++) if (block[i + j] !== block[i]) return false;
   }
   return true;
+}
+
+/** Columns `cols` of a [rows, n] block, as [rows, cols.length]. */
+function selectColumns(block: Float32Array, n: number, cols: readonly number[]): Float32Array {
+  const rows = block.length / n;
+  const out = new Float32Array(rows * cols.length);
+  for (let i = 0; i < rows; i++) cols.forEach((c, j) => (out[i * cols.length + j] = block[i * n + c]!));
+  return out;
 }
 
 /** Column 0 of a [rows, n] block, as [rows, 1]. */

@@ -168,6 +168,28 @@ for (const arch of ['gpt2', 'llama'] as const) {
     });
 
     for (const perPosition of [false, true]) {
+      it(`a per-receiver layer computes only the senders something reads${perPosition ? ' (per position)' : ''}`, async () => {
+        // Heads 0 and 2 of layer 1 carry the source's output everywhere (mixed with 1 in every
+        // configuration and at every position), the MLP of layer 1 too in the second mask: their
+        // receivers get no inputs. Edge entries keep layer 1 per-receiver.
+        for (const mlpUnread of [false, true]) {
+          const m = perPosition ? EdgeMasks.zeros(graph, 2, T) : EdgeMasks.zeros(graph, 2);
+          const all = perPosition ? Array.from({ length: T }, (_, t) => t) : [undefined];
+          for (let k = 0; k < 2; k++) {
+            for (const t of all) {
+              for (const s of [head(1, 0), head(1, 2), ...(mlpUnread ? [graph.mlpSender(1)] : [])]) nodePatch(m, k, s, 1, t);
+            }
+            const at = perPosition ? 2 + k : undefined;
+            m.set(k, 0, graph.headInputReceiver(1, 1, 'q'), 1, at);
+            m.set(k, head(0, 3), graph.headInputReceiver(1, 3, 'v'), 0.5, at);
+            m.set(k, head(0, k), graph.mlpReceiver(1), 1, at);
+            m.set(k, head(1, 1), graph.headInputReceiver(2, 0, 'k'), 1, at);
+          }
+          const r = await check(m, { startLayer: 1, fromZero: true });
+          expect(r.perReceiverLayers).toContain(1);
+        }
+      });
+
       it(`node patches and edge-specific entries in one mask${perPosition ? ' (per position)' : ''}`, async () => {
         const at = (t: number) => (perPosition ? t : undefined);
         const m = EdgeMasks.zeros(graph, 4, perPosition ? T : undefined);
