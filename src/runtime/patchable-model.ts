@@ -174,8 +174,12 @@ export class PatchableModel {
       throw new Error(`per-position masks are for ${masks.seqLen} positions, the prompts have ${seqLen}`);
     }
     const base = opts.base ?? (await this.run(input, positions)).cache;
-    const nodesOnly = !alwaysPerReceiver && !NodeMixing.split(masks, this.firstLayer(masks, opts.fromLayer)).masks.touches(0, this.graph.nReceivers);
-    const perChunk = Math.max(1, Math.floor((opts.maxRows ?? (nodesOnly ? DEFAULT_NODE_MAX_ROWS : DEFAULT_MAX_ROWS)) / batch));
+    let perChunk = Math.max(1, Math.floor((opts.maxRows ?? DEFAULT_MAX_ROWS) / batch));
+    if (opts.maxRows === undefined && masks.k > perChunk) {
+      // Node patches alone keep no difference stack: their passes take more configurations.
+      const nodesOnly = !alwaysPerReceiver && !NodeMixing.split(masks, this.firstLayer(masks, opts.fromLayer)).masks.touches(0, this.graph.nReceivers);
+      if (nodesOnly) perChunk = Math.max(1, Math.floor(DEFAULT_NODE_MAX_ROWS / batch));
+    }
     if (masks.k > perChunk) {
       // Memory of a pass grows with K x B: run large mask batches in chunks of configurations.
       const parts: Float32Array[] = [];
