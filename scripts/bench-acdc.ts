@@ -107,9 +107,10 @@ async function naiveEdge(l: number, pruned: Uint8Array, i: number): Promise<numb
 }
 
 /** ACDC's per-edge cost into layer l from `pruned`: --sample consecutive decisions, less the start-up evaluation. */
-async function acdcEdge(l: number, pruned: Uint8Array): Promise<{ seconds: number; pruned: number }> {
+async function acdcEdge(l: number, pruned: Uint8Array): Promise<{ seconds: number; pruned: number; unread: number; passes: number }> {
   const r = await acdcTuned(runs, { tau, metric: kl, receivers: receiversOf(l), initialPruned: pruned, batch }, { maxDecisions: sample });
-  return { seconds: (r.stats.seconds - r.stats.initialSeconds) / r.log.length, pruned: r.log.filter((d) => d.pruned).length };
+  const seconds = r.stats.seconds - r.stats.initialSeconds;
+  return { seconds: seconds / r.log.length, pruned: r.log.filter((d) => d.pruned).length, unread: r.stats.unread, passes: r.stats.passes - 1 };
 }
 
 // 1. The start of a real run.
@@ -158,6 +159,8 @@ for (const l of [nLayers, nLayers - 1, ...sampleLayers.filter((x) => x < nLayers
     const x = await acdcEdge(l, state);
     a.push(x.seconds);
     pruned += x.pruned;
+    // Decisions made without a pass (edges into nodes nothing reads) cost nothing; the rest one pass each.
+    console.error(`layer ${l}: ${sample} decisions, ${x.unread} without a pass (into unread nodes), ${x.passes} passes, ${x.pruned} pruned; ${((x.seconds * sample) / Math.max(1, x.passes) / plainSeconds).toFixed(2)} plain forwards a pass`);
     nv.push(await naiveEdge(l, state, i));
   }
   costs.push({ layer: l, acdc: median(a), naive: median(nv), decisions: sample * reps, pruned });
