@@ -29,16 +29,8 @@ export interface RunResult {
   readonly cache: SenderCache;
 }
 
-/**
- * Prompt-configurations (K x B) one patched pass handles at most when it has edge entries (it keeps
- * a [K, S, B, T, d] stack of sender differences); larger requests run in chunks of K.
- */
+/** Prompt-configurations (K x B) one patched pass handles at most; larger requests run in chunks of K. */
 export const DEFAULT_MAX_ROWS = 64;
-/**
- * The same for passes of node patches only: they keep no difference stack, so a pass holds only its
- * layers' activations, and more configurations per pass share each product's weight packing.
- */
-export const DEFAULT_NODE_MAX_ROWS = 256;
 
 export interface PatchOptions {
   /** The patch source: the other run's cache (clean for denoising, corrupted for noising). */
@@ -53,7 +45,7 @@ export interface PatchOptions {
    * checks of prefix reuse.
    */
   readonly fromLayer?: number;
-  /** Bound on K x B per pass (memory grows with it); default DEFAULT_MAX_ROWS, or DEFAULT_NODE_MAX_ROWS for node patches only. */
+  /** Bound on K x B per pass (memory grows with it); default DEFAULT_MAX_ROWS. */
   readonly maxRows?: number;
 }
 
@@ -174,12 +166,7 @@ export class PatchableModel {
       throw new Error(`per-position masks are for ${masks.seqLen} positions, the prompts have ${seqLen}`);
     }
     const base = opts.base ?? (await this.run(input, positions)).cache;
-    let perChunk = Math.max(1, Math.floor((opts.maxRows ?? DEFAULT_MAX_ROWS) / batch));
-    if (opts.maxRows === undefined && masks.k > perChunk) {
-      // Node patches alone keep no difference stack: their passes take more configurations.
-      const nodesOnly = !alwaysPerReceiver && !NodeMixing.split(masks, this.firstLayer(masks, opts.fromLayer)).masks.touches(0, this.graph.nReceivers);
-      if (nodesOnly) perChunk = Math.max(1, Math.floor(DEFAULT_NODE_MAX_ROWS / batch));
-    }
+    const perChunk = Math.max(1, Math.floor((opts.maxRows ?? DEFAULT_MAX_ROWS) / batch));
     if (masks.k > perChunk) {
       // Memory of a pass grows with K x B: run large mask batches in chunks of configurations.
       const parts: Float32Array[] = [];
@@ -201,7 +188,13 @@ export class PatchableModel {
     const X = batch * seqLen * dModel;
     const g = this.graph;
     const mode: MaskMode = masks.perPosition ? 'per-position' : 'all-positions';
-    const startLayer = this.firstLayer(masks, opts.fromLayer);
+    // The first layer any entry of M reaches, node patches included: their senders' outputs change there.
+    let startLayer = 0;
+    while (startLayer < nLayers && !masks.touches(g.layerReceiverStart(startLayer), 3 * nHeads + 1)) startLayer++;
+    if (opts.fromLayer !== undefined) {
+      if (opts.fromLayer > startLayer) throw new Error(`fromLayer ${opts.fromLayer} is after the first patched layer ${startLayer}`);
+      startLayer = opts.fromLayer;
+    }
     // Node patches become mixing at the senders' outputs; only the rest (edges) needs per-receiver inputs.
     const mix = NodeMixing.split(masks, startLayer);
     const edges = mix.masks;
@@ -438,16 +431,6 @@ export class PatchableModel {
     } finally {
       if (stack) this.stacks.release(stack);
     }
-  }
-
-  /** The first layer any entry of M reaches, node patches included (their senders' outputs change there), or fromLayer. */
-  private firstLayer(masks: EdgeMasks, fromLayer: number | undefined): number {
-    const { nLayers, nHeads } = this.config;
-    let first = 0;
-    while (first < nLayers && !masks.touches(this.graph.layerReceiverStart(first), 3 * nHeads + 1)) first++;
-    if (fromLayer === undefined) return first;
-    if (fromLayer > first) throw new Error(`fromLayer ${fromLayer} is after the first patched layer ${first}`);
-    return fromLayer;
   }
 
   /** The model as one ordinary ONNX graph (no per-receiver inputs, no cache): the baseline. */
