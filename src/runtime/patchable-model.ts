@@ -312,7 +312,8 @@ export class PatchableModel {
             return [...set].filter((s) => baseline === 0 || s < sStart || !unread(s)).sort((a, b) => a - b);
           };
           const patched = senders(0);
-          const kept = needDiff && keptSideMayBeSmaller(patched.length, sIn) ? senders(1) : undefined;
+          // (Both sides are counted: mixed senders drop out of both, so neither count predicts the other.)
+          const kept = needDiff && patched.length > 1 ? senders(1) : undefined;
           const fromKept = kept !== undefined && kept.length < patched.length;
           const rows = feedRows(fromKept ? kept : patched, kd());
           const pos = masks.perPosition ? [seqLen] : [];
@@ -551,11 +552,6 @@ function feedRows(needed: readonly number[], kd: number): readonly number[] {
   const span = needed[needed.length - 1]! - lo + 1;
   if (kd === 1 && needed.length * 3 >= span * 2) return Array.from({ length: span }, (_, i) => lo + i);
   return needed;
-}
-
-/** Whether the kept side could need fewer sender rows than the `patched` ones of the `sIn` senders before a layer. */
-function keptSideMayBeSmaller(patched: number, sIn: number): boolean {
-  return patched > sIn / 2;
 }
 
 /** M - 1 for every entry of a mask block (all of them edges: senders before the layer). */
