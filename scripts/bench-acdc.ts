@@ -12,6 +12,7 @@
 // Every cost is also given in plain forwards (PatchableModel.plainForward of the same batch, median of
 // 5, timed in the same process before the ACDC runs).
 // Usage: npx tsx scripts/bench-acdc.ts [--decisions 313] [--layers 0,4,8] [--sample 2] [--reps 3] [--tau 1e-3] [--batch K]
+//        [--threads N (intra-op threads; default every core)]
 import { parseArgs } from 'node:util';
 import { acdcTuned } from '../src/methods/acdc.js';
 import { Experiment } from '../src/experiment/experiment.js';
@@ -28,6 +29,7 @@ const { values: args } = parseArgs({
     layers: { type: 'string', default: '0,4,8' },
     reps: { type: 'string', default: '3' },
     sample: { type: 'string', default: '2' },
+    threads: { type: 'string' },
     tau: { type: 'string', default: '1e-3' },
     batch: { type: 'string' },
   },
@@ -49,7 +51,8 @@ const rand = (): number => random.uniform();
 // Four key positions replaced (STR-like); the metric reads the last position.
 const dataset = benchDataset({ pairs: B, length: T, keyPositions: [1, 5, 9, 13], random });
 
-const pm = new PatchableModel(initModel('gpt2-small', 0));
+const threads = args.threads === undefined ? undefined : Number(args.threads);
+const pm = new PatchableModel(initModel('gpt2-small', 0), { threads });
 const g = pm.graph;
 const { nLayers } = pm.config;
 const R = g.nReceivers;
@@ -199,7 +202,7 @@ if (nEdges !== g.nEdges) throw new Error(`counted ${nEdges} edges, the graph has
 
 const h = (s: number) => `${(s / 3600).toFixed(1)} h`;
 console.log(
-  `Machine: ${machine()}. Model: gpt2-small shape (random weights), ${B} prompts x ${T} tokens, KL metric, noising, tau ${tau}, candidates per pass: ${batch ?? 'default (1 for 50 prompts)'}.\n`,
+  `Machine: ${machine()}. Model: gpt2-small shape (random weights), ${B} prompts x ${T} tokens, KL metric, noising, tau ${tau}, candidates per pass: ${batch ?? 'default (1 for 50 prompts)'}, ${threads ?? 'all'} threads.\n`,
 );
 console.log(
   `Clean + corrupted runs (once, shared by every threshold): ${prepareSeconds.toFixed(1)} s. Real run, first ${real.log.length} edges: ${realSeconds.toFixed(1)} s, ${fwd(realSeconds / real.log.length)} plain forwards an edge (${real.stats.passes} passes, ${real.stats.dropped} speculative results dropped).\n`,
