@@ -163,7 +163,9 @@ for (const l of [nLayers, nLayers - 1, ...sampleLayers.filter((x) => x < nLayers
     a.push(x.seconds);
     pruned += x.pruned;
     // Decisions made without a pass (edges into nodes nothing reads) cost nothing; the rest one pass each.
-    console.error(`layer ${l}: ${sample} decisions, ${x.unread} without a pass (into unread nodes), ${x.passes} passes, ${x.pruned} pruned; ${((x.seconds * sample) / Math.max(1, x.passes) / plainSeconds).toFixed(2)} plain forwards a pass`);
+    console.error(
+      `layer ${l}: ${sample} decisions, ${x.unread} without a pass (into unread nodes), ${x.passes} passes, ${x.pruned} pruned; ${((x.seconds * sample) / Math.max(1, x.passes) / plainSeconds).toFixed(2)} plain forwards a pass`,
+    );
     nv.push(await naiveEdge(l, state, i));
   }
   costs.push({ layer: l, acdc: median(a), naive: median(nv), decisions: sample * reps, pruned });
