@@ -315,9 +315,12 @@ export class PatchableModel {
           // (Both sides are counted: mixed senders drop out of both, so neither count predicts the other.)
           const kept = needDiff && patched.length > 1 ? senders(1) : undefined;
           const fromKept = kept !== undefined && kept.length < patched.length;
-          const rows = feedRows(fromKept ? kept : patched, kd());
+          const rows = feedRows(fromKept ? kept : patched, kd(), headRecv.length + (mlpRuns ? 1 : 0));
           const pos = masks.perPosition ? [seqLen] : [];
-          const block = (r0: number, nR: number) => (fromKept ? minusOne(edges.block(r0, nR, rows)) : edges.block(r0, nR, rows));
+          // From the kept side the entries are M - 1, over the kept senders only: a row fed only
+          // because it lies in a viewed range gets 0 (it may hold a sender no side reads).
+          const keptRows = fromKept ? new Set(kept) : undefined;
+          const block = (r0: number, nR: number) => (keptRows ? keptMinusOne(edges.block(r0, nR, rows), rows, keptRows, nR) : edges.block(r0, nR, rows));
           const totalFeed = fromKept ? diffTotal(L, resid, kResid) : zeroTotal;
           const common = {
             resid: f32(resid, [kResid, batch, seqLen, dModel]),
@@ -387,14 +390,13 @@ export class PatchableModel {
           out = await this.pool.run(plainKey(L, withMix, outputs, cachedZ), build, feeds, fetchesFor(kOut));
         }
         if (stack && someHeads && liveScratch) {
-          // Rows of the computed heads from the layer's output; the others (and an MLP that did not
-          // run) carry the source's value: their difference is 0.
+          // Rows of the computed heads from the layer's output. The others (and an MLP that did not
+          // run) carry the source's value everywhere: no side of any later patch term reads them
+          // (a view over a range of rows gives them zero mask entries), so they are left as they are.
           const n = someHeads.length;
           for (let k = 0; k < K; k++) {
             const slab = k * S * X;
-            stack.data.fill(0, slab + sIn * X, slab + (sIn + nHeads) * X);
             someHeads.forEach((h, i) => stack.data.set(liveScratch!.subarray((k * n + i) * X, (k * n + i + 1) * X), slab + (sIn + h) * X));
-            if (!mlpRuns) stack.data.fill(0, slab + sMlp * X, slab + (sMlp + 1) * X);
           }
           if (scratch && mlpRuns) spreadRows(stack.data, S, scratch.mlp.subarray(0, kOut * X), sMlp, 1, kOut, K, X);
         } else if (stack && scratch) {
@@ -411,7 +413,7 @@ export class PatchableModel {
         logits = finalLogits;
       } else if (logitsPatched) {
         const gather = gatherIndices(positions, batch, seqLen);
-        const rows = feedRows(edges.activeSenders(g.logitsReceiver, 1), kd());
+        const rows = feedRows(edges.activeSenders(g.logitsReceiver, 1), kd(), 1);
         const feeds = {
           resid: f32(resid, [kResid, batch, seqLen, dModel]),
           gather: i64(gather, [gather.length]),
@@ -542,21 +544,24 @@ function addScaled(out: Float32Array, at: number, w: (t: number) => number, diff
 
 /**
  * The sender rows to feed for the `needed` ones (ascending), from a difference stack kd wide: with
- * kd = 1, their whole range when they fill two thirds of it (a view of the stack costs no copy, and
- * the rows between get zero mask entries: copying a row costs about half what a row adds to the
- * delta product of a layer's 37 receivers), else just them; one zero-mask row when none is needed.
+ * kd = 1, their whole range when that costs less than copying them out (a view of the stack costs
+ * no copy, and the rows between get zero mask entries, each adding a product row for every one of
+ * the `receivers` columns: copying a row costs about what 33 such product rows do), else just them;
+ * one zero-mask row when none is needed.
  */
-function feedRows(needed: readonly number[], kd: number): readonly number[] {
+function feedRows(needed: readonly number[], kd: number, receivers: number): readonly number[] {
   if (needed.length === 0) return [0];
   const lo = needed[0]!;
   const span = needed[needed.length - 1]! - lo + 1;
-  if (kd === 1 && needed.length * 3 >= span * 2) return Array.from({ length: span }, (_, i) => lo + i);
+  if (kd === 1 && span * receivers <= needed.length * (receivers + 33)) return Array.from({ length: span }, (_, i) => lo + i);
   return needed;
 }
 
-/** M - 1 for every entry of a mask block (all of them edges: senders before the layer). */
-function minusOne(block: Float32Array): Float32Array {
-  for (let i = 0; i < block.length; i++) block[i]! -= 1;
+/** M - 1 for the entries of the `kept` senders' rows of a [..., rows.length, n] mask block (all edges: senders before the layer), 0 for the other rows. */
+function keptMinusOne(block: Float32Array, rows: readonly number[], kept: ReadonlySet<number>, n: number): Float32Array {
+  const keep = rows.map((s) => kept.has(s));
+  const per = rows.length * n;
+  for (let i = 0; i < block.length; i++) block[i] = keep[Math.floor((i % per) / n)] ? block[i]! - 1 : 0;
   return block;
 }
 
