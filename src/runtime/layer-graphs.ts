@@ -285,9 +285,10 @@ export function buildPlainLayer(cfg: ModelConfig, w: LayerWeights, L: number, fo
  * One layer whose receivers each get their own patched input. In: resid [Kr, B, T, d];
  * diff [Kd, A, B, T, d]: the patch source's minus this run's outputs of the A senders before the
  * layer that some mask entry reaches (the runtime passes only those: a sender no mask reaches adds
- * nothing); diff_total [Kt, B, T, d]: added to every receiver's input from the senders before the
- * layer (0, or the sum of all their differences when the masks given are M - 1: the patch term
- * from the kept edges' side, sum_s M D_s = sum_s D_s + sum_s (M - 1) D_s); src_z, src_mlp: the
+ * nothing); recv_base [Kt, B, T, d]: the stream every receiver's input starts from, before the
+ * patch term: resid, or, when the masks given are M - 1 (the patch term from the kept edges' side,
+ * sum_s M D_s = sum_s D_s + sum_s (M - 1) D_s), resid plus every earlier sender's difference, i.e.
+ * the source run's stream (plus what the run mixed in before its first layer); src_z, src_mlp: the
  * source's outputs of this layer's senders; mask_attn [K, A, 3H] ([K, A, 1] with a shared attention
  * input), mask_mlp_prev [K, A], mask_mlp_heads [K, H] (each with a T axis after K for per-position
  * masks); mix_heads, mix_mlp: node mixing of the layer's own senders, as in buildPlainLayer's mix
@@ -302,7 +303,7 @@ export function buildPatchedLayer(cfg: ModelConfig, w: LayerWeights, L: number, 
   const d = cfg.dModel;
   const resid = g.input('resid', 'float32', ['kr', 'b', 't', d]);
   const dPrev = g.input('diff', 'float32', ['kd', 's', 'b', 't', d]);
-  const total = g.input('diff_total', 'float32', ['kt', 'b', 't', d]);
+  const recvBase = g.input('recv_base', 'float32', ['kt', 'b', 't', d]);
   const pos = mode === 'per-position' ? ['t'] : [];
   const nAttn = shared ? 1 : 3 * H;
   const maskAttn = g.input('mask_attn', 'float32', ['k', ...pos, 's', nAttn]);
@@ -320,11 +321,11 @@ export function buildPatchedLayer(cfg: ModelConfig, w: LayerWeights, L: number, 
   let q: string, k: string, v: string;
   if (shared) {
     // One input for every head receiver: one delta, one norm, the fused projection.
-    [q, k, v] = sharedQkv(c, norm(g, g.op('Add', [g.op('Add', [resid, total]), row(0)]), normOf(g, cfg, w.ln1, `${p}ln1`)), p);
+    [q, k, v] = sharedQkv(c, norm(g, g.op('Add', [recvBase, row(0)]), normOf(g, cfg, w.ln1, `${p}ln1`)), p);
   } else {
     // Head inputs: resid + delta for each of the 3H receivers (receiver 3h + j: q, k, v of head h),
     // normalised one by one (the MLP's row along, unused).
-    const x = g.op('Add', [g.op('Unsqueeze', [g.op('Add', [resid, total]), g.ints([1])]), deltaPrev]);
+    const x = g.op('Add', [g.op('Unsqueeze', [recvBase, g.ints([1])]), deltaPrev]);
     const xn = norm(g, x, normOf(g, cfg, w.ln1, `${p}ln1`));
     const pick = (j: number) => g.op('Gather', [xn, g.ints(Array.from({ length: H }, (_, h) => 3 * h + j))], { axis: 1 });
     [q, k, v] = perHeadQkv(c, pick(0), pick(1), pick(2), p);
@@ -347,7 +348,8 @@ export function buildPatchedLayer(cfg: ModelConfig, w: LayerWeights, L: number, 
     const maskHeads = mode === 'per-position' ? perHeadScale(g, maskMlpHeads) : g.op('Unsqueeze', [maskMlpHeads, g.ints([2, 3, 4])]);
     deltaHeads = attentionOutput(c, g.op('Mul', [maskHeads, dz]), p);
   }
-  const xm = g.op('Add', [mid, g.op('Add', [g.op('Add', [row(nAttn), total]), deltaHeads])]);
+  // (recv_base - resid: 0, or the earlier senders' differences for a patch term from the kept side.)
+  const xm = g.op('Add', [mid, g.op('Add', [g.op('Add', [row(nAttn), g.op('Sub', [recvBase, resid])]), deltaHeads])]);
   const m = mixMlp(g, mlp(c, norm(g, xm, normOf(g, cfg, w.ln2, `${p}ln2`)), p), src.srcMlp, mi.mixM);
   const out = addBias(g, g.op('Add', [mid, m]), w.bOut?.data, `${p}b_out`, [d]);
   if (diffs) outputMlpDiff(c, m, src.srcMlp, 'k');
@@ -373,7 +375,7 @@ export function buildPatchedLayerSomeHeads(cfg: ModelConfig, w: LayerWeights, L:
   const { dModel: d, dHead: dh, nHeads: H } = cfg;
   const resid = g.input('resid', 'float32', ['kr', 'b', 't', d]);
   const dPrev = g.input('diff', 'float32', ['kd', 's', 'b', 't', d]);
-  const total = g.input('diff_total', 'float32', ['kt', 'b', 't', d]);
+  const recvBase = g.input('recv_base', 'float32', ['kt', 'b', 't', d]);
   const heads = g.input('heads', 'int64', ['h']);
   const pickRows = g.input('pick', 'int64', [3, 'h']);
   const pos = mode === 'per-position' ? ['t'] : [];
@@ -388,7 +390,7 @@ export function buildPatchedLayerSomeHeads(cfg: ModelConfig, w: LayerWeights, L:
   const maskPrev = maskMlpPrev ? g.op('Concat', [maskAttn, g.op('Unsqueeze', [maskMlpPrev, g.ints([-1])])], { axis: -1 }) : maskAttn;
   const nCols = maskMlpPrev ? g.op('Add', [nRecv, g.ints([1])]) : nRecv;
   const deltaPrev = patchDelta(c, dPrev, maskPrev, mode, nCols); // [K, 3H' (+1), B, T, d]
-  const x = g.op('Add', [g.op('Unsqueeze', [g.op('Add', [resid, total]), g.ints([1])]), deltaPrev]);
+  const x = g.op('Add', [g.op('Unsqueeze', [recvBase, g.ints([1])]), deltaPrev]);
   const xn = norm(g, x, normOf(g, cfg, w.ln1, `${p}ln1`));
   const pick = (j: number) => g.op('Gather', [xn, g.op('Gather', [pickRows, g.ints([j])], { axis: 0 })], { axis: 1 });
   const some = (t: string, axis: number) => g.op('Gather', [t, heads], { axis });
@@ -426,7 +428,7 @@ export function buildPatchedLayerSomeHeads(cfg: ModelConfig, w: LayerWeights, L:
       deltaHeads = g.op('MatMul', [merged(g.op('Mul', [maskHeads, dz])), woSome]);
     }
     const rowMlp = g.op('Squeeze', [g.op('Gather', [deltaPrev, g.op('Sub', [nCols, g.ints([1])])], { axis: 1 }), g.ints([1])]);
-    const xm = g.op('Add', [mid, g.op('Add', [g.op('Add', [rowMlp, total]), deltaHeads])]);
+    const xm = g.op('Add', [mid, g.op('Add', [g.op('Add', [rowMlp, g.op('Sub', [recvBase, resid])]), deltaHeads])]);
     m = mixMlp(g, mlp(c, norm(g, xm, normOf(g, cfg, w.ln2, `${p}ln2`)), p), src.srcMlp, mixM);
     if (diffs) outputMlpDiff(c, m, src.srcMlp, 'k');
   } else {

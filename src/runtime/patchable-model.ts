@@ -220,19 +220,16 @@ export class PatchableModel {
         if (!stack) return f32(new Float32Array(rows.length * X), [1, rows.length, batch, seqLen, dModel]);
         return f32(pickRows(stack.data, kd(), S, rows, X), [kd(), rows.length, batch, seqLen, dModel]);
       };
-      // The senders' differences summed over every sender before a layer, for layers whose patch term
-      // is taken from the kept edges' side: the source's residual stream minus this run's, less what
-      // mixing senders the run does not recompute added to it (their rows hold src - base).
+      // The stream a layer's receivers start from when its patch term is taken from the kept
+      // edges' side: this run's stream plus every earlier sender's difference, which is the
+      // source's stream plus what mixing senders the run does not recompute added to it (their
+      // rows hold src - base).
       let premixShift: Float32Array | undefined;
-      const zeroTotal = new Float32Array(X);
-      const diffTotal = (L: number, stream: Float32Array, kStream: number): Float32Array => {
-        const kt = premixShift ? K : kStream;
-        const out = new Float32Array(kt * X);
+      const keptBase = (L: number): Float32Array => {
         const srcResid = src.residStart[L]!;
-        for (let k = 0; k < kt; k++) {
-          const at = (kStream === 1 ? 0 : k) * X;
-          for (let i = 0; i < X; i++) out[k * X + i] = srcResid[i]! - stream[at + i]! + (premixShift ? premixShift[k * X + i]! : 0);
-        }
+        if (!premixShift) return srcResid;
+        const out = new Float32Array(K * X);
+        for (let k = 0; k < K; k++) for (let i = 0; i < X; i++) out[k * X + i] = srcResid[i]! + premixShift[k * X + i]!;
         return out;
       };
       const premixed = Array.from({ length: sStart }, (_, s) => s).filter((s) => mix.mixes(s));
@@ -321,11 +318,11 @@ export class PatchableModel {
           // because it lies in a viewed range gets 0 (it may hold a sender no side reads).
           const keptRows = fromKept ? new Set(kept) : undefined;
           const block = (r0: number, nR: number) => (keptRows ? keptMinusOne(edges.block(r0, nR, rows), rows, keptRows, nR) : edges.block(r0, nR, rows));
-          const totalFeed = fromKept ? diffTotal(L, resid, kResid) : zeroTotal;
+          const recvBase = fromKept ? keptBase(L) : resid;
           const common = {
             resid: f32(resid, [kResid, batch, seqLen, dModel]),
             diff: diffRows(rows),
-            diff_total: f32(totalFeed, [totalFeed.length / X, batch, seqLen, dModel]),
+            recv_base: f32(recvBase, [recvBase.length / X, batch, seqLen, dModel]),
             ...srcFeeds(),
           };
           const maskAttn = block(rAttn, 3 * nHeads);
