@@ -5,7 +5,7 @@
 // (noising), never a base run.
 import { readFileSync } from 'node:fs';
 import { UserError } from '../core/errors.js';
-import type { SenderCache } from '../runtime/cache.js';
+import { type SenderCache, difference } from '../runtime/cache.js';
 import type { PatchableModel } from '../runtime/patchable-model.js';
 import type { Tokenizer } from '../tokenizer/types.js';
 
@@ -104,7 +104,7 @@ export async function ablationSource(model: PatchableModel, base: SenderCache, m
   for (let L = 0; L <= nLayers; L++) {
     residStart.push(Float32Array.from(base.residStart[L]!, (x, i) => x + shift[i]!));
     if (L === nLayers) break;
-    const dz = z[L]!.map((x, i) => x - base.z[L]![i]!);
+    const dz = difference(z[L]!, base.z[L]!);
     const attn = await model.senderRows.attention(L, dz, batch, seqLen);
     for (let i = 0; i < X; i++) shift[i]! += attn[i]!;
     add(mlp[L]!, base.mlp[L]!);

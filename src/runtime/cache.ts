@@ -20,9 +20,13 @@ export function sameShape(a: SenderCache, b: SenderCache): boolean {
   return a.batch === b.batch && a.seqLen === b.seqLen && a.dModel === b.dModel && a.z.length === b.z.length && a.z.every((z, L) => z.length === b.z[L]!.length);
 }
 
+/** a - b, element by element, into `out` (returned). */
+export function subtractInto(out: Float32Array, a: Float32Array, b: Float32Array): Float32Array {
+  for (let i = 0; i < out.length; i++) out[i] = a[i]! - b[i]!;
+  return out;
+}
+
 /** a - b, element by element. */
 export function difference(a: Float32Array, b: Float32Array): Float32Array {
-  const out = new Float32Array(a.length);
-  for (let i = 0; i < a.length; i++) out[i] = a[i]! - b[i]!;
-  return out;
+  return subtractInto(new Float32Array(a.length), a, b);
 }

@@ -75,17 +75,28 @@ function attention(c: LayerCtx, q: string, k: string, v: string): string {
  * layout (a graph output in it is written by the product: no copy). No output bias: a constant, in
  * the stream. Formed only where full-width differences are needed (edge patches).
  */
-function headOutputs(c: LayerCtx, z: string, p: string): string {
+function headOutputs(c: LayerCtx, z: string, p: string, heads?: string): string {
   const { g, cfg } = c;
-  const wo = g.weight(`${p}wo`, c.w.wo.data, [cfg.nHeads, cfg.dHead, cfg.dModel]);
+  const wo = someHeads(g, g.weight(`${p}wo`, c.w.wo.data, [cfg.nHeads, cfg.dHead, cfg.dModel]), heads);
   return g.op('MatMul', [reshape(g, z, [0, 0, -1, cfg.dHead]), wo]);
 }
 
-/** sum_h z_h W_O[h] of z [Kx, H, B, T, dh] as one product with the fused W_O: [Kx, B, T, d]. */
-function attentionOutput(c: LayerCtx, z: string, p: string): string {
+/**
+ * sum_h z_h W_O[h] of z [Kx, H, B, T, dh] as one product with the fused W_O: [Kx, B, T, d]. With
+ * `heads` [H'] (int64), z holds those heads only, and the product uses their rows of W_O.
+ */
+function attentionOutput(c: LayerCtx, z: string, p: string, heads?: string): string {
   const { g, cfg } = c;
-  const merged = reshape(g, transpose(g, z, [0, 2, 3, 1, 4]), [0, 0, 0, cfg.nHeads * cfg.dHead]); // [Kx, B, T, H dh]
-  return g.op('MatMul', [merged, g.weight(`${p}wo_fused`, c.w.wo.data, [cfg.nHeads * cfg.dHead, cfg.dModel])]);
+  const merged = reshape(g, transpose(g, z, [0, 2, 3, 1, 4]), [0, 0, 0, -1]); // [Kx, B, T, H dh]
+  const wo = heads
+    ? reshape(g, someHeads(g, g.weight(`${p}wo`, c.w.wo.data, [cfg.nHeads, cfg.dHead, cfg.dModel]), heads), [-1, cfg.dModel])
+    : g.weight(`${p}wo_fused`, c.w.wo.data, [cfg.nHeads * cfg.dHead, cfg.dModel]);
+  return g.op('MatMul', [merged, wo]);
+}
+
+/** A per-head weight [H, ...]: as is, or the rows of `heads` [H'] (int64) only. */
+function someHeads(g: GraphBuilder, weight: string, heads: string | undefined): string {
+  return heads ? g.op('Gather', [weight, heads], { axis: 0 }) : weight;
 }
 
 /** The MLP's sender output (no output bias) from its normalised input x [..., d]. */
@@ -136,13 +147,16 @@ function sharedQkv(c: LayerCtx, x: string, p: string): [string, string, string] 
   return [q, k, v];
 }
 
-/** q, k, v [K, H, B, T, dh] from per-head normalised inputs xq, xk, xv [K, H, B, T, d]. */
-function perHeadQkv(c: LayerCtx, xq: string, xk: string, xv: string, p: string): [string, string, string] {
+/**
+ * q, k, v [K, H, B, T, dh] from per-head normalised inputs xq, xk, xv [K, H, B, T, d]; with `heads`
+ * [H'] (int64), the inputs are those heads' only, projected by their weights.
+ */
+function perHeadQkv(c: LayerCtx, xq: string, xk: string, xv: string, p: string, heads?: string): [string, string, string] {
   const { g, cfg, w } = c;
   const dims = [cfg.nHeads, cfg.dModel, cfg.dHead];
   const proj = (x: string, wt: Float32Array, b: Float32Array | undefined, name: string) => {
-    const y = g.op('MatMul', [reshape(g, x, [0, 0, -1, cfg.dModel]), g.weight(`${p}${name}`, wt, dims)]);
-    const yb = addBias(g, y, b, `${p}b${name}`, [cfg.nHeads, 1, cfg.dHead]);
+    const y = g.op('MatMul', [reshape(g, x, [0, 0, -1, cfg.dModel]), someHeads(g, g.weight(`${p}${name}`, wt, dims), heads)]);
+    const yb = b ? g.op('Add', [y, someHeads(g, g.weight(`${p}b${name}`, b, [cfg.nHeads, 1, cfg.dHead]), heads)]) : y;
     return reshape(g, yb, [0, 0, c.B, c.T, cfg.dHead]);
   };
   const expandBias = (b: LayerWeights['bk']) => (b ? expandKvHeads(b, cfg) : undefined);
@@ -203,10 +217,13 @@ function mixInputs(g: GraphBuilder, cfg: ModelConfig): { mixH: string; mixM: str
   return { mixH: g.input('mix_heads', 'float32', ['k', 't', cfg.nHeads]), mixM: g.input('mix_mlp', 'float32', ['k', 't']) };
 }
 
-/** head_diff [Kx, H, B*T, d] = (src_z - z) W_O per head: the stack rows of a layer's heads (LayerOutputs). */
-function outputHeadDiff(c: LayerCtx, z: string, srcZ: string, p: string, kDim: string): string {
-  const headDiff = headOutputs(c, c.g.op('Sub', [srcZ, z]), p);
-  c.g.output(headDiff, 'head_diff', 'float32', [kDim, c.cfg.nHeads, 'bt', c.cfg.dModel]);
+/**
+ * head_diff [Kx, H, B*T, d] = (src_z - z) W_O per head: the stack rows of a layer's heads
+ * (LayerOutputs); with `heads` [H'], of those heads only ([Kx, H', B*T, d]).
+ */
+function outputHeadDiff(c: LayerCtx, z: string, srcZ: string, p: string, kDim: string, heads?: string): string {
+  const headDiff = headOutputs(c, c.g.op('Sub', [srcZ, z]), p, heads);
+  c.g.output(headDiff, 'head_diff', 'float32', [kDim, heads ? 'h' : c.cfg.nHeads, 'bt', c.cfg.dModel]);
   return headDiff;
 }
 
@@ -372,7 +389,7 @@ export function buildPatchedLayer(cfg: ModelConfig, w: LayerWeights, L: number, 
 export function buildPatchedLayerSomeHeads(cfg: ModelConfig, w: LayerWeights, L: number, mode: MaskMode, diffs: boolean, mlpRuns: boolean): BuiltGraph {
   const g = new GraphBuilder(`layer_patched_some_${mode}${diffs ? '_diffs' : ''}${mlpRuns ? '' : '_no_mlp'}`);
   const p = LAYER_PREFIX;
-  const { dModel: d, dHead: dh, nHeads: H } = cfg;
+  const d = cfg.dModel;
   const resid = g.input('resid', 'float32', ['kr', 'b', 't', d]);
   const dPrev = g.input('diff', 'float32', ['kd', 's', 'b', 't', d]);
   const recvBase = g.input('recv_base', 'float32', ['kt', 'b', 't', d]);
@@ -392,29 +409,15 @@ export function buildPatchedLayerSomeHeads(cfg: ModelConfig, w: LayerWeights, L:
   const deltaPrev = patchDelta(c, dPrev, maskPrev, mode, nCols); // [K, 3H' (+1), B, T, d]
   const x = g.op('Add', [g.op('Unsqueeze', [recvBase, g.ints([1])]), deltaPrev]);
   const xn = norm(g, x, normOf(g, cfg, w.ln1, `${p}ln1`));
-  const pick = (j: number) => g.op('Gather', [xn, g.op('Gather', [pickRows, g.ints([j])], { axis: 0 })], { axis: 1 });
-  const some = (t: string, axis: number) => g.op('Gather', [t, heads], { axis });
-  const proj = (xj: string, wt: Float32Array, b: Float32Array | undefined, name: string) => {
-    const y = g.op('MatMul', [reshape(g, g.op('Squeeze', [xj, g.ints([1])]), [0, 0, -1, d]), some(g.weight(`${p}${name}`, wt, [H, d, dh]), 0)]);
-    const yb = b ? g.op('Add', [y, some(g.weight(`${p}b${name}`, b, [H, 1, dh]), 0)]) : y;
-    return reshape(g, yb, [0, 0, c.B, c.T, dh]);
-  };
-  const expandBias = (b: LayerWeights['bk']) => (b ? expandKvHeads(b, cfg) : undefined);
-  const q = proj(pick(0), w.wq.data, w.bq?.data, 'wq');
-  const k = proj(pick(1), expandKvHeads(w.wk, cfg), expandBias(w.bk), 'wk');
-  const v = proj(pick(2), expandKvHeads(w.wv, cfg), expandBias(w.bv), 'wv');
-  const srcZ = some(src.srcZ, 1); // [1, H', B, T, dh]
+  // Channel j's inputs of the computed heads: rows 3i + j, [K, H', B, T, d].
+  const pick = (j: number) => g.op('Squeeze', [g.op('Gather', [xn, g.op('Gather', [pickRows, g.ints([j])], { axis: 0 })], { axis: 1 }), g.ints([1])]);
+  const [q, k, v] = perHeadQkv(c, pick(0), pick(1), pick(2), p, heads);
+  const srcZ = g.op('Gather', [src.srcZ, heads], { axis: 1 }); // [1, H', B, T, dh]
   const { mixed: z, diff: dz } = mixZ(g, attention(c, q, k, v), srcZ, mixH);
   // sum over every head: the source's attention output, plus (z - src_z) W_O[h] of the computed ones.
-  const woSome = reshape(g, some(g.weight(`${p}wo`, w.wo.data, [H, dh, d]), 0), [-1, d]); // [H' dh, d]
-  const merged = (t: string) => reshape(g, transpose(g, t, [0, 2, 3, 1, 4]), [0, 0, 0, -1]); // [Kx, B, T, H' dh]
-  const attnOut = g.op('Add', [attentionOutput(c, src.srcZ, p), g.op('MatMul', [merged(g.op('Sub', [z, srcZ])), woSome])]);
+  const attnOut = g.op('Add', [attentionOutput(c, src.srcZ, p), attentionOutput(c, g.op('Sub', [z, srcZ]), p, heads)]);
   const mid = addBias(g, g.op('Add', [resid, attnOut]), w.bo?.data, `${p}bo`, [d]);
-  const headDiff = () => {
-    const hd = g.op('MatMul', [reshape(g, g.op('Sub', [srcZ, z]), [0, 0, -1, dh]), some(g.weight(`${p}wo`, w.wo.data, [H, dh, d]), 0)]);
-    g.output(hd, 'head_diff', 'float32', ['k', 'h', 'bt', d]);
-    return 'head_diff';
-  };
+  const headDiff = () => outputHeadDiff(c, z, srcZ, p, 'k', heads);
   let m: string;
   if (mlpRuns) {
     const mixM = g.input('mix_mlp', 'float32', ['k', 't']);
@@ -425,7 +428,7 @@ export function buildPatchedLayerSomeHeads(cfg: ModelConfig, w: LayerWeights, L:
       deltaHeads = g.op('Squeeze', [patchDelta(c, hd, g.op('Unsqueeze', [maskMlpHeads, g.ints([-1])]), mode, 1), g.ints([1])]);
     } else {
       const maskHeads = mode === 'per-position' ? perHeadScale(g, maskMlpHeads) : g.op('Unsqueeze', [maskMlpHeads, g.ints([2, 3, 4])]);
-      deltaHeads = g.op('MatMul', [merged(g.op('Mul', [maskHeads, dz])), woSome]);
+      deltaHeads = attentionOutput(c, g.op('Mul', [maskHeads, dz]), p, heads);
     }
     const rowMlp = g.op('Squeeze', [g.op('Gather', [deltaPrev, g.op('Sub', [nCols, g.ints([1])])], { axis: 1 }), g.ints([1])]);
     const xm = g.op('Add', [mid, g.op('Add', [g.op('Add', [rowMlp, g.op('Sub', [recvBase, resid])]), deltaHeads])]);

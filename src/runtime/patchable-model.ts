@@ -244,10 +244,10 @@ export class PatchableModel {
         resid = r;
         kResid = K;
       }
-      // With K > 1 a layer's differences go through these before they are spread over the configurations.
       let finalLogits: Float32Array | undefined;
       // The computed heads' differences of a layer some of whose heads are not read, before they go into the stack.
       let liveScratch: Float32Array | undefined;
+      // With K > 1 a layer's differences go through these before they are spread over the configurations.
       const scratch = stack && K > 1 ? { heads: new Float32Array(K * nHeads * X), mlp: new Float32Array(K * X) } : undefined;
       for (let L = startLayer; L < nLayers; L++) {
         const sIn = g.layerSenderStart(L);
@@ -356,11 +356,12 @@ export class PatchableModel {
               feeds.mask_mlp_heads = f32(edges.block(rMlp, 1, liveRows), [K, ...pos, n]);
               feeds.mix_mlp = f32(mix.block([sMlp], seqLen), [K, seqLen]);
             }
-            const fetches: Fetches = { resid_out: f32(new Float32Array(K * X), [K, batch, seqLen, dModel]) };
+            // As fetchesFor, but the computed heads' rows go through liveScratch, and an MLP that does not run has none.
+            const fetches = fetchesFor(K);
             if (stack) {
               liveScratch ??= new Float32Array(K * nHeads * X);
               fetches.head_diff = f32(liveScratch.subarray(0, K * n * X), [K, n, batch * seqLen, dModel]);
-              if (mlpRuns) fetches.mlp_diff = fetchesFor(K).mlp_diff!;
+              if (!mlpRuns) delete fetches.mlp_diff;
             }
             const build = () => buildPatchedLayerSomeHeads(this.config, this.weights.layers[L]!, L, mode, stack !== undefined, mlpRuns);
             out = await this.pool.run(`patched-some:${L}:${mode}${stack ? ':diffs' : ''}${mlpRuns ? '' : ':no-mlp'}`, build, feeds, fetches);

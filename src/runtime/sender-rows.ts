@@ -4,7 +4,7 @@
 // differences and the viewer's per-node writes.
 import type { ComponentGraph } from '../graph/component-graph.js';
 import type { ModelConfig, ModelWeights } from '../model/types.js';
-import { type SenderCache, difference } from './cache.js';
+import { type SenderCache, difference, subtractInto } from './cache.js';
 import { buildSendersFromZ } from './layer-graphs.js';
 import { type SessionPool, f32, floats } from './sessions.js';
 
@@ -103,8 +103,4 @@ export class SenderRows {
     }
     return out;
   }
-}
-
-function subtractInto(out: Float32Array, a: Float32Array, b: Float32Array): void {
-  for (let i = 0; i < out.length; i++) out[i] = a[i]! - b[i]!;
 }
