@@ -13,6 +13,7 @@ import type { PromptPair } from '../tasks/types.js';
  */
 export class CleanRow {
   private readonly lp: Float64Array[] = [];
+  private readonly kl: { readonly probs: Float64Array; readonly negEntropy: number }[] = [];
   constructor(
     readonly logits: Float32Array,
     readonly vocabSize: number,
@@ -20,6 +21,25 @@ export class CleanRow {
   /** log-softmax of target `t`'s row. */
   logProbs(t: number): Float64Array {
     return (this.lp[t] ??= logSoftmax(targetRow(this.logits, t, this.vocabSize)));
+  }
+
+  /**
+   * Target `t`'s probabilities and sum_i p_i log p_i (terms with p_i = 0 left out): what KL to
+   * this row needs of it, computed once rather than for every patched row.
+   */
+  klTerms(t: number): { readonly probs: Float64Array; readonly negEntropy: number } {
+    let terms = this.kl[t];
+    if (!terms) {
+      const lp = this.logProbs(t);
+      const probs = new Float64Array(lp.length);
+      let negEntropy = 0;
+      for (let i = 0; i < lp.length; i++) {
+        probs[i] = Math.exp(lp[i]!);
+        if (probs[i]! > 0) negEntropy += probs[i]! * lp[i]!;
+      }
+      terms = this.kl[t] = { probs, negEntropy };
+    }
+    return terms;
   }
 }
 
@@ -120,15 +140,13 @@ const kl: Metric = {
   check: () => undefined,
   score: (block, pair, clean) =>
     meanOverTargets(pair, (t) => {
-      // KL(P_cl || P) = sum_i p_cl,i (log p_cl,i - row_i) + lse(row): one pass over the row.
+      // KL(P_cl || P) = sum_i p_cl,i log p_cl,i - sum_i p_cl,i row_i + lse(row): the clean terms are
+      // computed once per prompt, so a patched row costs one exp per entry (its lse).
       const row = targetRow(block, t, clean.vocabSize);
-      const lc = clean.logProbs(t);
-      let klv = logSumExp(row);
-      for (let i = 0; i < lc.length; i++) {
-        const pc = Math.exp(lc[i]!);
-        if (pc > 0) klv += pc * (lc[i]! - row[i]!);
-      }
-      return -klv;
+      const { probs, negEntropy } = clean.klTerms(t);
+      let dot = 0;
+      for (let i = 0; i < probs.length; i++) dot += probs[i]! * row[i]!;
+      return -(negEntropy - dot + logSumExp(row));
     }),
 };
 

@@ -12,6 +12,8 @@ export class DiffStack {
   /** The pair of caches whose differences rows [0, valid) of every configuration hold. */
   private pair: { readonly src: WeakRef<SenderCache>; readonly base: WeakRef<SenderCache> } | undefined;
   private valid = 0;
+  /** Where `rows` copies rows out to, kept between layers and runs (a fresh array costs page faults each time). */
+  private scratch = new Float32Array(0);
 
   constructor(
     readonly k: number,
@@ -39,7 +41,33 @@ export class DiffStack {
     }
     this.valid = upTo;
   }
+
+  /**
+   * Rows `rows` (ascending) of the first kc configurations as [kc, n, B, T, d]: a view when kc is 1
+   * and the rows are consecutive, else a copy. A copy lives in the stack's scratch and is valid
+   * until the next call (a layer's run reads it before another is built).
+   */
+  rows(kc: number, rows: readonly number[]): Float32Array {
+    const X = this.rowSize;
+    const S = this.nSenders;
+    const n = rows.length;
+    const first = rows[0]!;
+    const consecutive = rows[n - 1]! - first === n - 1;
+    if (consecutive && kc === 1) return this.data.subarray(first * X, (first + n) * X);
+    const size = kc * n * X;
+    // Kept only up to a bound: a wide K x S copy (node sweeps) would otherwise stay resident.
+    const out = size <= this.scratch.length ? this.scratch.subarray(0, size) : new Float32Array(size);
+    if (size > this.scratch.length && size <= MAX_SCRATCH) this.scratch = out;
+    for (let k = 0; k < kc; k++) {
+      if (consecutive) out.set(this.data.subarray((k * S + first) * X, (k * S + first + n) * X), k * n * X);
+      else rows.forEach((s, i) => out.set(this.data.subarray((k * S + s) * X, (k * S + s + 1) * X), (k * n + i) * X));
+    }
+    return out;
+  }
 }
+
+/** The largest copy of rows a stack keeps for reuse, in floats (128 MB). */
+const MAX_SCRATCH = 32 * 1024 * 1024;
 
 /** Keeps one spare stack: runs one after another reuse it; concurrent runs get their own. */
 export class DiffStacks {

@@ -378,7 +378,8 @@ export function buildPatchedLayer(cfg: ModelConfig, w: LayerWeights, L: number, 
  * buildPatchedLayer's per-receiver form for a layer some of whose senders no edge reads: heads (and
  * an MLP) mixed with 1 everywhere carry the source's output to every receiver, so what they would
  * compute is never read. Only the heads in `heads` [H'] (int64, ascending) get receiver inputs,
- * norms, projections and attention; the rest contribute src_z to the attention output. Without
+ * norms, projections and attention; the rest contribute their source values, through src_attn
+ * [1, B, T, d] (the source's attention output, no bias, which the caller keeps per cache). Without
  * `mlpRuns` the MLP is not computed either (its output is src_mlp). Inputs as buildPatchedLayer's
  * per-receiver form, with mask_attn [K, A, 3H'] (receiver 3i + j: q, k, v of the i-th head of
  * `heads`), pick [3, H'] (the rows 3i + j of each channel j), mask_mlp_heads and mix_heads over
@@ -398,6 +399,7 @@ export function buildPatchedLayerSomeHeads(cfg: ModelConfig, w: LayerWeights, L:
   const pos = mode === 'per-position' ? ['t'] : [];
   const maskAttn = g.input('mask_attn', 'float32', ['k', ...pos, 's', 'r']);
   const src = sourceInputs(g, cfg);
+  const srcAttn = g.input('src_attn', 'float32', [1, 'b', 't', d]);
   const mixH = g.input('mix_heads', 'float32', ['k', 't', 'h']);
   const c = layerCtx(g, cfg, w, resid, L);
   const nRecv = dimOf(g, maskAttn, mode === 'per-position' ? 3 : 2);
@@ -415,7 +417,7 @@ export function buildPatchedLayerSomeHeads(cfg: ModelConfig, w: LayerWeights, L:
   const srcZ = g.op('Gather', [src.srcZ, heads], { axis: 1 }); // [1, H', B, T, dh]
   const { mixed: z, diff: dz } = mixZ(g, attention(c, q, k, v), srcZ, mixH);
   // sum over every head: the source's attention output, plus (z - src_z) W_O[h] of the computed ones.
-  const attnOut = g.op('Add', [attentionOutput(c, src.srcZ, p), attentionOutput(c, g.op('Sub', [z, srcZ]), p, heads)]);
+  const attnOut = g.op('Add', [srcAttn, attentionOutput(c, g.op('Sub', [z, srcZ]), p, heads)]);
   const mid = addBias(g, g.op('Add', [resid, attnOut]), w.bo?.data, `${p}bo`, [d]);
   const headDiff = () => outputHeadDiff(c, z, srcZ, p, 'k', heads);
   let m: string;

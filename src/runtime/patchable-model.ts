@@ -218,7 +218,7 @@ export class PatchableModel {
       const kd = () => (layersRun > 0 ? K : 1);
       const diffRows = (rows: readonly number[]): ort.Tensor => {
         if (!stack) return f32(new Float32Array(rows.length * X), [1, rows.length, batch, seqLen, dModel]);
-        return f32(pickRows(stack.data, kd(), S, rows, X), [kd(), rows.length, batch, seqLen, dModel]);
+        return f32(stack.rows(kd(), rows), [kd(), rows.length, batch, seqLen, dModel]);
       };
       // The stream a layer's receivers start from when its patch term is taken from the kept
       // edges' side: this run's stream plus every earlier sender's difference, which is the
@@ -350,6 +350,7 @@ export class PatchableModel {
                 [K, ...pos, rows.length, 3 * n],
               ),
               mix_heads: f32(mix.block(liveRows, seqLen), [K, seqLen, n]),
+              src_attn: f32(await this.senderRows.attentionOf(src, L), [1, batch, seqLen, dModel]),
             };
             if (mlpRuns) {
               feeds.mask_mlp_prev = f32(block(rMlp, 1), [K, ...pos, rows.length]);
@@ -609,23 +610,6 @@ function logitsMask(masks: EdgeMasks, gather: BigInt64Array, seqLen: number, sen
       const t = Number(gather[n]!) % seqLen;
       senders.forEach((s, i) => (out[(k * N + n) * A + i] = masks.get(k, s, r, masks.perPosition ? t : undefined)));
     }
-  }
-  return out;
-}
-
-/**
- * Rows `rows` of a stack [kc, S, X] as [kc, n, X]: a view when kc is 1 and the rows are
- * consecutive, else a copy (one block per configuration when they are consecutive).
- */
-function pickRows(stack: Float32Array, kc: number, S: number, rows: readonly number[], X: number): Float32Array {
-  const n = rows.length;
-  const first = rows[0]!;
-  const consecutive = rows[n - 1]! - first === n - 1;
-  if (consecutive && kc === 1) return stack.subarray(first * X, (first + n) * X);
-  const out = new Float32Array(kc * n * X);
-  for (let k = 0; k < kc; k++) {
-    if (consecutive) out.set(stack.subarray((k * S + first) * X, (k * S + first + n) * X), k * n * X);
-    else rows.forEach((s, i) => out.set(stack.subarray((k * S + s) * X, (k * S + s + 1) * X), (k * n + i) * X));
   }
   return out;
 }

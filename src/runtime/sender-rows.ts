@@ -11,6 +11,7 @@ import { type SessionPool, f32, floats } from './sessions.js';
 export class SenderRows {
   /** Full stacks, made once per cache and kept while the cache lives. */
   private readonly stacks = new WeakMap<SenderCache, Promise<Float32Array>>();
+  private readonly attentions = new WeakMap<SenderCache, Promise<Float32Array>[]>();
 
   constructor(
     private readonly pool: SessionPool,
@@ -33,6 +34,21 @@ export class SenderRows {
     const { nHeads: H, dHead } = this.config;
     const build = () => buildSendersFromZ(this.config, this.weights.layers[L]!, true);
     return floats((await this.pool.run(`attention-output:${L}`, build, { z: f32(z, [1, H, batch, seqLen, dHead]) })).out, 'out');
+  }
+
+  /**
+   * A cached run's attention output of layer L (no bias), made once per cache and layer: a run
+   * that patches from the cache reads it in every pass (ACDC's per-receiver layers).
+   */
+  attentionOf(cache: SenderCache, L: number): Promise<Float32Array> {
+    let perLayer = this.attentions.get(cache);
+    if (!perLayer) this.attentions.set(cache, (perLayer = []));
+    let out = perLayer[L];
+    if (!out) {
+      out = perLayer[L] = this.attention(L, cache.z[L]!, cache.batch, cache.seqLen);
+      out.catch(() => delete perLayer[L]);
+    }
+    return out;
   }
 
   /** Every sender's output [S, B, T, d] in the graph's sender order (made once per cache). */
