@@ -19,6 +19,13 @@ export interface SessionOptions {
    * turn it off: it doubled their resident memory and saved no time.
    */
   readonly memoryPattern?: boolean;
+  /**
+   * Let idle intra-op threads spin waiting for the next op (onnxruntime's default; here off). A
+   * run that goes through several sessions (a patched pass: one per kind of layer graph) has the
+   * last session's spinning threads on the cores the next one needs: with spinning an ACDC pass
+   * took as long on two cores as on one.
+   */
+  readonly spinning?: boolean;
 }
 
 interface PooledSession {
@@ -81,6 +88,8 @@ export class SessionPool {
       executionMode: 'sequential',
       graphOptimizationLevel: 'all',
       enableCpuMemArena: true,
+      // Every session has its own pool of intra-op threads (see SessionOptions.spinning).
+      extra: { session: { intra_op: { allow_spinning: this.opts.spinning ? '1' : '0' } } },
       enableMemPattern: this.opts.memoryPattern ?? true,
     });
   }
