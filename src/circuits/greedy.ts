@@ -4,6 +4,7 @@
 // edges become candidates too. Unlike a plain top-n cut, every chosen edge leads to the logits.
 import type { ComponentGraph } from '../graph/component-graph.js';
 import { receiverFeeds } from './circuit.js';
+import { edgeRank } from './ranking.js';
 
 /** [S * R] mask of the `n` edges greedy selection takes (fewer when candidates run out first). */
 export function greedyEdges(graph: ComponentGraph, scores: ArrayLike<number>, n: number, signed: boolean): Uint8Array {
@@ -15,10 +16,7 @@ export function greedyEdges(graph: ComponentGraph, scores: ArrayLike<number>, n:
   feeds.forEach((s, r) => {
     if (s >= 0) inputsOf[s]!.push(r);
   });
-  const key = (cell: number): number => {
-    const v = scores[cell]!;
-    return Number.isNaN(v) ? -Infinity : signed ? v : Math.abs(v);
-  };
+  const key = (cell: number): number => edgeRank(scores[cell]!, signed);
   const heap = new MaxHeap(key);
   const addInputs = (r: number): void => {
     for (let s = 0; s < graph.fanIn[r]!; s++) heap.push(s * R + r);

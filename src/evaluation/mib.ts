@@ -5,6 +5,7 @@
 // rank last. Identical masks are evaluated once (faithfulness() shares patch sets).
 import type { ComponentGraph } from '../graph/component-graph.js';
 import { pruneDeadEnds } from '../circuits/circuit.js';
+import { topEdges } from '../circuits/ranking.js';
 import type { Experiment } from '../experiment/experiment.js';
 import type { CurvePoint } from '../core/vocabulary.js';
 import { countEdges, faithfulness, type FaithfulnessOptions } from './evaluate.js';
@@ -27,18 +28,9 @@ export function mibEdgeCounts(nEdges: number): number[] {
   return MIB_FRACTIONS.map((p) => Math.floor(p * nEdges));
 }
 
-/** The mask of the `n` best-ranked edges of `scores` ([S * R]), dead ends dropped. */
+/** The mask of the `n` best-ranked edges of `scores` ([S * R]; circuits/ranking.ts), dead ends dropped. */
 export function topRankedMask(graph: ComponentGraph, scores: ArrayLike<number>, n: number, ranking: MibRanking): Uint8Array {
-  const R = graph.nReceivers;
-  const key = (c: number): number => {
-    const v = scores[c]!;
-    return Number.isNaN(v) ? -Infinity : ranking === 'absolute' ? Math.abs(v) : v;
-  };
-  // Stable sort over graph order, so ties keep a reproducible order.
-  const cells = [...graph.edges()].map((e) => e.sender * R + e.receiver).sort((a, b) => key(b) - key(a) || a - b);
-  const mask = new Uint8Array(graph.nSenders * R);
-  for (const c of cells.slice(0, n)) mask[c] = 1;
-  return pruneDeadEnds(graph, mask);
+  return pruneDeadEnds(graph, topEdges(graph, scores, n, ranking === 'signed'));
 }
 
 /** CPR and CMD of edge scores ([S * R]) on an experiment, with both faithfulness curves. */

@@ -8,6 +8,7 @@
 import { circuitFromDense } from '../circuits/adapters.js';
 import { type Circuit, type CircuitMetaInit, pruneDeadEnds } from '../circuits/circuit.js';
 import { greedyEdges } from '../circuits/greedy.js';
+import { edgeRank, topEdges } from '../circuits/ranking.js';
 import type { AttributionMethod, Direction, MetricName } from '../core/vocabulary.js';
 import { checkMetrics, type Experiment } from '../experiment/experiment.js';
 import type { Metric } from '../experiment/metrics.js';
@@ -77,21 +78,18 @@ export function unitCut(unit: string): Cut | undefined {
 }
 
 /**
- * The circuit of one cut: edges ranked by |score| (or score when signed; ties: graph order), the
+ * The circuit of one cut: edges ranked by |score| (or score when signed; circuits/ranking.ts), the
  * top n, greedy's n, or those at or above tau; then dangling edges dropped.
  */
 export function cutScores(graph: ComponentGraph, scores: Float32Array, cut: Cut): Uint8Array {
-  const R = graph.nReceivers;
-  const rank = (v: number): number => (cut.signed ? v : Math.abs(v));
-  const cells = [...graph.edges()].map((e) => e.sender * R + e.receiver);
-  let mask: Uint8Array = new Uint8Array(scores.length);
+  const signed = cut.signed ?? false;
+  let mask: Uint8Array;
   if ('tau' in cut) {
-    for (const c of cells) if (rank(scores[c]!) >= cut.tau) mask[c] = 1;
-  } else if (cut.greedy) {
-    mask = greedyEdges(graph, scores, cut.topN, cut.signed ?? false);
+    const R = graph.nReceivers;
+    mask = new Uint8Array(scores.length);
+    for (const e of graph.edges()) if (edgeRank(scores[e.sender * R + e.receiver]!, signed) >= cut.tau) mask[e.sender * R + e.receiver] = 1;
   } else {
-    const ranked = cells.map((c, i) => ({ c, i, a: rank(scores[c]!) })).sort((x, y) => y.a - x.a || x.i - y.i);
-    for (const { c } of ranked.slice(0, cut.topN)) mask[c] = 1;
+    mask = cut.greedy ? greedyEdges(graph, scores, cut.topN, signed) : topEdges(graph, scores, cut.topN, signed);
   }
   return pruneDeadEnds(graph, mask);
 }
