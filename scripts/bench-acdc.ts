@@ -9,8 +9,10 @@
 //    cost per decision, less the start-up evaluation), ACDC and naive alternated --reps times,
 //    medians taken, so that drifting machine load hits both alike;
 // 3. the total for all edges from the per-layer costs (linear between measured layers).
-// Every cost is also given in plain forwards (PatchableModel.plainForward of the same batch, median of
-// 5, timed in the same process before the ACDC runs).
+// Every cost is also given in plain forwards (PatchableModel.plainForward of the same batch, timed in
+// the same process): a sampled layer's in the median of 6 timed around its own decisions (3 before,
+// 3 after), so that the machine's load drifting between layers does not skew its ratio; the real
+// run and the totals in the median of 5 timed before the ACDC runs.
 // Usage: npx tsx scripts/bench-acdc.ts [--decisions 313] [--layers 0,4,8] [--sample 2] [--reps 3] [--tau 1e-3] [--batch K]
 //        [--threads N (intra-op threads; default every core)]
 import { parseArgs } from 'node:util';
@@ -109,6 +111,17 @@ async function naiveEdge(l: number, pruned: Uint8Array, i: number): Promise<numb
   return (performance.now() - t) / 1000;
 }
 
+/** Seconds of n plain forwards of the batch, one by one. */
+async function plainTimesOf(n: number): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t = performance.now();
+    await pm.plainForward(group!.cleanInput);
+    out.push((performance.now() - t) / 1000);
+  }
+  return out;
+}
+
 /** ACDC's per-edge cost into layer l from `pruned`: --sample consecutive decisions, less the start-up evaluation. */
 async function acdcEdge(l: number, pruned: Uint8Array): Promise<{ seconds: number; pruned: number; unread: number; passes: number }> {
   const r = await acdcTuned(runs, { tau, metric: kl, receivers: receiversOf(l), initialPruned: pruned, batch }, { maxDecisions: sample });
@@ -144,6 +157,8 @@ interface LayerCost {
   readonly naive: number;
   readonly decisions: number;
   readonly pruned: number;
+  /** The plain forward timed around this layer's decisions (median of 6). */
+  readonly plain: number;
 }
 const costs: LayerCost[] = [];
 for (const l of [nLayers, nLayers - 1, ...sampleLayers.filter((x) => x < nLayers - 1)]) {
@@ -158,18 +173,26 @@ for (const l of [nLayers, nLayers - 1, ...sampleLayers.filter((x) => x < nLayers
   const a: number[] = [];
   const nv: number[] = [];
   let pruned = 0;
+  let passes = 0;
+  const plainHere = await plainTimesOf(3);
   for (let i = 0; i < reps; i++) {
     const x = await acdcEdge(l, state);
     a.push(x.seconds);
     pruned += x.pruned;
+    passes = x.passes;
     // Decisions made without a pass (edges into nodes nothing reads) cost nothing; the rest one pass each.
     console.error(
-      `layer ${l}: ${sample} decisions, ${x.unread} without a pass (into unread nodes), ${x.passes} passes, ${x.pruned} pruned; ${((x.seconds * sample) / Math.max(1, x.passes) / plainSeconds).toFixed(2)} plain forwards a pass`,
+      `layer ${l}: ${sample} decisions, ${x.unread} without a pass (into unread nodes), ${x.passes} passes, ${x.pruned} pruned; ${((x.seconds * sample) / Math.max(1, x.passes)).toFixed(3)} s a pass`,
     );
     nv.push(await naiveEdge(l, state, i));
   }
-  costs.push({ layer: l, acdc: median(a), naive: median(nv), decisions: sample * reps, pruned });
-  console.error(`layer ${l}: ACDC ${a.map((x) => x.toFixed(2)).join(', ')} s/edge; naive ${nv.map((x) => x.toFixed(2)).join(', ')} s/edge`);
+  plainHere.push(...(await plainTimesOf(3)));
+  const plain = [...plainHere].sort((x, y) => x - y)[3]!;
+  costs.push({ layer: l, acdc: median(a), naive: median(nv), decisions: sample * reps, pruned, plain });
+  const perPass = (median(a) * sample) / Math.max(1, passes);
+  console.error(
+    `layer ${l}: ACDC ${a.map((x) => x.toFixed(2)).join(', ')} s/edge; naive ${nv.map((x) => x.toFixed(2)).join(', ')} s/edge; plain forward here ${plain.toFixed(3)} s (${plainHere.map((x) => x.toFixed(3)).join(', ')}): ${(median(a) / plain).toFixed(2)} plain forwards an edge, ${(perPass / plain).toFixed(2)} a pass`,
+  );
 }
 
 // 3. Extrapolation: per-edge cost linear in the layer between measured layers, flat outside them.
@@ -191,6 +214,7 @@ for (let l = nLayers; l >= 0; l--) {
   const n = edgesInto(l);
   nEdges += n;
   const a = interp(l, (c) => c.acdc);
+  const aFwd = interp(l, (c) => c.acdc / c.plain);
   const nv = interp(l, (c) => c.naive);
   acdcTotal += n * a;
   naiveTotal += n * nv;
@@ -198,7 +222,7 @@ for (let l = nLayers; l >= 0; l--) {
   const inReal = perLayer.get(l);
   const realCol = inReal ? `${(inReal.s / inReal.n).toFixed(3)} = ${fwd(inReal.s / inReal.n)} fwd (${inReal.n} edges, ${inReal.pruned} pruned)` : '';
   const name = l === nLayers ? 'logits' : `layer ${l}`;
-  rows.push(`| ${name} | ${n} | ${a.toFixed(3)} | ${fwd(a)} | ${nv.toFixed(3)} | ${(nv / a).toFixed(1)}x | ${c ? `measured, ${c.decisions} edges` : 'interpolated'} | ${realCol} |`);
+  rows.push(`| ${name} | ${n} | ${a.toFixed(3)} | ${aFwd.toFixed(2)} | ${nv.toFixed(3)} | ${(nv / a).toFixed(1)}x | ${c ? `measured, ${c.decisions} edges` : 'interpolated'} | ${realCol} |`);
 }
 if (nEdges !== g.nEdges) throw new Error(`counted ${nEdges} edges, the graph has ${g.nEdges}`);
 
@@ -210,7 +234,7 @@ console.log(
   `Clean + corrupted runs (once, shared by every threshold): ${prepareSeconds.toFixed(1)} s. Real run, first ${real.log.length} edges: ${realSeconds.toFixed(1)} s, ${fwd(realSeconds / real.log.length)} plain forwards an edge (${real.stats.passes} passes, ${real.stats.dropped} speculative results dropped).\n`,
 );
 console.log(`Plain forward (the unit "fwd"): ${plainSeconds.toFixed(3)} s, median of 5.\n`);
-console.log(`| receivers | edges | ACDC s/edge (median) | ACDC plain forwards/edge | naive s/edge (median) | speed-up | | real run s/edge |`);
+console.log(`| receivers | edges | ACDC s/edge (median) | ACDC plain forwards/edge (unit timed around the layer's decisions) | naive s/edge (median) | speed-up | | real run s/edge |`);
 console.log('|---|---:|---:|---:|---:|---:|---|---|');
 for (const r of rows) console.log(r);
 console.log(
