@@ -4,6 +4,7 @@
 // configurations in a patched run, aggregated per pair over noise samples. Node patching, path
 // patching, ACDC and circuit evaluation all work through it.
 import { UserError } from '../core/errors.js';
+import { memoized } from '../core/memo.js';
 import { type Corruption, type Direction, type MetricName, noisingOnly, samplesPerPair } from '../core/vocabulary.js';
 import type { PatchableModel, RunResult } from '../runtime/patchable-model.js';
 import { EdgeMasks } from '../runtime/masks.js';
@@ -192,14 +193,7 @@ export class Experiment {
 
   /** The group's clean and corrupted runs, computed on first use and kept until release(g). */
   runsOf(g: RowGroup): Promise<GroupRuns> {
-    let runs = this.runs.get(g);
-    if (!runs) {
-      runs = this.computeRuns(g);
-      this.runs.set(g, runs);
-      // A failed computation is not kept: the next caller tries again.
-      runs.catch(() => this.runs.delete(g));
-    }
-    return runs;
+    return memoized(this.runs, g, () => this.computeRuns(g));
   }
 
   private async computeRuns(g: RowGroup): Promise<GroupRuns> {

@@ -3,6 +3,7 @@
 // stack of edge patches, node mixing of senders a run does not recompute, attribution's sender
 // differences and the viewer's per-node writes.
 import type { ComponentGraph } from '../graph/component-graph.js';
+import { memoized } from '../core/memo.js';
 import type { ModelConfig, ModelWeights } from '../model/types.js';
 import { type SenderCache, difference, subtractInto } from './cache.js';
 import { buildSendersFromZ } from './layer-graphs.js';
@@ -11,7 +12,8 @@ import { type SessionPool, f32, floats } from './sessions.js';
 export class SenderRows {
   /** Full stacks, made once per cache and kept while the cache lives. */
   private readonly stacks = new WeakMap<SenderCache, Promise<Float32Array>>();
-  private readonly attentions = new WeakMap<SenderCache, Promise<Float32Array>[]>();
+  /** By the cache's z array of the layer. */
+  private readonly attentions = new WeakMap<Float32Array, Promise<Float32Array>>();
 
   constructor(
     private readonly pool: SessionPool,
@@ -41,25 +43,14 @@ export class SenderRows {
    * that patches from the cache reads it in every pass (ACDC's per-receiver layers).
    */
   attentionOf(cache: SenderCache, L: number): Promise<Float32Array> {
-    let perLayer = this.attentions.get(cache);
-    if (!perLayer) this.attentions.set(cache, (perLayer = []));
-    let out = perLayer[L];
-    if (!out) {
-      out = perLayer[L] = this.attention(L, cache.z[L]!, cache.batch, cache.seqLen);
-      out.catch(() => delete perLayer[L]);
-    }
-    return out;
+    // A layer's z array belongs to one cache: it keys the layer's attention output.
+    const z = cache.z[L]!;
+    return memoized(this.attentions, z, () => this.attention(L, z, cache.batch, cache.seqLen));
   }
 
   /** Every sender's output [S, B, T, d] in the graph's sender order (made once per cache). */
   stack(cache: SenderCache): Promise<Float32Array> {
-    let stack = this.stacks.get(cache);
-    if (!stack) {
-      stack = this.makeStack(cache);
-      this.stacks.set(cache, stack);
-      stack.catch(() => this.stacks.delete(cache));
-    }
-    return stack;
+    return memoized(this.stacks, cache, () => this.makeStack(cache));
   }
 
   /** One sender's output [B, T, d]. */
