@@ -52,6 +52,8 @@ export interface RunPipelineOptions {
   readonly log?: (line: string) => void;
   /** Stop after this many computed units (tests of interruption). */
   readonly maxUnits?: number;
+  /** Intra-op threads of the model's sessions (default: every core). */
+  readonly threads?: number;
 }
 
 /** A stage's points and how to read its results once they are driven. */
@@ -72,7 +74,7 @@ export async function runStages<Results extends readonly unknown[]>(
 ): Promise<{ results: Results | undefined; complete: boolean }> {
   const log = opts.log ?? ((l: string) => console.log(l));
   const pm: PipelineModel = await loadPipelineModel(pipeline.model, pipeline.groundTruth);
-  const runtime = new PatchableModel(pm.model);
+  const runtime = new PatchableModel(pm.model, { threads: opts.threads });
   const leases = new UnitLeases(store.connection);
   try {
     const datasets = new Map<string, Dataset>();

@@ -14,6 +14,7 @@ import { writeGpt2TokenizerFiles } from '../../src/tokenizer/gpt2-files.js';
 import { gpt2Tokenizer } from '../../src/tokenizer/gpt2.js';
 import { loadPipelineModel } from '../../src/pipeline/model-source.js';
 import { buildDataset } from '../../src/tasks/registry.js';
+import { cliProcess } from '../support/cli-process.js';
 
 let dir: string;
 const bare = () => join(dir, 'bare');
@@ -29,13 +30,6 @@ async function cli(...args: string[]): Promise<string> {
     spy.mockRestore();
   }
   return out.join('\n');
-}
-
-/** Runs the CLI as a user does, in a child process (errors exit it). */
-function cliProcess(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const script = `const { main } = await import(${JSON.stringify(resolve('src/cli/main.ts'))}); await main(${JSON.stringify(args)});`;
-  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 beforeAll(() => {

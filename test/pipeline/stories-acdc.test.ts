@@ -24,7 +24,8 @@ discovery: { corruption: [all-random], direction: [noising], metric: [kl], thres
       );
       const db = join(dir, 'acdc.db');
       const cli = (...args: string[]) => execFileSync(process.execPath, [resolve('bin/patchwise.js'), ...args], { encoding: 'utf8' });
-      const out = cli('run', file, '--db', db, '--no-progress');
+      // One thread: the sessions' thread count reaches the runtime from the command line.
+      const out = cli('run', file, '--db', db, '--no-progress', '--threads', '1');
       expect(out).toMatch(/discovered circuits/);
       const shown = cli('show', '1', '--db', db);
       const row = shown.split('\n').find((l) => /^\d+\s+acdc\s+kl\s+0\.05\s+/.test(l));

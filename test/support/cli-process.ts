@@ -1,5 +1,6 @@
-// The built CLI run as a child process, for pipeline tests that kill, resume or race `patchwise run`.
-import { type ChildProcess, spawn } from 'node:child_process';
+// The CLI run as a child process: the built one for pipeline tests that kill, resume or race
+// `patchwise run`, the sources for tests of what a command prints and how it exits.
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
 
 const BIN = resolve('bin/patchwise.js');
@@ -15,4 +16,11 @@ export function finish(child: ChildProcess): Promise<{ code: number | null; out:
   child.stdout?.on('data', (d) => (out += d));
   child.stderr?.on('data', (d) => (out += d));
   return new Promise((res) => child.on('close', (code) => res({ code, out })));
+}
+
+/** The CLI from its sources, as a user runs it, in a child process (errors exit it). */
+export function cliProcess(...args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const script = `const { main } = await import(${JSON.stringify(resolve('src/cli/main.ts'))}); await main(${JSON.stringify(args)});`;
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }

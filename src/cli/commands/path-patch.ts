@@ -12,7 +12,7 @@ import { parseCorruption } from '../../tasks/pairs.js';
 import { getTask } from '../../tasks/registry.js';
 import { Store } from '../../store/store.js';
 import { formatNumber, formatTable } from '../format-table.js';
-import { progressMode } from './run.js';
+import { progressMode, threadsOf, threadsOption } from './run.js';
 
 interface PathPatchArgs {
   pipeline: string;
@@ -27,6 +27,7 @@ interface PathPatchArgs {
   db: string;
   progress: boolean;
   'progress-every': number;
+  threads?: number;
 }
 
 /** 'all', an absolute position, or a role name of the task's pairs. */
@@ -85,8 +86,10 @@ export const pathPatchCommand: CommandModule<object, PathPatchArgs> = {
       .option('top', { type: 'number', default: 10, describe: 'senders to print per run, largest |effect| first (0: all)' })
       .option('db', { type: 'string', default: 'patchwise.db', describe: 'SQLite database for results' })
       .option('progress', { type: 'boolean', default: true, describe: 'show progress (--no-progress to hide)' })
-      .option('progress-every', { type: 'number', default: 10, describe: 'seconds between progress lines when the output is not a terminal' }),
+      .option('progress-every', { type: 'number', default: 10, describe: 'seconds between progress lines when the output is not a terminal' })
+      .option('threads', threadsOption),
   handler: async (argv) => {
+    const threads = threadsOf(argv.threads);
     const pipeline = loadPipeline(argv.pipeline);
     if (!Number.isInteger(argv.batch) || argv.batch < 1) throw new UserError(`--batch must be a positive integer, got ${argv.batch}`);
     // Names are parsed before the database is opened: a bad one leaves nothing behind.
@@ -101,7 +104,7 @@ export const pathPatchCommand: CommandModule<object, PathPatchArgs> = {
     };
     const store = await Store.open(argv.db);
     try {
-      const { results } = await runStages<[PathPatchingResult[]]>(pipeline, store, { progress: progressMode(argv.progress), progressEvery: argv['progress-every'] }, (ctx) => [
+      const { results } = await runStages<[PathPatchingResult[]]>(pipeline, store, { progress: progressMode(argv.progress), progressEvery: argv['progress-every'], threads }, (ctx) => [
         pathPatchingPoints(ctx, request),
       ]);
       if (results) console.log(table(results[0], argv.top));

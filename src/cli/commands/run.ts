@@ -112,10 +112,20 @@ function pathSummary(results: readonly PathPatchingResult[]): string {
   return 'largest path effects\n' + formatTable(['run', 'receivers', 'corruption', 'direction', 'metric', 'senders'], rows);
 }
 
+/** --threads, shared by the commands that run a model. */
+export const threadsOption = { type: 'number', describe: 'threads each model session uses (default: every core)' } as const;
+
+/** The checked --threads value: a whole number >= 1, or undefined for every core. */
+export function threadsOf(value: number | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!Number.isInteger(value) || value < 1) throw new UserError(`--threads must be a whole number >= 1, got ${value}`);
+  return value;
+}
+
 /** A bar on a terminal, periodic lines in logs, nothing with --no-progress. */
 export const progressMode = (on: boolean): 'bar' | 'lines' | 'off' => (!on ? 'off' : process.stderr.isTTY ? 'bar' : 'lines');
 
-export const runCommand: CommandModule<object, { pipelines: string[]; db: string; progress: boolean; 'progress-every': number }> = {
+export const runCommand: CommandModule<object, { pipelines: string[]; db: string; progress: boolean; 'progress-every': number; threads: number | undefined }> = {
   command: 'run <pipelines..>',
   describe: 'Run pipeline files (or every .yaml in a folder); finished work is kept and resumed',
   builder: (y) =>
@@ -123,8 +133,10 @@ export const runCommand: CommandModule<object, { pipelines: string[]; db: string
       .positional('pipelines', { type: 'string', array: true, demandOption: true, describe: 'pipeline .yaml files or folders of them' })
       .option('db', { type: 'string', default: 'patchwise.db', describe: 'SQLite database for results' })
       .option('progress', { type: 'boolean', default: true, describe: 'show progress: a bar on a terminal, else a line every --progress-every seconds (--no-progress to hide)' })
-      .option('progress-every', { type: 'number', default: 10, describe: 'seconds between progress lines when the output is not a terminal' }),
+      .option('progress-every', { type: 'number', default: 10, describe: 'seconds between progress lines when the output is not a terminal' })
+      .option('threads', threadsOption),
   handler: async (argv) => {
+    const threads = threadsOf(argv.threads);
     const files = pipelineFiles(argv.pipelines);
     // Every file is checked before anything runs, and every problem of every file is reported.
     const problems: string[] = [];
@@ -142,7 +154,7 @@ export const runCommand: CommandModule<object, { pipelines: string[]; db: string
     try {
       for (const p of pipelines) {
         console.log(`running ${p.file} (${p.name})`);
-        const results = await runPipeline(p, store, { progress: progressMode(argv.progress), progressEvery: argv['progress-every'] });
+        const results = await runPipeline(p, store, { progress: progressMode(argv.progress), progressEvery: argv['progress-every'], threads });
         if (results.patching.length > 0) console.log(summary(p, results.patching));
         if (results.discovery.length > 0) console.log(discoverySummary(results.discovery));
         if (results.pathPatching.length > 0) console.log(pathSummary(results.pathPatching));
