@@ -1,10 +1,9 @@
 // The experiments a new user runs on a model patchwise did not build (issue 11): a 3-layer GPT-2
 // in the Hugging Face layout with no tokenizer files and BOS 0, a token-id dataset whose metric
 // reads several positions per prompt, an EAP-IG / MIB IOI file, and the read commands' --json.
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { writeGpt2Hf, writeLlamaHf } from '../../src/checkpoints/write-hf.js';
 import { main } from '../../src/cli/main.js';
