@@ -11,7 +11,7 @@
 // layers write themselves.
 import type { ComponentGraph } from '../graph/component-graph.js';
 import type { ModelConfig, ModelWeights } from '../model/types.js';
-import { type SenderCache, difference } from './cache.js';
+import type { SenderCache } from './cache.js';
 import type { DiffStack } from './diff-stack.js';
 import { type LogitPositions, gatherIndices } from './inputs.js';
 import { type AttentionInput, buildFinalLayer, buildLogits, buildPatchedLayer, buildPatchedLayerSomeHeads, buildPlainLayer, type LayerOutputs, type MaskMode } from './layer-graphs.js';
@@ -282,26 +282,17 @@ export class PatchedPass {
       return false;
     });
     const fromTotal = notOne.length < premixed.length;
-    // Without a stack, each layer's head differences are formed once for this run.
-    const heads = new Map<number, Float32Array>();
-    const row = async (s: number): Promise<Float32Array> => {
-      if (stack) return stack.data.subarray(s * X, (s + 1) * X);
-      const node = this.m.graph.senders[s]!;
-      if (node.kind !== 'head') return this.m.senderRows.difference(src, base, s);
-      let layer = heads.get(node.layer);
-      if (!layer) {
-        layer = await this.m.senderRows.heads(node.layer, difference(src.z[node.layer]!, base.z[node.layer]!), batch, seqLen);
-        heads.set(node.layer, layer);
-      }
-      return layer.subarray(node.head * X, (node.head + 1) * X);
-    };
+    const rows = fromTotal ? notOne : premixed;
+    // Without a stack the rows are formed here (heads once per layer).
+    const formed = stack ? undefined : await this.m.senderRows.differenceRows(src, base, rows);
+    const row = (s: number): Float32Array => (stack ? stack.data.subarray(s * X, (s + 1) * X) : formed!.get(s)!);
     if (fromTotal) {
       const a = src.residStart[startLayer]!;
       const b = base.residStart[startLayer]!;
       for (let k = 0; k < K; k++) for (let i = 0; i < X; i++) shift[k * X + i] = a[i]! - b[i]!;
     }
-    for (const s of fromTotal ? notOne : premixed) {
-      const d = await row(s);
+    for (const s of rows) {
+      const d = row(s);
       for (let k = 0; k < K; k++) addScaled(shift, k * X, (t) => mix.weight(k, t, s) - (fromTotal ? 1 : 0), d, batch, seqLen, dModel);
     }
     return shift;

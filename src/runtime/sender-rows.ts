@@ -62,14 +62,24 @@ export class SenderRows {
     return (await this.heads(node.layer, cache.z[node.layer]!, cache.batch, cache.seqLen)).subarray(node.head * X, (node.head + 1) * X);
   }
 
-  /** src - base of one sender: [B, T, d]. */
-  async difference(src: SenderCache, base: SenderCache, s: number): Promise<Float32Array> {
-    const node = this.graph.senders[s]!;
-    if (node.kind === 'input') return difference(src.input, base.input);
-    if (node.kind === 'mlp') return difference(src.mlp[node.layer]!, base.mlp[node.layer]!);
+  /**
+   * src - base of the given senders, each [B, T, d]: heads are formed once per layer from the
+   * difference of z, however many of the layer's heads are asked for.
+   */
+  async differenceRows(src: SenderCache, base: SenderCache, senders: readonly number[]): Promise<Map<number, Float32Array>> {
     const X = base.batch * base.seqLen * base.dModel;
-    const heads = await this.heads(node.layer, difference(src.z[node.layer]!, base.z[node.layer]!), base.batch, base.seqLen);
-    return heads.subarray(node.head * X, (node.head + 1) * X);
+    const out = new Map<number, Float32Array>();
+    const layers = new Map<number, Promise<Float32Array>>();
+    for (const s of senders) {
+      const node = this.graph.senders[s]!;
+      if (node.kind === 'input') out.set(s, difference(src.input, base.input));
+      else if (node.kind === 'mlp') out.set(s, difference(src.mlp[node.layer]!, base.mlp[node.layer]!));
+      else {
+        const heads = memoized(layers, node.layer, () => this.heads(node.layer, difference(src.z[node.layer]!, base.z[node.layer]!), base.batch, base.seqLen));
+        out.set(s, (await heads).subarray(node.head * X, (node.head + 1) * X));
+      }
+    }
+    return out;
   }
 
   /**
