@@ -299,6 +299,34 @@ export function buildPlainLayer(cfg: ModelConfig, w: LayerWeights, L: number, fo
 }
 
 /**
+ * The MLP receiver's delta from its own layer's heads, sum_h M_h (src_h - heads_h), M_h from
+ * mask_mlp_heads [K, (T,) H]. With `diffs` the stack's rows of the heads are made anyway (head_diff:
+ * src - mixed heads, the same where M_h is not 0, output here) and the delta is a product over
+ * them; else it is one product with W_O of the masked z differences dz. `heads`: the computed
+ * heads only (z, srcZ and dz hold those).
+ */
+function mlpDeltaFromHeads(c: LayerCtx, zs: { z: string; srcZ: string; dz: string }, maskMlpHeads: string, mode: MaskMode, diffs: boolean, heads?: string): string {
+  const { g, cfg } = c;
+  if (diffs) {
+    const hd = reshape(g, outputHeadDiff(c, zs.z, zs.srcZ, LAYER_PREFIX, 'k', heads), [0, 0, c.B, c.T, cfg.dModel]);
+    return g.op('Squeeze', [patchDelta(c, hd, g.op('Unsqueeze', [maskMlpHeads, g.ints([-1])]), mode, 1), g.ints([1])]);
+  }
+  const maskHeads = mode === 'per-position' ? perHeadScale(g, maskMlpHeads) : g.op('Unsqueeze', [maskMlpHeads, g.ints([2, 3, 4])]);
+  return attentionOutput(c, g.op('Mul', [maskHeads, zs.dz]), LAYER_PREFIX, heads);
+}
+
+/**
+ * A per-receiver layer's MLP output, node-mixed: its input is the stream after attention (mid) plus
+ * the delta from senders before the layer (rowMlp), plus recv_base - resid (0, or the earlier
+ * senders' differences for a patch term from the kept side), plus the delta from the layer's heads.
+ */
+function patchedMlp(c: LayerCtx, x: { mid: string; rowMlp: string; recvBase: string; resid: string; deltaHeads: string; srcMlp: string; mixM: string }): string {
+  const { g, cfg, w } = c;
+  const xm = g.op('Add', [x.mid, g.op('Add', [g.op('Add', [x.rowMlp, g.op('Sub', [x.recvBase, x.resid])]), x.deltaHeads])]);
+  return mixMlp(g, mlp(c, norm(g, xm, normOf(g, cfg, w.ln2, `${LAYER_PREFIX}ln2`)), LAYER_PREFIX), x.srcMlp, x.mixM);
+}
+
+/**
  * One layer whose receivers each get their own patched input. In: resid [Kr, B, T, d];
  * diff [Kd, A, B, T, d]: the patch source's minus this run's outputs of the A senders before the
  * layer that some mask entry reaches (the runtime passes only those: a sender no mask reaches adds
@@ -353,21 +381,8 @@ export function buildPatchedLayer(cfg: ModelConfig, w: LayerWeights, L: number, 
   let mid = g.op('Add', [resid, attentionOutput(c, z, p)]);
   mid = addBias(g, mid, w.bo?.data, `${p}bo`, [d]);
 
-  // MLP input: the delta from senders before the layer plus from this layer's heads,
-  // sum_h M_h (src_h - heads_h). With the stack's rows of the heads made anyway (src - mixed heads:
-  // the same where M_h is not 0), a product over the H heads; else one product with the fused W_O
-  // of the masked z differences.
-  let deltaHeads: string;
-  if (diffs) {
-    const headDiff = reshape(g, outputHeadDiff(c, z, src.srcZ, p, 'k'), [0, 0, c.B, c.T, d]);
-    deltaHeads = g.op('Squeeze', [patchDelta(c, headDiff, g.op('Unsqueeze', [maskMlpHeads, g.ints([-1])]), mode, 1), g.ints([1])]);
-  } else {
-    const maskHeads = mode === 'per-position' ? perHeadScale(g, maskMlpHeads) : g.op('Unsqueeze', [maskMlpHeads, g.ints([2, 3, 4])]);
-    deltaHeads = attentionOutput(c, g.op('Mul', [maskHeads, dz]), p);
-  }
-  // (recv_base - resid: 0, or the earlier senders' differences for a patch term from the kept side.)
-  const xm = g.op('Add', [mid, g.op('Add', [g.op('Add', [row(nAttn), g.op('Sub', [recvBase, resid])]), deltaHeads])]);
-  const m = mixMlp(g, mlp(c, norm(g, xm, normOf(g, cfg, w.ln2, `${p}ln2`)), p), src.srcMlp, mi.mixM);
+  const deltaHeads = mlpDeltaFromHeads(c, { z, srcZ: src.srcZ, dz }, maskMlpHeads, mode, diffs);
+  const m = patchedMlp(c, { mid, rowMlp: row(nAttn), recvBase, resid, deltaHeads, srcMlp: src.srcMlp, mixM: mi.mixM });
   const out = addBias(g, g.op('Add', [mid, m]), w.bOut?.data, `${p}b_out`, [d]);
   if (diffs) outputMlpDiff(c, m, src.srcMlp, 'k');
   g.output(out, 'resid_out', 'float32', ['k', 'b', 't', d]);
@@ -419,25 +434,16 @@ export function buildPatchedLayerSomeHeads(cfg: ModelConfig, w: LayerWeights, L:
   // sum over every head: the source's attention output, plus (z - src_z) W_O[h] of the computed ones.
   const attnOut = g.op('Add', [srcAttn, attentionOutput(c, g.op('Sub', [z, srcZ]), p, heads)]);
   const mid = addBias(g, g.op('Add', [resid, attnOut]), w.bo?.data, `${p}bo`, [d]);
-  const headDiff = () => outputHeadDiff(c, z, srcZ, p, 'k', heads);
   let m: string;
   if (mlpRuns) {
     const mixM = g.input('mix_mlp', 'float32', ['k', 't']);
     const maskMlpHeads = g.input('mask_mlp_heads', 'float32', ['k', ...pos, 'h']);
-    let deltaHeads: string;
-    if (diffs) {
-      const hd = reshape(g, headDiff(), [0, 0, c.B, c.T, d]);
-      deltaHeads = g.op('Squeeze', [patchDelta(c, hd, g.op('Unsqueeze', [maskMlpHeads, g.ints([-1])]), mode, 1), g.ints([1])]);
-    } else {
-      const maskHeads = mode === 'per-position' ? perHeadScale(g, maskMlpHeads) : g.op('Unsqueeze', [maskMlpHeads, g.ints([2, 3, 4])]);
-      deltaHeads = attentionOutput(c, g.op('Mul', [maskHeads, dz]), p, heads);
-    }
+    const deltaHeads = mlpDeltaFromHeads(c, { z, srcZ, dz }, maskMlpHeads, mode, diffs, heads);
     const rowMlp = g.op('Squeeze', [g.op('Gather', [deltaPrev, g.op('Sub', [nCols, g.ints([1])])], { axis: 1 }), g.ints([1])]);
-    const xm = g.op('Add', [mid, g.op('Add', [g.op('Add', [rowMlp, g.op('Sub', [recvBase, resid])]), deltaHeads])]);
-    m = mixMlp(g, mlp(c, norm(g, xm, normOf(g, cfg, w.ln2, `${p}ln2`)), p), src.srcMlp, mixM);
+    m = patchedMlp(c, { mid, rowMlp, recvBase, resid, deltaHeads, srcMlp: src.srcMlp, mixM });
     if (diffs) outputMlpDiff(c, m, src.srcMlp, 'k');
   } else {
-    if (diffs) headDiff();
+    if (diffs) outputHeadDiff(c, z, srcZ, p, 'k', heads);
     m = src.srcMlp;
   }
   const out = addBias(g, g.op('Add', [mid, m]), w.bOut?.data, `${p}b_out`, [d]);
