@@ -148,19 +148,47 @@ function sharedQkv(c: LayerCtx, x: string, p: string): [string, string, string] 
 }
 
 /**
- * q, k, v [K, H, B, T, dh] from per-head normalised inputs xq, xk, xv [K, H, B, T, d]; with `heads`
- * [H'] (int64), the inputs are those heads' only, projected by their weights.
+ * q, k, v [K, H', B, T, dh] from per-receiver normalised inputs xn [K, 3H' (+1), B, T, d] in
+ * channel-major order (q of every head, then k, then v; then the MLP's row when `mlpRow`). One
+ * batched product projects them all, each row by its head's weights (the MLP's row by zeros):
+ * q, k and v are then slices of its small output, where picking them out of xn would copy 3H'
+ * full-width rows. With `heads` [H'] (int64), those heads' weights; else every head's (H' = H).
  */
-function perHeadQkv(c: LayerCtx, xq: string, xk: string, xv: string, p: string, heads?: string): [string, string, string] {
+function perHeadQkv(c: LayerCtx, xn: string, p: string, mlpRow: boolean, heads?: string): [string, string, string] {
   const { g, cfg, w } = c;
   const dims = [cfg.nHeads, cfg.dModel, cfg.dHead];
-  const proj = (x: string, wt: Float32Array, b: Float32Array | undefined, name: string) => {
-    const y = g.op('MatMul', [reshape(g, x, [0, 0, -1, cfg.dModel]), someHeads(g, g.weight(`${p}${name}`, wt, dims), heads)]);
-    const yb = b ? g.op('Add', [y, someHeads(g, g.weight(`${p}b${name}`, b, [cfg.nHeads, 1, cfg.dHead]), heads)]) : y;
-    return reshape(g, yb, [0, 0, c.B, c.T, cfg.dHead]);
-  };
   const expandBias = (b: LayerWeights['bk']) => (b ? expandKvHeads(b, cfg) : undefined);
-  return [proj(xq, w.wq.data, w.bq?.data, 'wq'), proj(xk, expandKvHeads(w.wk, cfg), expandBias(w.bk), 'wk'), proj(xv, expandKvHeads(w.wv, cfg), expandBias(w.bv), 'wv')];
+  const channels: [Float32Array, Float32Array | undefined, string][] = [
+    [w.wq.data, w.bq?.data, 'wq'],
+    [expandKvHeads(w.wk, cfg), expandBias(w.bk), 'wk'],
+    [expandKvHeads(w.wv, cfg), expandBias(w.bv), 'wv'],
+  ];
+  const stacked = (parts: string[], zeroRow: readonly number[], name: string) =>
+    g.op('Concat', mlpRow ? [...parts, g.constant(name, new Float32Array(zeroRow.reduce((a, b) => a * b, 1)), zeroRow)] : parts, { axis: 0 });
+  const weights = stacked(
+    channels.map(([wt, , name]) => someHeads(g, g.weight(`${p}${name}`, wt, dims), heads)),
+    [1, cfg.dModel, cfg.dHead],
+    'zero_head_weight',
+  );
+  let y = g.op('MatMul', [reshape(g, xn, [0, 0, -1, cfg.dModel]), weights]); // [K, 3H' (+1), B*T, dh]
+  if (channels.some(([, b]) => b)) {
+    // A channel without a bias (some models have k without one) adds zeros.
+    const biasDims = [cfg.nHeads, 1, cfg.dHead];
+    const biases = channels.map(([, b, name]) => someHeads(g, b ? g.weight(`${p}b${name}`, b, biasDims) : g.constant(`zero_${name}_bias`, new Float32Array(cfg.nHeads * cfg.dHead), biasDims), heads));
+    y = g.op('Add', [y, stacked(biases, [1, 1, cfg.dHead], 'zero_head_bias')]);
+  }
+  const n = heads ? dimOf(g, heads, 0) : g.ints([cfg.nHeads]);
+  const channel = (j: number) => {
+    const from = j === 0 ? g.ints([0]) : g.op('Mul', [n, g.ints([j])]);
+    const to = g.op('Mul', [n, g.ints([j + 1])]);
+    return reshape(g, g.op('Slice', [y, from, to, g.ints([1])]), [0, 0, c.B, c.T, cfg.dHead]);
+  };
+  return [channel(0), channel(1), channel(2)];
+}
+
+/** Gathers receiver columns (last axis of a mask) into channel-major order (see perHeadQkv). */
+function channelMajor(g: GraphBuilder, mask: string, order: string): string {
+  return g.op('Gather', [mask, order], { axis: -1 });
 }
 
 /**
@@ -360,7 +388,11 @@ export function buildPatchedLayer(cfg: ModelConfig, w: LayerWeights, L: number, 
 
   // The deltas of the senders before the layer into the head receivers and into the MLP, in one
   // matmul (one pass over the differences): receiver columns [head receivers..., MLP].
-  const maskPrev = g.op('Concat', [maskAttn, g.op('Unsqueeze', [maskMlpPrev, g.ints([-1])])], { axis: -1 });
+  // Per-receiver head columns in channel-major order (receiver 3h + j, channel j of head h, goes to
+  // column jH + h; see perHeadQkv), the MLP's last.
+  const order = () => g.ints([0, 1, 2].flatMap((j) => Array.from({ length: H }, (_, h) => 3 * h + j)).concat([3 * H]));
+  const maskBoth = g.op('Concat', [maskAttn, g.op('Unsqueeze', [maskMlpPrev, g.ints([-1])])], { axis: -1 });
+  const maskPrev = shared ? maskBoth : channelMajor(g, maskBoth, order());
   const deltaPrev = patchDelta(c, dPrev, maskPrev, mode, nAttn + 1); // [K, nAttn + 1, B, T, d]
   const row = (i: number) => g.op('Squeeze', [g.op('Slice', [deltaPrev, g.ints([i]), g.ints([i + 1]), g.ints([1])]), g.ints([1])]);
   let q: string, k: string, v: string;
@@ -368,12 +400,10 @@ export function buildPatchedLayer(cfg: ModelConfig, w: LayerWeights, L: number, 
     // One input for every head receiver: one delta, one norm, the fused projection.
     [q, k, v] = sharedQkv(c, norm(g, g.op('Add', [recvBase, row(0)]), normOf(g, cfg, w.ln1, `${p}ln1`)), p);
   } else {
-    // Head inputs: resid + delta for each of the 3H receivers (receiver 3h + j: q, k, v of head h),
-    // normalised one by one (the MLP's row along, unused).
+    // Head inputs: resid + delta for each of the 3H receivers, normalised one by one (the MLP's
+    // row along, projected by zeros).
     const x = g.op('Add', [g.op('Unsqueeze', [recvBase, g.ints([1])]), deltaPrev]);
-    const xn = norm(g, x, normOf(g, cfg, w.ln1, `${p}ln1`));
-    const pick = (j: number) => g.op('Gather', [xn, g.ints(Array.from({ length: H }, (_, h) => 3 * h + j))], { axis: 1 });
-    [q, k, v] = perHeadQkv(c, pick(0), pick(1), pick(2), p);
+    [q, k, v] = perHeadQkv(c, norm(g, x, normOf(g, cfg, w.ln1, `${p}ln1`)), p, true);
   }
   // Mixed heads feed the stream; the unmixed src_z - z is exact for the MLP's delta, since its
   // mask is 0 wherever a head is mixed (and the mixing value 0 where it is not).
@@ -421,14 +451,14 @@ export function buildPatchedLayerSomeHeads(cfg: ModelConfig, w: LayerWeights, L:
 
   // Receiver inputs of the computed heads (and the MLP's, as the last column, when it runs).
   const maskMlpPrev = mlpRuns ? g.input('mask_mlp_prev', 'float32', ['k', ...pos, 's']) : undefined;
-  const maskPrev = maskMlpPrev ? g.op('Concat', [maskAttn, g.op('Unsqueeze', [maskMlpPrev, g.ints([-1])])], { axis: -1 }) : maskAttn;
+  // Columns in channel-major order (perHeadQkv): pick's rows, channel by channel, then the MLP's.
+  const maskBoth = maskMlpPrev ? g.op('Concat', [maskAttn, g.op('Unsqueeze', [maskMlpPrev, g.ints([-1])])], { axis: -1 }) : maskAttn;
+  const picked = reshape(g, pickRows, [-1]);
+  const order = maskMlpPrev ? g.op('Concat', [picked, nRecv], { axis: 0 }) : picked;
   const nCols = maskMlpPrev ? g.op('Add', [nRecv, g.ints([1])]) : nRecv;
-  const deltaPrev = patchDelta(c, dPrev, maskPrev, mode, nCols); // [K, 3H' (+1), B, T, d]
+  const deltaPrev = patchDelta(c, dPrev, channelMajor(g, maskBoth, order), mode, nCols); // [K, 3H' (+1), B, T, d]
   const x = g.op('Add', [g.op('Unsqueeze', [recvBase, g.ints([1])]), deltaPrev]);
-  const xn = norm(g, x, normOf(g, cfg, w.ln1, `${p}ln1`));
-  // Channel j's inputs of the computed heads: rows 3i + j, [K, H', B, T, d].
-  const pick = (j: number) => g.op('Squeeze', [g.op('Gather', [xn, g.op('Gather', [pickRows, g.ints([j])], { axis: 0 })], { axis: 1 }), g.ints([1])]);
-  const [q, k, v] = perHeadQkv(c, pick(0), pick(1), pick(2), p, heads);
+  const [q, k, v] = perHeadQkv(c, norm(g, x, normOf(g, cfg, w.ln1, `${p}ln1`)), p, mlpRuns, heads);
   const srcZ = g.op('Gather', [src.srcZ, heads], { axis: 1 }); // [1, H', B, T, dh]
   const { mixed: z, diff: dz } = mixZ(g, attention(c, q, k, v), srcZ, mixH);
   // sum over every head: the source's attention output, plus (z - src_z) W_O[h] of the computed ones.
