@@ -16,7 +16,7 @@
 //   registry metric has this form (metric-gradients.ts gives its terms), so an interpolation point
 //   needs no separate forward pass to know its logits.
 // - a layer's head receivers all read the same residual stream at M = 0, so the forward normalises it
-//   once and projects q | k | v with the fused weight; the 3H receivers' input gradients are then
+//   once and projects q, k and v for every head at once; the 3H receivers' input gradients are then
 //   rebuilt from the gradients of their own projections: for receiver r (a head's q, k or v input)
 //   with projection W_r and the layer's norm (x^ the normalised stream, inv = 1 / sigma, w its weight),
 //     d m / d x_r = P - mean(P) - x^ mean(P x^),  P = (inv g_r) (diag(w) W_r)^T,
@@ -31,10 +31,9 @@
 // Several points run as one (stacked along the batch); their receiver gradients are averaged before
 // the one contraction. With `overrides` (eap-ig-activations) a layer's attention or MLP output can
 // be replaced by a given value, per point.
-import type { LayerWeights, ModelConfig, ModelWeights, NormWeights } from '../model/types.js';
+import type { LayerWeights, ModelConfig, ModelWeights, NormWeights, Tensor } from '../model/types.js';
 import type { BuiltGraph } from '../runtime/onnx/builder.js';
 import { ropeTables } from '../runtime/onnx/ops.js';
-import { fusedQkv } from '../runtime/weight-layouts.js';
 import { Tape } from './tape.js';
 
 /** How edge scores are laid out: summed over rows [S, R], per row [B, S, R], per row and position [B, T, S, R]. */
@@ -110,24 +109,22 @@ function tapedForward(cfg: ModelConfig, w: ModelWeights, B: number, T: number, N
   for (let L = 0; L < nLayers; L++) {
     const lw = w.layers[L]!;
     const n1 = norm(resid, lw.ln1, `L${L}.ln1`);
-    // q, k and v each from its columns of the fused weight (sliced in the graph: 3 d^2 floats a run):
-    // three products rather than slices of one, whose backward would pad each slice's gradient to
-    // the full width and add them.
-    const fused = fusedQkv(lw);
-    const wqkv = wt(`L${L}.wqkv`, fused.weight, [d, fused.width]);
-    const bqkv = fused.bias ? wt(`L${L}.bqkv`, fused.bias, [fused.width]) : undefined;
-    const columns = (x: string, start: number, end: number, shape: number[]): string => tp.untaped('Slice', [x, tp.g.ints([start]), tp.g.ints([end]), tp.g.ints([-1])], shape);
+    // q, k and v each from one product with its channel's heads side by side, [d, n dh]: the
+    // heads' own [n, d, dh] weights transposed in the graph (untaped: 3 d^2 floats a run), so no
+    // second, fused copy of the weights is kept. Three products rather than slices of one, whose
+    // backward would pad each slice's gradient to the full width and add them.
     // [B T, n dh] columns of n heads -> [n, B T, dh]; k and v repeated for every query head (GQA).
-    const heads = (start: number, n: number): string => {
-      const end = start + n * dh;
-      let y = tp.matmul(n1.y, columns(wqkv, start, end, [d, n * dh]));
-      if (bqkv) y = tp.add(y, columns(bqkv, start, end, [n * dh]));
+    const heads = (weight: Tensor, bias: Tensor | undefined, name: string, n: number): string => {
+      const perHead = wt(name, weight.data, [n, d, dh]);
+      const side = tp.untaped('Reshape', [tp.untaped('Transpose', [perHead], [d, n, dh], { perm: [1, 0, 2] }), tp.g.ints([d, n * dh])], [d, n * dh]);
+      let y = tp.matmul(n1.y, side);
+      if (bias) y = tp.add(y, wt(`${name}.bias`, bias.data, [n * dh]));
       return tp.transpose(tp.reshape(y, [BT, n, dh]), [1, 0, 2]);
     };
     const expand = (x: string): string => (group === 1 ? x : tp.reshape(tp.concat(Array<string>(group).fill(tp.reshape(x, [Hkv, 1, BT, dh])), 1), [H, BT, dh]));
-    const q = heads(0, H);
-    const k = expand(heads(H * dh, Hkv));
-    const v = expand(heads((H + Hkv) * dh, Hkv));
+    const q = heads(lw.wq, lw.bq, `L${L}.wq`, H);
+    const k = expand(heads(lw.wk, lw.bk, `L${L}.wk`, Hkv));
+    const v = expand(heads(lw.wv, lw.bv, `L${L}.wv`, Hkv));
     const q4 = rotate(tp.reshape(q, [H, B, T, dh]));
     const k4 = rotate(tp.reshape(k, [H, B, T, dh]));
     const scores = tp.add(tp.mul(tp.matmul(q4, tp.transpose(k4, [0, 1, 3, 2])), tp.scalar(1 / Math.sqrt(dh))), causalMask);
