@@ -109,17 +109,15 @@ function tapedForward(cfg: ModelConfig, w: ModelWeights, B: number, T: number, N
   for (let L = 0; L < nLayers; L++) {
     const lw = w.layers[L]!;
     const n1 = norm(resid, lw.ln1, `L${L}.ln1`);
-    // q, k and v each from one product with its channel's heads side by side, [d, n dh]: the
-    // heads' own [n, d, dh] weights transposed in the graph (untaped: 3 d^2 floats a run), so no
-    // second, fused copy of the weights is kept. Three products rather than slices of one, whose
-    // backward would pad each slice's gradient to the full width and add them.
-    // [B T, n dh] columns of n heads -> [n, B T, dh]; k and v repeated for every query head (GQA).
+    // q, k and v each from one batched product with its channel's own [n, d, dh] head weights
+    // (the stream broadcast over the heads): [n, B T, dh], head-major with no transpose, and no
+    // second, fused copy of the weights. Its backward sums the heads' input gradients; three
+    // products rather than one over a fused weight, whose slices' backward would pad each slice's
+    // gradient to the full width and add them. k and v are repeated for every query head (GQA).
     const heads = (weight: Tensor, bias: Tensor | undefined, name: string, n: number): string => {
-      const perHead = wt(name, weight.data, [n, d, dh]);
-      const side = tp.untaped('Reshape', [tp.untaped('Transpose', [perHead], [d, n, dh], { perm: [1, 0, 2] }), tp.g.ints([d, n * dh])], [d, n * dh]);
-      let y = tp.matmul(n1.y, side);
-      if (bias) y = tp.add(y, wt(`${name}.bias`, bias.data, [n * dh]));
-      return tp.transpose(tp.reshape(y, [BT, n, dh]), [1, 0, 2]);
+      let y = tp.matmul(n1.y, wt(name, weight.data, [n, d, dh]));
+      if (bias) y = tp.add(y, wt(`${name}.bias`, bias.data, [n, 1, dh]));
+      return y;
     };
     const expand = (x: string): string => (group === 1 ? x : tp.reshape(tp.concat(Array<string>(group).fill(tp.reshape(x, [Hkv, 1, BT, dh])), 1), [H, BT, dh]));
     const q = heads(lw.wq, lw.bq, `L${L}.wq`, H);
