@@ -1,7 +1,7 @@
 // Re-arrangements of the internal weights into the layouts the ONNX graphs multiply with. Each is
 // made once per weight object and kept with it, so that every session of a model (which all take
 // their weights as inputs) reads the same copy.
-import type { LayerWeights, ModelConfig, Tensor } from '../model/types.js';
+import type { ModelConfig, Tensor } from '../model/types.js';
 
 const expandedCache = new WeakMap<Tensor, Float32Array>();
 
