@@ -67,8 +67,10 @@ export class Connection {
     try {
       // The busy timeout first: the checks and switching to WAL need locks another process may hold.
       await conn.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
-      // Nothing above wrote to the file; the checks read it only. WAL mode is the first write.
-      await checkDatabaseContent(conn);
+      // Nothing above wrote to the file; the checks read it only. WAL mode is the first write. They
+      // read one snapshot: another process migrating a new file at the same time must not be seen
+      // half way (version 0 by one statement, its tables by the next).
+      await conn.readSnapshot(() => checkDatabaseContent(conn));
       const mode = await conn.switchToWal();
       if (!memory && mode?.journal_mode !== 'wal') {
         throw new UserError(`cannot put ${path} in WAL mode (journal mode stays '${mode?.journal_mode}'); keep the database on a local file system`);
@@ -160,6 +162,21 @@ export class Connection {
         // the original error is the one worth reporting.
         await this.exec('ROLLBACK').catch(() => undefined);
         throw e;
+      }
+    });
+  }
+
+  /**
+   * Reads in one read transaction, under the lock: every statement of `fn` sees the same state of
+   * the file, though another process commits meanwhile. A deferred BEGIN writes nothing.
+   */
+  readSnapshot<T>(fn: () => Promise<T>): Promise<T> {
+    return this.lock(async () => {
+      await this.exec('BEGIN');
+      try {
+        return await fn();
+      } finally {
+        await this.exec('COMMIT').catch(() => undefined);
       }
     });
   }
