@@ -1,8 +1,8 @@
 // The fast runtime against the float64 reference (test/reference), and the invariants of
 // docs/design.md section 2, on random GPT-2 and Llama models.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { ComponentGraph } from '../../src/graph/component-graph.js';
-import type { LoadedModel } from '../../src/model/types.js';
+import type { LoadedModel, ModelConfig, ModelWeights } from '../../src/model/types.js';
 import { EdgeMasks } from '../../src/runtime/masks.js';
 import { InstrumentedPatchableModel } from '../../src/runtime/testing.js';
 import { referenceForward, type Mask } from '../reference/patched-forward.js';
@@ -11,19 +11,23 @@ import { maxAbsDiff, randomModel, randomTokens } from '../reference/random-model
 
 const TOL = 1e-4;
 
+/**
+ * A runtime (one thread) over a random model, released after the enclosing block, with its graph
+ * and two clean and two corrupted prompts of T tokens (token seeds from `seed` on).
+ */
+function runtimeOver(config: ModelConfig, weights: ModelWeights, T: number, seed: number) {
+  const model: LoadedModel = { config, weights, source: { path: 'random', format: 'hf-safetensors' } };
+  const pm = new InstrumentedPatchableModel(model, { threads: 1 });
+  afterAll(async () => pm.release());
+  const prompts = (first: number) => [randomTokens(T, config.vocabSize, first), randomTokens(T, config.vocabSize, first + 1)];
+  return { pm, graph: ComponentGraph.forModel(config), clean: prompts(seed), corrupt: prompts(seed + 2) };
+}
+
 for (const arch of ['gpt2', 'llama'] as const) {
   describe(`patchable runtime (${arch})`, () => {
     const { config, weights } = randomModel(arch, { dModel: 32, nLayers: 3, nHeads: 4, vocabSize: 97, maxPositions: 16 }, 7);
-    const model: LoadedModel = { config, weights, source: { path: 'random', format: 'hf-safetensors' } };
-    const graph = ComponentGraph.forModel(config);
     const T = 6;
-    const clean = [randomTokens(T, 97, 1), randomTokens(T, 97, 2)];
-    const corrupt = [randomTokens(T, 97, 3), randomTokens(T, 97, 4)];
-    let pm: InstrumentedPatchableModel;
-    beforeAll(() => {
-      pm = new InstrumentedPatchableModel(model, { threads: 1 });
-    });
-    afterAll(async () => pm.release());
+    const { pm, graph, clean, corrupt } = runtimeOver(config, weights, T, 1);
 
     const refOf = (tokens: number[], mask?: Mask, source?: ArrayLike<number>[][], b = 0) =>
       referenceForward({ config, weights }, { tokens }, mask && source ? { mask, source: source[b]! } : undefined);
@@ -200,16 +204,8 @@ describe('patchable runtime, a GPT-2 layout with q and k biased and v not', () =
   // (v is the one left out: a bias on k shifts every score of a query alike, which softmax ignores.)
   const { config, weights: biased } = randomModel('gpt2', { dModel: 32, nLayers: 3, nHeads: 4, vocabSize: 97, maxPositions: 16 }, 9);
   const weights = { ...biased, layers: biased.layers.map(({ bv: _unused, ...layer }) => layer) };
-  const model: LoadedModel = { config, weights, source: { path: 'random', format: 'hf-safetensors' } };
-  const graph = ComponentGraph.forModel(config);
   const T = 5;
-  const clean = [randomTokens(T, 97, 21), randomTokens(T, 97, 22)];
-  const corrupt = [randomTokens(T, 97, 23), randomTokens(T, 97, 24)];
-  let pm: InstrumentedPatchableModel;
-  beforeAll(() => {
-    pm = new InstrumentedPatchableModel(model, { threads: 1 });
-  });
-  afterAll(async () => pm.release());
+  const { pm, graph, clean, corrupt } = runtimeOver(config, weights, T, 21);
 
   it('plain runs and random masks on every layer per receiver match the float64 reference', async () => {
     const base = await pm.run({ tokens: corrupt }, 'all');
