@@ -393,9 +393,9 @@ export function buildPatchedLayer(cfg: ModelConfig, w: LayerWeights, L: number, 
   // matmul (one pass over the differences): receiver columns [head receivers..., MLP].
   // Per-receiver head columns in channel-major order (receiver 3h + j, channel j of head h, goes to
   // column jH + h; see perHeadQkv), the MLP's last.
-  const order = () => g.ints([0, 1, 2].flatMap((j) => Array.from({ length: H }, (_, h) => 3 * h + j)).concat([3 * H]));
+  const order = [0, 1, 2].flatMap((j) => Array.from({ length: H }, (_, h) => 3 * h + j)).concat([3 * H]);
   const maskBoth = g.op('Concat', [maskAttn, g.op('Unsqueeze', [maskMlpPrev, g.ints([-1])])], { axis: -1 });
-  const maskPrev = shared ? maskBoth : channelMajor(g, maskBoth, order());
+  const maskPrev = shared ? maskBoth : channelMajor(g, maskBoth, g.ints(order));
   const deltaPrev = patchDelta(c, dPrev, maskPrev, mode, nAttn + 1); // [K, nAttn + 1, B, T, d]
   const row = (i: number) => g.op('Squeeze', [g.op('Slice', [deltaPrev, g.ints([i]), g.ints([i + 1]), g.ints([1])]), g.ints([1])]);
   let q: string, k: string, v: string;
